@@ -1,0 +1,38 @@
+"""sktransfer: transfer learning with pretrained networks, the scikit-learn way.
+
+Public names are imported lazily so that ``import sktransfer`` stays cheap and
+never touches torch, a model hub or the network.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "FineTunedClassifier": "sktransfer.finetune",
+    "FineTunedTextClassifier": "sktransfer.finetune",
+    "PretrainedImageFeatures": "sktransfer.image",
+    "PretrainedTextEmbeddings": "sktransfer.text",
+    "list_models": "sktransfer.backbones",
+}
+
+__all__ = [
+    "FineTunedClassifier",
+    "FineTunedTextClassifier",
+    "PretrainedImageFeatures",
+    "PretrainedTextEmbeddings",
+    "__version__",
+    "list_models",
+]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sktransfer' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,107 @@
+"""What the image and text transformers share: fit/transform with the cache,
+device resolution, feature names, ``set_output`` and light pickles."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from sktransfer._device import resolve_device
+from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
+
+__all__ = ["BaseEmbedder"]
+
+
+class BaseEmbedder(TransformerMixin, BaseEstimator):
+    """Base class; subclasses define how to resolve, coerce, key and embed.
+
+    Subclass hooks
+    --------------
+    _resolve() -> model object (stored as ``_model``; dropped from pickles when
+    it can be rebuilt from the spec), _n_out(model) -> int,
+    _model_identity() -> hashable description of the model for the cache key,
+    _coerce(X) -> list of samples, _sample_keys(items) -> list of str,
+    _embed(items, indices) -> float32 array of the rows ``indices``.
+    """
+
+    def fit(self, X, y=None):
+        """Validate the parameters and ``X``, and load the pretrained model.
+
+        Parameters
+        ----------
+        X : sequence of samples
+            Only validated: the model is pretrained, nothing is learned from X.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._coerce(X)
+        self.device_ = str(resolve_device(self.device))
+        self._model = self._resolve()
+        self.n_features_out_ = int(self._n_out(self._model))
+        self.model_key_ = hash_parts(type(self).__name__, *self._model_identity())
+        return self
+
+    def transform(self, X):
+        """Embed ``X``.
+
+        Parameters
+        ----------
+        X : sequence of samples
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out_), dtype float32
+        """
+        check_is_fitted(self, "n_features_out_")
+        items = self._coerce(X)
+        cache = self._cache()
+        keys = self._sample_keys(items) if cache is not None else None
+        return embed_with_cache(items, keys, cache,
+                                lambda indices: self._embed(items, indices))
+
+    def _cache(self):
+        if self.cache is False or self.cache is None:
+            return None
+        directory = None if self.cache is True else self.cache
+        return EmbeddingCache(self.model_key_, directory)
+
+    def _loaded_model(self):
+        if getattr(self, "_model", None) is None:
+            self._model = self._resolve()
+        return self._model
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: ``<classname><i>`` for each embedding dimension."""
+        check_is_fitted(self, "n_features_out_")
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.n_features_out_)],
+                          dtype=object)
+
+    def _spec_is_module(self) -> bool:
+        return not isinstance(self.model, (str, bytes)) and hasattr(
+            self.model, "state_dict")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # A named model is reloaded from its spec (a small pickle); a module
+        # spec already travels inside the ``model`` parameter.
+        state.pop("_model", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "device_" in state and self.device == "auto":
+            self.device_ = str(resolve_device("auto"))
+        self._model = None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        tags.non_deterministic = False
+        return tags

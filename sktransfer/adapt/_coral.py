@@ -1,0 +1,280 @@
+"""Feature-based transfer: CORAL (CORrelation ALignment, Sun et al. 2016)."""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+from scipy import linalg
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import check_classification_targets
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from sktransfer.adapt._utils import (
+    NoTargetSamplesWarning,
+    check_domains,
+    check_n_classes,
+    estimator_has,
+    split_domains,
+    unlabelled_mask,
+    validate_data,
+)
+
+__all__ = ["CORAL", "CORALClassifier"]
+
+_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
+
+
+def _covariance(X, eps):
+    Xc = X - X.mean(axis=0)
+    return Xc.T @ Xc / max(X.shape[0] - 1, 1) + eps * np.eye(X.shape[1])
+
+
+def _sqrt_and_inv_sqrt(C):
+    values, vectors = linalg.eigh(C)
+    values = np.clip(values, np.finfo(float).tiny, None)
+    root = np.sqrt(values)
+    return (vectors * root) @ vectors.T, (vectors / root) @ vectors.T
+
+
+def _target_mask(y, sample_domain, n_samples):
+    if sample_domain is not None:
+        return split_domains(np.zeros(n_samples), sample_domain)[1]
+    y = None if y is None else np.asarray(y)
+    if y is None or y.ndim != 1:
+        return np.zeros(n_samples, dtype=bool)
+    return unlabelled_mask(y)
+
+
+class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Align the second moments of source features to the target domain.
+
+    ``fit`` estimates the source covariance ``C_S`` and target covariance ``C_T``
+    (each plus ``eps * I``) and learns the linear map ``A = C_S^{-1/2} C_T^{1/2}``
+    that whitens with the source covariance and re-colours with the target's.
+    ``transform`` applies the **source-to-target map** to every row it is given:
+    ``(X - mean_S) @ A + mean_T`` (or ``X @ A`` with ``align_mean=False``). Use
+    it on source rows; target rows already live in the target domain and are
+    left as they are (``CORALClassifier`` does exactly that).
+
+    Rows are split by the semi-supervised convention: ``y == -1`` marks target
+    rows, the others are source rows; or ``sample_domain`` (``0``/``"source"``,
+    ``1``/``"target"``). Without target rows the map is the identity and a
+    ``NoTargetSamplesWarning`` is raised.
+
+    Parameters
+    ----------
+    eps : float, default=1.0
+        Added to the diagonal of both covariances (the paper's ``lambda``); keeps
+        them invertible. Scale it with the feature variances.
+    align_mean : bool, default=True
+        Also move the source mean onto the target mean.
+
+    Attributes
+    ----------
+    coral_matrix_ : ndarray of shape (n_features, n_features)
+        The map ``A``.
+    source_mean_ : ndarray of shape (n_features,)
+        Mean of the source rows.
+    target_mean_ : ndarray of shape (n_features,)
+        Mean of the target rows (the source mean when there were none).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    CORALClassifier : CORAL followed by a classifier trained on aligned source rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.adapt import CORAL
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.r_[rng.normal(0, 1, (50, 2)), rng.normal(0, 3, (50, 2))]
+    >>> y = np.r_[np.zeros(50, dtype=int), -np.ones(50, dtype=int)]
+    >>> coral = CORAL(eps=0.01).fit(X, y)
+    >>> X_aligned = coral.transform(X[:50])
+    >>> bool(X_aligned.std() > 2)
+    True
+    """
+
+    _parameter_constraints = {
+        "eps": [Interval(Real, 0, None, closed="left")],
+        "align_mean": ["boolean"],
+    }
+
+    def __init__(self, eps=1.0, align_mean=True):
+        self.eps = eps
+        self.align_mean = align_mean
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_domain=None):
+        """Learn the source-to-target map.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,), default=None
+            ``-1`` marks target rows; other values (or ``None``) are source rows.
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``0``/``"source"`` or ``1``/``"target"`` per row; overrides ``y``.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        X = validate_data(self, X)
+        target = _target_mask(y, sample_domain, X.shape[0])
+        check_domains(~target, target)
+        self.source_mean_ = X[~target].mean(axis=0)
+        source_cov = _covariance(X[~target], self.eps)
+        if target.any():
+            self.target_mean_ = X[target].mean(axis=0)
+            target_cov = _covariance(X[target], self.eps)
+        else:
+            self.target_mean_, target_cov = self.source_mean_, source_cov
+        _, whiten = _sqrt_and_inv_sqrt(source_cov)
+        colour, _ = _sqrt_and_inv_sqrt(target_cov)
+        self.coral_matrix_ = whiten @ colour
+        return self
+
+    def transform(self, X):
+        """Map rows from the source domain to the target domain.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source-domain rows.
+
+        Returns
+        -------
+        X_aligned : ndarray of shape (n_samples, n_features)
+            The rows re-coloured to the target covariance.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        if not self.align_mean:
+            return X @ self.coral_matrix_
+        return (X - self.source_mean_) @ self.coral_matrix_ + self.target_mean_
+
+
+class CORALClassifier(ClassifierMixin, BaseEstimator):
+    """Train on CORAL-aligned source rows, predict on target rows as they are.
+
+    ``fit`` learns a :class:`CORAL` map from the source and target rows, maps the
+    labelled source rows into the target domain and trains ``estimator`` on them
+    (plus any labelled target rows, unchanged). ``predict`` applies the estimator
+    directly to ``X``, which is expected to come from the target domain.
+
+    Parameters
+    ----------
+    estimator : classifier, default=None
+        Trained on the aligned rows. ``None`` uses
+        ``LogisticRegression(max_iter=1000)``.
+    eps : float, default=1.0
+        Covariance regularisation, see :class:`CORAL`.
+    align_mean : bool, default=True
+        Also align the means, see :class:`CORAL`.
+
+    Attributes
+    ----------
+    coral_ : CORAL
+        The fitted alignment.
+    estimator_ : classifier
+        The fitted estimator.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    CORAL : The feature alignment alone.
+    ImportanceWeightedClassifier : Instance-based adaptation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.adapt import CORALClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(0, 2, (20, 2))]
+    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
+    >>> clf = CORALClassifier().fit(X, y)
+    >>> clf.predict(X[-3:]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        **CORAL._parameter_constraints,
+    }
+
+    def __init__(self, estimator=None, eps=1.0, align_mean=True):
+        self.estimator = estimator
+        self.eps = eps
+        self.align_mean = align_mean
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_domain=None):
+        """Align the source rows to the target and fit the estimator on them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Source labels; ``-1`` marks unlabelled target rows.
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
+            pass labelled target rows. Routed by metadata routing.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y)
+        source, target, labelled_target = split_domains(y, sample_domain)
+        check_domains(source, target)
+        labelled = source | labelled_target
+        check_classification_targets(y[labelled])
+        self.classes_ = np.unique(y[labelled])
+        check_n_classes(self.classes_)
+        domain = np.where(target, 1, 0)[source | target]
+        self.coral_ = CORAL(eps=self.eps, align_mean=self.align_mean)
+        with warnings.catch_warnings():  # already warned above
+            warnings.simplefilter("ignore", NoTargetSamplesWarning)
+            self.coral_.fit(X[source | target], sample_domain=domain)
+        X_train = X.astype(float)
+        X_train[source] = self.coral_.transform(X[source])
+        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
+        self.estimator_ = clone(base).fit(X_train[labelled], y[labelled])
+        return self
+
+    def predict(self, X):
+        """Predict classes of target-domain rows."""
+        check_is_fitted(self)
+        return self.estimator_.predict(validate_data(self, X, reset=False))
+
+    @available_if(estimator_has("predict_proba", _DEFAULT_ESTIMATOR))
+    def predict_proba(self, X):
+        """Class probabilities from the wrapped estimator (if it has them)."""
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(validate_data(self, X, reset=False))
+
+    @available_if(estimator_has("decision_function", _DEFAULT_ESTIMATOR))
+    def decision_function(self, X):
+        """Decision scores from the wrapped estimator (if it has them)."""
+        check_is_fitted(self)
+        return self.estimator_.decision_function(validate_data(self, X, reset=False))

@@ -1,0 +1,209 @@
+"""Instance-based transfer: importance weighting by a probabilistic domain classifier."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import check_classification_targets
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from sktransfer.adapt._utils import (
+    check_domains,
+    check_n_classes,
+    estimator_has,
+    split_domains,
+    validate_data,
+)
+
+__all__ = ["ImportanceWeightedClassifier", "importance_weights"]
+
+_EPS = 1e-6
+
+
+def _default_domain_classifier():
+    return LogisticRegression(C=1.0, max_iter=1000)
+
+
+_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
+
+
+def importance_weights(X_source, X_target, domain_classifier=None, clip=10.0):
+    """Estimate density ratios ``p_T(x) / p_S(x)`` for the source rows.
+
+    A probabilistic classifier is trained to tell target rows (label 1) from
+    source rows (label 0); then ``p_T(x) / p_S(x) = P(T|x) / P(S|x) * n_S / n_T``.
+    The ratios are clipped at ``clip`` and normalised to mean 1.
+
+    Parameters
+    ----------
+    X_source : ndarray of shape (n_source, n_features)
+        Source rows.
+    X_target : ndarray of shape (n_target, n_features)
+        Target rows.
+    domain_classifier : classifier with ``predict_proba``, default=None
+        Cloned before fitting. ``None`` uses ``LogisticRegression(max_iter=1000)``.
+    clip : float, default=10.0
+        Largest ratio kept before normalisation.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_source,)
+        Non-negative weights with mean 1.
+    domain_classifier : classifier
+        The fitted domain classifier.
+    """
+    n_s, n_t = X_source.shape[0], X_target.shape[0]
+    clf = clone(
+        _default_domain_classifier() if domain_classifier is None else domain_classifier
+    )
+    X = np.vstack([X_source, X_target])
+    d = np.r_[np.zeros(n_s, dtype=int), np.ones(n_t, dtype=int)]
+    clf.fit(X, d)
+    p_target = clf.predict_proba(X_source)[:, list(clf.classes_).index(1)]
+    p_target = np.clip(p_target, _EPS, 1 - _EPS)
+    ratio = p_target / (1 - p_target) * (n_s / n_t)
+    ratio = np.minimum(ratio, clip)
+    return ratio / ratio.mean(), clf
+
+
+def _fit_weighted(estimator, X, y, sample_weight):
+    """Fit ``estimator`` with ``sample_weight``; a clear error if it cannot take it."""
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        key, accepts = f"{name}__sample_weight", has_fit_parameter(last, "sample_weight")
+    else:
+        key, accepts = "sample_weight", has_fit_parameter(estimator, "sample_weight")
+    if not accepts:
+        raise TypeError(
+            f"{type(estimator).__name__}.fit does not accept sample_weight, which "
+            "importance weighting needs; use an estimator whose fit takes "
+            "sample_weight (e.g. LogisticRegression, SVC, RandomForestClassifier)."
+        )
+    return estimator.fit(X, y, **{key: sample_weight})
+
+
+class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
+    """Covariate-shift adaptation by importance weighting of the source rows.
+
+    A probabilistic domain classifier separates source from target rows; its
+    odds estimate the density ratio ``w(x) = p_T(x) / p_S(x) = P(T|x) / P(S|x) *
+    n_S / n_T``. The ratios are clipped at ``clip``, normalised to mean 1 and
+    passed as ``sample_weight`` to the wrapped estimator, trained on the labelled
+    rows. Labelled target rows (see ``sample_domain``) are used with weight 1.
+
+    Parameters
+    ----------
+    estimator : classifier, default=None
+        Trained on the weighted labelled rows; its ``fit`` must accept
+        ``sample_weight`` (the last step's, for a ``Pipeline``). ``None`` uses
+        ``LogisticRegression(max_iter=1000)``.
+    domain_classifier : classifier with ``predict_proba``, default=None
+        Source-vs-target classifier. ``None`` uses ``LogisticRegression``.
+    clip : float, default=10.0
+        Largest density ratio kept before normalisation; bounds the variance.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The fitted wrapped estimator.
+    domain_classifier_ : classifier or None
+        The fitted domain classifier (``None`` when there were no target rows).
+    weights_ : ndarray of shape (n_labelled,)
+        Sample weights of the labelled rows, in their order in ``X``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    CORALClassifier : Feature-based adaptation.
+    importance_weighted_score : Choose hyperparameters without target labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.adapt import ImportanceWeightedClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (20, 2))]
+    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
+    >>> clf = ImportanceWeightedClassifier().fit(X, y)
+    >>> clf.weights_.shape
+    (40,)
+    >>> clf.predict(X[-3:]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "domain_classifier": [HasMethods(["fit", "predict_proba"]), None],
+        "clip": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, estimator=None, domain_classifier=None, clip=10.0):
+        self.estimator = estimator
+        self.domain_classifier = domain_classifier
+        self.clip = clip
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_domain=None):
+        """Estimate importance weights and fit the weighted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Source labels; ``-1`` marks unlabelled target rows.
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
+            pass labelled target rows. Routed by metadata routing.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y)
+        source, target, labelled_target = split_domains(y, sample_domain)
+        check_domains(source, target)
+        labelled = source | labelled_target
+        check_classification_targets(y[labelled])
+        self.classes_ = np.unique(y[labelled])
+        check_n_classes(self.classes_)
+        weights = np.ones(X.shape[0])
+        self.domain_classifier_ = None
+        if target.any():
+            weights[source], self.domain_classifier_ = importance_weights(
+                X[source], X[target], self.domain_classifier, self.clip
+            )
+        self.weights_ = weights[labelled]
+        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
+        self.estimator_ = _fit_weighted(
+            clone(base), X[labelled], y[labelled], self.weights_
+        )
+        return self
+
+    def predict(self, X):
+        """Predict classes of (target) rows with the weighted estimator."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.estimator_.predict(X)
+
+    @available_if(estimator_has("predict_proba", _DEFAULT_ESTIMATOR))
+    def predict_proba(self, X):
+        """Class probabilities from the wrapped estimator (if it has them)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(estimator_has("decision_function", _DEFAULT_ESTIMATOR))
+    def decision_function(self, X):
+        """Decision scores from the wrapped estimator (if it has them)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.estimator_.decision_function(X)

@@ -1,0 +1,183 @@
+"""The ``Backbone``: a pretrained network without its head, cut into blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import v2 as T
+
+__all__ = ["Backbone", "Block", "make_eval_transform", "POOLINGS"]
+
+POOLINGS = ("avg", "max", "avgmax")
+
+_INTERPOLATIONS = {
+    "bilinear": InterpolationMode.BILINEAR,
+    "bicubic": InterpolationMode.BICUBIC,
+    "nearest": InterpolationMode.NEAREST,
+}
+
+
+@dataclass(frozen=True)
+class Block:
+    """One stage of a backbone: the modules that compute it, in order.
+
+    ``params`` holds loose parameters that belong to the stage without living in
+    one of its modules (a ViT's class token and position embedding).
+    """
+
+    name: str
+    modules: tuple[nn.Module, ...]
+    params: tuple[nn.Parameter, ...] = ()
+
+    def parameters(self):
+        for module in self.modules:
+            yield from module.parameters()
+        yield from self.params
+
+    @property
+    def output_module(self) -> nn.Module:
+        return self.modules[-1]
+
+
+@dataclass
+class Backbone:
+    """A resolved model spec.
+
+    Attributes
+    ----------
+    module : nn.Module
+        The network with its classification head removed; ``module(x)`` returns
+        pooled features of shape ``(n, out_features)``.
+    blocks : list of Block
+        The stages from input to output; freezing, layer-wise learning rates and
+        features from an earlier layer are defined on this list.
+    out_features : int
+        Width of ``module``'s output.
+    preprocess : callable
+        Eval transform that belongs to the weights: PIL image -> float tensor.
+    data_config : dict
+        ``input_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct`` the
+        weights were trained with (used by training-time augmentation).
+    modality : str
+        ``"image"`` or ``"text"``.
+    name : str
+        Human-readable description of the spec (for reprs and cache keys).
+    """
+
+    module: nn.Module
+    blocks: list[Block]
+    out_features: int
+    preprocess: Callable | None
+    data_config: dict = field(default_factory=dict)
+    modality: str = "image"
+    name: str = ""
+
+    def block_index(self, layer: int | str) -> int:
+        """Position of ``layer`` (an index, negative allowed, or a block name)."""
+        names = [block.name for block in self.blocks]
+        n = len(names)
+        if isinstance(layer, str):
+            if layer not in names:
+                raise ValueError(
+                    f"layer={layer!r} is not a block of {self.name}; "
+                    f"its blocks are {names}"
+                )
+            return names.index(layer)
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -n <= layer < n:
+            raise ValueError(
+                f"layer={layer!r} is out of range for {self.name}, which has {n} "
+                f"blocks: use an int in [{-n}, {n - 1}] or one of {names}"
+            )
+        return layer % n
+
+    def extract(self, x: torch.Tensor, layer=None, pooling: str = "avg"):
+        """Pooled features of ``x`` from block ``layer`` (None: the last one).
+
+        With ``layer=None`` and ``pooling="avg"`` this is ``module(x)``, the
+        network's own pooled output (a ViT's class token, a CNN's global average).
+        Otherwise the forward pass stops after the requested block and its
+        output is pooled over the spatial (or token) axes.
+        """
+        if layer is None and pooling == "avg":
+            return self.module(x)
+        index = len(self.blocks) - 1 if layer is None else self.block_index(layer)
+        return pool(_run_until(self.module, self.blocks[index].output_module, x), pooling)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _run_until(module: nn.Module, stop_at: nn.Module, x: torch.Tensor):
+    captured = []
+
+    def hook(_module, _inputs, output):
+        captured.append(output)
+        raise _Stop
+
+    handle = stop_at.register_forward_hook(hook)
+    try:
+        module(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise RuntimeError("the requested block was not run by the forward pass")
+    return captured[0]
+
+
+def pool(output, pooling: str) -> torch.Tensor:
+    """Pool a block output: (n, c, h, w) spatially, (n, t, d) over tokens."""
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if output.ndim == 2:
+        return output
+    if output.ndim == 4:
+        dims = (2, 3)
+        if output.shape[1] < output.shape[-1] and _looks_channels_last(output):
+            dims = (1, 2)
+    elif output.ndim == 3:
+        dims = (1,)
+    else:
+        raise ValueError(f"cannot pool a block output of shape {tuple(output.shape)}")
+    if pooling == "avg":
+        return output.mean(dim=dims)
+    if pooling == "max":
+        return output.amax(dim=dims)
+    return torch.cat([output.mean(dim=dims), output.amax(dim=dims)], dim=1)
+
+
+def _looks_channels_last(output) -> bool:
+    # timm ConvNeXt / Swin stages may emit NHWC tensors; NCHW is the default.
+    return output.shape[1] == output.shape[2] and output.shape[-1] > output.shape[1]
+
+
+def make_eval_transform(config: dict, image_size: int | None = None):
+    """Resize, centre-crop and normalise a PIL image as the weights expect."""
+    size = image_size or config["input_size"][-1]
+    resize = int(round(size / config.get("crop_pct", 0.875)))
+    return T.Compose(
+        [
+            T.ToImage(),
+            T.Resize(resize, interpolation=_interpolation(config), antialias=True),
+            T.CenterCrop(size),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize(mean=list(config["mean"]), std=list(config["std"])),
+        ]
+    )
+
+
+def _interpolation(config: dict) -> InterpolationMode:
+    value = config.get("interpolation", "bilinear")
+    if isinstance(value, InterpolationMode):
+        return value
+    return _INTERPOLATIONS.get(str(value), InterpolationMode.BILINEAR)
+
+
+def as_list(value) -> Sequence:
+    return list(value) if isinstance(value, (tuple, list)) else [value]

