@@ -24,16 +24,32 @@ from torch import nn
 
 from sktransfer.backbones._base import Block
 
-__all__ = ["find_blocks", "frozen_block_count", "set_frozen"]
+__all__ = [
+    "block_parameters",
+    "find_blocks",
+    "frozen_block_count",
+    "keep_frozen_in_eval",
+    "set_frozen",
+]
 
 
 def find_blocks(model: nn.Module) -> list[Block]:
+    """The ordered blocks of ``model`` (a network whose head was removed).
+
+    Parameters outside every block (a ConvNeXt's final LayerNorm, say) are
+    attached to the last block, so that freezing all blocks freezes them all.
+    """
     for rule in (_resnet, _vit_torchvision, _vit_timm, _timm_efficientnet, _staged,
-                 _vgg, _features):
+                 _vgg, _features, _generic):
         blocks = rule(model)
         if blocks:
-            return blocks
-    return _generic(model)
+            break
+    owned = {id(p) for block in blocks for p in block.parameters()}
+    rest = tuple(p for p in model.parameters() if id(p) not in owned)
+    if rest:
+        last = blocks[-1]
+        blocks[-1] = Block(last.name, last.modules, last.params + rest)
+    return blocks
 
 
 def _get(model, *names):
@@ -147,3 +163,25 @@ def set_frozen(blocks, n_frozen: int) -> None:
     for i, block in enumerate(blocks):
         for param in block.parameters():
             param.requires_grad_(i >= n_frozen)
+
+
+def keep_frozen_in_eval(blocks, n_frozen: int) -> None:
+    """Put the first ``n_frozen`` blocks in eval mode (call after ``train()``).
+
+    A frozen block must compute exactly what the pretrained one did: its
+    BatchNorm layers use (and do not update) their running statistics, and its
+    dropout is off.
+    """
+    for block in blocks[:n_frozen]:
+        for module in block.modules:
+            module.eval()
+
+
+def block_parameters(blocks, start: int = 0):
+    """The parameters of ``blocks[start:]``, each once, in block order."""
+    seen = set()
+    for block in blocks[start:]:
+        for param in block.parameters():
+            if id(param) not in seen:
+                seen.add(id(param))
+                yield param

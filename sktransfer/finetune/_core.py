@@ -1,0 +1,363 @@
+"""``BaseFineTuned``: the modality-agnostic fine-tuning estimator.
+
+It owns everything that does not depend on what a sample is: label encoding,
+freezing, learning rates, the head-first schedule, L2-SP, early stopping,
+seeding, device and precision, the ``freeze_depth="all"`` fast path, batched
+prediction and pickling. A modality subclass implements four hooks:
+
+``_resolve_backbone() -> Backbone``
+    Resolve the spec afresh (every fit starts from the pretrained weights).
+``_coerce(X) -> list``
+    Validate ``X``; one item per sample, errors naming the bad item's index.
+``_make_dataset(items, backbone, train) -> torch Dataset``
+    ``dataset[i]`` is the model input of ``items[i]``: augmented when
+    ``train`` is True, the eval preprocessing otherwise.
+``_collate(samples) -> batch``
+    Stack a list of ``dataset[i]`` into the input of ``backbone.module``
+    (default: ``torch.utils.data.default_collate``; text: pad token ids).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch.callbacks import EarlyStopping
+from skorch.helper import predefined_split
+from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
+
+from sktransfer._device import amp_dtype, autocast, resolve_device
+from sktransfer.backbones._blocks import frozen_block_count
+from sktransfer.finetune._module import FineTuneModule
+from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
+
+__all__ = ["BaseFineTuned"]
+
+PATIENCE = 5  # epochs without a better validation loss before stopping
+
+
+class BaseFineTuned(ClassifierMixin, BaseEstimator):
+    """Base class of the fine-tuning classifiers (see the module docstring)."""
+
+    _parameter_constraints = {
+        "freeze_depth": [StrOptions({"all"}), Integral],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "backbone_lr": [Interval(Real, 0, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "head_epochs": [Interval(Integral, 0, None, closed="left")],
+        "l2sp": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    # --- subclass hooks -------------------------------------------------------
+
+    def _resolve_backbone(self):
+        raise NotImplementedError
+
+    def _coerce(self, X) -> list:
+        raise NotImplementedError
+
+    def _make_dataset(self, items, backbone, train: bool) -> Dataset:
+        raise NotImplementedError
+
+    def _collate(self, samples):
+        return default_collate(samples)
+
+    # --- fit ------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Fine-tune the pretrained backbone and a new linear head on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : sequence of samples
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        items = self._coerce(X)
+        y_encoded = self._encode_labels(y, len(items))
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        forked = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):
+            torch.manual_seed(seed)
+            self._fit(items, y_encoded, seed, device)
+        return self
+
+    def _encode_labels(self, y, n_samples: int) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)} labels")
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"y has a single class {encoder.classes_.tolist()}: a classifier "
+                f"needs at least 2 classes"
+            )
+        self.classes_ = encoder.classes_
+        return encoder.transform(y).astype(np.int64)
+
+    def _fit(self, items, y, seed: int, device: torch.device) -> None:
+        backbone = self._resolve_backbone()
+        n_blocks = len(backbone.blocks)
+        n_frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
+        self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
+        first = n_blocks if self.head_epochs else n_frozen
+        module = FineTuneModule(backbone, len(self.classes_), first)
+        if device.type == "cuda":
+            module.to(device, memory_format=torch.channels_last)
+        train_idx, valid_idx = self._split(y, seed)
+        self.validation_indices_ = valid_idx
+        fast = n_frozen == n_blocks
+        train_ds, valid_ds = self._datasets(
+            items, y, module, train_idx, valid_idx, fast, device
+        )
+        net = self._make_net(module, valid_ds, seed, fast, device)
+        net.initialize()
+        if self.l2sp and not fast:
+            net.module_.remember_start(n_frozen)
+        net.partial_fit(train_ds, None)
+        self._clean_up(net)
+        self.net_ = net
+
+    def _split(self, y, seed: int):
+        indices = np.arange(len(y))
+        if not self.early_stopping:
+            return indices, None
+        try:
+            train, valid = train_test_split(
+                indices,
+                test_size=self.validation_fraction,
+                stratify=y,
+                random_state=seed,
+            )
+        except ValueError:  # a class too small to stratify: split at random
+            train, valid = train_test_split(
+                indices, test_size=self.validation_fraction, random_state=seed
+            )
+        return np.sort(train), np.sort(valid)
+
+    def _datasets(self, items, y, module, train_idx, valid_idx, fast, device):
+        backbone = module.backbone
+        if fast:
+            # Frozen backbone: embed every row once, then only the head trains.
+            features = self._features(module, items, device)
+            module.inputs_are_features = True
+            train = TensorDataset(features[train_idx], torch.from_numpy(y[train_idx]))
+            valid = (
+                None
+                if valid_idx is None
+                else TensorDataset(features[valid_idx], torch.from_numpy(y[valid_idx]))
+            )
+            return train, valid
+        train = _Labeled(self._make_dataset(items, backbone, train=True), y, train_idx)
+        valid = (
+            None
+            if valid_idx is None
+            else _Labeled(
+                self._make_dataset(items, backbone, train=False), y, valid_idx
+            )
+        )
+        return train, valid
+
+    def _features(self, module, items, device) -> torch.Tensor:
+        dataset = self._make_dataset(items, module.backbone, train=False)
+        loader = self._loader(dataset)
+        module.eval()
+        chunks = []
+        with torch.no_grad(), autocast(device):
+            for batch in loader:
+                batch = _to_device(batch, device)
+                chunks.append(module.encode(batch).float().cpu())
+        return torch.cat(chunks)
+
+    def _loader(self, dataset, collate=None):
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=collate or self._collate,
+        )
+
+    def _make_net(self, module, valid_ds, seed, fast, device) -> FineTuneNet:
+        head_lr = self.lr
+        backbone_lr = self.lr / 10 if self.backbone_lr is None else self.backbone_lr
+        schedule = FreezeSchedule(self.head_epochs, self.n_frozen_)
+        callbacks = [("freeze_schedule", schedule)]
+        if self.early_stopping:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=PATIENCE,
+                        load_best=True,
+                        sink=print if self.progress else _silent,
+                    ),
+                )
+            )
+        collate = _LabeledCollate(None if fast else self._collate)
+        return FineTuneNet(
+            module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=backbone_lr,
+            optimizer__param_groups=[("head.*", {"lr": head_lr})],
+            max_epochs=self.head_epochs + self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None if valid_ds is None else predefined_split(valid_ds),
+            callbacks=callbacks,
+            iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator().manual_seed(seed),
+            iterator_train__collate_fn=collate,
+            iterator_valid__collate_fn=collate,
+            iterator_train__num_workers=self.num_workers,
+            iterator_valid__num_workers=self.num_workers,
+            iterator_train__pin_memory=device.type == "cuda",
+            device=str(device),
+            verbose=int(self.progress),
+            l2sp=0.0 if fast else self.l2sp,
+            amp_dtype=_training_amp(device),
+            channels_last=device.type == "cuda",
+        )
+
+    def _clean_up(self, net) -> None:
+        """Back to the full network; drop what only training needed."""
+        module = net.module_
+        module.inputs_are_features = False
+        module.reference = None
+        net.train_split = None  # holds the validation dataset
+
+    # --- predict --------------------------------------------------------------
+
+    @property
+    def history_(self):
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    @property
+    def backbone_(self):
+        check_is_fitted(self, "net_")
+        return self.net_.module_.backbone
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : sequence of samples
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self, "net_")
+        items = self._coerce(X)
+        dataset = _Labeled(
+            self._make_dataset(items, self.backbone_, train=False),
+            None,
+            np.arange(len(items)),
+        )
+        chunks = [
+            torch.softmax(logits.float(), dim=1).cpu()
+            for logits in self.net_.forward_iter(dataset, training=False)
+        ]
+        return torch.cat(chunks).numpy().astype(np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels (of the same type as the ``y`` given to fit).
+
+        Parameters
+        ----------
+        X : sequence of samples
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # --- persistence and tags -------------------------------------------------
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = state.get("net_")
+        if (
+            net is not None
+            and str(net.device).startswith("cuda")
+            and not (torch.cuda.is_available())
+        ):
+            net.device = "cpu"
+        if net is not None:
+            self.device_ = str(net.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class _Labeled(Dataset):
+    """``(input, label)`` pairs for the rows ``indices`` of a sample dataset."""
+
+    def __init__(self, dataset, y, indices):
+        self.dataset, self.y, self.indices = dataset, y, indices
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        index = int(self.indices[i])
+        label = 0 if self.y is None else int(self.y[index])
+        return self.dataset[index], label
+
+
+class _LabeledCollate:
+    """Collate ``(input, label)`` pairs with the subclass's input collate."""
+
+    def __init__(self, collate_inputs=None):
+        self.collate_inputs = collate_inputs
+
+    def __call__(self, pairs):
+        if self.collate_inputs is None:
+            return default_collate(pairs)
+        inputs, labels = zip(*pairs, strict=True)
+        return self.collate_inputs(list(inputs)), torch.as_tensor(labels)
+
+
+def _to_device(batch, device):
+    if isinstance(batch, dict):
+        return {k: v.to(device) for k, v in batch.items()}
+    return batch.to(device)
+
+
+def _training_amp(device):
+    # fp16 would need a gradient scaler; train in bf16 or fp32.
+    dtype = amp_dtype(device)
+    return dtype if dtype == torch.bfloat16 else None
+
+
+def _silent(*args, **kwargs):
+    pass

@@ -1,0 +1,85 @@
+"""The network that is fine-tuned: a backbone, partly frozen, and a linear head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sktransfer.backbones._blocks import (
+    block_parameters,
+    keep_frozen_in_eval,
+    set_frozen,
+)
+
+__all__ = ["FineTuneModule"]
+
+
+class FineTuneModule(nn.Module):
+    """``head(backbone.module(x))`` with the first ``n_frozen`` blocks frozen.
+
+    Modality-agnostic: ``x`` is whatever ``backbone.module`` takes (an image
+    batch, a dict of token tensors). Frozen blocks have ``requires_grad=False``
+    and stay in eval mode whatever ``train()`` is called with, so their
+    BatchNorm statistics never move. Their forward pass records no autograd
+    graph: nothing upstream of a trainable weight requires grad, and a fully
+    frozen backbone runs under ``torch.no_grad``.
+
+    With ``inputs_are_features=True`` the input is the backbone's pooled
+    output, computed beforehand, and only the head runs (the
+    ``freeze_depth="all"`` fast path).
+    """
+
+    def __init__(self, backbone, n_classes: int, n_frozen: int = 0):
+        super().__init__()
+        self.backbone = backbone  # the Backbone record; its module registers below
+        self.encoder = backbone.module
+        self.head = nn.Linear(backbone.out_features, n_classes)
+        self.inputs_are_features = False
+        self.reference = None  # pretrained weights for the L2-SP penalty
+        self.freeze(n_frozen)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.backbone.blocks)
+
+    def freeze(self, n_frozen: int) -> None:
+        """Freeze the first ``n_frozen`` blocks, make the others trainable."""
+        self.n_frozen = n_frozen
+        set_frozen(self.backbone.blocks, n_frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_frozen_in_eval(self.backbone.blocks, self.n_frozen)
+        if self.n_frozen == self.n_blocks:
+            self.encoder.eval()  # modules outside any block, too
+        return self
+
+    def forward(self, x):
+        if self.inputs_are_features:
+            return self.head(x)
+        return self.head(self.encode(x))
+
+    def encode(self, x) -> torch.Tensor:
+        """The backbone's pooled features (no autograd when fully frozen)."""
+        if self.n_frozen == self.n_blocks:
+            with torch.no_grad():
+                features = self.encoder(x)
+        else:
+            features = self.encoder(x)
+        if isinstance(features, (tuple, list)):
+            features = features[0]
+        return features.reshape(features.shape[0], -1)
+
+    def remember_start(self, first_trainable: int) -> None:
+        """Record w0, the pretrained weights of blocks ``first_trainable:``."""
+        params = list(block_parameters(self.backbone.blocks, first_trainable))
+        self.reference = [(p, p.detach().clone()) for p in params]
+
+    def l2sp_penalty(self) -> torch.Tensor:
+        """sum ||w - w0||^2 over the backbone weights being trained."""
+        total = self.head.weight.new_zeros(())
+        for param, start in self.reference or ():
+            if param.requires_grad:
+                total = total + (param - start.to(param.device)).pow(2).sum()
+        return total

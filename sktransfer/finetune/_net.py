@@ -1,0 +1,83 @@
+"""The skorch side: a NeuralNet with L2-SP, mixed precision and a freeze schedule."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+
+__all__ = ["FineTuneNet", "FreezeSchedule"]
+
+
+class FineTuneNet(NeuralNet):
+    """``NeuralNet`` for a ``FineTuneModule``.
+
+    Parameters (besides skorch's)
+    -----------------------------
+    l2sp : float
+        Adds ``l2sp * sum ||w - w0||^2`` over the trainable backbone weights to
+        the training loss (``module_.reference`` holds w0).
+    amp_dtype : torch.dtype or None
+        Autocast dtype for forward passes (CUDA only); None runs in fp32.
+    channels_last : bool
+        Feed 4-d inputs in channels-last memory format (CUDA convolutions).
+    """
+
+    def __init__(self, *args, l2sp=0.0, amp_dtype=None, channels_last=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.l2sp = l2sp
+        self.amp_dtype = amp_dtype
+        self.channels_last = channels_last
+
+    def _autocast(self):
+        device = torch.device(self.device)
+        if self.amp_dtype is None or device.type != "cuda":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device)
+        if self.channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            return self.module_(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred.float(), y_true, X=X, training=training)
+        if training and self.l2sp:
+            loss = loss + self.l2sp * self.module_.l2sp_penalty()
+        return loss
+
+    def evaluation_step(self, batch, training=False):
+        if training:
+            return super().evaluation_step(batch, training=True)
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        self._set_training(False)
+        with torch.inference_mode():
+            return self.infer(Xi).float()
+
+
+class FreezeSchedule(Callback):
+    """Train the head alone for ``head_epochs`` epochs, then unfreeze.
+
+    Each epoch's history row gets ``phase``: ``"head"`` while the whole
+    backbone is frozen, ``"finetune"`` once the blocks after ``n_frozen`` train.
+    """
+
+    def __init__(self, head_epochs: int, n_frozen: int):
+        self.head_epochs = head_epochs
+        self.n_frozen = n_frozen
+
+    def on_epoch_begin(self, net, **kwargs):
+        module = net.module_
+        head_phase = len(net.history) <= self.head_epochs
+        n_frozen = module.n_blocks if head_phase else self.n_frozen
+        if module.n_frozen != n_frozen:
+            module.freeze(n_frozen)
+        phase = "head" if head_phase or n_frozen == module.n_blocks else "finetune"
+        net.history.record("phase", phase)
