@@ -167,14 +167,26 @@ def as_text_list(X) -> list[str]:
         raise InvalidInputError(
             f"a text array must have shape (n,) or (n, 1), got {X.shape}"
         )
-    texts = list(np.asarray(X, dtype=object).ravel()) if isinstance(
-        X, np.ndarray) else list(X)
+    texts = (
+        list(np.asarray(X, dtype=object).ravel())
+        if isinstance(X, np.ndarray)
+        else list(X)
+    )
     if not texts:
         raise InvalidInputError("X is empty: at least one text is needed")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            what = "missing (None/NaN)" if text is None or (
-                isinstance(text, float) and np.isnan(text)) else (
-                f"a {type(text).__name__}, not a str")
+            what = (
+                "missing (None/NaN); drop or fill it (e.g. fillna(''))"
+                if (_is_missing(text))
+                else f"a {type(text).__name__}, not a str"
+            )
             raise InvalidInputTypeError(f"text {index} is {what}")
     return texts
+
+
+def _is_missing(value) -> bool:
+    """None, a float NaN, or pandas' NA / NaT."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
