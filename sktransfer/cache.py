@@ -121,7 +121,7 @@ class EmbeddingCache:
         return found
 
     def store(self, keys, vectors) -> None:
-        for key, vector in zip(keys, vectors):
+        for key, vector in zip(keys, vectors, strict=True):
             vector = np.array(vector, dtype=np.float32, copy=True)
             _MEMORY.put((self.model_key, key), vector)
             if self.directory is not None:
@@ -155,13 +155,14 @@ def embed_with_cache(items, keys, cache: EmbeddingCache | None, compute):
         return compute(list(range(len(items))))
     found = cache.lookup(keys)
     first_of = {}
-    for i, (key, value) in enumerate(zip(keys, found)):
+    for i, (key, value) in enumerate(zip(keys, found, strict=True)):
         if value is None:
             first_of.setdefault(key, i)
     if first_of:
         missing = list(first_of.values())
         computed = compute(missing)
         cache.store([keys[i] for i in missing], computed)
-        by_key = dict(zip((keys[i] for i in missing), computed))
-        found = [by_key[k] if v is None else v for k, v in zip(keys, found)]
+        by_key = dict(zip([keys[i] for i in missing], computed, strict=True))
+        found = [by_key[k] if v is None else v
+                 for k, v in zip(keys, found, strict=True)]
     return np.stack(found).astype(np.float32, copy=False)

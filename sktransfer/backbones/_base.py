@@ -105,7 +105,8 @@ class Backbone:
         if layer is None and pooling == "avg":
             return self.module(x)
         index = len(self.blocks) - 1 if layer is None else self.block_index(layer)
-        return pool(_run_until(self.module, self.blocks[index].output_module, x), pooling)
+        output = _run_until(self.module, self.blocks[index].output_module, x)
+        return pool(output, pooling)
 
 
 class _Stop(Exception):

@@ -36,8 +36,19 @@ IMAGENET_CONFIG = {"input_size": (3, 224, 224), "mean": (0.485, 0.456, 0.406),
                    "crop_pct": 0.875}
 
 
-def build_image_model(model, weights="DEFAULT"):
-    """Resolve a spec to ``(network_with_its_head, eval_config)``."""
+def build_image_model(model, weights="DEFAULT", seed=0):
+    """Resolve a spec to ``(network_with_its_head, eval_config)``.
+
+    Random initialisation (``weights=None``, or the part of a network that its
+    weights file does not cover) draws from a generator seeded with ``seed``,
+    so the same spec always gives the same network; the global RNG is untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0 if seed is None else seed)
+        return _build_image_model(model, weights)
+
+
+def _build_image_model(model, weights):
     if isinstance(model, nn.Module):
         config = getattr(model, "pretrained_cfg", None)
         config = {**IMAGENET_CONFIG, **{k: v for k, v in (config or {}).items()
@@ -73,7 +84,7 @@ def _build_from_checkpoint(path: Path):
             f"{{'arch': '<model name>', 'state_dict': ...}}, or pass "
             f"model='<model name>', weights={str(path)!r}"
         )
-    net, config = build_image_model(arch, weights=None)
+    net, config = _build_image_model(arch, weights=None)
     load_into(net, state["state_dict"], repr(str(path)), HEAD_NAMES + ("head",))
     return net, config
 
@@ -90,9 +101,9 @@ def _unknown(name: str) -> ModelNotAvailableError:
     )
 
 
-def resolve_image_backbone(model, weights="DEFAULT") -> Backbone:
+def resolve_image_backbone(model, weights="DEFAULT", seed=0) -> Backbone:
     """Resolve an image spec, offline-first, to a ``Backbone`` in eval mode."""
-    net, config = build_image_model(model, weights)
+    net, config = build_image_model(model, weights, seed)
     net = strip_head(net).eval()
     name = model if isinstance(model, str) else type(model).__name__
     return Backbone(

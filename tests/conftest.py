@@ -1,0 +1,38 @@
+"""Shared fixtures. Tests never reach a model hub: offline mode is forced."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("SKTRANSFER_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sktransfer.cache import clear_memory_cache  # noqa: E402
+
+
+@pytest.fixture
+def photos():
+    """A few real photos from scikit-image: colour, gray and RGBA."""
+    from skimage import data
+
+    return {"chelsea": data.chelsea(), "coffee": data.coffee(),
+            "camera": data.camera(), "logo": data.logo()}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_memory_cache()
+    yield
+    clear_memory_cache()
+
+
+@pytest.fixture
+def small_images():
+    """Eight small real RGB crops (fast to embed with a tiny network)."""
+    from skimage import data
+
+    photo = data.astronaut()
+    return [np.ascontiguousarray(photo[i * 40:i * 40 + 48, i * 50:i * 50 + 64])
+            for i in range(8)]

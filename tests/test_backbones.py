@@ -1,0 +1,143 @@
+"""The backbone layer: specs resolve offline-first to blocks and features."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from sktransfer import list_models
+from sktransfer.backbones import (
+    build_image_model,
+    frozen_block_count,
+    resolve_image_backbone,
+)
+from sktransfer.exceptions import ModelNotAvailableError
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("photo, classes", [("chelsea", range(281, 286)),
+                                            ("coffee", [967])])
+def test_bundled_model_is_imagenet_pretrained(photos, photo, classes):
+    net, config = build_image_model("efficientnet_lite0")
+    assert config["mean"] == (0.5, 0.5, 0.5) and config["std"] == (0.5, 0.5, 0.5)
+    assert config["interpolation"] == "bicubic"
+    backbone = resolve_image_backbone("efficientnet_lite0")
+    x = backbone.preprocess(Image.fromarray(photos[photo])).unsqueeze(0)
+    assert x.shape == (1, 3, 224, 224)
+    with torch.inference_mode():
+        top = net.eval()(x).argmax(1).item()
+    assert top in classes
+
+
+@pytest.mark.parametrize(
+    "name, n_blocks, first, last",
+    [("resnet18", 5, "stem", "layer4"),
+     ("vgg11", 5, "conv1", "conv5"),
+     ("efficientnet_b0", 9, "features.0", "features.8"),
+     ("mobilenet_v3_small", 13, "features.0", "features.12"),
+     ("convnext_tiny", 8, "features.0", "features.7"),
+     ("efficientnet_lite0", 9, "stem", "head"),
+     ("timm/resnet18", 5, "stem", "layer4"),
+     ("timm/vit_tiny_patch16_224", 14, "patch_embed", "norm")])
+def test_blocks_are_defined_for_each_family(name, n_blocks, first, last):
+    backbone = resolve_image_backbone(name, weights=None)
+    names = [block.name for block in backbone.blocks]
+    assert (len(names), names[0], names[-1]) == (n_blocks, first, last)
+    # every parameter of the feature network belongs to exactly one block
+    owned = [id(p) for block in backbone.blocks for p in block.parameters()]
+    assert len(owned) == len(set(owned))
+    assert set(owned) == {id(p) for p in backbone.module.parameters()}
+
+
+def test_vit_embeddings_block_owns_class_token_and_positions():
+    backbone = resolve_image_backbone("vit_b_16", weights=None)
+    embed = backbone.blocks[0]
+    assert embed.name == "embeddings"
+    assert backbone.module.class_token in list(embed.params)
+    assert len(backbone.blocks) == 14 and backbone.out_features == 768
+
+
+def test_features_from_every_block_have_the_block_width():
+    backbone = resolve_image_backbone("resnet18", weights=None)
+    x = torch.randn(2, 3, 64, 64)
+    widths = [backbone.extract(x, layer=i).shape for i in range(5)]
+    assert widths == [(2, 64), (2, 64), (2, 128), (2, 256), (2, 512)]
+    assert backbone.extract(x, layer="layer3", pooling="avgmax").shape == (2, 512)
+    own = backbone.extract(x)
+    torch.testing.assert_close(own, backbone.extract(x, layer=-1))
+
+
+def test_weights_file_loads_into_named_architecture(tmp_path):
+    reference = torchvision.models.resnet18(num_classes=10)
+    torch.save(reference.state_dict(), tmp_path / "r18.pth")
+    backbone = resolve_image_backbone("resnet18", weights=tmp_path / "r18.pth")
+    torch.testing.assert_close(backbone.module.layer4[1].conv2.weight,
+                               reference.layer4[1].conv2.weight)
+
+
+def test_checkpoint_recording_its_architecture(tmp_path):
+    reference = torchvision.models.resnet18()
+    path = tmp_path / "ckpt.pt"
+    torch.save({"arch": "resnet18", "state_dict": reference.state_dict()}, path)
+    backbone = resolve_image_backbone(str(path))
+    torch.testing.assert_close(backbone.module.conv1.weight, reference.conv1.weight)
+    torch.save(reference.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(ModelNotAvailableError, match="does not record its arch"):
+        resolve_image_backbone(str(tmp_path / "bare.pt"))
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_path):
+    torch.save(torchvision.models.resnet34().state_dict(), tmp_path / "r34.pth")
+    with pytest.raises(ModelNotAvailableError, match="do not fit ResNet"):
+        resolve_image_backbone("resnet18", weights=tmp_path / "r34.pth")
+
+
+def test_module_spec_is_copied_and_its_head_removed():
+    net = torchvision.models.resnet18(num_classes=3)
+    backbone = resolve_image_backbone(net)
+    assert backbone.out_features == 512
+    assert isinstance(net.fc, torch.nn.Linear)  # the user's module is untouched
+    assert backbone.module is not net
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(ModelNotAvailableError, match=r"Close matches: \['resnet50'"):
+        resolve_image_backbone("resnet5O")
+    with pytest.raises(ModelNotAvailableError, match="timm/resnet18"):
+        resolve_image_backbone("timm/resnet_18")
+
+
+def test_missing_weights_offline_say_where_to_put_the_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(ModelNotAvailableError) as info:
+        resolve_image_backbone("resnet50")
+    message = str(info.value)
+    assert "resnet50-11ad3fa6.pth" in message
+    assert str(tmp_path / "checkpoints") in message
+    assert "efficientnet_lite0" in message
+
+
+def test_bad_weights_enum_lists_choices():
+    with pytest.raises(ModelNotAvailableError, match="IMAGENET1K_V1"):
+        resolve_image_backbone("resnet18", weights="IMAGENET22K")
+
+
+@pytest.mark.parametrize("depth, expected", [(0, 0), (2, 2), (-1, 4), ("all", 5)])
+def test_freeze_depth_counts(depth, expected):
+    assert frozen_block_count(depth, 5) == expected
+
+
+@pytest.mark.parametrize("depth", [6, -6, 1.5, "some"])
+def test_freeze_depth_out_of_range_names_block_count(depth):
+    with pytest.raises(ValueError, match="freeze_depth"):
+        frozen_block_count(depth, 5, "resnet18")
+
+
+def test_list_models_reports_offline_availability():
+    table = list_models()
+    assert {"model", "modality", "offline", "source"} <= set(table.columns)
+    row = table.set_index("model").loc["efficientnet_lite0"]
+    assert bool(row["offline"]) is True
+    assert "resnet50" in set(table["model"])
+    assert np.issubdtype(table["offline"].dtype, np.bool_)
