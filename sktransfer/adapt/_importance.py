@@ -1,4 +1,4 @@
-"""Instance-based transfer: importance weighting by a probabilistic domain classifier."""
+"""Instance-based transfer: importance weighting by a domain classifier."""
 
 from numbers import Real
 
@@ -74,7 +74,10 @@ def _fit_weighted(estimator, X, y, sample_weight):
     """Fit ``estimator`` with ``sample_weight``; a clear error if it cannot take it."""
     if isinstance(estimator, Pipeline):
         name, last = estimator.steps[-1]
-        key, accepts = f"{name}__sample_weight", has_fit_parameter(last, "sample_weight")
+        key, accepts = (
+            f"{name}__sample_weight",
+            has_fit_parameter(last, "sample_weight"),
+        )
     else:
         key, accepts = "sample_weight", has_fit_parameter(estimator, "sample_weight")
     if not accepts:

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, y, **kwargs)
 
 
-__all__ = ["NoTargetSamplesWarning", "split_domains", "validate_data"]
+__all__ = ["NoTargetSamplesWarning", "domain_mask", "split_domains", "validate_data"]
 
 _SOURCE_VALUES = (0, "source")
 _TARGET_VALUES = (1, "target")
@@ -50,7 +50,7 @@ def _is_minus_one(value):
         return False
 
 
-def _domain_mask(sample_domain, n_samples):
+def domain_mask(sample_domain, n_samples):
     """Boolean "is target" mask from ``sample_domain``; errors name bad values."""
     domain = np.asarray(sample_domain, dtype=object).ravel()
     if domain.shape[0] != n_samples:
@@ -99,7 +99,7 @@ def split_domains(y, sample_domain=None):
     if sample_domain is None:
         target = unlabelled
     else:
-        target = _domain_mask(sample_domain, unlabelled.shape[0])
+        target = domain_mask(sample_domain, unlabelled.shape[0])
         stray = ~target & unlabelled
         if stray.any():
             index = int(np.flatnonzero(stray)[0])
@@ -136,7 +136,7 @@ def check_n_classes(classes, where="the labelled rows"):
 
 
 def estimator_has(attr, default):
-    """``available_if`` check: the fitted (or given, or default) estimator has ``attr``."""
+    """``available_if`` check: the fitted (or given/default) estimator has ``attr``."""
 
     def check(self):
         if hasattr(self, "estimator_"):
