@@ -270,8 +270,12 @@ def test_grid_search_over_freeze_depth_and_deterministic_refit(photos):
 
 def test_same_seed_same_model_with_augmentation(photos):
     X, y = photos
-    a = tiny(freeze_depth=0, augment="strong").fit(X, y).predict_proba(X)
-    b = tiny(freeze_depth=0, augment="strong").fit(X, y).predict_proba(X)
+    clf = tiny(freeze_depth=0, augment="strong")
+    rng_before = torch.get_rng_state()
+    clf.fit(X, y)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # global RNG untouched
+    a = clf.predict_proba(X)
+    b = clf.fit(X, y).predict_proba(X)  # a refit starts again from w0
     c = tiny(freeze_depth=0, augment="strong", random_state=1).fit(X, y)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c.predict_proba(X))

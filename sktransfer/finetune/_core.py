@@ -42,6 +42,7 @@ from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
 __all__ = ["BaseFineTuned"]
 
 PATIENCE = 5  # epochs without a better validation loss before stopping
+CUDA_SPEEDUPS = True  # bf16 autocast + channels-last on CUDA (benchmarks switch off)
 
 
 class BaseFineTuned(ClassifierMixin, BaseEstimator):
@@ -125,7 +126,7 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
         first = n_blocks if self.head_epochs else n_frozen
         module = FineTuneModule(backbone, len(self.classes_), first)
-        if device.type == "cuda":
+        if _channels_last(device):
             module.to(device, memory_format=torch.channels_last)
         train_idx, valid_idx = self._split(y, seed)
         self.validation_indices_ = valid_idx
@@ -201,33 +202,18 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         )
 
     def _make_net(self, module, valid_ds, seed, fast, device) -> FineTuneNet:
-        head_lr = self.lr
         backbone_lr = self.lr / 10 if self.backbone_lr is None else self.backbone_lr
-        schedule = FreezeSchedule(self.head_epochs, self.n_frozen_)
-        callbacks = [("freeze_schedule", schedule)]
-        if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=PATIENCE,
-                        load_best=True,
-                        sink=print if self.progress else _silent,
-                    ),
-                )
-            )
         collate = _LabeledCollate(None if fast else self._collate)
         return FineTuneNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
             lr=backbone_lr,
-            optimizer__param_groups=[("head.*", {"lr": head_lr})],
+            optimizer__param_groups=[("head.*", {"lr": self.lr})],
             max_epochs=self.head_epochs + self.max_epochs,
             batch_size=self.batch_size,
             train_split=None if valid_ds is None else predefined_split(valid_ds),
-            callbacks=callbacks,
+            callbacks=self._callbacks(),
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator().manual_seed(seed),
             iterator_train__collate_fn=collate,
@@ -239,8 +225,22 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
             verbose=int(self.progress),
             l2sp=0.0 if fast else self.l2sp,
             amp_dtype=_training_amp(device),
-            channels_last=device.type == "cuda",
+            channels_last=_channels_last(device),
         )
+
+    def _callbacks(self) -> list:
+        callbacks = [
+            ("freeze_schedule", FreezeSchedule(self.head_epochs, self.n_frozen_))
+        ]
+        if self.early_stopping:
+            stopper = EarlyStopping(
+                monitor="valid_loss",
+                patience=PATIENCE,
+                load_best=True,
+                sink=print if self.progress else _silent,
+            )
+            callbacks.append(("early_stopping", stopper))
+        return callbacks
 
     def _clean_up(self, net) -> None:
         """Back to the full network; drop what only training needed."""
@@ -353,8 +353,14 @@ def _to_device(batch, device):
     return batch.to(device)
 
 
+def _channels_last(device) -> bool:
+    return CUDA_SPEEDUPS and device.type == "cuda"
+
+
 def _training_amp(device):
     # fp16 would need a gradient scaler; train in bf16 or fp32.
+    if not CUDA_SPEEDUPS:
+        return None
     dtype = amp_dtype(device)
     return dtype if dtype == torch.bfloat16 else None
 
