@@ -248,6 +248,7 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         module.inputs_are_features = False
         module.reference = None
         net.train_split = None  # holds the validation dataset
+        net.optimizer_.state.clear()  # Adam moments: twice the weights in a pickle
 
     # --- predict --------------------------------------------------------------
 

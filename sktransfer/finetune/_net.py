@@ -33,6 +33,17 @@ class FineTuneNet(NeuralNet):
         self.amp_dtype = amp_dtype
         self.channels_last = channels_last
 
+    def __getstate__(self):
+        # ``module`` (the instance given to the net) is ``module_``: pickle them
+        # together so that the weights are stored once and are mapped to the CPU
+        # on a machine without CUDA.
+        saved = self.cuda_dependent_attributes_
+        self.cuda_dependent_attributes_ = [*saved, "module"]
+        try:
+            return super().__getstate__()
+        finally:
+            self.cuda_dependent_attributes_ = saved
+
     def _autocast(self):
         device = torch.device(self.device)
         if self.amp_dtype is None or device.type != "cuda":
