@@ -16,16 +16,41 @@ the resize interpolation are those the weights were trained with
   to 20 degrees, colour jitter 0.4 (hue 0.05), 10% grayscale and random erasing.
 - ``None``: no augmentation, the eval preprocessing (resize, centre crop).
 - a callable: applied to the PIL image, followed by the eval preprocessing.
+
+Texts: easy data augmentation (EDA)
+-----------------------------------
+``EDA`` (a callable ``text -> text``) and ``eda`` (``text -> list of copies``)
+apply one of four word-level operations, after Wei & Zou (2019), to a text
+split on whitespace. With ``n = max(1, round(rate * n_words))``:
+
+- ``"insert"``: insert ``n`` words at random positions: synonyms of the text's
+  words when ``synonyms`` has any, else words of ``vocabulary``, else words of
+  the text itself;
+- ``"delete"``: delete ``n`` distinct words, always keeping at least one;
+- ``"swap"``: swap the words at two random positions, ``n`` times;
+- ``"replace"``: replace ``n`` distinct words by a synonym (``synonyms`` maps a
+  word, or its lowercase form, to a list of synonyms) or, for words without
+  one, by a different word of ``vocabulary``; only words with a candidate are
+  replaced (fewer than ``n`` when fewer have one).
+
+Each augmented copy applies one operation drawn at random from
+``operations``. A text without words comes back unchanged; otherwise the result
+is never empty. ``FineTunedTextClassifier(augment="eda")`` draws a fresh
+copy of every training text at every epoch (one copy per text and epoch, the
+replacement words taken from the training texts); prediction never augments.
 """
 
 from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
 
 import torch
 from torchvision.transforms import v2 as T
 
 from sktransfer.backbones._base import _interpolation, make_eval_transform
 
-__all__ = ["IMAGE_PRESETS", "image_augmentation"]
+__all__ = ["EDA", "EDA_OPERATIONS", "IMAGE_PRESETS", "eda", "image_augmentation"]
 
 IMAGE_PRESETS = ("default", "light", "strong")
 
@@ -90,3 +115,175 @@ def _preset(name: str, size: int, interpolation) -> list:
             T.RandomGrayscale(p=0.1),
         ]
     return steps
+
+
+# --- text: easy data augmentation ------------------------------------------------
+
+EDA_OPERATIONS = ("insert", "delete", "swap", "replace")
+
+
+class EDA:
+    """Easy data augmentation of texts: a callable ``text -> text``.
+
+    Parameters
+    ----------
+    rate : float, default=0.1
+        Share of a text's words that an operation changes: ``max(1, round(rate
+        * n_words))`` insertions, deletions, swaps or replacements.
+    operations : sequence of str, default=("insert", "delete", "swap", "replace")
+        Operations to draw from, one per augmented copy (module docstring).
+    vocabulary : sequence of str, default=None
+        Words to insert and to replace with (e.g. the training texts' words).
+        None uses the text's own words.
+    synonyms : mapping of str to list of str, default=None
+        ``{word: [synonyms]}``, preferred over ``vocabulary`` for the words it
+        has (looked up as written, then lowercased).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws: the same seed gives the same sequence of copies.
+
+    Examples
+    --------
+    >>> from sktransfer.augment import EDA
+    >>> augment = EDA(rate=0.2, synonyms={"film": ["movie"]}, random_state=0)
+    >>> copy = augment("a film about a dog")
+    """
+
+    def __init__(
+        self,
+        rate: float = 0.1,
+        operations: Sequence[str] = EDA_OPERATIONS,
+        vocabulary: Sequence[str] | None = None,
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+        random_state=None,
+    ):
+        _check_eda(rate, operations, synonyms)
+        self.rate = rate
+        self.operations = tuple(operations)
+        self.vocabulary = None if vocabulary is None else sorted(set(vocabulary))
+        self.synonyms = dict(synonyms or {})
+        self.random_state = random_state
+        self._rng = random.Random(_seed(random_state))
+
+    def __call__(self, text: str, random_state=None) -> str:
+        """One augmented copy of ``text`` (``random_state`` seeds this call)."""
+        if not isinstance(text, str):
+            raise TypeError(f"EDA augments str texts, got {type(text).__name__}")
+        rng = self._rng if random_state is None else random.Random(_seed(random_state))
+        words = text.split()
+        if not words:
+            return text
+        operation = rng.choice(self.operations)
+        n = max(1, round(self.rate * len(words)))
+        return " ".join(getattr(self, "_" + operation)(words, n, rng))
+
+    def _candidates(self, word: str) -> list[str]:
+        found = self.synonyms.get(word) or self.synonyms.get(word.lower())
+        if found:
+            return list(found)
+        return [w for w in self.vocabulary or () if w != word]
+
+    def _insert(self, words, n, rng):
+        with_synonyms = [
+            w for w in words if w in self.synonyms or w.lower() in self.synonyms
+        ]
+        for _ in range(n):
+            if with_synonyms:
+                new = rng.choice(self._candidates(rng.choice(with_synonyms)))
+            else:
+                new = rng.choice(self.vocabulary or words)
+            words.insert(rng.randint(0, len(words)), new)
+        return words
+
+    def _delete(self, words, n, rng):
+        drop = set(rng.sample(range(len(words)), min(n, len(words) - 1)))
+        return [w for i, w in enumerate(words) if i not in drop]
+
+    def _swap(self, words, n, rng):
+        if len(words) < 2:
+            return words
+        for _ in range(n):
+            i, j = rng.sample(range(len(words)), 2)
+            words[i], words[j] = words[j], words[i]
+        return words
+
+    def _replace(self, words, n, rng):
+        replaceable = [i for i, word in enumerate(words) if self._candidates(word)]
+        for i in rng.sample(replaceable, min(n, len(replaceable))):
+            words[i] = rng.choice(self._candidates(words[i]))
+        return words
+
+    def __repr__(self):
+        return (
+            f"EDA(rate={self.rate}, operations={self.operations}, "
+            f"vocabulary={'None' if self.vocabulary is None else '[...]'}, "
+            f"synonyms={'{...}' if self.synonyms else None})"
+        )
+
+
+def eda(
+    text: str,
+    rate: float = 0.1,
+    n_aug: int = 4,
+    operations: Sequence[str] = EDA_OPERATIONS,
+    vocabulary: Sequence[str] | None = None,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    random_state=None,
+) -> list[str]:
+    """``n_aug`` augmented copies of ``text`` by easy data augmentation.
+
+    Parameters
+    ----------
+    text : str
+    rate, operations, vocabulary, synonyms, random_state
+        As in ``EDA``.
+    n_aug : int, default=4
+        Number of copies; each applies one operation drawn from
+        ``operations``.
+
+    Returns
+    -------
+    list of str
+        The copies (never empty strings unless ``text`` has no word).
+
+    Examples
+    --------
+    >>> from sktransfer.augment import eda
+    >>> eda("the cat sat on the mat", n_aug=2, operations=("delete",), random_state=0)
+    ['the cat sat the mat', 'the cat on the mat']
+    """
+    if isinstance(n_aug, bool) or not isinstance(n_aug, int) or n_aug < 1:
+        raise ValueError(f"n_aug must be an int >= 1, got {n_aug!r}")
+    augmenter = EDA(rate, operations, vocabulary, synonyms, random_state)
+    return [augmenter(text) for _ in range(n_aug)]
+
+
+def _check_eda(rate, operations, synonyms) -> None:
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, (int, float))
+        or not (0 < rate <= 1)
+    ):
+        raise ValueError(f"rate must be a float in (0, 1], got {rate!r}")
+    if isinstance(operations, str):
+        raise TypeError(
+            f"operations must be a sequence of names such as ('delete',), got "
+            f"the string {operations!r}"
+        )
+    unknown = [op for op in operations if op not in EDA_OPERATIONS]
+    if unknown or not operations:
+        raise ValueError(
+            f"unknown EDA operations {unknown}: use a non-empty subset of "
+            f"{list(EDA_OPERATIONS)}"
+        )
+    if synonyms is not None and not isinstance(synonyms, Mapping):
+        raise TypeError(
+            f"synonyms must be a mapping {{word: [synonyms]}}, got "
+            f"{type(synonyms).__name__}"
+        )
+
+
+def _seed(random_state):
+    """An int (or None) for ``random.Random`` from an sklearn-style random_state."""
+    if random_state is None or isinstance(random_state, int):
+        return random_state
+    return int(random_state.randint(2**31 - 1))

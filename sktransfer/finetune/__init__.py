@@ -2,13 +2,6 @@
 
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._image import FineTunedClassifier
+from sktransfer.finetune._text import FineTunedTextClassifier
 
-__all__ = ["BaseFineTuned", "FineTunedClassifier"]
-
-
-def __getattr__(name):
-    if name == "FineTunedTextClassifier":
-        raise ImportError(
-            "FineTunedTextClassifier is not implemented yet in this version"
-        )
-    raise AttributeError(f"module 'sktransfer.finetune' has no attribute {name!r}")
+__all__ = ["BaseFineTuned", "FineTunedClassifier", "FineTunedTextClassifier"]

@@ -247,6 +247,8 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         module = net.module_
         module.inputs_are_features = False
         module.reference = None
+        # The fast path validated on features; prediction feeds samples again.
+        net.iterator_valid__collate_fn = _LabeledCollate(self._collate)
         net.train_split = None  # holds the validation dataset
         net.optimizer_.state.clear()  # Adam moments: twice the weights in a pickle
 

