@@ -29,8 +29,9 @@ split on whitespace. With ``n = max(1, round(rate * n_words))``:
 - ``"delete"``: delete ``n`` distinct words, always keeping at least one;
 - ``"swap"``: swap the words at two random positions, ``n`` times;
 - ``"replace"``: replace ``n`` distinct words by a synonym (``synonyms`` maps a
-  word, or its lowercase form, to a list of synonyms) or, for words without
-  one, by a different word of ``vocabulary``; only words with a candidate are
+  word to a list of synonyms, case-insensitively) or, for words without
+  one, by a different word of ``vocabulary`` (of the text itself when there is
+  neither vocabulary nor synonyms); only words with a candidate are
   replaced (fewer than ``n`` when fewer have one).
 
 Each augmented copy applies one operation drawn at random from
@@ -134,10 +135,10 @@ class EDA:
         Operations to draw from, one per augmented copy (module docstring).
     vocabulary : sequence of str, default=None
         Words to insert and to replace with (e.g. the training texts' words).
-        None uses the text's own words.
+        None uses the text's own words, unless ``synonyms`` is given.
     synonyms : mapping of str to list of str, default=None
         ``{word: [synonyms]}``, preferred over ``vocabulary`` for the words it
-        has (looked up as written, then lowercased).
+        has (keys match case-insensitively).
     random_state : int, RandomState instance or None, default=None
         Seeds the draws: the same seed gives the same sequence of copies.
 
@@ -160,7 +161,9 @@ class EDA:
         self.rate = rate
         self.operations = tuple(operations)
         self.vocabulary = None if vocabulary is None else sorted(set(vocabulary))
-        self.synonyms = dict(synonyms or {})
+        self.synonyms = {
+            word.lower(): list(words) for word, words in (synonyms or {}).items()
+        }
         self.random_state = random_state
         self._rng = random.Random(_seed(random_state))
 
@@ -176,19 +179,21 @@ class EDA:
         n = max(1, round(self.rate * len(words)))
         return " ".join(getattr(self, "_" + operation)(words, n, rng))
 
-    def _candidates(self, word: str) -> list[str]:
-        found = self.synonyms.get(word) or self.synonyms.get(word.lower())
+    def _candidates(self, word: str, words: list[str]) -> list[str]:
+        found = self.synonyms.get(word.lower())
         if found:
-            return list(found)
-        return [w for w in self.vocabulary or () if w != word]
+            return found
+        if self.vocabulary is not None:
+            pool = self.vocabulary
+        else:  # with a synonym map, only synonyms; with neither, the text's words
+            pool = () if self.synonyms else words
+        return [w for w in pool if w != word]
 
     def _insert(self, words, n, rng):
-        with_synonyms = [
-            w for w in words if w in self.synonyms or w.lower() in self.synonyms
-        ]
+        with_synonyms = [w for w in words if w.lower() in self.synonyms]
         for _ in range(n):
             if with_synonyms:
-                new = rng.choice(self._candidates(rng.choice(with_synonyms)))
+                new = rng.choice(self._candidates(rng.choice(with_synonyms), words))
             else:
                 new = rng.choice(self.vocabulary or words)
             words.insert(rng.randint(0, len(words)), new)
@@ -207,9 +212,10 @@ class EDA:
         return words
 
     def _replace(self, words, n, rng):
-        replaceable = [i for i, word in enumerate(words) if self._candidates(word)]
+        original = list(words)
+        replaceable = [i for i, w in enumerate(words) if self._candidates(w, original)]
         for i in rng.sample(replaceable, min(n, len(replaceable))):
-            words[i] = rng.choice(self._candidates(words[i]))
+            words[i] = rng.choice(self._candidates(words[i], original))
         return words
 
     def __repr__(self):
