@@ -1,0 +1,232 @@
+"""What the ``sktransfer fit / predict / models`` subcommands do."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+class CLIError(Exception):
+    """A user-facing error: printed on one line, exit status 2."""
+
+
+def _ensure_path(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"{str(path)!r} does not exist")
+    return path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+MODEL_FORMAT = "sktransfer-model"
+
+
+def run_demo(args):
+    from sktransfer.demo import run
+
+    run(quick=args.quick, modality=args.modality, out=args.out)
+
+
+# --- data ----------------------------------------------------------------------
+
+def read_image_folder(folder: Path):
+    """Paths and labels from ``folder/<class>/<image>``; checks every image."""
+    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    if len(classes) < 2:
+        raise CLIError(f"{str(folder)!r} must hold one sub-folder per class "
+                       f"(at least 2), found {len(classes)}")
+    paths, labels = [], []
+    for cls in classes:
+        files = sorted(p for p in cls.rglob("*") if p.suffix.lower()
+                       in IMAGE_SUFFIXES)
+        if not files:
+            raise CLIError(f"class folder {str(cls)!r} holds no image "
+                           f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        paths += files
+        labels += [cls.name] * len(files)
+    _check_readable(paths)
+    return [str(p) for p in paths], np.asarray(labels)
+
+
+def _check_readable(paths):
+    from PIL import Image
+
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception:
+            bad.append(str(path))
+    if bad:
+        shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise CLIError(f"{len(bad)} unreadable image(s): {shown}")
+
+
+def read_csv(path: Path, text_column, target=None):
+    import pandas as pd
+
+    if not text_column:
+        raise CLIError("a CSV needs --text-column (and --target for fit)")
+    frame = pd.read_csv(path)
+    for option, column in (("--text-column", text_column), ("--target", target)):
+        if column is not None and column not in frame.columns:
+            raise CLIError(f"{str(path)!r} has no column {column!r} ({option}); "
+                           f"its columns are {list(frame.columns)}")
+    return frame
+
+
+def load_training_data(args):
+    data = _ensure_path(args.data)
+    if data.is_dir():
+        X, y = read_image_folder(data)
+        return X, y, "image"
+    if data.suffix.lower() != ".csv":
+        raise CLIError(f"{str(data)!r} is neither an image folder nor a .csv file")
+    if not args.target:
+        raise CLIError("a CSV needs --target, the column holding the labels")
+    frame = read_csv(data, args.text_column, args.target)
+    if frame[args.target].isna().any():
+        row = int(np.flatnonzero(frame[args.target].isna())[0])
+        raise CLIError(f"row {row} of {args.target!r} has no label")
+    return frame[args.text_column], frame[args.target].to_numpy(), "text"
+
+
+# --- fit -----------------------------------------------------------------------
+
+def _freeze_depth(value: str):
+    if value == "all":
+        return "all"
+    try:
+        return int(value)
+    except ValueError:
+        raise CLIError(f"--freeze-depth must be an int or 'all', got {value!r}") \
+            from None
+
+
+def _weights(value):
+    return None if value in ("None", "none", "random") else value
+
+
+def build_estimator(args, modality):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import sktransfer as skt
+
+    if modality == "image":
+        model = args.model or "efficientnet_lite0"
+        if args.finetune:
+            return skt.FineTunedClassifier(
+                model, weights=_weights(args.weights), freeze_depth=_freeze_depth(
+                    args.freeze_depth), max_epochs=args.max_epochs,
+                image_size=args.image_size, random_state=0)
+        return make_pipeline(skt.PretrainedImageFeatures(
+            model, weights=_weights(args.weights)),
+                             StandardScaler(), LogisticRegression(max_iter=2000))
+    model = args.model or "all-MiniLM-L6-v2"
+    if args.finetune:
+        return skt.FineTunedTextClassifier(
+            model, freeze_depth=_freeze_depth(args.freeze_depth),
+            max_epochs=args.max_epochs, random_state=0)
+    return make_pipeline(skt.PretrainedTextEmbeddings(model),
+                         LogisticRegression(max_iter=2000))
+
+
+def run_fit(args):
+    import joblib
+
+    from sktransfer.evaluate import compare, format_table
+
+    X, y, modality = load_training_data(args)
+    estimator = build_estimator(args, modality)
+    _, counts = np.unique(y, return_counts=True)
+    if args.cv >= 2:
+        if counts.min() < args.cv:
+            raise CLIError(f"--cv {args.cv} needs at least {args.cv} samples per "
+                           f"class; the smallest class has {counts.min()}")
+        table = compare(X, y, {"model": estimator}, cv=args.cv, progress=True)
+        print(format_table(table))
+    estimator.fit(X, y)
+    joblib.dump({"format": MODEL_FORMAT, "version": 1, "modality": modality,
+                 "text_column": args.text_column, "estimator": estimator},
+                args.out)
+    print(f"saved {modality} model ({len(y)} samples, {len(counts)} classes) "
+          f"to {args.out}")
+
+
+# --- predict -------------------------------------------------------------------
+
+def load_model_file(path):
+    import joblib
+
+    path = _ensure_path(path)
+    try:
+        saved = joblib.load(path)
+    except Exception as exc:
+        raise CLIError(f"{str(path)!r} is not a sktransfer model file "
+                       f"({type(exc).__name__})") from None
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+        raise CLIError(f"{str(path)!r} is not a sktransfer model file (save one "
+                       f"with 'sktransfer fit')")
+    return saved
+
+
+def _image_inputs(inputs):
+    paths = []
+    for item in inputs:
+        path = _ensure_path(item)
+        if path.is_dir():
+            paths += sorted(str(p) for p in path.rglob("*")
+                            if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            paths.append(str(path))
+    _check_readable(paths)
+    return paths
+
+
+def run_predict(args):
+    saved = load_model_file(args.model_file)
+    if saved["modality"] == "image":
+        names = _image_inputs(args.inputs)
+        X = names
+    else:
+        if len(args.inputs) != 1 or not args.inputs[0].endswith(".csv"):
+            raise CLIError("a text model predicts on one CSV file")
+        frame = read_csv(_ensure_path(args.inputs[0]), saved["text_column"])
+        X = frame[saved["text_column"]]
+        names = X.tolist()
+    predictions = saved["estimator"].predict(X)
+    if args.output:
+        import pandas as pd
+
+        pd.DataFrame({"input": names, "prediction": predictions}).to_csv(
+            args.output, index=False)
+        print(f"wrote {len(predictions)} predictions to {args.output}")
+        return
+    for name, label in zip(names, predictions, strict=True):
+        # images: "<path>\t<label>"; texts (which may hold tabs and newlines):
+        # the label alone, one line per CSV row, in order.
+        line = f"{name}\t{label}" if saved["modality"] == "image" else str(label)
+        sys.stdout.write(line + "\n")
+
+
+# --- models --------------------------------------------------------------------
+
+def run_models(args):
+    import pandas as pd
+
+    from sktransfer import list_models
+    from sktransfer.backbones import resolve_image_backbone
+
+    table = list_models()
+    blocks = []
+    for model, modality in zip(table["model"], table["modality"], strict=True):
+        if modality != "image" or "<" in model:
+            blocks.append(pd.NA)
+            continue
+        blocks.append(len(resolve_image_backbone(model, weights=None).blocks))
+    table.insert(2, "blocks", blocks)
+    print(table.to_string(index=False))

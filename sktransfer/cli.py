@@ -1,0 +1,76 @@
+"""The ``sktransfer`` command: demo, fit, predict, models.
+
+Every expected failure (a missing path, an empty class folder, unreadable
+images, a CSV without the named column, a file that is not a sktransfer model)
+prints one ``sktransfer: error: ...`` line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sktransfer",
+        description="Transfer learning with pretrained networks, the "
+                    "scikit-learn way.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="transfer vs from-scratch on bundled "
+                                       "models and data")
+    demo.add_argument("--quick", action="store_true",
+                      help="smaller data and fewer epochs (< 3 minutes on 2 CPUs)")
+    demo.add_argument("--modality", choices=["image", "text", "all"], default="all")
+    demo.add_argument("--out", default="sktransfer-output",
+                      help="folder for the tables and learning-curve PNGs")
+
+    fit = sub.add_parser("fit", help="cross-validate and fit a model on DATA")
+    fit.add_argument("data", help="an image folder with one sub-folder per class, "
+                                  "or a CSV file")
+    fit.add_argument("--model", help="model spec (default: efficientnet_lite0 for "
+                                     "images, all-MiniLM-L6-v2 for text)")
+    fit.add_argument("--weights", default="DEFAULT",
+                     help="DEFAULT, a weights enum name, a file, or None (random)")
+    fit.add_argument("--text-column", help="CSV column holding the texts")
+    fit.add_argument("--target", help="CSV column holding the labels")
+    fit.add_argument("--finetune", action="store_true",
+                     help="fine-tune the network instead of frozen features")
+    fit.add_argument("--freeze-depth", default="-2",
+                     help="with --finetune: blocks to freeze (int or 'all')")
+    fit.add_argument("--max-epochs", type=int, default=5)
+    fit.add_argument("--image-size", type=int, default=None)
+    fit.add_argument("--cv", type=int, default=5)
+    fit.add_argument("--out", default="model.joblib")
+
+    predict = sub.add_parser("predict", help="predict with a saved model")
+    predict.add_argument("model_file")
+    predict.add_argument("inputs", nargs="+",
+                         help="image files or folders, or one CSV (text models)")
+    predict.add_argument("--output", help="write a CSV instead of printing")
+
+    sub.add_parser("models", help="model specs, block counts, offline availability")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from sktransfer import _commands
+
+    handler = getattr(_commands, f"run_{args.command}")
+    try:
+        handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except (_commands.CLIError, ValueError, TypeError, OSError, ImportError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        print(f"sktransfer: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Transfer vs from-scratch: cross-validated comparison and learning curves.
+
+``compare`` scores several estimators on the *same* cross-validation folds and
+reports accuracy, macro recall and macro F1 (mean and std) with fit times.
+``image_candidates`` / ``text_candidates`` build the usual line-up: a
+from-scratch baseline (raw pixels or TF-IDF + logistic regression, and for
+images the same network with random weights), frozen pretrained features + a
+linear model, and fine-tuning. ``learning_curve`` scores them against the
+number of labelled samples per class and ``plot_learning_curve`` draws it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+from sktransfer.data import as_image_list, load_image
+
+__all__ = [
+    "RawPixels",
+    "compare",
+    "format_table",
+    "image_candidates",
+    "learning_curve",
+    "plot_learning_curve",
+    "text_candidates",
+]
+
+SCORING = ("accuracy", "recall_macro", "f1_macro")
+
+
+class RawPixels(TransformerMixin, BaseEstimator):
+    """Images -> flattened RGB pixels in [0, 1] at ``size`` x ``size``.
+
+    The from-scratch baseline of the image comparisons.
+
+    Parameters
+    ----------
+    size : int, default=32
+        Side of the square each image is resized to.
+    """
+
+    def __init__(self, size=32):
+        self.size = size
+
+    def fit(self, X, y=None):
+        as_image_list(X)
+        self.n_features_out_ = 3 * self.size * self.size
+        return self
+
+    def transform(self, X):
+        items = as_image_list(X)
+        rows = [np.asarray(load_image(item, i).resize((self.size, self.size)))
+                for i, item in enumerate(items)]
+        return np.stack(rows).reshape(len(rows), -1).astype(np.float32) / 255.0
+
+
+def _linear(features):
+    return make_pipeline(features, StandardScaler(),
+                         LogisticRegression(max_iter=2000))
+
+
+def image_candidates(model="efficientnet_lite0", finetune=True, image_size=96,
+                     max_epochs=5, random_state=0):
+    """The image line-up: raw pixels, random weights, frozen, fine-tuned."""
+    from sktransfer import FineTunedClassifier, PretrainedImageFeatures
+
+    candidates = {
+        "raw pixels + logistic (scratch)": _linear(RawPixels()),
+        f"{model} random weights + logistic (scratch)": _linear(
+            PretrainedImageFeatures(model, weights=None)),
+        f"{model} frozen features + logistic": _linear(
+            PretrainedImageFeatures(model)),
+    }
+    if finetune:
+        candidates[f"{model} fine-tuned (last 2 blocks)"] = FineTunedClassifier(
+            model, freeze_depth=-2, max_epochs=max_epochs, head_epochs=2,
+            image_size=image_size, lr=3e-3, random_state=random_state)
+    return candidates
+
+
+def text_candidates(model="all-MiniLM-L6-v2", finetune=True, max_epochs=5,
+                    random_state=0):
+    """The text line-up: TF-IDF, frozen sentence embeddings, fine-tuned."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from sktransfer import PretrainedTextEmbeddings
+
+    candidates = {
+        "TF-IDF + logistic (scratch)": make_pipeline(
+            TfidfVectorizer(sublinear_tf=True), LogisticRegression(max_iter=2000)),
+        f"{model} frozen embeddings + logistic": make_pipeline(
+            PretrainedTextEmbeddings(model), LogisticRegression(max_iter=2000)),
+    }
+    if finetune:
+        try:
+            from sktransfer import FineTunedTextClassifier
+        except (ImportError, AttributeError):
+            return candidates
+        candidates[f"{model} fine-tuned (last 2 layers)"] = FineTunedTextClassifier(
+            model, freeze_depth=-2, max_epochs=max_epochs,
+            random_state=random_state)
+    return candidates
+
+
+def compare(X, y, estimators, cv=5, scoring=SCORING, random_state=0,
+            progress=False):
+    """Cross-validate each estimator on the same stratified folds.
+
+    Parameters
+    ----------
+    X, y : the data (any input the estimators accept)
+    estimators : dict of name -> estimator
+    cv : int, default=5
+    scoring : sequence of str, default=("accuracy", "recall_macro", "f1_macro")
+    random_state : int, default=0
+        Seeds the fold split.
+    progress : bool, default=False
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per estimator: ``<metric>_mean``, ``<metric>_std`` for each
+        metric, and ``fit_time`` (mean seconds per fold).
+    """
+    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    rows = []
+    for name, estimator in tqdm(estimators.items(), disable=not progress,
+                                desc="comparing", unit="model"):
+        result = cross_validate(clone(estimator), X, y, cv=folds,
+                                scoring=list(scoring), error_score="raise")
+        row = {"model": name}
+        for metric in scoring:
+            scores = result[f"test_{metric}"]
+            row[f"{metric}_mean"] = scores.mean()
+            row[f"{metric}_std"] = scores.std()
+        row["fit_time"] = result["fit_time"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def format_table(table: pd.DataFrame, scoring=SCORING) -> str:
+    """The comparison as text: ``mean ± std`` per metric, fit time in seconds."""
+    shown = pd.DataFrame(index=table.index)
+    for metric in scoring:
+        shown[metric] = [f"{m:.3f} ± {s:.3f}" for m, s in
+                         zip(table[f"{metric}_mean"], table[f"{metric}_std"],
+                             strict=True)]
+    shown["fit time (s)"] = table["fit_time"].map("{:.1f}".format)
+    return shown.to_string()
+
+
+def learning_curve(X_train, y_train, X_test, y_test, estimators,
+                   per_class=(2, 5, 10), random_state=0, progress=False):
+    """Held-out accuracy against the number of labelled samples per class.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model``, ``per_class``, ``accuracy``, ``fit_time``.
+    """
+    y_train = np.asarray(y_train)
+    rng = np.random.default_rng(random_state)
+    order = rng.permutation(len(y_train))
+    rows = []
+    steps = [(n, name) for n in per_class for name in estimators]
+    for n, name in tqdm(steps, disable=not progress, desc="learning curve"):
+        keep = np.concatenate([order[y_train[order] == c][:n]
+                               for c in np.unique(y_train)])
+        start = time.perf_counter()
+        fitted = clone(estimators[name]).fit(_take(X_train, keep), y_train[keep])
+        seconds = time.perf_counter() - start
+        rows.append({"model": name, "per_class": n, "fit_time": seconds,
+                     "accuracy": fitted.score(X_test, y_test)})
+    return pd.DataFrame(rows)
+
+
+def _take(X, indices):
+    if hasattr(X, "iloc"):
+        return X.iloc[indices]
+    if isinstance(X, np.ndarray):
+        return X[indices]
+    return [X[i] for i in indices]
+
+
+def plot_learning_curve(curve: pd.DataFrame, path, title="Learning curve"):
+    """Draw ``learning_curve``'s output to a PNG; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, points in curve.groupby("model", sort=False):
+        ax.plot(points["per_class"], points["accuracy"], marker="o", label=name)
+    ax.set_xlabel("labelled samples per class")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title(title)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
