@@ -17,9 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -31,10 +29,8 @@ from sktransfer.backbones import resolve_image_backbone
 from sktransfer.backbones._base import make_eval_transform
 from sktransfer.backbones._blocks import frozen_block_count, set_frozen
 from sktransfer.data import ImageDataset, as_image_list
+from sktransfer.datasets import load_photo_patches
 from sktransfer.finetune import FineTunedClassifier
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from _image_data import load_photo_patches  # noqa: E402
 
 
 def sktransfer_epochs(X, y, args, **params):

@@ -26,8 +26,8 @@ import torch
 from PIL import Image
 
 from sktransfer import PretrainedImageFeatures
-from sktransfer._photos import load_photo_patches
 from sktransfer.cache import clear_memory_cache
+from sktransfer.datasets import load_photo_patches
 
 
 def hand_written(backbone, images, batch_size):
@@ -121,10 +121,10 @@ def main():
     parser.add_argument("--p6", type=int, nargs="*")
     parser.add_argument("--p6-child", type=int)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device cpu")
     if args.p6_child:
         return p6_child(args.p6_child, args.model)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"device cpu")
     if args.p6:
         return p6(args.p6, "mobilenet_v3_small")
     p1(args.model, args.n, args.batch_size, args.repeats)

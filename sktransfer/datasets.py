@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["load_chatterbot_topics"]
+import numpy as np
+
+__all__ = ["PHOTO_CLASSES", "load_chatterbot_topics", "load_photo_patches"]
 
 
 def load_chatterbot_topics(topics=None, min_per_topic: int = 60):
@@ -73,3 +75,60 @@ def _statements_by_topic() -> dict[str, list[str]]:
         ]
         by_topic[path.stem] = list(dict.fromkeys(statements))
     return by_topic
+
+
+# --- images ------------------------------------------------------------------
+# Real photos shipped with scikit-image, cut into labelled patches: a small,
+# offline, real-image classification task. Each class is one photo (textures
+# such as brick, grass and gravel, and scenes), each sample a random crop of it.
+# Training crops come from the left 60% of a photo and test crops from the rest,
+# so a held-out score measures generalisation to unseen pixels, not overlap.
+PHOTO_CLASSES = ("brick", "grass", "gravel", "moon", "coffee", "chelsea",
+                 "astronaut", "immunohistochemistry")
+_TRAIN_FRACTION = 0.6
+
+
+def load_photo_patches(n_per_class=20, size=64, split="train", classes=None,
+                       random_state=0):
+    """Random ``size`` x ``size`` crops of scikit-image's sample photos.
+
+    Parameters
+    ----------
+    n_per_class : int, default=20
+    size : int, default=64
+    split : {"train", "test"}, default="train"
+        ``"train"`` crops the left 60% of each photo, ``"test"`` the right 40%.
+    classes : sequence of str, default=None
+        Names of ``skimage.data`` photos; default ``PHOTO_CLASSES``.
+    random_state : int, default=0
+
+    Returns
+    -------
+    images : ndarray of shape (n_classes * n_per_class, size, size, 3), uint8
+        Gray photos are repeated over the three channels.
+    labels : ndarray of str, the photo each crop comes from
+    """
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise ImportError(
+            "the sample photos need scikit-image: pip install 'sktransfer[data]'"
+        ) from exc
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    rng = np.random.default_rng(random_state)
+    images, labels = [], []
+    for name in classes or PHOTO_CLASSES:
+        photo = getattr(data, name)()
+        if photo.ndim == 2:
+            photo = np.repeat(photo[..., None], 3, axis=2)
+        photo = photo[..., :3]
+        height, width = photo.shape[:2]
+        cut = int(width * _TRAIN_FRACTION)
+        lo, hi = (0, cut - size) if split == "train" else (cut, width - size)
+        for _ in range(n_per_class):
+            top = rng.integers(0, height - size + 1)
+            left = rng.integers(lo, hi + 1)
+            images.append(photo[top:top + size, left:left + size])
+            labels.append(name)
+    return np.stack(images), np.asarray(labels)

@@ -54,7 +54,7 @@ def _report(title, table, curve, out: Path, stem: str):
 
 
 def _images(settings, out):
-    from sktransfer._photos import PHOTO_CLASSES, load_photo_patches
+    from sktransfer.datasets import PHOTO_CLASSES, load_photo_patches
 
     n = settings["images_per_class"]
     X, y = load_photo_patches(n, 64, "train", random_state=0)

@@ -111,6 +111,8 @@ class PretrainedImageFeatures(BaseEmbedder):
         return backbone
 
     def _n_out(self, backbone):
+        if self.layer is None and self.pooling == "avg":
+            return backbone.out_features  # extract() is module(x) itself
         size = backbone.data_config["input_size"]
         x = torch.zeros(1, *size, device=torch.device(self.device_))
         with torch.inference_mode():

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sktransfer._photos import load_photo_patches
+from sktransfer.datasets import load_photo_patches
 
 
 def sktransfer(*args, cwd=None):

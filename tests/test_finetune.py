@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import sys
 
 import numpy as np
 import pandas as pd
@@ -22,10 +20,8 @@ from torch import nn
 
 from sktransfer.augment import image_augmentation
 from sktransfer.backbones import resolve_image_backbone
+from sktransfer.datasets import load_photo_patches
 from sktransfer.finetune import FineTunedClassifier
-
-sys.path.insert(0, os.path.dirname(__file__))
-from _image_data import load_photo_patches  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -79,7 +75,7 @@ def tiny(**params):
 @pytest.fixture(scope="module")
 def photos():
     X, y = load_photo_patches(
-        8, 48, random_state=0, photos=("brick", "coffee", "chelsea")
+        8, 48, random_state=0, classes=("brick", "coffee", "chelsea")
     )
     return X, y
 
@@ -178,8 +174,8 @@ def test_l2sp_stays_closer_to_pretrained(photos):
 
 @pytest.mark.slow
 def test_pretrained_beats_scratch_on_held_out_photos():
-    X_train, y_train = load_photo_patches(12, 64, random_state=0, part="train")
-    X_test, y_test = load_photo_patches(30, 64, random_state=1, part="test")
+    X_train, y_train = load_photo_patches(12, 64, "train", random_state=0)
+    X_test, y_test = load_photo_patches(30, 64, "test", random_state=1)
     scores = {}
     for weights in ("DEFAULT", None):
         clf = FineTunedClassifier(

@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from sktransfer import PretrainedImageFeatures
-from sktransfer._photos import load_photo_patches
+from sktransfer.datasets import load_photo_patches
 from sktransfer.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,
