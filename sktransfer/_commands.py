@@ -223,10 +223,17 @@ def run_models(args):
 
     table = list_models()
     blocks = []
-    for model, modality in zip(table["model"], table["modality"], strict=True):
-        if modality != "image" or "<" in model:
+    for row in table.itertuples():
+        if "<" in row.model:
             blocks.append(pd.NA)
-            continue
-        blocks.append(len(resolve_image_backbone(model, weights=None).blocks))
+        elif row.modality == "image":
+            blocks.append(len(resolve_image_backbone(row.model, weights=None).blocks))
+        elif row.offline:
+            from sktransfer.backbones._text import resolve_text_encoder
+
+            backbone = resolve_text_encoder(row.model).backbone
+            blocks.append(len(backbone.blocks) if backbone else pd.NA)
+        else:
+            blocks.append(pd.NA)
     table.insert(2, "blocks", blocks)
     print(table.to_string(index=False))
