@@ -30,6 +30,7 @@ __all__ = [
     "format_table",
     "image_candidates",
     "learning_curve",
+    "learning_curve_figure",
     "plot_learning_curve",
     "text_candidates",
 ]
@@ -106,8 +107,8 @@ def text_candidates(model="all-MiniLM-L6-v2", finetune=True, max_epochs=5,
         except (ImportError, AttributeError):
             return candidates
         candidates[f"{model} fine-tuned (last 2 layers)"] = FineTunedTextClassifier(
-            model, freeze_depth=-2, max_epochs=max_epochs,
-            random_state=random_state)
+            model, freeze_depth=-2, max_epochs=max_epochs, backbone_lr=1e-4,
+            max_length=64, random_state=random_state)
     return candidates
 
 
@@ -193,6 +194,16 @@ def _take(X, indices):
 
 def plot_learning_curve(curve: pd.DataFrame, path, title="Learning curve"):
     """Draw ``learning_curve``'s output to a PNG; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig = learning_curve_figure(curve, title)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def learning_curve_figure(curve: pd.DataFrame, title="Learning curve"):
+    """The learning-curve figure (matplotlib, non-interactive backend)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -208,6 +219,4 @@ def plot_learning_curve(curve: pd.DataFrame, path, title="Learning curve"):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig

@@ -76,6 +76,17 @@ def test_weights_file_loads_into_named_architecture(tmp_path):
                                reference.layer4[1].conv2.weight)
 
 
+def test_safetensors_weights_file(tmp_path):
+    from safetensors.torch import save_file
+
+    reference = torchvision.models.resnet18()
+    save_file(reference.state_dict(), str(tmp_path / "r18.safetensors"))
+    backbone = resolve_image_backbone("resnet18",
+                                      weights=str(tmp_path / "r18.safetensors"))
+    torch.testing.assert_close(backbone.module.layer1[0].conv1.weight,
+                               reference.layer1[0].conv1.weight)
+
+
 def test_checkpoint_recording_its_architecture(tmp_path):
     reference = torchvision.models.resnet18()
     path = tmp_path / "ckpt.pt"
