@@ -21,10 +21,10 @@ from sktransfer.evaluate import (
 __all__ = ["run"]
 
 SETTINGS = {  # quick: < 3 minutes on 2 CPU cores
-    True: {"images_per_class": 8, "texts_per_topic": 24, "cv": 3, "epochs": 3,
-           "curve_images": (2, 4, 8), "curve_texts": (2, 6, 12)},
-    False: {"images_per_class": 20, "texts_per_topic": 60, "cv": 5, "epochs": 6,
-            "curve_images": (2, 5, 10, 20), "curve_texts": (2, 5, 15, 40)},
+    True: {"images_per_class": 12, "texts_per_topic": 40, "cv": 3, "epochs": 4,
+           "curve_images": (1, 3, 6, 12), "curve_texts": (2, 5, 10, 20)},
+    False: {"images_per_class": 30, "texts_per_topic": 70, "cv": 5, "epochs": 6,
+            "curve_images": (1, 3, 10, 30), "curve_texts": (2, 5, 15, 35)},
 }
 
 
