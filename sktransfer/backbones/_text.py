@@ -19,6 +19,7 @@ fine-tuning classifier freezes and schedules them like image backbones.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -140,6 +141,28 @@ def _offline() -> bool:
 
 def _load_offline_first(load, name: str, what: str):
     """``load(local_files_only)``: the local copy, then the hub if allowed."""
+    with _quiet_transformers():
+        return _load_local_then_hub(load, name, what)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No "Loading weights" progress bar per load (restored afterwards)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_local_then_hub(load, name: str, what: str):
     if Path(name).is_dir():
         return load(True)
     if _looks_like_path(name):
