@@ -3,6 +3,8 @@ device resolution, feature names, ``set_output`` and light pickles."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
@@ -10,7 +12,29 @@ from sklearn.utils.validation import check_is_fitted
 from sktransfer._device import resolve_device
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 
-__all__ = ["BaseEmbedder"]
+__all__ = ["BaseEmbedder", "shared_model"]
+
+_SHARED: OrderedDict = OrderedDict()
+_SHARED_SIZE = 4
+
+
+def shared_model(key, build):
+    """``build()``, memoised per process for the last few keys.
+
+    Frozen models are only read, so the clones that ``GridSearchCV`` and
+    ``cross_validate`` fit share one loaded copy instead of reloading it for
+    every fold and candidate. ``key=None`` (an ``nn.Module`` spec) disables it.
+    """
+    if key is None:
+        return build()
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
+    model = build()
+    _SHARED[key] = model
+    while len(_SHARED) > _SHARED_SIZE:
+        _SHARED.popitem(last=False)
+    return model
 
 
 class BaseEmbedder(TransformerMixin, BaseEstimator):

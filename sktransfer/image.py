@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sktransfer._device import autocast
-from sktransfer._embedder import BaseEmbedder
+from sktransfer._embedder import BaseEmbedder, shared_model
 from sktransfer.backbones import POOLINGS, resolve_image_backbone
 from sktransfer.cache import content_key, hash_parts
 from sktransfer.data import ImageDataset, as_image_list
@@ -103,9 +103,17 @@ class PretrainedImageFeatures(BaseEmbedder):
         return self._loaded_model()
 
     def _resolve(self):
-        backbone = resolve_image_backbone(self.model, self.weights)
+        key = None
+        if isinstance(self.model, (str, os.PathLike)):
+            key = ("image", _spec_identity(self.model), _spec_identity(self.weights),
+                   self.device_)
+        backbone = shared_model(key, self._build_backbone)
         if self.layer is not None:
             backbone.block_index(self.layer)  # validates, naming the blocks
+        return backbone
+
+    def _build_backbone(self):
+        backbone = resolve_image_backbone(self.model, self.weights)
         device = torch.device(self.device_)
         backbone.module.to(device, memory_format=torch.channels_last).eval()
         return backbone

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval
 from tqdm.auto import tqdm
 
 from sktransfer._device import autocast
-from sktransfer._embedder import BaseEmbedder
+from sktransfer._embedder import BaseEmbedder, shared_model
 from sktransfer.backbones._text import resolve_text_encoder
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
@@ -126,10 +126,18 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         return self._loaded_model()
 
     def _resolve(self):
-        encoder = resolve_text_encoder(self.model, self.device_)
+        key = None
+        if isinstance(self.model, (str, os.PathLike)):
+            key = ("text", _source_identity(str(self.model)), self.device_,
+                   self.max_length)
+        encoder = shared_model(key, self._build_encoder)
         self.max_length_ = _max_length(self.max_length, encoder)
+        return encoder
+
+    def _build_encoder(self):
+        encoder = resolve_text_encoder(self.model, self.device_)
         if encoder.kind == "sentence-transformers":
-            encoder.model.max_seq_length = self.max_length_
+            encoder.model.max_seq_length = _max_length(self.max_length, encoder)
         return encoder
 
     def _n_out(self, encoder):
