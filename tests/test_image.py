@@ -250,3 +250,22 @@ def test_bad_parameters_are_named(small_images):
         tiny(pooling="median").fit(small_images)
     with pytest.raises(ValueError, match="batch_size"):
         tiny(batch_size=0).fit(small_images)
+
+
+def test_clones_share_one_loaded_model(monkeypatch):
+    import sktransfer.image
+
+    calls = []
+    original = sktransfer.image.resolve_image_backbone
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sktransfer.image, "resolve_image_backbone", counting)
+    monkeypatch.setattr(sktransfer._embedder, "_SHARED", type(
+        sktransfer._embedder._SHARED)())
+    X, y = load_photo_patches(4, 32, "train", classes=("brick", "grass"))
+    GridSearchCV(make_pipeline(tiny(), LogisticRegression()),
+                 {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)
+    assert len(calls) == 1  # 4 fits + refit, one load
