@@ -253,6 +253,7 @@ def test_bad_parameters_are_named(small_images):
 
 
 def test_clones_share_one_loaded_model(monkeypatch):
+    import sktransfer._embedder
     import sktransfer.image
 
     calls = []
