@@ -332,6 +332,22 @@ def test_pickle_holds_finetuned_weights(photos):
     assert loaded.device_ == "cpu"
 
 
+def test_pickle_from_a_cuda_machine_loads_on_cpu(photos):
+    # No GPU in CI: a net whose recorded device is CUDA stands in for one fitted
+    # there. skorch maps its tensors to the CPU on load (with a warning), and
+    # device_ follows, so predictions work on a CPU-only machine.
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    X, y = photos
+    clf = tiny().fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.net_.device = "cuda"
+    with pytest.warns(UserWarning, match="cuda"):
+        loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.device_ == "cpu" and str(loaded.net_.device) == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
 # --- errors and sklearn conventions ---------------------------------------------
 
 
