@@ -270,3 +270,13 @@ def test_clones_share_one_loaded_model(monkeypatch):
     GridSearchCV(make_pipeline(tiny(), LogisticRegression()),
                  {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)
     assert len(calls) == 1  # 4 fits + refit, one load
+
+
+def test_dataloader_workers_give_the_same_features(small_images, tmp_path):
+    paths = []
+    for i, image in enumerate(small_images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    serial = tiny(cache=False, batch_size=3).fit(paths).transform(paths)
+    parallel = tiny(cache=False, batch_size=3, num_workers=2).fit(paths)
+    np.testing.assert_allclose(parallel.transform(paths), serial, atol=1e-6)
