@@ -21,6 +21,21 @@ def photos():
             "camera": data.camera(), "logo": data.logo()}
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module's tests (restored afterwards).
+
+    On a shared 2-core machine, two competing threads are several times slower
+    than one for the small training runs of the fine-tuning tests.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     clear_memory_cache()

@@ -23,15 +23,7 @@ from sktransfer.backbones import resolve_image_backbone
 from sktransfer.datasets import load_photo_patches
 from sktransfer.finetune import FineTunedClassifier
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The test machines are shared: one intra-op thread is several times faster
-    # than two competing threads.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyNet(nn.Module):

@@ -32,13 +32,7 @@ pytestmark = pytest.mark.skipif(
 TOPICS = ("ai", "coding", "emotion", "literature")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Shared machines: one intra-op thread beats two competing ones.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
