@@ -1,0 +1,493 @@
+"""Save and load fitted estimators without pickle: ``sktransfer.save`` / ``load``.
+
+The file (``.skt`` by convention) is a zip archive holding
+
+``manifest.json``
+    the format name and version, the sktransfer / torch / skops versions that
+    wrote it, the SHA-256 of every other member, one entry per network and the
+    caller's ``metadata``;
+``estimator.skops``
+    the scikit-learn object tree (Pipeline, ColumnTransformer, GridSearchCV,
+    sktransfer estimators...) written by ``skops.io``, each network taken out
+    and replaced by a reference (the attribute ``_sktransfer_network``);
+``networks/<i>/...``
+    network ``i``: ``weights.safetensors``, ``history.json`` (fine-tuned
+    estimators) and ``encoder/`` (text: the transformers config and tokenizer
+    files).
+
+Loading runs no code from the file. ``skops.io`` builds only trusted types:
+its own defaults (scikit-learn estimators, numpy, builtins) plus the list in
+``trusted_types()`` -- the classes sktransfer exports and a few data-only
+scikit-learn helpers (CV splitters, scorers) -- never ``trusted=True``, and
+never a list read from the file. Weights are plain tensors (safetensors). Each
+network is rebuilt from its architecture name with random weights (nothing is
+downloaded) and the saved weights are loaded strictly; text encoders from the
+archive's config (no ``auto_map`` remote code) and tokenizer files. A network
+fitted on CUDA loads on the CPU when CUDA is absent.
+
+Extension point
+---------------
+``sktransfer._persist_nets.HANDLERS`` lists the kinds of network: every
+estimator with a skorch ``net_`` around a ``FineTuneModule`` (anything built
+on ``BaseFineTuned``: classifiers and regressors, image and text) and every
+``BaseEmbedder`` with an image ``backbone_``. Text embedders keep no weights:
+they reload their spec (which must resolve on the loading machine, as for a
+pickle). A new estimator on those bases needs no change here; a new kind of
+network adds a handler (``kind``, ``heavy`` attributes, ``matches``, ``save``,
+``load``). A new public class is trusted once it is in ``__all__`` of
+``sktransfer`` or ``sktransfer.adapt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+
+__all__ = ["load", "read_metadata", "save", "trusted_types"]
+
+FORMAT = "sktransfer-model"
+VERSION = 1
+MANIFEST = "manifest.json"
+TREE = "estimator.skops"
+REFERENCE = "_sktransfer_network"
+_MAX_SMALL = 1 << 30  # manifest, tree, tokenizer files: 1 GiB at most
+_MAX_WEIGHTS = 1 << 40
+_PICKLE_STARTS = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
+_SKLEARN_HELPERS = (
+    "sklearn.metrics._scorer._PassthroughScorer",
+    "sklearn.metrics._scorer._Scorer",
+    "sklearn.metrics._scorer._MultimetricScorer",
+)
+
+
+# --- save ------------------------------------------------------------------------
+
+def save(estimator, path, *, metadata: Mapping | None = None) -> None:
+    """Write a fitted estimator to ``path`` with no pickle in the file.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Any sktransfer estimator, or a scikit-learn object tree (Pipeline,
+        ColumnTransformer, GridSearchCV...) holding them.
+    path : str or path
+        The archive to write (``.skt`` by convention). It is written to a
+        temporary file first, so a failed save leaves no half-written file.
+    metadata : mapping, default=None
+        JSON-serialisable data stored in the manifest (``read_metadata``).
+
+    See Also
+    --------
+    load : read it back.
+    """
+    from sktransfer._persist_nets import handler_for
+
+    path = Path(path)
+    holders = [(obj, h) for obj in _estimators(estimator)
+               if (h := handler_for(obj)) is not None]
+    with tempfile.TemporaryDirectory(prefix="sktransfer-save-") as tmp:
+        members: dict[str, Path] = {}
+        networks = []
+        for index, (obj, handler) in enumerate(holders):
+            folder = Path(tmp, "networks", str(index))
+            folder.mkdir(parents=True)
+            entry = handler.save(obj, folder)
+            networks.append({"kind": handler.kind, "owner": type(obj).__name__,
+                             **entry})
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    members[file.relative_to(tmp).as_posix()] = file
+        with _references(holders):
+            tree = _dumps(estimator)
+        Path(tmp, TREE).write_bytes(tree)
+        members[TREE] = Path(tmp, TREE)
+        manifest = _manifest(networks, members, metadata)
+        _write_zip(path, manifest, members)
+
+
+def _dumps(estimator) -> bytes:
+    import skops.io as sio
+
+    return sio.dumps(estimator)
+
+
+@contextmanager
+def _references(holders):
+    """Take each network out of its owner, leaving its index, for the dump."""
+    taken = []
+    try:
+        for index, (obj, handler) in enumerate(holders):
+            heavy = {a: obj.__dict__.pop(a) for a in handler.heavy if a in obj.__dict__}
+            taken.append((obj, heavy))
+            obj.__dict__[REFERENCE] = index
+        yield
+    finally:
+        for obj, heavy in taken:
+            obj.__dict__.pop(REFERENCE, None)
+            obj.__dict__.update(heavy)
+
+
+def _manifest(networks, members, metadata) -> dict:
+    import skops
+    import torch
+
+    from sktransfer import __version__
+
+    try:
+        metadata = json.loads(json.dumps(dict(metadata or {})))
+    except TypeError as exc:
+        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
+    return {
+        "format": FORMAT, "version": VERSION,
+        "versions": {"sktransfer": __version__, "torch": torch.__version__,
+                     "skops": skops.__version__},
+        "members": {name: _sha256(file) for name, file in members.items()},
+        "networks": networks,
+        "metadata": metadata,
+    }
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_zip(path: Path, manifest: dict, members: dict[str, Path]) -> None:
+    handle, partial = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name,
+                                       suffix=".partial")
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(partial, "w") as archive:
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=1),
+                             zipfile.ZIP_DEFLATED)
+            for name, file in members.items():
+                stored = name.endswith(".safetensors")
+                archive.write(file, name, zipfile.ZIP_STORED if stored
+                              else zipfile.ZIP_DEFLATED)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+# --- the estimator tree ------------------------------------------------------------
+
+def _estimators(obj, seen=None) -> Iterator[BaseEstimator]:
+    """Every estimator in the tree under ``obj``, once, parents first.
+
+    Networks (a handler's ``heavy`` attributes) are not walked into.
+    """
+    from sktransfer._persist_nets import handler_for
+
+    seen = set() if seen is None else seen
+    if obj is None or isinstance(obj, (str, bytes, int, float)) or id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, BaseEstimator):
+        yield obj
+        handler = handler_for(obj)
+        skip = handler.heavy if handler else ()
+        children: Iterable = [v for k, v in vars(obj).items() if k not in skip]
+    elif isinstance(obj, Mapping):
+        children = obj.values()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        children = obj
+    elif isinstance(obj, np.ndarray) and obj.dtype == object:
+        children = obj.ravel().tolist()
+    else:
+        return
+    for child in children:
+        yield from _estimators(child, seen)
+
+
+# --- load --------------------------------------------------------------------------
+
+def load(path, *, trusted: Iterable[str] = ()):
+    """Read an estimator written by :func:`save`, running no code from the file.
+
+    Parameters
+    ----------
+    path : str or path
+        An archive written by ``save`` (or ``sktransfer fit``).
+    trusted : iterable of str, default=()
+        Extra type names (``"module.Class"``) you vouch for, added to
+        ``trusted_types()``: e.g. your own transformer inside a Pipeline.
+
+    Returns
+    -------
+    estimator
+        Fitted, ready to predict or transform; on the CPU when the file was
+        written on a CUDA machine and this one has no CUDA.
+
+    Raises
+    ------
+    UnsafeModelFileError
+        The file is a pickle, or holds types that are not trusted.
+    ModelFileError
+        The file is not a sktransfer archive, or it is corrupt or modified.
+    """
+    from sktransfer._persist_nets import HANDLERS
+
+    path = Path(path)
+    kinds = {h.kind: h for h in HANDLERS}
+    with _Archive(path) as archive:
+        estimator = _loads(archive.read(TREE), path, trusted)
+        owners = _owners(estimator, len(archive.networks), path)
+        _map_devices(estimator)
+        with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
+            for index, obj in owners:
+                entry = archive.networks[index]
+                handler = kinds.get(entry.get("kind"))
+                if handler is None:
+                    raise ModelFileError(f"{str(path)!r}: network {index} is of an "
+                                         f"unknown kind {entry.get('kind')!r}")
+                folder = archive.extract(f"networks/{index}/", Path(tmp, str(index)))
+                try:
+                    handler.load(obj, folder, entry)
+                except (KeyError, TypeError, ValueError, OSError) as exc:
+                    raise ModelFileError(f"{str(path)!r}: network {index} "
+                                         f"({entry.get('owner')}) cannot be rebuilt: "
+                                         f"{exc}") from exc
+    return estimator
+
+
+def read_metadata(path) -> dict:
+    """The ``metadata`` given to :func:`save` (validated like ``load`` does).
+
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    dict
+    """
+    with _Archive(Path(path)) as archive:
+        return dict(archive.manifest.get("metadata") or {})
+
+
+def trusted_types(extra: Iterable[str] = ()) -> list[str]:
+    """The types ``load`` builds besides skops' defaults: a fixed allow-list.
+
+    The classes exported by ``sktransfer`` and ``sktransfer.adapt`` (data and
+    parameters only: their networks are stored apart), scikit-learn's CV
+    splitters and scorer wrappers, and ``extra``.
+
+    Parameters
+    ----------
+    extra : iterable of str, default=()
+
+    Returns
+    -------
+    list of str
+    """
+    import inspect
+
+    import sklearn.model_selection as ms
+    from skorch import NeuralNet
+
+    import sktransfer
+    import sktransfer.adapt
+
+    names = set(_SKLEARN_HELPERS) | {str(e) for e in extra}
+    for module in (sktransfer, sktransfer.adapt):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if (inspect.isclass(obj) and issubclass(obj, BaseEstimator)
+                    and not issubclass(obj, NeuralNet)):
+                names.add(f"{obj.__module__}.{obj.__qualname__}")
+    for name in ms.__all__:
+        if "Halving" in name:  # experimental: importing it needs a flag
+            continue
+        obj = getattr(ms, name)
+        if inspect.isclass(obj) and issubclass(
+                obj, (ms.BaseCrossValidator, ms.BaseShuffleSplit)):
+            names.add(f"{obj.__module__}.{obj.__qualname__}")
+    return sorted(names)
+
+
+def _loads(data: bytes, path: Path, trusted):
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    allowed = trusted_types(trusted)
+    try:
+        return sio.loads(data, trusted=allowed)
+    except UntrustedTypesFoundException as exc:
+        untrusted = sorted(sio.get_untrusted_types(data=data))
+        untrusted = [t for t in untrusted if t not in allowed]
+        raise UnsafeModelFileError(
+            f"{str(path)!r} holds types sktransfer.load does not trust: "
+            f"{untrusted or exc}; if you wrote it and trust them, pass "
+            f"sktransfer.load(path, trusted=[...])") from None
+    except Exception as exc:  # skops parsing an invalid tree: a bad file, no bug
+        raise ModelFileError(f"{str(path)!r}: its {TREE} cannot be read "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
+def _owners(estimator, n_networks: int, path: Path) -> list:
+    owners = []
+    for obj in _estimators(estimator):
+        index = obj.__dict__.pop(REFERENCE, None)
+        if index is not None:
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise ModelFileError(f"{str(path)!r}: a network reference is "
+                                     f"{index!r}, not an index")
+            owners.append((index, obj))
+    indices = sorted(index for index, _ in owners)
+    if indices != list(range(n_networks)):
+        raise ModelFileError(f"{str(path)!r}: the estimator refers to networks "
+                             f"{indices}, the manifest lists {n_networks}")
+    return owners
+
+
+def _map_devices(estimator) -> None:
+    """``device_`` CUDA -> CPU on a machine without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for obj in _estimators(estimator):
+        if str(obj.__dict__.get("device_", "")).startswith("cuda"):
+            obj.device_ = "cpu"
+
+
+# --- the archive -------------------------------------------------------------------
+
+_MEMBER = re.compile(r"networks/(\d+)/(.+)")
+
+
+class _Archive:
+    """A validated archive: a zip with a manifest, expected members only, each
+    of a sane size and with the SHA-256 the manifest records."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = repr(str(path))
+
+    def __enter__(self):
+        _check_is_archive(self.path)
+        self.zip = zipfile.ZipFile(self.path)
+        try:
+            self._validate()
+        except BaseException:
+            self.zip.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self.zip.close()
+
+    def _validate(self) -> None:
+        from sktransfer._persist_nets import NETWORK_FILES
+
+        infos = self.zip.infolist()
+        names = [info.filename for info in infos]
+        if MANIFEST not in names:
+            raise ModelFileError(f"{self.name} is a zip file but not a sktransfer "
+                                 f"model: it has no {MANIFEST}")
+        if len(set(names)) != len(names):
+            raise ModelFileError(f"{self.name} holds a member twice")
+        self.manifest = manifest = self._read_manifest()
+        expected = manifest["members"]
+        for info in infos:
+            name = info.filename
+            if name == MANIFEST:
+                continue
+            match = _MEMBER.fullmatch(name)
+            allowed = name == TREE or (match is not None
+                                       and match[2] in NETWORK_FILES)
+            if not allowed or name not in expected:
+                raise ModelFileError(f"{self.name} holds an unexpected member "
+                                     f"{name!r}")
+            limit = _MAX_WEIGHTS if name.endswith(".safetensors") else _MAX_SMALL
+            if info.file_size > limit:
+                raise ModelFileError(f"{self.name}: member {name!r} is too large "
+                                     f"({info.file_size} bytes)")
+        missing = sorted(set(expected) - set(names))
+        if missing:
+            raise ModelFileError(f"{self.name} lacks members {missing}")
+        self.networks = manifest["networks"]
+
+    def _read_manifest(self) -> dict:
+        info = self.zip.getinfo(MANIFEST)
+        if info.file_size > _MAX_SMALL:
+            raise ModelFileError(f"{self.name}: {MANIFEST} is too large")
+        try:
+            manifest = json.loads(self.zip.read(MANIFEST))
+        except ValueError as exc:
+            raise ModelFileError(f"{self.name}: {MANIFEST} is not JSON ({exc})") \
+                from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ModelFileError(f"{self.name} is not a sktransfer model file "
+                                 f"(format is not {FORMAT!r})")
+        version = manifest.get("version")
+        if not isinstance(version, int) or version > VERSION:
+            raise ModelFileError(f"{self.name} has format version {version!r}; this "
+                                 f"sktransfer reads version {VERSION}: upgrade it")
+        checks = (("members", dict), ("networks", list), ("metadata", dict))
+        for key, kind in checks:
+            if not isinstance(manifest.get(key), kind):
+                raise ModelFileError(f"{self.name}: {MANIFEST} has no valid {key!r}")
+        if not all(isinstance(n, dict) for n in manifest["networks"]):
+            raise ModelFileError(f"{self.name}: {MANIFEST} has an invalid network")
+        return manifest
+
+    def _check(self, name: str, digest: str) -> None:
+        if digest != self.manifest["members"][name]:
+            raise ModelFileError(f"{self.name}: member {name!r} was modified after "
+                                 f"it was saved (its SHA-256 differs from the "
+                                 f"manifest's)")
+
+    def read(self, name: str) -> bytes:
+        data = self.zip.read(name)
+        self._check(name, hashlib.sha256(data).hexdigest())
+        return data
+
+    def extract(self, prefix: str, folder: Path) -> Path:
+        """The members under ``prefix``, copied into ``folder``, checked."""
+        folder.mkdir(parents=True)
+        for name in self.manifest["members"]:
+            if not name.startswith(prefix):
+                continue
+            target = folder.joinpath(*name[len(prefix):].split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            with self.zip.open(name) as source, open(target, "wb") as out:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+            self._check(name, digest.hexdigest())
+        return folder
+
+
+def _check_is_archive(path: Path) -> None:
+    if not path.is_file():
+        raise ModelFileError(f"{str(path)!r} does not exist or is not a file")
+    if zipfile.is_zipfile(path):
+        return
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+    if start.startswith(_PICKLE_STARTS):
+        raise UnsafeModelFileError(
+            f"{str(path)!r} is a pickle/joblib file, not a sktransfer model "
+            f"archive: sktransfer.load never unpickles, as unpickling can run "
+            f"any code. If you trust its author, use joblib.load; then save it "
+            f"with sktransfer.save")
+    raise ModelFileError(f"{str(path)!r} is not a sktransfer model file (not a "
+                         f"zip archive written by sktransfer.save)")

