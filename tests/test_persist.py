@@ -7,7 +7,12 @@ all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import pickle
 import shutil
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -35,7 +40,7 @@ from sktransfer.adapt import (
 )
 from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
-from sktransfer.exceptions import ModelFileError
+from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 needs_minilm = pytest.mark.skipif(_bundled_path(BUNDLED_TEXT) is None,
@@ -238,3 +243,128 @@ def test_a_module_spec_is_refused_naming_the_parameter(photos, tmp_path):
     with pytest.raises(ModelFileError, match=r"model=ResNet\).*model name"):
         sktransfer.save(features, tmp_path / "m.skt")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+# --- no pickle in the file; tampered files -----------------------------------------
+
+PICKLE_PROTOCOLS = tuple(bytes([0x80, n]) for n in range(2, 6))
+
+
+def members(path) -> dict:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def rewrite(path, replace=None, add=None, update_manifest=True):
+    """The archive with members replaced/added, the manifest's hashes updated
+    (a deliberate attacker) or not (a corrupted file)."""
+    content = members(path)
+    manifest = json.loads(content["manifest.json"])
+    for name, data in {**(replace or {}), **(add or {})}.items():
+        content[name] = data
+        if update_manifest:
+            manifest["members"][name] = hashlib.sha256(data).hexdigest()
+    if "manifest.json" not in (replace or {}):
+        content["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in content.items():
+            archive.writestr(name, data)
+
+
+@pytest.fixture
+def saved(finetuned_search, photos, tmp_path):
+    X, y = photos
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        np.asarray(X, dtype=float).reshape(len(X), -1)[:, :50], y)
+    path = tmp_path / "model.skt"
+    sktransfer.save({"clf": finetuned_search.best_estimator_, "pipe": pipe}, path)
+    return path
+
+
+def test_the_archive_holds_no_pickle(saved):
+    content = members(saved)
+    assert set(content) == {"manifest.json", "estimator.skops",
+                            "networks/0/weights.safetensors",
+                            "networks/0/history.json"}
+    inner = members(io.BytesIO(content["estimator.skops"]))  # skops: a zip too
+    for name, data in [*content.items(), *inner.items()]:
+        assert not name.endswith((".pkl", ".pickle", ".joblib")), name
+        assert not data.startswith(PICKLE_PROTOCOLS), name
+        if name.endswith(".npy"):
+            header = data[:200].decode("latin1")
+            assert "'descr': '|O'" not in header, name  # object arrays pickle
+    assert "schema.json" in inner
+
+
+class Evil(LogisticRegression):
+    """Would leave a file behind if it were ever built."""
+
+    marker = None
+
+    def __setstate__(self, state):
+        open(Evil.marker, "w").close()
+        super().__setstate__(state)
+
+
+def test_an_unknown_type_is_refused_and_never_built(saved, tmp_path):
+    import skops.io as sio
+
+    Evil.marker = str(tmp_path / "pwned")
+    X, y, _, _ = _domains()
+    hostile = sio.dumps({"clf": Evil().fit(X, y)})
+    rewrite(saved, replace={"estimator.skops": hostile})
+    with pytest.raises(UnsafeModelFileError, match=r"test_persist\.Evil.*trusted="):
+        sktransfer.load(saved)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_modified_member_is_detected(saved):
+    weights = members(saved)["networks/0/weights.safetensors"]
+    rewrite(saved, replace={"networks/0/weights.safetensors": weights[:-8] + b"\0" * 8},
+            update_manifest=False)
+    with pytest.raises(ModelFileError, match="weights.safetensors.*modified"):
+        sktransfer.load(saved)
+
+
+def test_truncated_weights(saved):
+    weights = members(saved)["networks/0/weights.safetensors"]
+    rewrite(saved, replace={"networks/0/weights.safetensors": weights[:1000]})
+    with pytest.raises(ModelFileError, match="network 0.*weights"):
+        sktransfer.load(saved)
+
+
+def test_weights_of_another_network(saved, tmp_path):
+    from safetensors.torch import save as save_tensors
+
+    other = save_tensors({"head.weight": torch.zeros(2, 512)})
+    rewrite(saved, replace={"networks/0/weights.safetensors": other})
+    with pytest.raises(ModelFileError, match="do not fit.*Missing key"):
+        sktransfer.load(saved)
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "networks/0/model.pkl",
+                                  "/etc/cron.d/x"])
+def test_unexpected_members_are_refused(saved, name):
+    rewrite(saved, add={name: b"\x80\x04K\x01."})
+    with pytest.raises(ModelFileError, match="unexpected member"):
+        sktransfer.load(saved)
+
+
+def test_a_pickle_is_refused_without_being_read(tmp_path):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(pickle.dumps(LogisticRegression()))
+    with pytest.raises(UnsafeModelFileError, match="pickle/joblib.*joblib.load"):
+        sktransfer.load(path)
+
+
+def test_a_foreign_zip_and_a_newer_format(saved, tmp_path):
+    foreign = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(foreign, "w") as archive:
+        archive.writestr("a.txt", "hello")
+    with pytest.raises(ModelFileError, match="no manifest.json"):
+        sktransfer.load(foreign)
+    manifest = json.loads(members(saved)["manifest.json"])
+    rewrite(saved, replace={"manifest.json": json.dumps(
+        {**manifest, "version": 99}).encode()}, update_manifest=False)
+    with pytest.raises(ModelFileError, match="version 99.*upgrade"):
+        sktransfer.load(saved)
