@@ -7,15 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
-
-class CLIError(Exception):
-    """A user-facing error: printed on one line, exit status 2."""
+from sktransfer.exceptions import CLIError, UnsafeModelFileError
 
 
 def _ensure_path(path) -> Path:
     path = Path(path)
     if not path.exists():
         raise CLIError(f"{str(path)!r} does not exist")
+    return path
+
+
+def _ensure_writable(path) -> Path:
+    """Checked before the work: a missing folder is not found after training."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CLIError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
+                       f"does not exist")
     return path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -69,7 +76,12 @@ def read_csv(path: Path, text_column, target=None):
 
     if not text_column:
         raise CLIError("a CSV needs --text-column (and --target for fit)")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as exc:
+        raise CLIError(f"{str(path)!r} cannot be read as a CSV file: "
+                       f"{type(exc).__name__}: {exc}") from None
     for option, column in (("--text-column", text_column), ("--target", target)):
         if column is not None and column not in frame.columns:
             raise CLIError(f"{str(path)!r} has no column {column!r} ({option}); "
@@ -136,13 +148,16 @@ def build_estimator(args, modality):
 
 
 def run_fit(args):
-    import joblib
-
+    from sktransfer import persist
     from sktransfer.evaluate import compare, format_table
 
+    out = _ensure_writable(args.out)
     X, y, modality = load_training_data(args)
     estimator = build_estimator(args, modality)
     _, counts = np.unique(y, return_counts=True)
+    if len(counts) < 2:
+        raise CLIError(f"{args.data!r} holds a single class: a classifier needs "
+                       f"at least 2")
     if args.cv >= 2:
         if counts.min() < args.cv:
             raise CLIError(f"--cv {args.cv} needs at least {args.cv} samples per "
@@ -150,22 +165,46 @@ def run_fit(args):
         table = compare(X, y, {"model": estimator}, cv=args.cv, progress=True)
         print(format_table(table))
     estimator.fit(X, y)
-    joblib.dump({"format": MODEL_FORMAT, "version": 1, "modality": modality,
-                 "text_column": args.text_column, "estimator": estimator},
-                args.out)
+    persist.save(estimator, out, metadata={
+        "format": MODEL_FORMAT, "modality": modality,
+        "text_column": args.text_column})
     print(f"saved {modality} model ({len(y)} samples, {len(counts)} classes) "
-          f"to {args.out}")
+          f"to {out}")
 
 
 # --- predict -------------------------------------------------------------------
 
-def load_model_file(path):
-    import joblib
+def load_model_file(path, trust_pickle: bool = False) -> dict:
+    """``{"estimator", "modality", "text_column"}`` from a ``sktransfer fit`` file.
+
+    The sktransfer.save format is read without running code; a pickle/joblib
+    file (the format of sktransfer < 0.2) only with ``trust_pickle``.
+    """
+    import zipfile
+
+    from sktransfer import persist
 
     path = _ensure_path(path)
+    if zipfile.is_zipfile(path):
+        metadata = persist.read_metadata(path)
+        if metadata.get("format") != MODEL_FORMAT:
+            raise CLIError(f"{str(path)!r} was not written by 'sktransfer fit' "
+                           f"(load it with sktransfer.load in Python)")
+        return {**metadata, "estimator": persist.load(path)}
+    if not trust_pickle:
+        raise UnsafeModelFileError(
+            f"{str(path)!r} is not a sktransfer model file (.skt) and is not "
+            f"loaded: a pickle/joblib file can run any code when loaded. If you "
+            f"trust its author, pass --trust-pickle")
+    return _load_pickle(path)
+
+
+def _load_pickle(path: Path) -> dict:
+    import joblib
+
     try:
         saved = joblib.load(path)
-    except Exception as exc:
+    except Exception as exc:  # anything unpickling raises: not a model file
         raise CLIError(f"{str(path)!r} is not a sktransfer model file "
                        f"({type(exc).__name__})") from None
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
@@ -188,7 +227,9 @@ def _image_inputs(inputs):
 
 
 def run_predict(args):
-    saved = load_model_file(args.model_file)
+    if args.output:
+        _ensure_writable(args.output)
+    saved = load_model_file(args.model_file, args.trust_pickle)
     if saved["modality"] == "image":
         names = _image_inputs(args.inputs)
         X = names

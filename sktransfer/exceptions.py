@@ -16,6 +16,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "ModelNotAvailableError",
+    "ParameterError",
     "SktransferError",
     "UnsafeModelFileError",
 ]
@@ -35,6 +36,11 @@ class InvalidInputTypeError(SktransferError, TypeError):
 
 class ModelNotAvailableError(SktransferError, ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+class ParameterError(SktransferError, ValueError):
+    """A parameter value does not fit the model or data (e.g. ``freeze_depth``
+    beyond the network's blocks); checked in ``fit``."""
 
 
 class MissingDependencyError(SktransferError, ImportError):
