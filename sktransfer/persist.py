@@ -40,6 +40,7 @@ network adds a handler (``kind``, ``heavy`` attributes, ``matches``, ``save``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -65,10 +66,11 @@ REFERENCE = "_sktransfer_network"
 _MAX_SMALL = 1 << 30  # manifest, tree, tokenizer files: 1 GiB at most
 _MAX_WEIGHTS = 1 << 40
 _PICKLE_STARTS = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
-_SKLEARN_HELPERS = (
+_HELPERS = (
     "sklearn.metrics._scorer._PassthroughScorer",
     "sklearn.metrics._scorer._Scorer",
     "sklearn.metrics._scorer._MultimetricScorer",
+    "torch.device",
 )
 
 
@@ -286,7 +288,9 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
 
     The classes exported by ``sktransfer`` and ``sktransfer.adapt`` (data and
     parameters only: their networks are stored apart), scikit-learn's CV
-    splitters and scorer wrappers, and ``extra``.
+    splitters, scorer wrappers and the metric functions of its named scorers
+    (``scoring="accuracy"``: skops stores a function as its name and imports
+    it, never calls it), ``torch.device``, and ``extra``.
 
     Parameters
     ----------
@@ -304,7 +308,7 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     import sktransfer
     import sktransfer.adapt
 
-    names = set(_SKLEARN_HELPERS) | {str(e) for e in extra}
+    names = set(_HELPERS) | _scorer_functions() | {str(e) for e in extra}
     for module in (sktransfer, sktransfer.adapt):
         for name in module.__all__:
             obj = getattr(module, name)
@@ -319,6 +323,16 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
                 obj, (ms.BaseCrossValidator, ms.BaseShuffleSplit)):
             names.add(f"{obj.__module__}.{obj.__qualname__}")
     return sorted(names)
+
+
+@functools.cache
+def _scorer_functions() -> frozenset[str]:
+    from sklearn.metrics import get_scorer, get_scorer_names
+
+    functions = (getattr(get_scorer(name), "_score_func", None)
+                 for name in get_scorer_names())
+    return frozenset(f"{f.__module__}.{f.__qualname__}" for f in functions
+                     if callable(f))
 
 
 def _loads(data: bytes, path: Path, trusted):

@@ -177,6 +177,16 @@ def test_adapt_classifiers(make, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), estimator.predict(X))
 
 
+def test_grid_search_with_named_scorers(tmp_path):
+    X, y, _, _ = _domains()
+    search = GridSearchCV(CORALClassifier(), {"eps": [0.1, 1.0]}, cv=2,
+                          scoring=["accuracy", "f1_macro"], refit="accuracy")
+    search.fit(X, y)
+    loaded, _ = round_trip(search, tmp_path)
+    np.testing.assert_array_equal(loaded.predict(X), search.predict(X))
+    assert loaded.score(X[:40], y[:40]) == search.score(X[:40], y[:40])
+
+
 @pytest.mark.parametrize("regression", [False, True])
 def test_adapt_regularized(regression, tmp_path):
     X, _, source, y_source = _domains()
@@ -316,6 +326,11 @@ def test_an_unknown_type_is_refused_and_never_built(saved, tmp_path):
     with pytest.raises(UnsafeModelFileError, match=r"test_persist\.Evil.*trusted="):
         sktransfer.load(saved)
     assert not (tmp_path / "pwned").exists()
+    # what the caller vouches for is built
+    own = tmp_path / "own.skt"
+    sktransfer.save({"clf": Evil().fit(X, y)}, own)
+    loaded = sktransfer.load(own, trusted=[f"{Evil.__module__}.Evil"])
+    assert isinstance(loaded["clf"], Evil) and (tmp_path / "pwned").exists()
 
 
 def test_a_modified_member_is_detected(saved):
