@@ -41,6 +41,7 @@ from sktransfer.adapt import (
 from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.persist import read_metadata
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 needs_minilm = pytest.mark.skipif(_bundled_path(BUNDLED_TEXT) is None,
@@ -242,7 +243,7 @@ def test_metadata(tmp_path):
     X, y, _, _ = _domains()
     path = tmp_path / "m.skt"
     sktransfer.save(CORALClassifier().fit(X, y), path, metadata={"modality": "x"})
-    assert sktransfer.persist.read_metadata(path) == {"modality": "x"}
+    assert read_metadata(path) == {"modality": "x"}
 
 
 def test_a_module_spec_is_refused_naming_the_parameter(photos, tmp_path):
