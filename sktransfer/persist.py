@@ -25,6 +25,9 @@ downloaded) and the saved weights are loaded strictly; text encoders from the
 archive's config (no ``auto_map`` remote code) and tokenizer files. A network
 fitted on CUDA loads on the CPU when CUDA is absent.
 
+The archive itself (writing, validating, reading members) lives in
+``sktransfer._persist_archive``, the networks in ``sktransfer._persist_nets``.
+
 Extension point
 ---------------
 ``sktransfer._persist_nets.HANDLERS`` lists the kinds of network: every
@@ -41,12 +44,8 @@ network adds a handler (``kind``, ``heavy`` attributes, ``matches``, ``save``,
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import os
-import re
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,18 +53,19 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from sktransfer._persist_archive import (
+    FORMAT,
+    TREE,
+    VERSION,
+    Archive,
+    sha256,
+    write_archive,
+)
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 
 __all__ = ["load", "read_metadata", "save", "trusted_types"]
 
-FORMAT = "sktransfer-model"
-VERSION = 1
-MANIFEST = "manifest.json"
-TREE = "estimator.skops"
 REFERENCE = "_sktransfer_network"
-_MAX_SMALL = 1 << 30  # manifest, tree, tokenizer files: 1 GiB at most
-_MAX_WEIGHTS = 1 << 40
-_PICKLE_STARTS = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
 _HELPERS = (
     "sklearn.metrics._scorer._PassthroughScorer",
     "sklearn.metrics._scorer._Scorer",
@@ -116,7 +116,7 @@ def save(estimator, path, *, metadata: Mapping | None = None) -> None:
         Path(tmp, TREE).write_bytes(tree)
         members[TREE] = Path(tmp, TREE)
         manifest = _manifest(networks, members, metadata)
-        _write_zip(path, manifest, members)
+        write_archive(path, manifest, members)
 
 
 def _dumps(estimator) -> bytes:
@@ -155,36 +155,10 @@ def _manifest(networks, members, metadata) -> dict:
         "format": FORMAT, "version": VERSION,
         "versions": {"sktransfer": __version__, "torch": torch.__version__,
                      "skops": skops.__version__},
-        "members": {name: _sha256(file) for name, file in members.items()},
+        "members": {name: sha256(file) for name, file in members.items()},
         "networks": networks,
         "metadata": metadata,
     }
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_zip(path: Path, manifest: dict, members: dict[str, Path]) -> None:
-    handle, partial = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name,
-                                       suffix=".partial")
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(partial, "w") as archive:
-            archive.writestr(MANIFEST, json.dumps(manifest, indent=1),
-                             zipfile.ZIP_DEFLATED)
-            for name, file in members.items():
-                stored = name.endswith(".safetensors")
-                archive.write(file, name, zipfile.ZIP_STORED if stored
-                              else zipfile.ZIP_DEFLATED)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 # --- the estimator tree ------------------------------------------------------------
@@ -247,7 +221,7 @@ def load(path, *, trusted: Iterable[str] = ()):
 
     path = Path(path)
     kinds = {h.kind: h for h in HANDLERS}
-    with _Archive(path) as archive:
+    with Archive(path) as archive:
         estimator = _loads(archive.read(TREE), path, trusted)
         owners = _owners(estimator, len(archive.networks), path)
         _map_devices(estimator)
@@ -279,7 +253,7 @@ def read_metadata(path) -> dict:
     -------
     dict
     """
-    with _Archive(Path(path)) as archive:
+    with Archive(Path(path)) as archive:
         return dict(archive.manifest.get("metadata") or {})
 
 
@@ -379,129 +353,3 @@ def _map_devices(estimator) -> None:
     for obj in _estimators(estimator):
         if str(obj.__dict__.get("device_", "")).startswith("cuda"):
             obj.device_ = "cpu"
-
-
-# --- the archive -------------------------------------------------------------------
-
-_MEMBER = re.compile(r"networks/(\d+)/(.+)")
-
-
-class _Archive:
-    """A validated archive: a zip with a manifest, expected members only, each
-    of a sane size and with the SHA-256 the manifest records."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.name = repr(str(path))
-
-    def __enter__(self):
-        _check_is_archive(self.path)
-        self.zip = zipfile.ZipFile(self.path)
-        try:
-            self._validate()
-        except BaseException:
-            self.zip.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info):
-        self.zip.close()
-
-    def _validate(self) -> None:
-        from sktransfer._persist_nets import NETWORK_FILES
-
-        infos = self.zip.infolist()
-        names = [info.filename for info in infos]
-        if MANIFEST not in names:
-            raise ModelFileError(f"{self.name} is a zip file but not a sktransfer "
-                                 f"model: it has no {MANIFEST}")
-        if len(set(names)) != len(names):
-            raise ModelFileError(f"{self.name} holds a member twice")
-        self.manifest = manifest = self._read_manifest()
-        expected = manifest["members"]
-        for info in infos:
-            name = info.filename
-            if name == MANIFEST:
-                continue
-            match = _MEMBER.fullmatch(name)
-            allowed = name == TREE or (match is not None
-                                       and match[2] in NETWORK_FILES)
-            if not allowed or name not in expected:
-                raise ModelFileError(f"{self.name} holds an unexpected member "
-                                     f"{name!r}")
-            limit = _MAX_WEIGHTS if name.endswith(".safetensors") else _MAX_SMALL
-            if info.file_size > limit:
-                raise ModelFileError(f"{self.name}: member {name!r} is too large "
-                                     f"({info.file_size} bytes)")
-        missing = sorted(set(expected) - set(names))
-        if missing:
-            raise ModelFileError(f"{self.name} lacks members {missing}")
-        self.networks = manifest["networks"]
-
-    def _read_manifest(self) -> dict:
-        info = self.zip.getinfo(MANIFEST)
-        if info.file_size > _MAX_SMALL:
-            raise ModelFileError(f"{self.name}: {MANIFEST} is too large")
-        try:
-            manifest = json.loads(self.zip.read(MANIFEST))
-        except ValueError as exc:
-            raise ModelFileError(f"{self.name}: {MANIFEST} is not JSON ({exc})") \
-                from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise ModelFileError(f"{self.name} is not a sktransfer model file "
-                                 f"(format is not {FORMAT!r})")
-        version = manifest.get("version")
-        if not isinstance(version, int) or version > VERSION:
-            raise ModelFileError(f"{self.name} has format version {version!r}; this "
-                                 f"sktransfer reads version {VERSION}: upgrade it")
-        checks = (("members", dict), ("networks", list), ("metadata", dict))
-        for key, kind in checks:
-            if not isinstance(manifest.get(key), kind):
-                raise ModelFileError(f"{self.name}: {MANIFEST} has no valid {key!r}")
-        if not all(isinstance(n, dict) for n in manifest["networks"]):
-            raise ModelFileError(f"{self.name}: {MANIFEST} has an invalid network")
-        return manifest
-
-    def _check(self, name: str, digest: str) -> None:
-        if digest != self.manifest["members"][name]:
-            raise ModelFileError(f"{self.name}: member {name!r} was modified after "
-                                 f"it was saved (its SHA-256 differs from the "
-                                 f"manifest's)")
-
-    def read(self, name: str) -> bytes:
-        data = self.zip.read(name)
-        self._check(name, hashlib.sha256(data).hexdigest())
-        return data
-
-    def extract(self, prefix: str, folder: Path) -> Path:
-        """The members under ``prefix``, copied into ``folder``, checked."""
-        folder.mkdir(parents=True)
-        for name in self.manifest["members"]:
-            if not name.startswith(prefix):
-                continue
-            target = folder.joinpath(*name[len(prefix):].split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256()
-            with self.zip.open(name) as source, open(target, "wb") as out:
-                for chunk in iter(lambda: source.read(1 << 20), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-            self._check(name, digest.hexdigest())
-        return folder
-
-
-def _check_is_archive(path: Path) -> None:
-    if not path.is_file():
-        raise ModelFileError(f"{str(path)!r} does not exist or is not a file")
-    if zipfile.is_zipfile(path):
-        return
-    with open(path, "rb") as handle:
-        start = handle.read(6)
-    if start.startswith(_PICKLE_STARTS):
-        raise UnsafeModelFileError(
-            f"{str(path)!r} is a pickle/joblib file, not a sktransfer model "
-            f"archive: sktransfer.load never unpickles, as unpickling can run "
-            f"any code. If you trust its author, use joblib.load; then save it "
-            f"with sktransfer.save")
-    raise ModelFileError(f"{str(path)!r} is not a sktransfer model file (not a "
-                         f"zip archive written by sktransfer.save)")
