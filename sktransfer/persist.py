@@ -46,6 +46,7 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,8 +98,9 @@ def save(estimator, path, *, metadata: Mapping | None = None) -> None:
     from sktransfer._persist_nets import handler_for
 
     path = Path(path)
-    holders = [(obj, h) for obj in _estimators(estimator)
-               if (h := handler_for(obj)) is not None]
+    objects = list(_estimators(estimator))
+    _check_no_stray_network(objects)
+    holders = [(obj, h) for obj in objects if (h := handler_for(obj)) is not None]
     with tempfile.TemporaryDirectory(prefix="sktransfer-save-") as tmp:
         members: dict[str, Path] = {}
         networks = []
@@ -113,6 +115,7 @@ def save(estimator, path, *, metadata: Mapping | None = None) -> None:
                     members[file.relative_to(tmp).as_posix()] = file
         with _references(holders):
             tree = _dumps(estimator)
+        _warn_untrusted(tree, path)
         Path(tmp, TREE).write_bytes(tree)
         members[TREE] = Path(tmp, TREE)
         manifest = _manifest(networks, members, metadata)
@@ -123,6 +126,18 @@ def _dumps(estimator) -> bytes:
     import skops.io as sio
 
     return sio.dumps(estimator)
+
+
+def _warn_untrusted(tree: bytes, path: Path) -> None:
+    import skops.io as sio
+
+    allowed = set(trusted_types())
+    untrusted = sorted(set(sio.get_untrusted_types(data=tree)) - allowed)
+    if untrusted:
+        warnings.warn(f"{str(path)!r} holds types that sktransfer.load does not "
+                      f"trust by default: {untrusted}; load it with "
+                      f"sktransfer.load(path, trusted=[...])", UserWarning,
+                      stacklevel=3)
 
 
 @contextmanager
@@ -163,22 +178,17 @@ def _manifest(networks, members, metadata) -> dict:
 
 # --- the estimator tree ------------------------------------------------------------
 
-def _estimators(obj, seen=None) -> Iterator[BaseEstimator]:
-    """Every estimator in the tree under ``obj``, once, parents first.
-
-    Networks (a handler's ``heavy`` attributes) are not walked into.
-    """
-    from sktransfer._persist_nets import handler_for
-
+def _estimators(obj, seen=None) -> Iterator:
+    """Every estimator (and other scikit-learn / sktransfer object) in the tree
+    under ``obj``, once, parents first. Networks (a handler's ``heavy``
+    attributes) are not walked into."""
     seen = set() if seen is None else seen
     if obj is None or isinstance(obj, (str, bytes, int, float)) or id(obj) in seen:
         return
     seen.add(id(obj))
-    if isinstance(obj, BaseEstimator):
+    if _is_object(obj):
         yield obj
-        handler = handler_for(obj)
-        skip = handler.heavy if handler else ()
-        children: Iterable = [v for k, v in vars(obj).items() if k not in skip]
+        children: Iterable = [v for _, v in _attributes(obj)]
     elif isinstance(obj, Mapping):
         children = obj.values()
     elif isinstance(obj, (list, tuple, set, frozenset)):
@@ -186,9 +196,53 @@ def _estimators(obj, seen=None) -> Iterator[BaseEstimator]:
     elif isinstance(obj, np.ndarray) and obj.dtype == object:
         children = obj.ravel().tolist()
     else:
+        if _is_network(obj):
+            yield obj  # save refuses it: it would need pickle
         return
     for child in children:
         yield from _estimators(child, seen)
+
+
+def _is_network(obj) -> bool:
+    import torch
+    from skorch import NeuralNet
+
+    return isinstance(obj, (torch.nn.Module, NeuralNet))
+
+
+def _is_object(obj) -> bool:
+    package = type(obj).__module__.partition(".")[0]
+    return isinstance(obj, BaseEstimator) or (
+        package in ("sklearn", "sktransfer") and hasattr(obj, "__dict__")
+        and not isinstance(obj, type) and not callable(obj))
+
+
+def _attributes(obj) -> list:
+    """``(name, value)`` of what is saved of ``obj`` (its ``__getstate__``, as
+    skops sees it), its networks left out."""
+    from sktransfer._persist_nets import handler_for
+
+    if _is_network(obj):
+        return []
+    handler = handler_for(obj)
+    skip = handler.heavy if handler else ()
+    state = obj.__getstate__()
+    state = state if isinstance(state, dict) else vars(obj)
+    return [(k, v) for k, v in state.items() if k not in skip]
+
+
+def _check_no_stray_network(objects) -> None:
+    """A network outside a handler would end up pickled inside the file."""
+    why = ("sktransfer.save stores a network only as the fitted state of a "
+           "sktransfer estimator with a model name (rebuilding any other means "
+           "running its code); use pickle/joblib for it")
+    for obj in objects:
+        if _is_network(obj):
+            raise ModelFileError(f"the estimator holds a {type(obj).__name__}: {why}")
+        for name, value in _attributes(obj):
+            if _is_network(value):
+                raise ModelFileError(f"{type(obj).__name__}.{name} is a "
+                                     f"{type(value).__name__}: {why}")
 
 
 # --- load --------------------------------------------------------------------------

@@ -112,6 +112,8 @@ def test_image_features_pipeline(photos, tmp_path):
     np.testing.assert_array_equal(loaded[0].transform(X), features.transform(X))
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
     assert loaded[0].backbone_.data_config == features.backbone_.data_config
+    pickle.dumps(features)  # saving and pickling leave the live model loaded
+    assert features.__dict__.get("_model") is not None
 
 
 def test_finetuned_grid_search(finetuned_search, photos, tmp_path):
@@ -251,8 +253,11 @@ def test_a_module_spec_is_refused_naming_the_parameter(photos, tmp_path):
     from torchvision.models import resnet18
 
     features = PretrainedImageFeatures(resnet18(), cache=False).fit(X)
-    with pytest.raises(ModelFileError, match=r"model=ResNet\).*model name"):
+    with pytest.raises(ModelFileError, match=r"PretrainedImageFeatures.model is a "
+                                             r"ResNet.*model name"):
         sktransfer.save(features, tmp_path / "m.skt")
+    with pytest.raises(ModelFileError, match="holds a Linear.*pickle"):
+        sktransfer.save({"head": torch.nn.Linear(2, 2)}, tmp_path / "m.skt")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
@@ -329,7 +334,8 @@ def test_an_unknown_type_is_refused_and_never_built(saved, tmp_path):
     assert not (tmp_path / "pwned").exists()
     # what the caller vouches for is built
     own = tmp_path / "own.skt"
-    sktransfer.save({"clf": Evil().fit(X, y)}, own)
+    with pytest.warns(UserWarning, match="Evil.*trusted="):
+        sktransfer.save({"clf": Evil().fit(X, y)}, own)
     loaded = sktransfer.load(own, trusted=[f"{Evil.__module__}.Evil"])
     assert isinstance(loaded["clf"], Evil) and (tmp_path / "pwned").exists()
 
