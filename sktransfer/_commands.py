@@ -25,6 +25,7 @@ def _ensure_writable(path) -> Path:
                        f"does not exist")
     return path
 
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MODEL_FORMAT = "sktransfer-model"
 
@@ -178,7 +179,7 @@ def load_model_file(path, trust_pickle: bool = False) -> dict:
     """``{"estimator", "modality", "text_column"}`` from a ``sktransfer fit`` file.
 
     The sktransfer.save format is read without running code; a pickle/joblib
-    file (the format of sktransfer < 0.2) only with ``trust_pickle``.
+    file (what ``sktransfer fit`` wrote before) only with ``trust_pickle``.
     """
     import zipfile
 
