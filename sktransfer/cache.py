@@ -187,6 +187,7 @@ class EmbeddingCache:
         self.description = description or {}
         self._writable = True
         self._manifest_done = False
+        self._folders: set[Path] = set()  # fan-out folders known to exist
 
     def fill(self, keys: Sequence[str], out: np.ndarray):
         """Copy cached rows into ``out``; return what is left to embed.
@@ -252,7 +253,9 @@ class EmbeddingCache:
         try:
             if not self._manifest_done:
                 self._write_manifest()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in self._folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(path.parent)
             _atomic_write(path, encode_entry(self.model_key, key, vector))
         except OSError as error:
             self._writable = False
@@ -288,7 +291,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except PermissionError:  # Windows: a reader holds the entry open
+            if not path.is_file():
+                raise
+            os.unlink(tmp)  # a concurrent writer has put the same entry
     except BaseException:
         try:
             os.unlink(tmp)
