@@ -46,7 +46,9 @@ __all__ = [
     "EmbeddingCache",
     "clear_memory_cache",
     "content_key",
+    "decode_entry",
     "embed_with_cache",
+    "encode_entry",
     "hash_parts",
     "text_key",
 ]
@@ -221,7 +223,10 @@ class EmbeddingCache:
         for key, vector in zip(keys, vectors, strict=True):
             vector = np.array(vector, dtype=np.float32, copy=True)
             _MEMORY.put((self.model_key, key), vector)
-            if self.directory is not None and self._writable:
+            # A non-finite vector is the model's doing: persisting it would
+            # only make every later read refuse it.
+            if self.directory is not None and self._writable and \
+                    np.isfinite(vector).all():
                 self._write(key, vector)
 
     def _get(self, key: str, bad: list):

@@ -141,8 +141,8 @@ def _corrupt(kind, path, model):
     elif kind == "wrong shape":  # a valid entry with one value less
         path.write_bytes(encode_entry(model.model_key_, key,
                                       np.ones(n - 1, np.float32)))
-    elif kind == "wrong dtype":
-        path.write_bytes(encode_entry(model.model_key_, key, np.ones(n)))
+    elif kind == "wrong dtype":  # same size as float32
+        path.write_bytes(encode_entry(model.model_key_, key, np.ones(n, np.int32)))
     elif kind == "not finite":
         path.write_bytes(encode_entry(model.model_key_, key,
                                       np.full(n, np.nan, np.float32)))
@@ -231,3 +231,13 @@ def test_memory_store_is_bounded_and_evicts_the_oldest(monkeypatch):
     clear_memory_cache()
     cache.store(["a"], np.ones((1, 256), np.float32))
     assert cache.fill(["a"], out) == ([0], [])
+
+
+def test_a_non_finite_embedding_is_returned_but_not_persisted(tmp_path):
+    cache = EmbeddingCache("model", 3, tmp_path)
+    cache.store(["nan", "ok"], np.array([[np.nan, 0, 1], [0, 1, 2]], np.float32))
+    assert [path.stem for path in _entries(tmp_path)] == ["ok"]
+    clear_memory_cache()
+    out = np.zeros((2, 3), np.float32)
+    assert EmbeddingCache("model", 3, tmp_path).fill(["ok", "nan"], out) == ([1], [])
+    np.testing.assert_array_equal(out[0], [0, 1, 2])
