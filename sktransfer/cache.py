@@ -215,7 +215,7 @@ class EmbeddingCache:
                                           if len(bad) > 3 else "")
             warnings.warn(f"{len(bad)} cache entries are invalid and will be "
                           f"recomputed and rewritten: {shown}",
-                          CacheCorruptionWarning, stacklevel=4)
+                          CacheCorruptionWarning, stacklevel=5)
         return missing, copies
 
     def store(self, keys: Iterable[str], vectors: np.ndarray) -> None:
@@ -266,7 +266,7 @@ class EmbeddingCache:
             self._writable = False
             warnings.warn(f"cannot write to the cache directory {self.directory} "
                           f"({error}); embeddings are returned but not persisted",
-                          CacheWriteWarning, stacklevel=5)
+                          CacheWriteWarning, stacklevel=6)
 
     def _write_manifest(self) -> None:
         manifest = self.directory / "model.json"
@@ -280,7 +280,7 @@ class EmbeddingCache:
         if current != content:
             if current is not None:
                 warnings.warn(f"{manifest} described another model or format; "
-                              "rewriting it", CacheCorruptionWarning, stacklevel=6)
+                              "rewriting it", CacheCorruptionWarning, stacklevel=7)
             self.directory.mkdir(parents=True, exist_ok=True)
             _atomic_write(manifest, content)
         self._manifest_done = True
