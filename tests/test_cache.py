@@ -245,3 +245,15 @@ def test_a_non_finite_embedding_is_returned_but_not_persisted(tmp_path):
     out = np.zeros((2, 3), np.float32)
     assert EmbeddingCache("model", 3, tmp_path).fill(["ok", "nan"], out) == ([1], [])
     np.testing.assert_array_equal(out[0], [0, 1, 2])
+
+
+def test_a_foreign_manifest_is_reported_and_rewritten(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text('{"n_features": 7}')
+    with pytest.warns(CacheCorruptionWarning, match="model.json"):
+        EmbeddingCache("model", 3, tmp_path).store(["a"], np.ones((1, 3)))
+    manifest = (tmp_path / "model" / "model.json").read_text()
+    assert '"n_features": 3' in manifest and '"model_key": "model"' in manifest
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheCorruptionWarning)
+        EmbeddingCache("model", 3, tmp_path).store(["b"], np.ones((1, 3)))
