@@ -28,7 +28,7 @@ from sktransfer.adapt._scoring import (
     soft_neighborhood_density_score,
 )
 from sktransfer.adapt._subspace import SubspaceAlignment, TransferComponentAnalysis
-from sktransfer.adapt._tradaboost import TrAdaBoostClassifier
+from sktransfer.adapt._tradaboost import TrAdaBoostClassifier, TrAdaBoostR2Regressor
 from sktransfer.adapt._utils import NoTargetSamplesWarning
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "RegularizedTransferRegressor",
     "SubspaceAlignment",
     "TrAdaBoostClassifier",
+    "TrAdaBoostR2Regressor",
     "TransferComponentAnalysis",
     "deep_embedded_validation_score",
     "importance_weighted_score",

@@ -41,16 +41,16 @@ def _project(v, upper, low, high):
 
 
 def kernel_mean_matching(
-    X_source,
-    X_target,
+    X_source: np.ndarray,
+    X_target: np.ndarray,
     *,
-    kernel="rbf",
-    gamma=None,
-    B=1000.0,
-    eps=None,
-    max_iter=1000,
-    tol=1e-6,
-):
+    kernel: str = "rbf",
+    gamma: float | None = None,
+    B: float = 1000.0,
+    eps: float | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+) -> tuple[np.ndarray, int]:
     """Source-row weights that match the kernel means of source and target.
 
     Solves the quadratic program of Huang et al. (2007)::

@@ -20,8 +20,11 @@ source rows.
 import functools
 import inspect
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import softmax, xlogy
 from sklearn.metrics import accuracy_score
 from sklearn.utils import _safe_indexing
@@ -176,7 +179,9 @@ def _predict_proba(estimator, X):
     return np.asarray(estimator.predict_proba(X), dtype=float)
 
 
-def prediction_entropy_score(estimator, X, y=None):
+def prediction_entropy_score(
+    estimator: Any, X: Any, y: ArrayLike | None = None
+) -> float:
     """Negative mean prediction entropy on the target rows (greater is better).
 
     A model whose target predictions are confident has a low entropy. Cheap and
@@ -215,8 +220,14 @@ def prediction_entropy_score(estimator, X, y=None):
 
 
 def soft_neighborhood_density_score(
-    estimator, X, y=None, *, temperature=0.05, max_samples=2000, random_state=0
-):
+    estimator: Any,
+    X: Any,
+    y: ArrayLike | None = None,
+    *,
+    temperature: float = 0.05,
+    max_samples: int = 2000,
+    random_state: int = 0,
+) -> float:
     """Soft neighbourhood density of the target predictions (greater is better).
 
     Saito et al. (2021): the target rows' predicted probabilities are
@@ -261,8 +272,14 @@ def soft_neighborhood_density_score(
 
 
 def deep_embedded_validation_score(
-    estimator, X, y, *, features=None, domain_classifier=None, clip=None
-):
+    estimator: Any,
+    X: Any,
+    y: ArrayLike,
+    *,
+    features: Callable[[Any, Any], ArrayLike] | None = None,
+    domain_classifier: Any = None,
+    clip: float | None = None,
+) -> float:
     """Deep embedded validation: a control-variate IWCV risk (greater is better).
 
     You et al. (2019): on the labelled source rows of the fold, the per-row
@@ -328,7 +345,7 @@ _SCORERS = {
 }
 
 
-def make_adaptation_scorer(name, **kwargs):
+def make_adaptation_scorer(name: str, **kwargs: Any) -> Callable[..., float]:
     """An unsupervised scorer by name, for ``GridSearchCV(scoring=...)``.
 
     Parameters
