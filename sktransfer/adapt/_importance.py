@@ -89,7 +89,8 @@ def _fit_weighted(estimator, X, y, sample_weight):
     if not accepts:
         raise TypeError(
             f"{type(estimator).__name__}.fit does not accept sample_weight, which "
-            "importance weighting needs; use an estimator whose fit takes "
+            "re-weighting (importance weights, KMM, TrAdaBoost) needs; use an "
+            "estimator whose fit takes "
             "sample_weight (e.g. LogisticRegression, SVC, RandomForestClassifier)."
         )
     return estimator.fit(X, y, **{key: sample_weight})
