@@ -11,6 +11,8 @@ derives from ``SktransferError``.
 
 __all__ = [
     "CLIError",
+    "CacheCorruptionWarning",
+    "CacheWriteWarning",
     "InvalidInputError",
     "InvalidInputTypeError",
     "MissingDependencyError",
@@ -57,3 +59,11 @@ class ModelFileError(SktransferError, ValueError):
 
 class UnsafeModelFileError(ModelFileError):
     """Loading the file could run code: a pickle, or types that are not trusted."""
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A persistent cache entry is invalid; it is recomputed and rewritten."""
+
+
+class CacheWriteWarning(UserWarning):
+    """The cache directory cannot be written; embeddings are not persisted."""
