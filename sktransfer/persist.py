@@ -67,10 +67,22 @@ from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 __all__ = ["load", "read_metadata", "save", "trusted_types"]
 
 REFERENCE = "_sktransfer_network"
+# Data-only types that skops.io reports as untrusted for an allow-list of common
+# scikit-learn models (trees, forests, boosting, neighbours, MLP) and searches;
+# tests/test_persist.py::test_common_sklearn_models_load checks it is complete.
 _HELPERS = (
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._scorer._MultimetricScorer",
     "sklearn.metrics._scorer._PassthroughScorer",
     "sklearn.metrics._scorer._Scorer",
-    "sklearn.metrics._scorer._MultimetricScorer",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.tree._tree.Tree",
     "torch.device",
 )
 
@@ -318,7 +330,9 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     parameters only: their networks are stored apart), scikit-learn's CV
     splitters, scorer wrappers and the metric functions of its named scorers
     (``scoring="accuracy"``: skops stores a function as its name and imports
-    it, never calls it), ``torch.device``, and ``extra``.
+    it, never calls it), the data-only types inside common scikit-learn
+    models (trees, neighbour indexes, MLP optimisers), ``torch.device``, and
+    ``extra``.
 
     Parameters
     ----------

@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import shutil
+import warnings
 import zipfile
 
 import numpy as np
@@ -188,6 +189,57 @@ def test_grid_search_with_named_scorers(tmp_path):
     loaded, _ = round_trip(search, tmp_path)
     np.testing.assert_array_equal(loaded.predict(X), search.predict(X))
     assert loaded.score(X[:40], y[:40]) == search.score(X[:40], y[:40])
+
+
+def test_every_adapt_estimator(tmp_path):
+    # generic: estimators added to sktransfer.adapt are covered without change
+    import inspect
+
+    from sklearn.base import BaseEstimator, is_regressor
+
+    import sktransfer.adapt as adapt
+
+    X, y, source, _ = _domains()
+    domain = np.r_[np.zeros(40), np.ones(30)]
+    y_reg = np.r_[source[:, 0], X[40:45, 0], np.zeros(25)]
+    for name in adapt.__all__:
+        cls = getattr(adapt, name)
+        if not (inspect.isclass(cls) and issubclass(cls, BaseEstimator)):
+            continue
+        estimator = cls()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no labelled target rows: fine here
+            if is_regressor(estimator):
+                estimator.fit(X, y_reg, sample_domain=domain)
+            else:
+                estimator.fit(X, y)
+        loaded, _ = round_trip(estimator, tmp_path)
+        method = "predict" if hasattr(estimator, "predict") else "transform"
+        np.testing.assert_array_equal(getattr(loaded, method)(X),
+                                      getattr(estimator, method)(X), err_msg=name)
+
+
+def test_common_sklearn_models_load(tmp_path):
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    X, y, _, _ = _domains()
+    X, y = X[:40], y[:40]
+    models = [RandomForestClassifier(3, random_state=0),
+              HistGradientBoostingClassifier(max_iter=3),
+              KNeighborsClassifier(algorithm="kd_tree"),
+              KNeighborsClassifier(algorithm="ball_tree", metric="manhattan"),
+              MLPClassifier((4,), max_iter=5, random_state=0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLP convergence
+        models = [model.fit(X, y) for model in models]
+    loaded, _ = round_trip(models, tmp_path)
+    for model, back in zip(models, loaded, strict=True):
+        np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
 
 
 @pytest.mark.parametrize("regression", [False, True])
