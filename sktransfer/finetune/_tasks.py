@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from sktransfer.exceptions import InvalidInputError
 
-__all__ = ["ClassifierTask", "RegressorTask"]
+__all__ = ["REGRESSION_CONSTRAINTS", "ClassifierTask", "RegressorTask"]
 
 
 def _check_length(n_targets: int, n_samples: int, what: str) -> None:
@@ -89,6 +90,7 @@ class ClassifierTask(ClassifierMixin):
 
 
 REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
+REGRESSION_CONSTRAINTS = {"loss": [StrOptions(set(REGRESSION_LOSSES))]}
 
 
 class RegressorTask(RegressorMixin):
