@@ -169,8 +169,10 @@ def _numeric_target(y) -> np.ndarray:
         good = np.array([all(map(_is_number, row)) for row in rows])
     if not good.all():
         row = int(np.flatnonzero(~good)[0])
+        value = values[row].tolist() if values.dtype != object else values[row]
+        shown = repr(value) if isinstance(value, str) else str(value)
         raise InvalidInputError(
-            f"y must hold finite numbers: row {row} is {values[row]!r} (a "
+            f"y must hold finite numbers: row {row} is {shown} (a "
             f"regressor needs numeric targets; use a classifier for labels)"
         )
     return values.astype(np.float64)
