@@ -105,7 +105,8 @@ def _classification(estimator, X, y, cv, random_state) -> dict:
 
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        raise ValueError(f"class {classes[counts.argmin()]!r} has a single example: "
+        raise ValueError(f"class {classes[counts.argmin()].item()!r} has a single "
+                         f"example: "
                          f"a report needs at least 2 per class")
     cv = max(2, min(cv, counts.min()))
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
