@@ -21,7 +21,10 @@ from sklearn.utils.estimator_checks import (
     check_do_not_raise_errors_in_init_or_set_params,
     check_estimator_cloneable,
     check_estimator_repr,
+    check_get_params_invariance,
     check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
 )
 from torch import nn
 
@@ -176,6 +179,9 @@ def test_sklearn_conventions(cls):
     check_estimator_cloneable(name, estimator)
     check_estimator_repr(name, estimator)
     check_do_not_raise_errors_in_init_or_set_params(name, estimator)
+    check_parameters_default_constructible(name, estimator)
+    check_get_params_invariance(name, estimator)
+    check_set_params(name, estimator)
     assert cls(freeze_depth=99).freeze_depth == 99  # no validation in __init__
     tags = estimator.__sklearn_tags__()
     assert tags.estimator_type == "regressor" and tags.target_tags.multi_output
