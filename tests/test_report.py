@@ -253,3 +253,24 @@ def test_cli_fits_a_regressor_and_writes_the_report(numbers_csv, tmp_path):
     predicted = sktransfer("predict", out, path)
     values = np.array(predicted.stdout.split(), dtype=float)
     assert len(values) == 40 and np.corrcoef(values, frame.words)[0, 1] > 0.5
+
+
+def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
+    import argparse
+    import webbrowser
+
+    from sktransfer import _commands
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    texts, labels = load_chatterbot_topics(["ai", "coding"])
+    keep = np.r_[0:15, len(texts) - 15:len(texts)]  # 15 "ai", 15 "coding"
+    X, y = pd.Series(texts).iloc[keep], np.array(labels)[keep]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression())
+    out = tmp_path / "topics.joblib"
+    args = argparse.Namespace(report="", open=True, out=str(out), cv=3,
+                              data=str(tmp_path / "topics.csv"))
+    _commands._write_report(args, X, y, "text", model.fit(X, y))
+    page = tmp_path / "topics.joblib.report" / "report.html"
+    assert opened == [page.resolve().as_uri()]
+    assert "sktransfer fit topics.csv" in page.read_text()
