@@ -21,6 +21,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from sktransfer.data import as_image_list, load_image
@@ -59,6 +60,7 @@ class RawPixels(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        check_is_fitted(self, "n_features_out_")
         items = as_image_list(X)
         rows = [np.asarray(load_image(item, i).resize((self.size, self.size)))
                 for i, item in enumerate(items)]
