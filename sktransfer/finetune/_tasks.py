@@ -86,7 +86,8 @@ class ClassifierTask(ClassifierMixin):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # NotFittedError before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
