@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", default="model.skt",
                      help="the model file to write (sktransfer.save format: "
                           "no pickle)")
+    fit.add_argument("--task", choices=["auto", "classification", "regression"],
+                     default="auto",
+                     help="auto: a CSV target of numbers with more than 10 "
+                          "distinct values is regression; image folders and "
+                          "other targets are classification")
+    fit.add_argument("--report", nargs="?", const="", metavar="DIR",
+                     help="write DIR/report.html (metrics, plots, worst "
+                          "examples; DIR defaults to <out>.report)")
+    fit.add_argument("--open", action="store_true",
+                     help="open the report in a browser (implies --report)")
 
     predict = sub.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model_file", help="a file written by 'sktransfer fit'")

@@ -149,6 +149,23 @@ def test_finetuned_text_needs_only_the_archive(tiny_bert, texts, tmp_path):
     assert loaded.max_length_ == 32
 
 
+def test_finetuned_regressors(photos, tiny_bert, texts, tmp_path):
+    # the regressors share the fine-tuning core: the same handler covers them
+    from sktransfer import FineTunedRegressor, FineTunedTextRegressor
+
+    X, _ = photos
+    image = FineTunedRegressor("resnet18", weights=None, max_epochs=1,
+                               image_size=32, batch_size=8, random_state=0)
+    image.fit(X, np.linspace(0.0, 10.0, len(X)))
+    text = FineTunedTextRegressor(f"hf/{tiny_bert}", freeze_depth=-1, max_epochs=1,
+                                  batch_size=8, max_length=32, random_state=0)
+    text.fit(texts.text, texts.text.str.len().to_numpy(dtype=float))
+    loaded, _ = round_trip([image, text], tmp_path)
+    np.testing.assert_array_equal(loaded[0].predict(X), image.predict(X))
+    np.testing.assert_array_equal(loaded[1].predict(texts.text),
+                                  text.predict(texts.text))
+
+
 @needs_minilm
 def test_text_embeddings_in_a_column_transformer(texts, tmp_path):
     frame = texts.assign(length=texts.text.str.len())
