@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from sktransfer._device import autocast
 from sktransfer._embedder import BaseEmbedder, shared_model
-from sktransfer.backbones import POOLINGS, resolve_backbone, spec_identity
+from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
 from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list
 
@@ -113,7 +113,7 @@ class PretrainedImageFeatures(BaseEmbedder):
         return backbone
 
     def _build_backbone(self):
-        backbone = resolve_backbone(self.model, self.weights, modality="image")
+        backbone = resolve_image_backbone(self.model, self.weights)
         device = torch.device(self.device_)
         backbone.module.to(device, memory_format=torch.channels_last).eval()
         return backbone
@@ -136,7 +136,7 @@ class PretrainedImageFeatures(BaseEmbedder):
     def _sample_keys(self, items):
         return [content_key(item) for item in items]
 
-    def _embed(self, items, indices) -> np.ndarray:
+    def _embed_batches(self, items, indices):
         backbone = self.backbone_
         device = torch.device(self.device_)
         loader = DataLoader(
@@ -144,13 +144,9 @@ class PretrainedImageFeatures(BaseEmbedder):
             batch_size=self.batch_size, num_workers=self.num_workers,
             pin_memory=device.type == "cuda",
         )
-        out = np.empty((len(indices), self.n_features_out_), dtype=np.float32)
-        start = 0
         for batch in tqdm(loader, disable=not self.progress, desc="embedding",
                           unit="batch"):
-            out[start:start + len(batch)] = self._embed_batch(batch)
-            start += len(batch)
-        return out
+            yield self._embed_batch(batch)
 
     def _embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         device = torch.device(self.device_)

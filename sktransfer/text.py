@@ -193,12 +193,6 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         with torch.inference_mode(), autocast(device):
             return module(**batch).float().cpu().numpy()
 
-    def _embed(self, items, indices) -> np.ndarray:
-        batches = list(self._embed_batches(items, indices))
-        if not batches:
-            return np.empty((0, self.n_features_out_), dtype=np.float32)
-        return np.concatenate(batches)
-
 
 class TextEmbedding(nn.Module):
     """``(input_ids, attention_mask[, token_type_ids]) -> (n, d)`` embeddings.

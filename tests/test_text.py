@@ -270,13 +270,13 @@ def test_word_vectors_pickle_round_trip(w2v):
 def test_grid_search_embeds_each_text_once(model, w2v, monkeypatch):
     clear_memory_cache()
     seen = []
-    original = PretrainedTextEmbeddings._embed
+    original = PretrainedTextEmbeddings._embed_batches
 
     def counting(self, items, indices):
         seen.extend(items[i] for i in indices)
         return original(self, items, indices)
 
-    monkeypatch.setattr(PretrainedTextEmbeddings, "_embed", counting)
+    monkeypatch.setattr(PretrainedTextEmbeddings, "_embed_batches", counting)
     texts, y = animal_vehicle_texts(40)
     spec = w2v if model == "w2v" else model
     pipe = make_pipeline(
@@ -290,10 +290,10 @@ def test_grid_search_embeds_each_text_once(model, w2v, monkeypatch):
 
 def test_without_cache_every_fit_reembeds(w2v, monkeypatch):
     calls = []
-    original = PretrainedTextEmbeddings._embed
+    original = PretrainedTextEmbeddings._embed_batches
     monkeypatch.setattr(
         PretrainedTextEmbeddings,
-        "_embed",
+        "_embed_batches",
         lambda self, items, idx: calls.append(len(idx)) or original(self, items, idx),
     )
     emb = PretrainedTextEmbeddings(w2v, cache=False).fit(["cat"])
