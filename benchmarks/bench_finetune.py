@@ -25,15 +25,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sktransfer.backbones import resolve_image_backbone
-from sktransfer.backbones._base import make_eval_transform
-from sktransfer.backbones._blocks import frozen_block_count, set_frozen
+from sktransfer.backbones import (
+    frozen_block_count,
+    make_eval_transform,
+    resolve_image_backbone,
+    set_frozen,
+)
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.datasets import load_photo_patches
 from sktransfer.finetune import FineTunedClassifier
 
 
-def sktransfer_epochs(X, y, args, **params):
+def sktransfer_epochs(X, y, args, cuda_speedups=True, **params):
     clf = FineTunedClassifier(
         args.model,
         max_epochs=args.epochs,
@@ -43,6 +46,7 @@ def sktransfer_epochs(X, y, args, **params):
         random_state=0,
         **params,
     )
+    clf._cuda_speedups = cuda_speedups  # False: fp32, channels-first (P7)
     start = time.perf_counter()
     clf.fit(X, y)
     total = time.perf_counter() - start
@@ -91,14 +95,10 @@ def hand_written_epochs(X, y, args):
 def amp_ratio(X, y, args):
     if not torch.cuda.is_available():
         return None
-    import sktransfer.finetune._core as core
-
     fast, _ = sktransfer_epochs(X, y, args, freeze_depth=args.freeze_depth)
-    core.CUDA_SPEEDUPS = False
-    try:
-        slow, _ = sktransfer_epochs(X, y, args, freeze_depth=args.freeze_depth)
-    finally:
-        core.CUDA_SPEEDUPS = True
+    slow, _ = sktransfer_epochs(
+        X, y, args, cuda_speedups=False, freeze_depth=args.freeze_depth
+    )
     return min(fast) / min(slow)
 
 

@@ -23,8 +23,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sktransfer.backbones._blocks import frozen_block_count, set_frozen
-from sktransfer.backbones._text import mean_pool, resolve_text_encoder
+from sktransfer.backbones import (
+    frozen_block_count,
+    mean_pool,
+    resolve_backbone,
+    set_frozen,
+)
 from sktransfer.datasets import load_chatterbot_topics
 from sktransfer.finetune import FineTunedTextClassifier
 
@@ -44,15 +48,15 @@ def sktransfer_epochs(X, y, args) -> list[float]:
 
 def hand_written_epochs(X, y, args) -> list[float]:
     torch.manual_seed(0)
-    encoder = resolve_text_encoder(args.model)
+    backbone = resolve_backbone(args.model, modality="text")
     model, tokenizer, blocks = (
-        encoder.backbone.module.encoder,
-        encoder.tokenizer,
-        encoder.backbone.blocks,
+        backbone.module.encoder,  # the transformers model, before pooling
+        backbone.preprocess.tokenizer,
+        backbone.blocks,
     )
     n_frozen = frozen_block_count(args.freeze_depth, len(blocks))
     set_frozen(blocks, n_frozen)
-    head = nn.Linear(encoder.dim, len(np.unique(y)))
+    head = nn.Linear(backbone.out_features, len(np.unique(y)))
     optimizer = torch.optim.Adam(
         [
             {"params": list(model.parameters()), "lr": 3e-5},

@@ -45,7 +45,13 @@ def throughput(args, texts) -> dict:
     cached = PretrainedTextEmbeddings(
         args.model, batch_size=args.batch_size, device=args.device
     ).fit(texts[:2])
-    st = ours.encoder_.model  # the same SentenceTransformer object
+    # The hand-written baseline: sentence-transformers itself, same weights.
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(
+        ours.backbone_.data_config["source"], device=ours.device_,
+        local_files_only=True,
+    )
 
     def raw():
         st.encode(

@@ -342,24 +342,8 @@ def run_predict(args):
 # --- models --------------------------------------------------------------------
 
 def run_models(args):
-    import pandas as pd
+    from sktransfer.backbones import list_models
 
-    from sktransfer import list_models
-    from sktransfer.backbones import resolve_image_backbone
-
-    table = list_models()
-    blocks = []
-    for row in table.itertuples():
-        if "<" in row.model:
-            blocks.append(pd.NA)
-        elif row.modality == "image":
-            blocks.append(len(resolve_image_backbone(row.model, weights=None).blocks))
-        elif row.offline:
-            from sktransfer.backbones._text import resolve_text_encoder
-
-            backbone = resolve_text_encoder(row.model).backbone
-            blocks.append(len(backbone.blocks) if backbone else pd.NA)
-        else:
-            blocks.append(pd.NA)
-    table.insert(2, "blocks", blocks)
-    print(table.to_string(index=False))
+    # Block counts come from architectures built on the meta device: no
+    # weights are loaded or initialised, so the table takes seconds.
+    print(list_models(blocks=True).to_string(index=False))

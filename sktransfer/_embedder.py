@@ -122,10 +122,6 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         return np.asarray([f"{prefix}{i}" for i in range(self.n_features_out_)],
                           dtype=object)
 
-    def _spec_is_module(self) -> bool:
-        return not isinstance(self.model, (str, bytes)) and hasattr(
-            self.model, "state_dict")
-
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ is __dict__
         # A named model is reloaded from its spec (a small pickle); a module

@@ -90,8 +90,7 @@ def _describe_image(backbone, owner) -> dict:
 
 
 def _image_backbone(entry: dict):
-    from sktransfer.backbones import resolve_image_backbone
-    from sktransfer.backbones._base import make_eval_transform
+    from sktransfer.backbones import make_eval_transform, resolve_image_backbone
 
     arch = entry.get("architecture")
     if not _is_name(arch):
@@ -134,9 +133,7 @@ def _text_backbone(folder: Path, entry: dict):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-    from sktransfer.backbones._base import Backbone
-    from sktransfer.backbones._text import _backbone
-    from sktransfer.finetune._text import TokenBatchEncoder
+    from sktransfer.backbones import text_backbone_from_encoder
 
     for name in ("config.json", "tokenizer_config.json"):
         _check_no_remote_code(folder / name)
@@ -148,10 +145,8 @@ def _text_backbone(folder: Path, entry: dict):
     config = AutoConfig.from_pretrained(folder, **options)
     encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, **options)
-    pooled = _backbone(encoder, tokenizer, str(entry.get("name", model_type)))
-    return Backbone(module=TokenBatchEncoder(pooled.module), blocks=pooled.blocks,
-                    out_features=pooled.out_features, preprocess=tokenizer,
-                    modality="text", name=pooled.name)
+    return text_backbone_from_encoder(encoder, tokenizer,
+                                      str(entry.get("name", model_type)))
 
 
 # --- the handlers ---------------------------------------------------------------
@@ -169,10 +164,10 @@ class ImageFeaturesHandler:
 
     @staticmethod
     def matches(obj) -> bool:
-        from sktransfer._embedder import BaseEmbedder
+        from sktransfer.image import PretrainedImageFeatures
 
-        return (isinstance(obj, BaseEmbedder) and hasattr(type(obj), "backbone_")
-                and hasattr(obj, "n_features_out_"))
+        return isinstance(obj, PretrainedImageFeatures) and hasattr(
+            obj, "n_features_out_")
 
     @staticmethod
     def save(obj, folder: Path) -> dict:
@@ -197,7 +192,7 @@ class FineTunedHandler:
     ``_make_net`` so that it is the one ``fit`` would have made."""
 
     kind = "fine-tuned"
-    heavy: tuple[str, ...] = ("net_", "_tokenizer")
+    heavy: tuple[str, ...] = ("net_", "_tokenize")
 
     @staticmethod
     def matches(obj) -> bool:
@@ -217,7 +212,8 @@ class FineTunedHandler:
         if backbone.modality == "image":
             entry["image"] = _describe_image(backbone, obj)
         else:
-            _save_encoder(module, backbone.preprocess, folder / ENCODER)
+            tokenizer = getattr(backbone.preprocess, "tokenizer", backbone.preprocess)
+            _save_encoder(module, tokenizer, folder / ENCODER)
             entry["text"] = {"name": backbone.name}
         save_weights(module, folder / WEIGHTS)
         (folder / HISTORY).write_text(json.dumps(obj.net_.history.to_list(),

@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torchvision.transforms import v2 as T
 
-from sktransfer.backbones._base import _interpolation, make_eval_transform
+from sktransfer.backbones import interpolation_mode, make_eval_transform
 
 __all__ = ["EDA", "EDA_OPERATIONS", "IMAGE_PRESETS", "eda", "image_augmentation"]
 
@@ -88,7 +88,7 @@ def image_augmentation(augment, data_config: dict, image_size: int | None = None
     return T.Compose(
         [
             T.ToImage(),
-            *_preset(augment, size, _interpolation(data_config)),
+            *_preset(augment, size, interpolation_mode(data_config)),
             T.ToDtype(torch.float32, scale=True),
             T.Normalize(mean=list(data_config["mean"]), std=list(data_config["std"])),
             *([T.RandomErasing(p=0.25)] if augment == "strong" else []),

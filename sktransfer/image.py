@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from sktransfer._device import autocast
 from sktransfer._embedder import BaseEmbedder, shared_model
-from sktransfer.backbones import POOLINGS, resolve_image_backbone
-from sktransfer.cache import content_key, hash_parts
+from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
+from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list
 
 __all__ = ["PretrainedImageFeatures"]
@@ -105,7 +105,7 @@ class PretrainedImageFeatures(BaseEmbedder):
     def _resolve(self):
         key = None
         if isinstance(self.model, (str, os.PathLike)):
-            key = ("image", _spec_identity(self.model), _spec_identity(self.weights),
+            key = ("image", spec_identity(self.model), spec_identity(self.weights),
                    self.device_)
         backbone = shared_model(key, self._build_backbone)
         if self.layer is not None:
@@ -127,7 +127,7 @@ class PretrainedImageFeatures(BaseEmbedder):
             return backbone.extract(x, self.layer, self.pooling).shape[1]
 
     def _model_identity(self):
-        return (_spec_identity(self.model), _spec_identity(self.weights),
+        return (spec_identity(self.model), spec_identity(self.weights),
                 self.layer, self.pooling, repr(self.backbone_.preprocess))
 
     def _coerce(self, X):
@@ -156,14 +156,3 @@ class PretrainedImageFeatures(BaseEmbedder):
             features = self.backbone_.extract(x, self.layer, self.pooling)
         return features.float().cpu().numpy()
 
-
-def _spec_identity(spec):
-    """Cache identity of a model or weights spec (content-sensitive for files)."""
-    if isinstance(spec, torch.nn.Module):
-        tensors = [t.detach().cpu().numpy().tobytes()
-                   for t in spec.state_dict().values()]
-        return hash_parts(type(spec).__name__, *tensors)
-    if isinstance(spec, (str, os.PathLike)) and os.path.isfile(spec):
-        stat = os.stat(spec)
-        return (os.path.abspath(spec), stat.st_size, stat.st_mtime_ns)
-    return spec

@@ -8,15 +8,20 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
+from torch import nn
 from tqdm.auto import tqdm
 
 from sktransfer._device import autocast
 from sktransfer._embedder import BaseEmbedder, shared_model
-from sktransfer.backbones._text import resolve_text_encoder
+from sktransfer.backbones import resolve_backbone, spec_identity, token_length
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
 
-__all__ = ["PretrainedTextEmbeddings"]
+__all__ = ["PretrainedTextEmbeddings", "TextEmbedding"]
+
+# Texts are sorted by length (longest first) within windows of this many
+# batches, so that each batch pads little while results stream out in order.
+SORT_WINDOW = 32
 
 
 class PretrainedTextEmbeddings(BaseEmbedder):
@@ -43,7 +48,8 @@ class PretrainedTextEmbeddings(BaseEmbedder):
           (or no word at all, such as ``""``) gets a **zero vector**.
 
         Hub names are looked up in the local Hugging Face cache first, and
-        downloaded only when ``HF_HUB_OFFLINE`` is not set.
+        downloaded only when offline mode is off
+        (``sktransfer.backbones.is_offline``).
     batch_size : int, default=64
         Texts per forward pass.
     normalize : bool, default=True
@@ -53,12 +59,15 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         as all-MiniLM-L6-v2) is unit-norm anyway.
     max_length : int or None, default=None
         Texts longer than this many tokens are truncated to their first
-        ``max_length`` tokens. None uses the model's own limit (256 word pieces
-        for all-MiniLM-L6-v2; no limit for word vectors). It cannot exceed the
-        limit of a transformer's position embeddings.
+        ``max_length`` tokens (word vectors: words). None uses the model's own
+        limit (256 word pieces for all-MiniLM-L6-v2; no limit for word
+        vectors). A value beyond what the encoder can read (its position
+        embeddings: 512 for MiniLM) is capped there; ``max_length_`` tells the
+        value in effect (``sktransfer.backbones.token_length``, the rule
+        ``FineTunedTextClassifier`` follows too).
     device : str, default="auto"
         ``"auto"`` uses CUDA when present (with bf16/fp16 autocast), else the
-        CPU. Word vectors always run on the CPU.
+        CPU.
     cache : bool or path, default=True
         Embed each distinct text once per (model, normalize, max_length):
         ``True`` in memory, a directory to persist across runs.
@@ -67,9 +76,13 @@ class PretrainedTextEmbeddings(BaseEmbedder):
 
     Attributes
     ----------
-    encoder_ : TextEncoder
-        The resolved model: ``kind`` (``"sentence-transformers"``, ``"hf"`` or
-        ``"word2vec"``), ``model``, ``tokenizer``, ``dim``, ``max_length``.
+    backbone_ : Backbone
+        The resolved model (``sktransfer.backbones.resolve_backbone``):
+        ``module`` maps a tokenized batch to sentence embeddings,
+        ``preprocess`` is the tokenizer, ``blocks`` the embeddings and each
+        encoder layer; ``data_config["kind"]`` is ``"sentence-transformers"``,
+        ``"hf"`` or ``"word2vec"`` and ``data_config["source"]`` where the
+        weights come from.
     n_features_out_ : int
         Width of the embeddings.
     max_length_ : int or None
@@ -120,37 +133,26 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         self.progress = progress
 
     @property
-    def encoder_(self):
+    def backbone_(self):
         if not hasattr(self, "n_features_out_"):
-            raise AttributeError("encoder_ is set by fit")
+            raise AttributeError("backbone_ is set by fit")
         return self._loaded_model()
 
     def _resolve(self):
-        key = None
-        if isinstance(self.model, (str, os.PathLike)):
-            key = ("text", _source_identity(str(self.model)), self.device_,
-                   self.max_length)
-        encoder = shared_model(key, self._build_encoder)
-        self.max_length_ = _max_length(self.max_length, encoder)
-        return encoder
+        key = ("text", spec_identity(self.model), self.device_)
+        backbone = shared_model(key, self._build_backbone)
+        self.max_length_ = token_length(backbone, self.max_length)
+        return backbone
 
-    def _build_encoder(self):
-        encoder = resolve_text_encoder(self.model, self.device_)
-        if encoder.kind == "sentence-transformers":
-            encoder.model.max_seq_length = _max_length(self.max_length, encoder)
-        return encoder
+    def _build_backbone(self):
+        return resolve_backbone(self.model, modality="text", device=self.device_)
 
-    def _n_out(self, encoder):
-        return encoder.dim
+    def _n_out(self, backbone):
+        return backbone.out_features
 
     def _model_identity(self):
-        encoder = self.encoder_
-        return (
-            encoder.kind,
-            _source_identity(encoder.source),
-            self.normalize,
-            self.max_length_,
-        )
+        source = self.backbone_.data_config["source"]
+        return (spec_identity(source), self.normalize, self.max_length_)
 
     def _coerce(self, X):
         return as_text_list(X)
@@ -158,93 +160,53 @@ class PretrainedTextEmbeddings(BaseEmbedder):
     def _sample_keys(self, items):
         return [text_key(text) for text in items]
 
-    def _embed(self, items, indices) -> np.ndarray:
+    def _embedding_module(self) -> nn.Module:
+        """The one module that maps a tokenized batch to the output vectors."""
+        return TextEmbedding(self.backbone_.module, self.normalize)
+
+    def _embed_batches(self, items, indices):
+        """Float32 embeddings of ``indices``, one array per consecutive batch.
+
+        Within windows of ``SORT_WINDOW`` batches the texts run longest first,
+        as in ``SentenceTransformer.encode``, so each batch pads little.
+        """
         texts = [items[i] for i in indices]
-        encoder = self.encoder_
-        embed = {
-            "sentence-transformers": self._embed_st,
-            "hf": self._embed_hf,
-            "word2vec": self._embed_words,
-        }[encoder.kind]
-        return np.asarray(embed(encoder, texts), dtype=np.float32)
+        module, size = self._embedding_module(), self.batch_size
+        n_batches = -(-len(texts) // size)
+        with tqdm(total=n_batches, disable=not self.progress, desc="embedding",
+                  unit="batch") as bar:
+            for first in range(0, len(texts), size * SORT_WINDOW):
+                window = texts[first : first + size * SORT_WINDOW]
+                out = np.empty((len(window), self.n_features_out_), np.float32)
+                order = np.argsort([-len(text) for text in window], kind="stable")
+                for start in range(0, len(window), size):
+                    rows = order[start : start + size]
+                    out[rows] = self._run(module, [window[i] for i in rows])
+                    bar.update()
+                for start in range(0, len(window), size):
+                    yield out[start : start + size]
 
-    def _embed_st(self, encoder, texts):
+    def _run(self, module, texts) -> np.ndarray:
         device = torch.device(self.device_)
+        batch = self.backbone_.preprocess(texts, max_length=self.max_length_)
+        batch = {name: tensor.to(device) for name, tensor in batch.items()}
         with torch.inference_mode(), autocast(device):
-            return encoder.model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=self.normalize,
-                show_progress_bar=self.progress,
-            )
-
-    def _embed_hf(self, encoder, texts):
-        device = torch.device(self.device_)
-        # Longest first, as sentence-transformers does: batches pad less.
-        order = np.argsort([-len(text) for text in texts], kind="stable")
-        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-        starts = range(0, len(texts), self.batch_size)
-        for start in tqdm(
-            starts, disable=not self.progress, desc="embedding", unit="batch"
-        ):
-            rows = order[start : start + self.batch_size]
-            batch = encoder.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length_,
-                return_tensors="pt",
-            ).to(device)
-            with torch.inference_mode(), autocast(device):
-                pooled = encoder.backbone.module(**batch)
-            out[rows] = _maybe_normalize(pooled.float(), self.normalize).cpu()
-        return out
-
-    def _embed_words(self, encoder, texts):
-        vectors = encoder.model
-        out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-        for row, text in enumerate(
-            tqdm(texts, disable=not self.progress, desc="embedding", unit="text")
-        ):
-            words = encoder.tokenizer(text)[: self.max_length_]
-            known = [_lookup(vectors, word) for word in words]
-            known = [word for word in known if word is not None]
-            if known:
-                out[row] = vectors[known].mean(axis=0)
-        if self.normalize:
-            out = _maybe_normalize(torch.from_numpy(out), True).numpy()
-        return out
+            return module(**batch).float().cpu().numpy()
 
 
-def _lookup(vectors, word):
-    """The vocabulary entry for ``word``: as written, else lowercased."""
-    if word in vectors.key_to_index:
-        return word
-    lower = word.lower()
-    return lower if lower in vectors.key_to_index else None
+class TextEmbedding(nn.Module):
+    """``(input_ids, attention_mask[, token_type_ids]) -> (n, d)`` embeddings.
 
+    The backbone's sentence embedding, scaled to unit L2 norm when
+    ``normalize`` (zero vectors stay zero): everything the transformer
+    computes after tokenisation, in one module.
+    """
 
-def _maybe_normalize(x: torch.Tensor, normalize: bool) -> torch.Tensor:
-    return torch.nn.functional.normalize(x, dim=1) if normalize else x
+    def __init__(self, encoder: nn.Module, normalize: bool):
+        super().__init__()
+        self.encoder = encoder
+        self.normalize = normalize
 
-
-def _max_length(requested, encoder):
-    """``requested``, checked against what the model can read, or its default."""
-    if requested is None:
-        return encoder.max_length
-    limit = encoder.max_positions
-    if limit is not None and requested > limit:
-        raise ValueError(
-            f"max_length={requested} exceeds what {encoder.source!r} can read "
-            f"({limit} tokens); use max_length <= {limit} or None"
-        )
-    return int(requested)
-
-
-def _source_identity(source: str):
-    """Cache identity of a model's source (content-sensitive for files)."""
-    if os.path.isfile(source):
-        stat = os.stat(source)
-        return (os.path.abspath(source), stat.st_size, stat.st_mtime_ns)
-    return os.path.abspath(source) if os.path.isdir(source) else source
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        out = self.encoder(input_ids, attention_mask, token_type_ids)
+        return nn.functional.normalize(out, dim=1) if self.normalize else out

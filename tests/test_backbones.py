@@ -1,6 +1,9 @@
 """The backbone layer: specs resolve offline-first to blocks and features."""
 
+import os
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -8,9 +11,14 @@ from PIL import Image
 
 from sktransfer import list_models
 from sktransfer.backbones import (
+    OFFLINE_ENV_VARS,
     build_image_model,
     frozen_block_count,
+    infer_modality,
+    is_offline,
+    resolve_backbone,
     resolve_image_backbone,
+    spec_identity,
 )
 from sktransfer.exceptions import ModelNotAvailableError
 
@@ -152,3 +160,97 @@ def test_list_models_reports_offline_availability():
     assert bool(row["offline"]) is True
     assert "resnet50" in set(table["model"])
     assert np.issubdtype(table["offline"].dtype, np.bool_)
+
+
+# --- one offline policy, one spec identity, fast block counts -------------------
+
+
+@pytest.mark.parametrize("name", OFFLINE_ENV_VARS)
+@pytest.mark.parametrize("value, offline", [("1", True), ("TRUE", True),
+                                            ("on", True), ("0", False),
+                                            ("", False), ("no", False)])
+def test_each_offline_variable_switches_offline_mode(monkeypatch, name, value,
+                                                     offline):
+    for other in OFFLINE_ENV_VARS:
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    assert is_offline() is offline
+
+
+@pytest.mark.parametrize("name", OFFLINE_ENV_VARS)
+def test_timm_and_torchvision_honour_every_offline_variable(monkeypatch, tmp_path,
+                                                            name):
+    for other in OFFLINE_ENV_VARS:
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, "1")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    # resnet10t is in no cache: offline, nothing may try the network
+    with pytest.raises(ModelNotAvailableError, match=rf"offline mode is set \({name}"):
+        resolve_backbone("timm/resnet10t")
+    with pytest.raises(ModelNotAvailableError, match=rf"offline mode is set \({name}"):
+        resolve_backbone("resnet18")
+
+
+def test_spec_identity_follows_file_content_and_time(tmp_path):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"one")
+    first = spec_identity(path)
+    assert spec_identity(str(path)) == first  # str and Path alike
+    path.write_bytes(b"three")  # another size
+    assert spec_identity(path) != first
+    second = spec_identity(path)
+    os.utime(path, ns=(1, 1))  # same size, another modification time
+    assert spec_identity(path) != second
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    before = spec_identity(folder)
+    (folder / "config.json").write_text('{"a": 1}')
+    assert spec_identity(folder) != before
+    assert spec_identity("resnet18") == repr("resnet18")
+    assert spec_identity(None) == "None"
+
+
+def test_spec_identity_follows_module_weights():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    same = torch.nn.Linear(3, 2)
+    same.load_state_dict(net.state_dict())
+    assert spec_identity(net) == spec_identity(same)
+    with torch.no_grad():
+        same.weight[0, 0] += 1e-3
+    assert spec_identity(net) != spec_identity(same)
+    assert spec_identity(net.to(torch.bfloat16)).startswith("module:Linear:")
+
+
+def test_modality_is_inferred_from_the_spec(tmp_path):
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("cat 1 0\n")
+    assert [infer_modality(spec) for spec in (
+        "resnet18", "timm/resnet18", "efficientnet_lite0", torch.nn.Linear(2, 2),
+        "resnet5O", "all-MiniLM-L6-v2", "hf/bert-base-uncased", tmp_path,
+        vectors, "sentence-transformers/all-mpnet-base-v2",
+    )] == ["image"] * 5 + ["text"] * 5  # fmt: skip
+    with pytest.raises(ValueError, match="modality must be one of"):
+        resolve_backbone("resnet18", modality="audio")
+
+
+@pytest.fixture(scope="module")
+def models_with_blocks():
+    return list_models(blocks=True).set_index("model")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11_bn", "mobilenet_v3_large",
+                                  "convnext_tiny", "vit_b_16", "efficientnet_lite0"])
+def test_fast_block_count_is_the_real_one(models_with_blocks, name):
+    # the table builds on the meta device; this builds the real network
+    real = resolve_backbone(name, weights=None)
+    assert models_with_blocks.loc[name, "blocks"] == len(real.blocks)
+
+
+def test_list_models_with_block_counts(models_with_blocks):
+    table = models_with_blocks
+    assert table.loc["resnet50", "blocks"] == 5
+    assert table.loc["vit_b_16", "blocks"] == 14
+    assert pd.isna(table.loc["timm/<name>", "blocks"])
+    assert list(table.columns[:2]) == ["modality", "blocks"]

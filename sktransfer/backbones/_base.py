@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -10,7 +10,14 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
-__all__ = ["Backbone", "Block", "make_eval_transform", "POOLINGS"]
+__all__ = [
+    "POOLINGS",
+    "Backbone",
+    "Block",
+    "interpolation_mode",
+    "make_eval_transform",
+    "run_module",
+]
 
 POOLINGS = ("avg", "max", "avgmax")
 
@@ -50,18 +57,32 @@ class Backbone:
     Attributes
     ----------
     module : nn.Module
-        The network with its classification head removed; ``module(x)`` returns
-        pooled features of shape ``(n, out_features)``.
+        The network with its classification head removed, returning pooled
+        features of shape ``(n, out_features)``. Image: ``module(x)`` with ``x``
+        an ``(n, 3, h, w)`` float tensor. Text: ``module(**batch)`` with
+        ``batch`` what ``preprocess`` returns, keyword arguments
+        ``input_ids``, ``attention_mask`` (and ``token_type_ids`` for models
+        that use them); the output is the sentence embedding exactly as the
+        model defines it (a sentence-transformers model's own pooling and
+        ``Normalize``; masked mean pooling for a plain encoder).
     blocks : list of Block
         The stages from input to output; freezing, layer-wise learning rates and
-        features from an earlier layer are defined on this list.
+        features from an earlier layer are defined on this list. Text: the
+        embeddings, then each encoder layer.
     out_features : int
         Width of ``module``'s output.
     preprocess : callable
-        Eval transform that belongs to the weights: PIL image -> float tensor.
+        Image: the eval transform of the weights, PIL image -> float tensor.
+        Text: the tokenizer, ``preprocess(texts, max_length=None)`` -> dict of
+        ``(n, t)`` tensors, padded to the longest text and truncated at
+        ``max_length`` tokens (None: ``data_config["max_length"]``).
     data_config : dict
-        ``input_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct`` the
-        weights were trained with (used by training-time augmentation).
+        Image: ``input_size``, ``mean``, ``std``, ``interpolation``,
+        ``crop_pct`` the weights were trained with (used by training-time
+        augmentation). Text: ``max_length`` (the model's own token limit, None
+        for word vectors), ``max_positions`` (the most tokens it can read),
+        ``kind`` (``"sentence-transformers"``, ``"hf"`` or ``"word-vectors"``)
+        and ``source`` (where the weights come from).
     modality : str
         ``"image"`` or ``"text"``.
     name : str
@@ -94,19 +115,27 @@ class Backbone:
             )
         return layer % n
 
-    def extract(self, x: torch.Tensor, layer=None, pooling: str = "avg"):
+    def extract(self, x, layer=None, pooling: str = "avg"):
         """Pooled features of ``x`` from block ``layer`` (None: the last one).
 
-        With ``layer=None`` and ``pooling="avg"`` this is ``module(x)``, the
-        network's own pooled output (a ViT's class token, a CNN's global average).
-        Otherwise the forward pass stops after the requested block and its
-        output is pooled over the spatial (or token) axes.
+        ``x`` is an image batch, or for text the dict ``preprocess`` returns.
+        With ``layer=None`` and ``pooling="avg"`` this is the module's own
+        pooled output (a ViT's class token, a CNN's global average, a sentence
+        embedding). Otherwise the forward pass stops after the requested block
+        and its output is pooled over the spatial axes, or over the real
+        (unpadded) tokens of each text.
         """
         if layer is None and pooling == "avg":
-            return self.module(x)
+            return run_module(self.module, x)
         index = len(self.blocks) - 1 if layer is None else self.block_index(layer)
         output = _run_until(self.module, self.blocks[index].output_module, x)
-        return pool(output, pooling)
+        mask = x.get("attention_mask") if isinstance(x, Mapping) else None
+        return pool(output, pooling, mask)
+
+
+def run_module(module: nn.Module, x):
+    """``module(**x)`` for a text batch (a dict of tensors), else ``module(x)``."""
+    return module(**x) if isinstance(x, Mapping) else module(x)
 
 
 class _Stop(Exception):
@@ -122,7 +151,7 @@ def _run_until(module: nn.Module, stop_at: nn.Module, x: torch.Tensor):
 
     handle = stop_at.register_forward_hook(hook)
     try:
-        module(x)
+        run_module(module, x)
     except _Stop:
         pass
     finally:
@@ -132,12 +161,18 @@ def _run_until(module: nn.Module, stop_at: nn.Module, x: torch.Tensor):
     return captured[0]
 
 
-def pool(output, pooling: str) -> torch.Tensor:
-    """Pool a block output: (n, c, h, w) spatially, (n, t, d) over tokens."""
+def pool(output, pooling: str, mask=None) -> torch.Tensor:
+    """Pool a block output: (n, c, h, w) spatially, (n, t, d) over tokens.
+
+    ``mask`` (n, t): the attention mask of a text batch; padding tokens are
+    left out of the mean and the max.
+    """
     if isinstance(output, (tuple, list)):
         output = output[0]
     if output.ndim == 2:
         return output
+    if output.ndim == 3 and mask is not None:
+        return _masked_pool(output, mask, pooling)
     if output.ndim == 4:
         dims = (2, 3)
         if output.shape[1] < output.shape[-1] and _looks_channels_last(output):
@@ -153,6 +188,16 @@ def pool(output, pooling: str) -> torch.Tensor:
     return torch.cat([output.mean(dim=dims), output.amax(dim=dims)], dim=1)
 
 
+def _masked_pool(tokens, mask, pooling: str) -> torch.Tensor:
+    keep = mask.unsqueeze(-1).to(tokens.dtype)
+    mean = (tokens * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
+    if pooling == "avg":
+        return mean
+    lowest = torch.finfo(tokens.dtype).min
+    top = tokens.masked_fill(keep == 0, lowest).amax(dim=1)
+    return top if pooling == "max" else torch.cat([mean, top], dim=1)
+
+
 def _looks_channels_last(output) -> bool:
     # timm ConvNeXt / Swin stages may emit NHWC tensors; NCHW is the default.
     return output.shape[1] == output.shape[2] and output.shape[-1] > output.shape[1]
@@ -165,7 +210,7 @@ def make_eval_transform(config: dict, image_size: int | None = None):
     return T.Compose(
         [
             T.ToImage(),
-            T.Resize(resize, interpolation=_interpolation(config), antialias=True),
+            T.Resize(resize, interpolation=interpolation_mode(config), antialias=True),
             T.CenterCrop(size),
             T.ToDtype(torch.float32, scale=True),
             T.Normalize(mean=list(config["mean"]), std=list(config["std"])),
@@ -173,12 +218,9 @@ def make_eval_transform(config: dict, image_size: int | None = None):
     )
 
 
-def _interpolation(config: dict) -> InterpolationMode:
+def interpolation_mode(config: dict) -> InterpolationMode:
+    """The torchvision interpolation of ``config["interpolation"]``."""
     value = config.get("interpolation", "bilinear")
     if isinstance(value, InterpolationMode):
         return value
     return _INTERPOLATIONS.get(str(value), InterpolationMode.BILINEAR)
-
-
-def as_list(value) -> Sequence:
-    return list(value) if isinstance(value, (tuple, list)) else [value]

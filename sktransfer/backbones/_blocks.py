@@ -26,6 +26,7 @@ from sktransfer.backbones._base import Block
 from sktransfer.exceptions import ParameterError
 
 __all__ = [
+    "attach_loose_parameters",
     "block_parameters",
     "find_blocks",
     "frozen_block_count",
@@ -45,6 +46,15 @@ def find_blocks(model: nn.Module) -> list[Block]:
         blocks = rule(model)
         if blocks:
             break
+    return attach_loose_parameters(model, blocks)
+
+
+def attach_loose_parameters(model: nn.Module, blocks: list[Block]) -> list[Block]:
+    """Give the last block the parameters of ``model`` that no block owns.
+
+    So that freezing all blocks freezes the whole network (a ConvNeXt's final
+    LayerNorm, a BERT pooler, a sentence-transformers ``Dense`` layer).
+    """
     owned = {id(p) for block in blocks for p in block.parameters()}
     rest = tuple(p for p in model.parameters() if id(p) not in owned)
     if rest:

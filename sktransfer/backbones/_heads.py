@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["strip_head", "feature_width"]
+__all__ = ["HEAD_NAMES", "feature_width", "strip_head"]
+
+# Attribute names of classification heads in torchvision and timm networks: the
+# parts a weights file may leave out (or size differently) when it is loaded.
+HEAD_NAMES = ("fc", "classifier", "heads", "head")
 
 
 def strip_head(model: nn.Module) -> nn.Module:

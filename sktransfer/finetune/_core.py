@@ -42,18 +42,21 @@ from skorch.helper import predefined_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._device import amp_dtype, autocast, resolve_device
-from sktransfer.backbones._blocks import frozen_block_count
+from sktransfer.backbones import frozen_block_count
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
 
 __all__ = ["BaseFineTuned"]
 
 PATIENCE = 5  # epochs without a better validation loss before stopping
-CUDA_SPEEDUPS = True  # bf16 autocast + channels-last on CUDA (benchmarks switch off)
 
 
 class BaseFineTuned(BaseEstimator):
     """Base class of the fine-tuning estimators (see the module docstring)."""
+
+    # bf16 autocast + channels-last on CUDA devices. Not a parameter: an
+    # instance may set it to False to train in fp32 (the P7 benchmark does).
+    _cuda_speedups = True
 
     _parameter_constraints = {
         "freeze_depth": [StrOptions({"all"}), Integral],
@@ -120,7 +123,7 @@ class BaseFineTuned(BaseEstimator):
         self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
         first = n_blocks if self.head_epochs else n_frozen
         module = FineTuneModule(backbone, self._n_outputs(), first)
-        if _channels_last(device):
+        if _channels_last(device, self._cuda_speedups):
             module.to(device, memory_format=torch.channels_last)
         train_idx, valid_idx = self._split(y, seed)
         self.validation_indices_ = valid_idx
@@ -218,8 +221,8 @@ class BaseFineTuned(BaseEstimator):
             device=str(device),
             verbose=int(self.progress),
             l2sp=0.0 if fast else self.l2sp,
-            amp_dtype=_training_amp(device),
-            channels_last=_channels_last(device),
+            amp_dtype=_training_amp(device, self._cuda_speedups),
+            channels_last=_channels_last(device, self._cuda_speedups),
         )
 
     def _callbacks(self) -> list:
@@ -328,13 +331,13 @@ def _to_device(batch, device):
     return batch.to(device)
 
 
-def _channels_last(device) -> bool:
-    return CUDA_SPEEDUPS and device.type == "cuda"
+def _channels_last(device, speedups: bool = True) -> bool:
+    return speedups and device.type == "cuda"
 
 
-def _training_amp(device):
+def _training_amp(device, speedups: bool = True):
     # fp16 would need a gradient scaler; train in bf16 or fp32.
-    if not CUDA_SPEEDUPS:
+    if not speedups:
         return None
     dtype = amp_dtype(device)
     return dtype if dtype == torch.bfloat16 else None

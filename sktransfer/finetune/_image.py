@@ -9,8 +9,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sktransfer.augment import IMAGE_PRESETS, image_augmentation
-from sktransfer.backbones import resolve_image_backbone
-from sktransfer.backbones._base import make_eval_transform
+from sktransfer.backbones import make_eval_transform, resolve_backbone
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._tasks import ClassifierTask
@@ -31,7 +30,7 @@ class ImageFineTuning(BaseFineTuned):
     }
 
     def _resolve_backbone(self):
-        return resolve_image_backbone(self.model, self.weights)
+        return resolve_backbone(self.model, self.weights, modality="image")
 
     def _coerce(self, X) -> list:
         return as_image_list(X)

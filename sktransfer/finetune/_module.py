@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sktransfer.backbones._blocks import (
+from sktransfer.backbones import (
     block_parameters,
     keep_frozen_in_eval,
+    run_module,
     set_frozen,
 )
 
@@ -17,12 +18,12 @@ __all__ = ["FineTuneModule"]
 class FineTuneModule(nn.Module):
     """``head(backbone.module(x))`` with the first ``n_frozen`` blocks frozen.
 
-    Modality-agnostic: ``x`` is whatever ``backbone.module`` takes (an image
-    batch, a dict of token tensors). Frozen blocks have ``requires_grad=False``
-    and stay in eval mode whatever ``train()`` is called with, so their
-    BatchNorm statistics never move. Their forward pass records no autograd
-    graph: nothing upstream of a trainable weight requires grad, and a fully
-    frozen backbone runs under ``torch.no_grad``.
+    Modality-agnostic: ``x`` is an image batch, or a dict of token tensors
+    passed to ``backbone.module`` as keyword arguments. Frozen blocks have
+    ``requires_grad=False`` and stay in eval mode whatever ``train()`` is
+    called with, so their BatchNorm statistics never move. Their forward pass
+    records no autograd graph: nothing upstream of a trainable weight requires
+    grad, and a fully frozen backbone runs under ``torch.no_grad``.
 
     With ``inputs_are_features=True`` the input is the backbone's pooled
     output, computed beforehand, and only the head runs (the
@@ -64,9 +65,9 @@ class FineTuneModule(nn.Module):
         """The backbone's pooled features (no autograd when fully frozen)."""
         if self.n_frozen == self.n_blocks:
             with torch.no_grad():
-                features = self.encoder(x)
+                features = run_module(self.encoder, x)
         else:
-            features = self.encoder(x)
+            features = run_module(self.encoder, x)
         if isinstance(features, (tuple, list)):
             features = features[0]
         return features.reshape(features.shape[0], -1)

@@ -7,12 +7,10 @@ from numbers import Integral
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-from torch import nn
 from torch.utils.data import Dataset
 
 from sktransfer.augment import EDA
-from sktransfer.backbones._base import Backbone
-from sktransfer.backbones._text import resolve_text_encoder
+from sktransfer.backbones import Backbone, resolve_backbone, token_length
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError
 from sktransfer.finetune._core import BaseFineTuned
@@ -35,25 +33,20 @@ class TextFineTuning(BaseFineTuned):
     # --- BaseFineTuned hooks ----------------------------------------------------
 
     def _resolve_backbone(self) -> Backbone:
-        encoder = resolve_text_encoder(self.model)
-        if encoder.backbone is None:
+        backbone = resolve_backbone(self.model, modality="text")
+        kind = backbone.data_config["kind"]
+        if kind == "word2vec":
             raise ModelNotAvailableError(
-                f"model={self.model!r} is a {encoder.kind} model, which cannot be "
+                f"model={self.model!r} is a {kind} model, which cannot be "
                 f"fine-tuned: use a transformer encoder (a sentence-transformers "
                 f"name or folder, or 'hf/<name>'), or PretrainedTextEmbeddings "
                 f"for static word vectors"
             )
-        self.max_length_ = min(self.max_length, encoder.max_positions or 512)
-        self._tokenizer = encoder.tokenizer
-        backbone = encoder.backbone
-        return Backbone(
-            module=TokenBatchEncoder(backbone.module),
-            blocks=backbone.blocks,
-            out_features=backbone.out_features,
-            preprocess=backbone.preprocess,
-            modality="text",
-            name=backbone.name,
-        )
+        self.max_length_ = token_length(backbone, self.max_length)
+        self._tokenize = backbone.preprocess
+        # The head reads the pooled token states, not their unit-norm version.
+        backbone.module.normalize = False
+        return backbone
 
     def _coerce(self, X) -> list:
         return as_text_list(X)
@@ -73,21 +66,14 @@ class TextFineTuning(BaseFineTuned):
 
     def _collate(self, samples) -> dict:
         """Tokenise a batch, padded to its longest text, truncated at max_length_."""
-        tokenizer = self.__dict__.get("_tokenizer") or self.backbone_.preprocess
-        encoded = tokenizer(
-            list(samples),
-            padding=True,
-            truncation=True,
-            max_length=self.max_length_,
-            return_tensors="pt",
-        )
-        return dict(encoded)
+        tokenize = self.__dict__.get("_tokenize") or self.backbone_.preprocess
+        return tokenize(list(samples), max_length=self.max_length_)
 
     # --- persistence: the tokenizer is stored once, with the network ------------
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ is __dict__
-        state.pop("_tokenizer", None)
+        state.pop("_tokenize", None)
         return state
 
 
@@ -119,8 +105,10 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
     backbone_lr : float, default=3e-5
         Learning rate of the unfrozen encoder blocks; None means ``lr / 10``.
     max_length : int, default=128
-        Texts are truncated to this many tokens (capped at the encoder's
-        position limit). Each batch is padded to its longest text only.
+        Texts are truncated to this many tokens, capped at what the encoder can
+        read (its position embeddings): the same rule as
+        ``PretrainedTextEmbeddings`` (``sktransfer.backbones.token_length``).
+        Each batch is padded to its longest text only.
     batch_size : int, default=32
         Texts per step (and per prediction batch).
     augment : "eda", callable or None, default=None
@@ -219,18 +207,6 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         self.random_state = random_state
         self.progress = progress
         self.num_workers = num_workers
-
-
-class TokenBatchEncoder(nn.Module):
-    """``batch -> pooled``: call a ``(input_ids, attention_mask, ...)`` encoder
-    with the tokenizer's dict, the single input the fine-tuning core passes."""
-
-    def __init__(self, pooled: nn.Module):
-        super().__init__()
-        self.pooled = pooled
-
-    def forward(self, batch: dict) -> torch.Tensor:
-        return self.pooled(**batch)
 
 
 class TextDataset(Dataset):

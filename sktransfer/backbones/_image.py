@@ -1,4 +1,4 @@
-"""Model spec -> ``Backbone``: the one place where image specs are resolved."""
+"""Image specs -> ``Backbone``: torchvision, timm, the bundled model, files."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from sktransfer.backbones._base import Backbone, make_eval_transform
 from sktransfer.backbones._blocks import find_blocks
 from sktransfer.backbones._checkpoint import load_into
-from sktransfer.backbones._heads import feature_width, strip_head
+from sktransfer.backbones._heads import HEAD_NAMES, feature_width, strip_head
 from sktransfer.backbones._timm import (
     build_efficientnet_lite0,
     build_timm,
     bundled_lite0_file,
 )
 from sktransfer.backbones._torchvision import (
-    HEAD_NAMES,
     TORCHVISION_MODELS,
     all_torchvision_names,
     build_torchvision,
@@ -28,7 +28,14 @@ from sktransfer.backbones._torchvision import (
 )
 from sktransfer.exceptions import ModelNotAvailableError
 
-__all__ = ["build_image_model", "resolve_image_backbone", "image_model_table"]
+__all__ = [
+    "BUNDLED_IMAGE",
+    "build_image_model",
+    "image_block_count",
+    "image_model_table",
+    "is_image_name",
+    "resolve_image_backbone",
+]
 
 BUNDLED_IMAGE = "efficientnet_lite0"
 IMAGENET_CONFIG = {"input_size": (3, 224, 224), "mean": (0.485, 0.456, 0.406),
@@ -85,13 +92,26 @@ def _build_from_checkpoint(path: Path):
             f"model='<model name>', weights={str(path)!r}"
         )
     net, config = _build_image_model(arch, weights=None)
-    load_into(net, state["state_dict"], repr(str(path)), HEAD_NAMES + ("head",))
+    load_into(net, state["state_dict"], repr(str(path)), HEAD_NAMES)
     return net, config
 
 
-def _unknown(name: str) -> ModelNotAvailableError:
+def is_image_name(name: str) -> bool:
+    """A name that resolves as an image model (not a file or folder)."""
+    return (
+        name == BUNDLED_IMAGE
+        or name.startswith("timm/")
+        or name in all_torchvision_names()
+    )
+
+
+def close_image_names(name: str, cutoff: float = 0.5) -> list[str]:
     candidates = [BUNDLED_IMAGE, *all_torchvision_names()]
-    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+    return difflib.get_close_matches(name, candidates, n=5, cutoff=cutoff)
+
+
+def _unknown(name: str) -> ModelNotAvailableError:
+    close = close_image_names(name)
     hint = f" Close matches: {close}." if close else ""
     return ModelNotAvailableError(
         f"unknown image model {name!r}.{hint} Use a torchvision name (e.g. "
@@ -101,10 +121,13 @@ def _unknown(name: str) -> ModelNotAvailableError:
     )
 
 
-def resolve_image_backbone(model, weights="DEFAULT", seed=0) -> Backbone:
-    """Resolve an image spec, offline-first, to a ``Backbone`` in eval mode."""
+def resolve_image_backbone(model, weights="DEFAULT", seed=0, device="cpu") -> Backbone:
+    """Resolve an image spec, offline-first, to a ``Backbone`` in eval mode.
+
+    The same as ``resolve_backbone(model, weights, modality="image")``.
+    """
     net, config = build_image_model(model, weights, seed)
-    net = strip_head(net).eval()
+    net = strip_head(net).to(torch.device(device)).eval()
     name = model if isinstance(model, str) else type(model).__name__
     return Backbone(
         module=net,
@@ -115,6 +138,31 @@ def resolve_image_backbone(model, weights="DEFAULT", seed=0) -> Backbone:
         modality="image",
         name=f"{name} (weights={weights})",
     )
+
+
+def image_block_count(name: str) -> int:
+    """``len(resolve_image_backbone(name).blocks)``, without building weights.
+
+    The architecture is built on the meta device (no memory, no initialisation)
+    and cut by the same ``find_blocks`` rule, so the count is the real one.
+    """
+    with torch.device("meta"), _SkipInPlace():
+        net, _ = _build_image_model(name, None)
+        return len(find_blocks(strip_head(net)))
+
+
+class _SkipInPlace(TorchFunctionMode):
+    """Skip in-place tensor ops (``normal_``, ``kaiming_uniform_``...).
+
+    Weight initialisation is all a meta-device build would compute, and meta
+    tensors hold no values: skipping it leaves the architecture unchanged.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.startswith("_") and args:
+            return args[0]
+        return func(*args, **(kwargs or {}))
 
 
 def image_model_table() -> list[dict]:
