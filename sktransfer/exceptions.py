@@ -5,7 +5,12 @@ accepted. They subclass the builtin ``ValueError`` / ``TypeError`` so that code
 written against scikit-learn's conventions keeps catching them.
 """
 
-__all__ = ["InvalidInputError", "InvalidInputTypeError", "ModelNotAvailableError"]
+__all__ = [
+    "InvalidInputError",
+    "InvalidInputTypeError",
+    "ModelNotAvailableError",
+    "RuntimeFallbackWarning",
+]
 
 
 class InvalidInputError(ValueError):
@@ -18,3 +23,7 @@ class InvalidInputTypeError(TypeError):
 
 class ModelNotAvailableError(ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+class RuntimeFallbackWarning(UserWarning):
+    """ONNX Runtime was asked for but torch runs instead; the message says why."""
