@@ -44,6 +44,7 @@ from sktransfer.exceptions import RuntimeFallbackWarning
 __all__ = [
     "RUNTIMES",
     "OnnxRunner",
+    "RunnerMixin",
     "TorchRunner",
     "make_runner",
     "onnx_cache_dir",
@@ -271,3 +272,50 @@ def _verify(runner: OnnxRunner, torch_runner: TorchRunner, probe, path) -> None:
                       else f"shape {got.shape} != {expected.shape}")
         raise ValueError(f"the exported model differs from torch ({difference})")
     _VERIFIED.add(path)
+
+
+class RunnerMixin:
+    """For embedders: ``runner_``, chosen in ``fit`` from ``runtime``.
+
+    The subclass defines ``_runner_parts() -> (module, probe, identity, key)``:
+    the module to run, a probe batch, its export identity (None: no stable
+    identity) and a memo key (None: not shared between clones). The runner is
+    rebuilt after unpickling rather than pickled.
+    """
+
+    def fit(self, X, y=None):
+        """Validate, load the pretrained model and choose its runtime.
+
+        Parameters
+        ----------
+        X : sequence of samples
+            Only validated: the model is pretrained, nothing is learned from X.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, y)
+        self._runner = None
+        self.runtime_ = self.runner_.name
+        return self
+
+    @property
+    def runner_(self):
+        if not hasattr(self, "n_features_out_"):
+            raise AttributeError("runner_ is set by fit")
+        if getattr(self, "_runner", None) is None:
+            from sktransfer._embedder import shared_model
+
+            module, probe, identity, key = self._runner_parts()
+            if key is not None:
+                key = ("runner", key, self.runtime, torch.get_num_threads())
+            self._runner = shared_model(key, lambda: make_runner(
+                self.runtime, module, probe, device=self.device_, identity=identity))
+        return self._runner
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_runner", None)
+        return state

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -40,6 +42,7 @@ __all__ = [
     "as_image_list",
     "as_text_list",
     "decode_size",
+    "iter_batches",
     "load_image",
 ]
 
@@ -276,6 +279,47 @@ class ImageDataset:
     def __getitem__(self, i):
         index = self.indices[i]
         return self.transform(load_image(self.items[index], index, self.min_size))
+
+
+def iter_batches(dataset, batch_size: int, threads: int = 2,
+                 ahead: int = 2) -> Iterator:
+    """Stacked batches of ``dataset``'s items, in order, decoded ahead by threads.
+
+    While the caller runs the network on one batch, ``threads`` threads decode
+    and preprocess the next ``ahead`` batches (PIL's decoders and torch's ops
+    release the GIL). At most ``ahead + 1`` batches are held, so memory does not
+    grow with the number of images. ``threads=0`` decodes in the caller's thread.
+
+    Yields
+    ------
+    torch.Tensor
+        ``torch.stack`` of ``batch_size`` items (fewer in the last batch).
+    """
+    import torch
+
+    starts = range(0, len(dataset), batch_size)
+
+    def rows(start):
+        return range(start, min(start + batch_size, len(dataset)))
+
+    if threads == 0:
+        for start in starts:
+            yield torch.stack([dataset[i] for i in rows(start)])
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="sktransfer-decode") as pool:
+        pending: deque = deque()
+        try:
+            for start in starts:
+                pending.append([pool.submit(dataset.__getitem__, i)
+                                for i in rows(start)])
+                if len(pending) > ahead:
+                    yield torch.stack([f.result() for f in pending.popleft()])
+            while pending:
+                yield torch.stack([f.result() for f in pending.popleft()])
+        finally:  # an error or an abandoned generator: drop queued work
+            for futures in pending:
+                for future in futures:
+                    future.cancel()
 
 
 def as_text_list(X) -> list[str]:
