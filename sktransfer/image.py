@@ -189,10 +189,12 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         else:
             batches = iter_batches(dataset, self.batch_size,
                                    threads=min(8, os.cpu_count() or 1))
-        runner = self.runner_
         for batch in tqdm(batches, disable=not self.progress, desc="embedding",
                           unit="batch", total=-(-len(indices) // self.batch_size)):
-            yield runner.run({"images": batch})
+            yield self._embed_batch(batch)
+
+    def _embed_batch(self, batch: torch.Tensor) -> np.ndarray:
+        return self.runner_.run({"images": batch})
 
     def _embed(self, items, indices) -> np.ndarray:
         return np.concatenate(list(self._embed_batches(items, indices)))

@@ -148,3 +148,51 @@ def test_fast_decode_keeps_the_features_of_real_photos(tmp_path):
     cosine = (fast * exact).sum(1) / (
         np.linalg.norm(fast, axis=1) * np.linalg.norm(exact, axis=1))
     assert (cosine >= 0.99).all(), cosine
+
+
+def test_accuracy_on_large_jpegs_is_the_same_with_fast_decoding(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from sktransfer import PretrainedImageFeatures
+    from sktransfer.datasets import load_photo_patches
+
+    classes = ("brick", "grass", "coffee", "chelsea")
+    splits = {}
+    for split, n in (("train", 6), ("test", 4)):
+        images, labels = load_photo_patches(n, 160, split, classes=classes)
+        paths = [_large_jpeg(tmp_path / f"{split}{i}.jpg", image, size=(2016, 1512))
+                 for i, image in enumerate(images)]
+        splits[split] = (paths, labels)
+    scores, predictions, keys = {}, {}, {}
+    for fast in (True, False):
+        features = PretrainedImageFeatures("efficientnet_lite0", fast_decode=fast,
+                                           runtime="torch")
+        X_train = features.fit_transform(splits["train"][0])
+        X_test = features.transform(splits["test"][0])
+        clf = LogisticRegression(max_iter=2000).fit(X_train, splits["train"][1])
+        predictions[fast] = clf.predict(X_test)
+        scores[fast] = clf.score(X_test, splits["test"][1])
+        keys[fast] = features.model_key_
+    assert keys[True] != keys[False]  # the decode mode is part of the cache key
+    assert scores[True] == scores[False] >= 0.75, scores
+    assert (predictions[True] == predictions[False]).mean() >= 0.9
+
+
+def test_decode_threads_keep_the_order_and_report_bad_files(tmp_path):
+    from sktransfer.data import iter_batches
+
+    items = [np.full((4, 4, 3), i, dtype=np.uint8) for i in range(11)]
+
+    def mean(image):
+        return torch.tensor(float(np.asarray(image).mean()))
+
+    dataset = ImageDataset(items, mean)
+    for threads in (0, 1, 3):
+        batches = list(iter_batches(dataset, 4, threads=threads))
+        assert [len(b) for b in batches] == [4, 4, 3]
+        assert torch.cat(batches).tolist() == list(range(11))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    dataset = ImageDataset([*items[:6], str(bad), *items[6:]], mean)
+    with pytest.raises(InvalidInputError, match="image 6: file .*broken.jpg"):
+        list(iter_batches(dataset, 4, threads=2))

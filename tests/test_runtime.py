@@ -20,9 +20,10 @@ pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def onnx_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("onnx"))
+@pytest.fixture
+def onnx_dir():
+    """The session's export directory (conftest), shared with the estimators."""
+    return onnx_cache_dir()
 
 
 class _Images(torch.nn.Module):
@@ -54,7 +55,7 @@ def test_onnx_matches_torch_on_the_bundled_image_model(onnx_dir, monkeypatch):
     again = make_runner("auto", module, _probe(), device="cpu", identity=("eff",),
                         cache_dir=onnx_dir)
     assert isinstance(again, OnnxRunner) and again.path == runner.path
-    assert len([f for f in os.listdir(onnx_dir) if f.endswith(".onnx")]) == 1
+    assert os.path.dirname(runner.path) == onnx_dir
 
 
 def _fail(*args, **kwargs):
@@ -124,3 +125,23 @@ def test_cache_dir_and_key(monkeypatch, tmp_path):
     assert key != _runtime.export_key(module, ("tiny",), probe)
     monkeypatch.setattr(torch, "__version__", "0.0.1")
     assert key != _runtime.export_key(module, ("tiny",), probe)
+
+
+def test_image_features_export_layer_and_pooling_and_pickle(onnx_dir):
+    import pickle
+
+    from skimage import data
+
+    from sktransfer import PretrainedImageFeatures
+
+    photos = [data.chelsea(), data.coffee(), data.astronaut()]
+    params = {"model": "efficientnet_lite0", "layer": 4, "pooling": "avgmax",
+              "cache": False}
+    onnx = PretrainedImageFeatures(runtime="onnx", **params).fit(photos)
+    torch_ = PretrainedImageFeatures(runtime="torch", **params).fit(photos)
+    assert (onnx.runtime_, torch_.runtime_) == ("onnx", "torch")
+    expected = torch_.transform(photos)
+    np.testing.assert_allclose(onnx.transform(photos), expected, atol=1e-4)
+    restored = pickle.loads(pickle.dumps(onnx))  # the session is not pickled
+    assert restored.runner_.name == "onnx"
+    np.testing.assert_allclose(restored.transform(photos), expected, atol=1e-4)
