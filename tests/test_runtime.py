@@ -145,3 +145,28 @@ def test_image_features_export_layer_and_pooling_and_pickle(onnx_dir):
     restored = pickle.loads(pickle.dumps(onnx))  # the session is not pickled
     assert restored.runner_.name == "onnx"
     np.testing.assert_allclose(restored.transform(photos), expected, atol=1e-4)
+
+
+def test_cli_runtime_and_exact_decode_flags(tmp_path, capsys):
+    import joblib
+    from PIL import Image
+
+    from sktransfer.cli import main
+    from sktransfer.datasets import load_photo_patches
+
+    X, y = load_photo_patches(4, 96, "train", classes=("brick", "coffee"))
+    for i, (image, label) in enumerate(zip(X, y, strict=True)):
+        (tmp_path / "photos" / label).mkdir(parents=True, exist_ok=True)
+        big = Image.fromarray(image).resize((768, 768))
+        big.save(tmp_path / "photos" / label / f"{i}.jpg", quality=90)
+    model = tmp_path / "model.joblib"
+    assert main(["fit", str(tmp_path / "photos"), "--cv", "0", "--runtime", "torch",
+                 "--out", str(model)]) == 0
+    features = joblib.load(model)["estimator"].steps[0][1]
+    assert (features.runtime_, features.fast_decode) == ("torch", True)
+    capsys.readouterr()
+    outputs = []
+    for flags in ([], ["--exact-decode", "--runtime", "torch"]):
+        assert main(["predict", str(model), str(tmp_path / "photos"), *flags]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 8
