@@ -127,19 +127,17 @@ def throughput(n: int, batch_size: int, repeats: int) -> None:
               f"{best['exact'] / best['forward']:.2f}")
 
 
-def rss(n: int, batch_size: int) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        paths = make_phone_photos(directory, n)
-        features = PretrainedImageFeatures("efficientnet_lite0", batch_size=batch_size,
-                                           cache=False).fit(paths[:1])
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        start = time.perf_counter()
-        out = features.transform(paths)
-        seconds = time.perf_counter() - start
+def rss(paths: list[str], batch_size: int) -> None:
+    features = PretrainedImageFeatures("efficientnet_lite0", batch_size=batch_size,
+                                       cache=False).fit(paths[:1])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    out = features.transform(paths)
+    seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"D4 n={n} 12-MP files: peak RSS {peak:.0f} MB (before the transform "
-          f"{before:.0f} MB), {seconds:.1f}s, output {out.shape} "
-          f"(target <= 1500 MB, flat in n)")
+    print(f"D4 n={len(paths)} 12-MP files: peak RSS {peak:.0f} MB (before the "
+          f"transform {before:.0f} MB), {seconds:.1f}s, output {out.shape} "
+          f"(target <= 1500 MB, flat in n)", flush=True)
 
 
 def main() -> None:
@@ -148,14 +146,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rss", type=int, nargs="*", help="D4 for these N")
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        rss(args.rss_child, args.batch_size)
+        paths = sorted(os.path.join(args.rss_child, name)
+                       for name in os.listdir(args.rss_child))
+        rss(paths, args.batch_size)
     elif args.rss:
-        for n in args.rss:  # a fresh process each: ru_maxrss is per process
-            subprocess.run([sys.executable, __file__, "--rss-child", str(n),
-                            "--batch-size", str(args.batch_size)], check=True)
+        with tempfile.TemporaryDirectory() as directory:
+            paths = make_phone_photos(directory, max(args.rss))
+            for n in args.rss:  # a fresh process each: ru_maxrss is per process
+                subset = os.path.join(directory, f"first{n}")
+                os.mkdir(subset)
+                for path in paths[:n]:
+                    os.link(path, os.path.join(subset, os.path.basename(path)))
+                subprocess.run([sys.executable, __file__, "--rss-child", subset,
+                                "--batch-size", str(args.batch_size)], check=True)
     else:
         throughput(args.n, args.batch_size, args.repeats)
 

@@ -172,7 +172,8 @@ def load_image(item, index: int, min_size: int | None = None) -> Image.Image:
         return _array_to_pil(item)
     try:
         with Image.open(item) as image:
-            if min_size is not None and image.format == "JPEG":
+            # Phone JPEGs with a depth map or preview open as MPO (a JPEG).
+            if min_size is not None and image.format in ("JPEG", "MPO"):
                 image.draft(None, (min_size, min_size))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)

@@ -46,6 +46,17 @@ def test_draft_decodes_at_the_smallest_scale_that_is_large_enough(
     assert image.size == expected
 
 
+def test_draft_decodes_multi_picture_jpegs(tmp_path):
+    """Phones save photos with a depth map or preview as MPO files."""
+    first = Image.fromarray(_photo("coffee")).resize((1600, 1200))
+    path = tmp_path / "phone.jpg"
+    preview = first.resize((400, 300))
+    first.save(path, format="MPO", save_all=True, append_images=[preview])
+    assert Image.open(path).format == "MPO"
+    assert load_image(str(path), 0, 256).size == (400, 300)
+    assert load_image(str(path), 0).size == (1600, 1200)
+
+
 def test_draft_only_changes_jpegs(tmp_path):
     path = tmp_path / "big.png"
     Image.fromarray(_photo("coffee")).resize((1200, 800)).save(path)
