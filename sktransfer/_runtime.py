@@ -78,11 +78,17 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    """ONNX Runtime on the CPU, from an exported ``.onnx`` file."""
+    """ONNX Runtime on the CPU, from an exported ``.onnx`` file.
+
+    Batches run ``max_rows`` rows at a time: ONNX Runtime keeps the largest
+    activations it has seen in its memory arena, so running 32 images of
+    EfficientNet-Lite0 at once would hold ~0.8 GB for good (8 rows: ~0.2 GB),
+    at about the same speed on a CPU.
+    """
 
     name = "onnx"
 
-    def __init__(self, path: str, n_threads: int | None = None):
+    def __init__(self, path: str, n_threads: int | None = None, max_rows: int = 8):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -93,11 +99,16 @@ class OnnxRunner:
         self.session = ort.InferenceSession(
             path, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.max_rows = max_rows
 
     def run(self, inputs: Mapping[str, torch.Tensor]) -> np.ndarray:
         feeds = {name: _as_numpy(inputs[name]) for name in self.input_names}
-        output = self.session.run(None, feeds)[0]
-        return np.asarray(output, dtype=np.float32)
+        n, step = len(next(iter(feeds.values()))), self.max_rows
+        outputs = [
+            self.session.run(None, {k: v[i:i + step] for k, v in feeds.items()})[0]
+            for i in range(0, n, step)
+        ]
+        return np.concatenate(outputs).astype(np.float32, copy=False)
 
 
 def _as_numpy(value) -> np.ndarray:
