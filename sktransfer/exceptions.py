@@ -6,6 +6,8 @@ written against scikit-learn's conventions keeps catching them.
 """
 
 __all__ = [
+    "CacheCorruptionWarning",
+    "CacheWriteWarning",
     "InvalidInputError",
     "InvalidInputTypeError",
     "ModelNotAvailableError",
@@ -23,6 +25,14 @@ class InvalidInputTypeError(TypeError):
 
 class ModelNotAvailableError(ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A persistent cache entry is invalid; it is recomputed and rewritten."""
+
+
+class CacheWriteWarning(UserWarning):
+    """The cache directory cannot be written; embeddings are not persisted."""
 
 
 class RuntimeFallbackWarning(UserWarning):

@@ -196,9 +196,6 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
     def _embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         return self.runner_.run({"images": batch})
 
-    def _embed(self, items, indices) -> np.ndarray:
-        return np.concatenate(list(self._embed_batches(items, indices)))
-
 
 class _Features(torch.nn.Module):
     """``backbone.extract(images, layer, pooling)`` as a module: what runs."""
