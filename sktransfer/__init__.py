@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "FineTunedClassifier": "sktransfer.finetune",
+    "FineTunedRegressor": "sktransfer.finetune",
     "FineTunedTextClassifier": "sktransfer.finetune",
+    "FineTunedTextRegressor": "sktransfer.finetune",
     "PretrainedImageFeatures": "sktransfer.image",
     "PretrainedTextEmbeddings": "sktransfer.text",
     "list_models": "sktransfer.backbones",
@@ -18,7 +20,9 @@ _LAZY = {
 
 __all__ = [
     "FineTunedClassifier",
+    "FineTunedRegressor",
     "FineTunedTextClassifier",
+    "FineTunedTextRegressor",
     "PretrainedImageFeatures",
     "PretrainedTextEmbeddings",
     "__version__",

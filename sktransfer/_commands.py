@@ -77,6 +77,43 @@ def read_csv(path: Path, text_column, target=None):
     return frame
 
 
+AUTO_REGRESSION_MIN_DISTINCT = 10  # --task auto: more distinct numbers: regression
+
+
+def resolve_task(args, y, modality):
+    """``--task`` resolved (see ``AUTO_REGRESSION_MIN_DISTINCT``), and y for it."""
+    task = args.task
+    if task == "auto":
+        numeric = modality == "text" and np.asarray(y).dtype.kind in "iuf"
+        many = numeric and len(np.unique(y)) > AUTO_REGRESSION_MIN_DISTINCT
+        task = "regression" if many else "classification"
+    if task == "regression" and modality == "image":
+        raise CLIError("an image folder holds class labels: --task regression "
+                       "needs a CSV with a numeric --target")
+    if task == "regression":
+        y = regression_target(y, args.target)
+    return task, y
+
+
+def regression_target(values, column):
+    """``--target`` as floats; errors name the column and the first bad row."""
+    import pandas as pd
+
+    from sktransfer.exceptions import InvalidInputError
+
+    values = pd.Series(values)
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = np.flatnonzero(~np.isfinite(numbers.to_numpy()))
+    if len(bad):
+        raise InvalidInputError(f"--target column {column!r} must hold numbers for "
+                                f"regression: row {bad[0]} is {values[bad[0]]!r}")
+    if numbers.nunique() < 2:
+        raise InvalidInputError(f"--target column {column!r} is constant (every "
+                                f"row is {values[0]!r}): there is nothing to "
+                                f"regress")
+    return numbers.to_numpy()
+
+
 def load_training_data(args):
     data = _ensure_path(args.data)
     if data.is_dir():
@@ -109,13 +146,15 @@ def _weights(value):
     return None if value in ("None", "none", "random") else value
 
 
-def build_estimator(args, modality):
+def build_estimator(args, modality, task="classification"):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     import sktransfer as skt
 
+    if task == "regression":
+        return build_regressor(args, modality)
     runtime = getattr(args, "runtime", None) or "auto"
     fast_decode = not getattr(args, "exact_decode", False)
     if modality == "image":
@@ -138,26 +177,70 @@ def build_estimator(args, modality):
                          LogisticRegression(max_iter=2000))
 
 
+def build_regressor(args, modality):
+    """Text embeddings + ridge, or the fine-tuned text regressor."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+
+    import sktransfer as skt
+
+    model = args.model or "all-MiniLM-L6-v2"
+    if args.finetune:
+        return skt.FineTunedTextRegressor(
+            model, freeze_depth=_freeze_depth(args.freeze_depth),
+            max_epochs=args.max_epochs, random_state=0)
+    return make_pipeline(skt.PretrainedTextEmbeddings(model),
+                         RidgeCV(np.logspace(-3, 4, 15)))
+
+
+def _cross_validate(args, X, y, estimator, task):
+    from sktransfer.evaluate import compare, format_table
+
+    if task == "regression":
+        scoring = ("r2", "neg_mean_absolute_error")
+        table = compare(X, y, {"model": estimator}, cv=args.cv, scoring=scoring,
+                        progress=True)
+        print(format_table(table, scoring))
+        return
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() < args.cv:
+        raise CLIError(f"--cv {args.cv} needs at least {args.cv} samples per "
+                       f"class; the smallest class has {counts.min()}")
+    table = compare(X, y, {"model": estimator}, cv=args.cv, progress=True)
+    print(format_table(table))
+
+
+def _write_report(args, X, y, modality, estimator):
+    import webbrowser
+
+    from sktransfer.report import write_report
+
+    folder = args.report or f"{args.out}.report"
+    path = write_report(estimator, X, y, folder, modality=modality,
+                        cv=max(args.cv, 2), fitted=estimator,
+                        title=f"sktransfer fit {Path(args.data).name}")
+    print(f"wrote the report to {path}")
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
+
+
 def run_fit(args):
     import joblib
 
-    from sktransfer.evaluate import compare, format_table
-
     X, y, modality = load_training_data(args)
-    estimator = build_estimator(args, modality)
+    task, y = resolve_task(args, y, modality)
+    estimator = build_estimator(args, modality, task)
     _, counts = np.unique(y, return_counts=True)
     if args.cv >= 2:
-        if counts.min() < args.cv:
-            raise CLIError(f"--cv {args.cv} needs at least {args.cv} samples per "
-                           f"class; the smallest class has {counts.min()}")
-        table = compare(X, y, {"model": estimator}, cv=args.cv, progress=True)
-        print(format_table(table))
+        _cross_validate(args, X, y, estimator, task)
     estimator.fit(X, y)
     joblib.dump({"format": MODEL_FORMAT, "version": 1, "modality": modality,
                  "text_column": args.text_column, "estimator": estimator},
                 args.out)
-    print(f"saved {modality} model ({len(y)} samples, {len(counts)} classes) "
-          f"to {args.out}")
+    kind = "regression" if task == "regression" else f"{len(counts)} classes"
+    print(f"saved {modality} model ({len(y)} samples, {kind}) to {args.out}")
+    if args.report is not None or args.open:
+        _write_report(args, X, y, modality, build_estimator(args, modality, task))
 
 
 # --- predict -------------------------------------------------------------------

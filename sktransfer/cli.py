@@ -45,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--image-size", type=int, default=None)
     fit.add_argument("--cv", type=int, default=5)
     fit.add_argument("--out", default="model.joblib")
+    fit.add_argument("--task", choices=["auto", "classification", "regression"],
+                     default="auto",
+                     help="auto: a CSV target of numbers with more than 10 "
+                          "distinct values is regression; image folders and "
+                          "other targets are classification")
+    fit.add_argument("--report", nargs="?", const="", metavar="DIR",
+                     help="write DIR/report.html (metrics, plots, worst "
+                          "examples; DIR defaults to <out>.report)")
+    fit.add_argument("--open", action="store_true",
+                     help="open the report in a browser (implies --report)")
 
     predict = sub.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model_file")

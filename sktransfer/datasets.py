@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PHOTO_CLASSES", "load_chatterbot_topics", "load_photo_patches"]
+__all__ = [
+    "PHOTO_CLASSES",
+    "load_chatterbot_topics",
+    "load_photo_patches",
+    "load_photo_zoom",
+]
 
 
 def load_chatterbot_topics(topics=None, min_per_topic: int = 60):
@@ -108,6 +113,21 @@ def load_photo_patches(n_per_class=20, size=64, split="train", classes=None,
         Gray photos are repeated over the three channels.
     labels : ndarray of str, the photo each crop comes from
     """
+    rng = np.random.default_rng(random_state)
+    images, labels = [], []
+    for name in classes or PHOTO_CLASSES:
+        photo = _photo_region(name, split)
+        height, width = photo.shape[:2]
+        for _ in range(n_per_class):
+            top = rng.integers(0, height - size + 1)
+            left = rng.integers(0, width - size + 1)
+            images.append(photo[top:top + size, left:left + size])
+            labels.append(name)
+    return np.stack(images), np.asarray(labels)
+
+
+def _photo_region(name: str, split: str) -> np.ndarray:
+    """The left 60% ("train") or the rest ("test") of a photo, as RGB uint8."""
     try:
         from skimage import data
     except ImportError as exc:
@@ -116,19 +136,58 @@ def load_photo_patches(n_per_class=20, size=64, split="train", classes=None,
         ) from exc
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    photo = getattr(data, name)()
+    if photo.ndim == 2:
+        photo = np.repeat(photo[..., None], 3, axis=2)
+    photo = photo[..., :3]
+    cut = int(photo.shape[1] * _TRAIN_FRACTION)
+    return photo[:, :cut] if split == "train" else photo[:, cut:]
+
+
+def load_photo_zoom(n_per_class=20, size=64, split="train", classes=None,
+                    random_state=0):
+    """Crops of scikit-image's sample photos at random zoom: a regression task.
+
+    Each sample is a square crop of side ``s`` drawn log-uniformly in
+    ``[size / 2, 2.5 * size]`` and resized to ``size`` x ``size``; its target
+    is ``log2(s / size)``, how far the camera zoomed out (-1: a 2x close-up,
+    1.32: 2.5x wider). Telling the scale of bricks, grass or a cat's fur from
+    one crop needs knowledge of what those look like: pretrained features
+    help, raw pixels hardly do. Training crops come from the left 60% of each
+    photo, test crops from the rest (as in ``load_photo_patches``).
+
+    Parameters
+    ----------
+    n_per_class : int, default=20
+        Crops per photo.
+    size : int, default=64
+    split : {"train", "test"}, default="train"
+    classes : sequence of str, default=None
+        Names of ``skimage.data`` photos; default ``PHOTO_CLASSES``.
+    random_state : int, default=0
+
+    Returns
+    -------
+    images : ndarray of shape (n_photos * n_per_class, size, size, 3), uint8
+    zoom : ndarray of shape (n_photos * n_per_class,), float64
+        ``log2(crop side / size)``.
+    """
+    from PIL import Image
+
     rng = np.random.default_rng(random_state)
-    images, labels = [], []
+    low, high = np.log2(0.5), np.log2(2.5)
+    images, zoom = [], []
     for name in classes or PHOTO_CLASSES:
-        photo = getattr(data, name)()
-        if photo.ndim == 2:
-            photo = np.repeat(photo[..., None], 3, axis=2)
-        photo = photo[..., :3]
-        height, width = photo.shape[:2]
-        cut = int(width * _TRAIN_FRACTION)
-        lo, hi = (0, cut - size) if split == "train" else (cut, width - size)
+        region = _photo_region(name, split)
         for _ in range(n_per_class):
-            top = rng.integers(0, height - size + 1)
-            left = rng.integers(lo, hi + 1)
-            images.append(photo[top:top + size, left:left + size])
-            labels.append(name)
-    return np.stack(images), np.asarray(labels)
+            z = rng.uniform(low, high)
+            side = int(round(size * 2**z))
+            height, width = region.shape[:2]
+            if side > min(height, width):
+                raise ValueError(f"size={size} is too large for photo {name!r}")
+            top = rng.integers(0, height - side + 1)
+            left = rng.integers(0, width - side + 1)
+            crop = Image.fromarray(region[top:top + side, left:left + side])
+            images.append(np.asarray(crop.resize((size, size), Image.BICUBIC)))
+            zoom.append(np.log2(side / size))
+    return np.stack(images), np.asarray(zoom)

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -116,7 +117,7 @@ def text_candidates(model="all-MiniLM-L6-v2", finetune=True, max_epochs=5,
 
 def compare(X, y, estimators, cv=5, scoring=SCORING, random_state=0,
             progress=False):
-    """Cross-validate each estimator on the same stratified folds.
+    """Cross-validate each estimator on the same folds (stratified for labels).
 
     Parameters
     ----------
@@ -134,7 +135,9 @@ def compare(X, y, estimators, cv=5, scoring=SCORING, random_state=0,
         One row per estimator: ``<metric>_mean``, ``<metric>_std`` for each
         metric, and ``fit_time`` (mean seconds per fold).
     """
-    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    stratify = type_of_target(y) in ("binary", "multiclass")
+    folds = (StratifiedKFold if stratify else KFold)(
+        cv, shuffle=True, random_state=random_state)
     rows = []
     for name, estimator in tqdm(estimators.items(), disable=not progress,
                                 desc="comparing", unit="model"):

@@ -1,9 +1,12 @@
-"""``BaseFineTuned``: the modality-agnostic fine-tuning estimator.
+"""``BaseFineTuned``: the modality- and task-agnostic fine-tuning estimator.
 
-It owns everything that does not depend on what a sample is: label encoding,
-freezing, learning rates, the head-first schedule, L2-SP, early stopping,
-seeding, device and precision, the ``freeze_depth="all"`` fast path, batched
-prediction and pickling. A modality subclass implements four hooks:
+It owns everything that does not depend on what a sample is or what is
+predicted: freezing, learning rates, the head-first schedule, L2-SP, early
+stopping, seeding, device and precision, the ``freeze_depth="all"`` fast path,
+batched forward passes and pickling. An estimator is a modality × a task:
+``FineTunedClassifier(ClassifierTask, ImageFineTuning)`` where
+``ImageFineTuning`` subclasses ``BaseFineTuned``. A modality implements four
+hooks:
 
 ``_resolve_backbone() -> Backbone``
     Resolve the spec afresh (every fit starts from the pretrained weights).
@@ -15,6 +18,12 @@ prediction and pickling. A modality subclass implements four hooks:
 ``_collate(samples) -> batch``
     Stack a list of ``dataset[i]`` into the input of ``backbone.module``
     (default: ``torch.utils.data.default_collate``; text: pad token ids).
+
+A task (``sktransfer.finetune._tasks``) implements ``_encode_target(y,
+n_samples) -> ndarray`` (what the criterion compares with), ``_n_outputs()``
+(the head's width), ``_criterion()``, ``_stratify(y)`` (the labels the early
+stopping split is stratified on, or None) and the predict methods on top of
+``_forward(X)``, the head's raw outputs.
 """
 
 from __future__ import annotations
@@ -23,13 +32,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
@@ -45,8 +52,8 @@ PATIENCE = 5  # epochs without a better validation loss before stopping
 CUDA_SPEEDUPS = True  # bf16 autocast + channels-last on CUDA (benchmarks switch off)
 
 
-class BaseFineTuned(ClassifierMixin, BaseEstimator):
-    """Base class of the fine-tuning classifiers (see the module docstring)."""
+class BaseFineTuned(BaseEstimator):
+    """Base class of the fine-tuning estimators (see the module docstring)."""
 
     _parameter_constraints = {
         "freeze_depth": [StrOptions({"all"}), Integral],
@@ -86,8 +93,9 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of samples
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels of any type (classifiers) or numeric targets
+            (regressors).
 
         Returns
         -------
@@ -95,7 +103,7 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         items = self._coerce(X)
-        y_encoded = self._encode_labels(y, len(items))
+        y_encoded = self._encode_target(y, len(items))
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
         self.device_ = str(device)
@@ -105,27 +113,13 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
             self._fit(items, y_encoded, seed, device)
         return self
 
-    def _encode_labels(self, y, n_samples: int) -> np.ndarray:
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(f"X has {n_samples} samples but y has {len(y)} labels")
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"y has a single class {encoder.classes_.tolist()}: a classifier "
-                f"needs at least 2 classes"
-            )
-        self.classes_ = encoder.classes_
-        return encoder.transform(y).astype(np.int64)
-
     def _fit(self, items, y, seed: int, device: torch.device) -> None:
         backbone = self._resolve_backbone()
         n_blocks = len(backbone.blocks)
         n_frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
         self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
         first = n_blocks if self.head_epochs else n_frozen
-        module = FineTuneModule(backbone, len(self.classes_), first)
+        module = FineTuneModule(backbone, self._n_outputs(), first)
         if _channels_last(device):
             module.to(device, memory_format=torch.channels_last)
         train_idx, valid_idx = self._split(y, seed)
@@ -150,7 +144,7 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
             train, valid = train_test_split(
                 indices,
                 test_size=self.validation_fraction,
-                stratify=y,
+                stratify=self._stratify(y),
                 random_state=seed,
             )
         except ValueError:  # a class too small to stratify: split at random
@@ -206,7 +200,7 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         collate = _LabeledCollate(None if fast else self._collate)
         return FineTuneNet(
             module,
-            criterion=torch.nn.CrossEntropyLoss,
+            criterion=self._criterion(),
             optimizer=torch.optim.Adam,
             lr=backbone_lr,
             optimizer__param_groups=[("head.*", {"lr": self.lr})],
@@ -264,17 +258,8 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         return self.net_.module_.backbone
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``.
-
-        Parameters
-        ----------
-        X : sequence of samples
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
+    def _forward(self, X) -> torch.Tensor:
+        """The head's outputs for ``X`` (float32, on the CPU), batch by batch."""
         check_is_fitted(self, "net_")
         items = self._coerce(X)
         dataset = _Labeled(
@@ -283,24 +268,10 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
             np.arange(len(items)),
         )
         chunks = [
-            torch.softmax(logits.float(), dim=1).cpu()
-            for logits in self.net_.forward_iter(dataset, training=False)
+            outputs.float().cpu()
+            for outputs in self.net_.forward_iter(dataset, training=False)
         ]
-        return torch.cat(chunks).numpy().astype(np.float64)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted class labels (of the same type as the ``y`` given to fit).
-
-        Parameters
-        ----------
-        X : sequence of samples
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self, "net_")
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return torch.cat(chunks)
 
     # --- persistence and tags -------------------------------------------------
 
@@ -334,7 +305,7 @@ class _Labeled(Dataset):
 
     def __getitem__(self, i):
         index = int(self.indices[i])
-        label = 0 if self.y is None else int(self.y[index])
+        label = 0 if self.y is None else self.y[index]
         return self.dataset[index], label
 
 
@@ -348,7 +319,7 @@ class _LabeledCollate:
         if self.collate_inputs is None:
             return default_collate(pairs)
         inputs, labels = zip(*pairs, strict=True)
-        return self.collate_inputs(list(inputs)), torch.as_tensor(labels)
+        return self.collate_inputs(list(inputs)), torch.from_numpy(np.stack(labels))
 
 
 def _to_device(batch, device):

@@ -13,11 +13,40 @@ from sktransfer.backbones import resolve_image_backbone
 from sktransfer.backbones._base import make_eval_transform
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.finetune._core import BaseFineTuned
+from sktransfer.finetune._tasks import ClassifierTask
 
-__all__ = ["FineTunedClassifier"]
+__all__ = ["FineTunedClassifier", "ImageFineTuning"]
 
 
-class FineTunedClassifier(BaseFineTuned):
+class ImageFineTuning(BaseFineTuned):
+    """The image modality of ``BaseFineTuned``: torchvision / timm / bundled
+    backbones, images from paths, PIL images or arrays, ``augment`` presets."""
+
+    _parameter_constraints = {
+        **BaseFineTuned._parameter_constraints,
+        "model": [str, os.PathLike, torch.nn.Module],
+        "weights": [str, os.PathLike, None],
+        "augment": [StrOptions(set(IMAGE_PRESETS)), callable, None],
+        "image_size": [Interval(Integral, 8, None, closed="left"), None],
+        "fast_decode": ["boolean"],
+    }
+
+    def _resolve_backbone(self):
+        return resolve_image_backbone(self.model, self.weights)
+
+    def _coerce(self, X) -> list:
+        return as_image_list(X)
+
+    def _make_dataset(self, items, backbone, train: bool):
+        config = backbone.data_config
+        if train:
+            transform = image_augmentation(self.augment, config, self.image_size)
+        else:
+            transform = make_eval_transform(config, self.image_size)
+        return ImageDataset(items, transform, fast_decode=self.fast_decode)
+
+
+class FineTunedClassifier(ClassifierTask, ImageFineTuning):
     """Fine-tune a pretrained image network with a new linear head.
 
     Training is done by skorch; the backbone is cut into blocks (ResNet: stem,
@@ -113,14 +142,7 @@ class FineTunedClassifier(BaseFineTuned):
     >>> search = GridSearchCV(clf, {"freeze_depth": ["all", -2, 0]}, cv=3)
     """
 
-    _parameter_constraints = {
-        **BaseFineTuned._parameter_constraints,
-        "model": [str, os.PathLike, torch.nn.Module],
-        "weights": [str, os.PathLike, None],
-        "augment": [StrOptions(set(IMAGE_PRESETS)), callable, None],
-        "image_size": [Interval(Integral, 8, None, closed="left"), None],
-        "fast_decode": ["boolean"],
-    }
+    _parameter_constraints = ImageFineTuning._parameter_constraints
 
     def __init__(
         self,
@@ -161,17 +183,3 @@ class FineTunedClassifier(BaseFineTuned):
         self.progress = progress
         self.num_workers = num_workers
         self.fast_decode = fast_decode
-
-    def _resolve_backbone(self):
-        return resolve_image_backbone(self.model, self.weights)
-
-    def _coerce(self, X) -> list:
-        return as_image_list(X)
-
-    def _make_dataset(self, items, backbone, train: bool):
-        config = backbone.data_config
-        if train:
-            transform = image_augmentation(self.augment, config, self.image_size)
-        else:
-            transform = make_eval_transform(config, self.image_size)
-        return ImageDataset(items, transform, fast_decode=self.fast_decode)

@@ -16,11 +16,82 @@ from sktransfer.backbones._text import resolve_text_encoder
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError
 from sktransfer.finetune._core import BaseFineTuned
+from sktransfer.finetune._tasks import ClassifierTask
 
-__all__ = ["FineTunedTextClassifier"]
+__all__ = ["FineTunedTextClassifier", "TextFineTuning"]
 
 
-class FineTunedTextClassifier(BaseFineTuned):
+class TextFineTuning(BaseFineTuned):
+    """The text modality of ``BaseFineTuned``: transformer encoders, mean-pooled
+    token states, dynamically padded batches, ``augment="eda"``."""
+
+    _parameter_constraints = {
+        **BaseFineTuned._parameter_constraints,
+        "model": [str, os.PathLike],
+        "max_length": [Interval(Integral, 2, None, closed="left")],
+        "augment": [StrOptions({"eda"}), callable, None],
+    }
+
+    # --- BaseFineTuned hooks ----------------------------------------------------
+
+    def _resolve_backbone(self) -> Backbone:
+        encoder = resolve_text_encoder(self.model)
+        if encoder.backbone is None:
+            raise ModelNotAvailableError(
+                f"model={self.model!r} is a {encoder.kind} model, which cannot be "
+                f"fine-tuned: use a transformer encoder (a sentence-transformers "
+                f"name or folder, or 'hf/<name>'), or PretrainedTextEmbeddings "
+                f"for static word vectors"
+            )
+        self.max_length_ = min(self.max_length, encoder.max_positions or 512)
+        self._tokenizer = encoder.tokenizer
+        backbone = encoder.backbone
+        return Backbone(
+            module=TokenBatchEncoder(backbone.module),
+            blocks=backbone.blocks,
+            out_features=backbone.out_features,
+            preprocess=backbone.preprocess,
+            modality="text",
+            name=backbone.name,
+        )
+
+    def _coerce(self, X) -> list:
+        return as_text_list(X)
+
+    def _make_dataset(self, items, backbone, train: bool) -> Dataset:
+        if not train or self.augment is None:
+            return TextDataset(items)
+        augment = self.augment
+        if augment == "eda":
+            held_out = getattr(self, "validation_indices_", None)
+            held_out = set() if held_out is None else set(held_out.tolist())
+            words = (
+                w for i, t in enumerate(items) if i not in held_out for w in t.split()
+            )
+            augment = EDA(vocabulary=words)
+        return TextDataset(items, augment)
+
+    def _collate(self, samples) -> dict:
+        """Tokenise a batch, padded to its longest text, truncated at max_length_."""
+        tokenizer = self.__dict__.get("_tokenizer") or self.backbone_.preprocess
+        encoded = tokenizer(
+            list(samples),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length_,
+            return_tensors="pt",
+        )
+        return dict(encoded)
+
+    # --- persistence: the tokenizer is stored once, with the network ------------
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_tokenizer", None)
+        return state
+
+
+class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
     """Fine-tune a pretrained transformer encoder with a new linear head.
 
     The encoder's token states are mean-pooled over the real (unpadded) tokens
@@ -111,12 +182,7 @@ class FineTunedTextClassifier(BaseFineTuned):
     >>> search = GridSearchCV(clf, {"freeze_depth": ["all", -2]}, cv=3)
     """
 
-    _parameter_constraints = {
-        **BaseFineTuned._parameter_constraints,
-        "model": [str, os.PathLike],
-        "max_length": [Interval(Integral, 2, None, closed="left")],
-        "augment": [StrOptions({"eda"}), callable, None],
-    }
+    _parameter_constraints = TextFineTuning._parameter_constraints
 
     def __init__(
         self,
@@ -153,64 +219,6 @@ class FineTunedTextClassifier(BaseFineTuned):
         self.random_state = random_state
         self.progress = progress
         self.num_workers = num_workers
-
-    # --- BaseFineTuned hooks ----------------------------------------------------
-
-    def _resolve_backbone(self) -> Backbone:
-        encoder = resolve_text_encoder(self.model)
-        if encoder.backbone is None:
-            raise ModelNotAvailableError(
-                f"model={self.model!r} is a {encoder.kind} model, which cannot be "
-                f"fine-tuned: use a transformer encoder (a sentence-transformers "
-                f"name or folder, or 'hf/<name>'), or PretrainedTextEmbeddings "
-                f"for static word vectors"
-            )
-        self.max_length_ = min(self.max_length, encoder.max_positions or 512)
-        self._tokenizer = encoder.tokenizer
-        backbone = encoder.backbone
-        return Backbone(
-            module=TokenBatchEncoder(backbone.module),
-            blocks=backbone.blocks,
-            out_features=backbone.out_features,
-            preprocess=backbone.preprocess,
-            modality="text",
-            name=backbone.name,
-        )
-
-    def _coerce(self, X) -> list:
-        return as_text_list(X)
-
-    def _make_dataset(self, items, backbone, train: bool) -> Dataset:
-        if not train or self.augment is None:
-            return TextDataset(items)
-        augment = self.augment
-        if augment == "eda":
-            held_out = getattr(self, "validation_indices_", None)
-            held_out = set() if held_out is None else set(held_out.tolist())
-            words = (
-                w for i, t in enumerate(items) if i not in held_out for w in t.split()
-            )
-            augment = EDA(vocabulary=words)
-        return TextDataset(items, augment)
-
-    def _collate(self, samples) -> dict:
-        """Tokenise a batch, padded to its longest text, truncated at max_length_."""
-        tokenizer = self.__dict__.get("_tokenizer") or self.backbone_.preprocess
-        encoded = tokenizer(
-            list(samples),
-            padding=True,
-            truncation=True,
-            max_length=self.max_length_,
-            return_tensors="pt",
-        )
-        return dict(encoded)
-
-    # --- persistence: the tokenizer is stored once, with the network ------------
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_tokenizer", None)
-        return state
 
 
 class TokenBatchEncoder(nn.Module):

@@ -1,0 +1,188 @@
+"""What a fine-tuned network predicts: class labels or continuous targets.
+
+A task is a small mixin put in front of a modality (``ImageFineTuning``,
+``TextFineTuning``); it supplies the hooks ``BaseFineTuned`` leaves open:
+
+``_encode_target(y, n_samples) -> ndarray``
+    Validate ``y``, record what predict needs (``classes_``, the target's
+    mean and scale) and return what the criterion compares the outputs with.
+``_n_outputs() -> int``
+    The width of the new linear head.
+``_criterion() -> type``
+    The loss (a ``torch.nn`` module class).
+``_stratify(y) -> ndarray or None``
+    What the early-stopping split is stratified on.
+
+and the public predict methods, built on ``BaseFineTuned._forward``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from sktransfer.exceptions import InvalidInputError
+
+__all__ = ["REGRESSION_CONSTRAINTS", "ClassifierTask", "RegressorTask"]
+
+
+def _check_length(n_targets: int, n_samples: int, what: str) -> None:
+    if n_targets != n_samples:
+        raise ValueError(f"X has {n_samples} samples but y has {n_targets} {what}")
+
+
+class ClassifierTask(ClassifierMixin):
+    """Cross-entropy on a ``len(classes_)``-wide head; ``predict_proba``."""
+
+    def _encode_target(self, y, n_samples: int) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        _check_length(len(y), n_samples, "labels")
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"y has a single class {encoder.classes_.tolist()}: a classifier "
+                f"needs at least 2 classes"
+            )
+        self.classes_ = encoder.classes_
+        return encoder.transform(y).astype(np.int64)
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_)
+
+    def _criterion(self):
+        return torch.nn.CrossEntropyLoss
+
+    def _stratify(self, y):
+        return y
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : sequence of samples
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        logits = self._forward(X)
+        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels (of the same type as the ``y`` given to fit).
+
+        Parameters
+        ----------
+        X : sequence of samples
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)  # NotFittedError before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
+REGRESSION_CONSTRAINTS = {"loss": [StrOptions(set(REGRESSION_LOSSES))]}
+
+
+class RegressorTask(RegressorMixin):
+    """MSE or Huber loss on standardised targets; ``predict`` restores units.
+
+    Each target column is standardised, ``(y - target_mean_) / target_scale_``,
+    before training, so one learning rate and the Huber threshold (1.0: one
+    standard deviation) suit targets of any unit; ``predict`` maps the head's
+    outputs back. ``score`` is R² (averaged uniformly over outputs).
+    """
+
+    def _encode_target(self, y, n_samples: int) -> np.ndarray:
+        y = _numeric_target(y)
+        _check_length(len(y), n_samples, "targets")
+        self._target_1d = y.ndim == 1
+        y2 = y.reshape(len(y), -1)
+        scale = y2.std(axis=0)
+        constant = np.flatnonzero(scale == 0)
+        if len(constant):
+            j = int(constant[0])
+            where = "y" if self._target_1d else f"column {j} of y"
+            raise InvalidInputError(
+                f"{where} is constant (every value is {y2[0, j]!r}): a regressor "
+                f"needs a target that varies"
+            )
+        self.n_outputs_ = y2.shape[1]
+        self.target_mean_, self.target_scale_ = y2.mean(axis=0), scale
+        return ((y2 - self.target_mean_) / scale).astype(np.float32)
+
+    def _n_outputs(self) -> int:
+        return self.n_outputs_
+
+    def _criterion(self):
+        return REGRESSION_LOSSES[self.loss]
+
+    def _stratify(self, y):
+        return None
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets, in the units of the ``y`` given to fit.
+
+        Parameters
+        ----------
+        X : sequence of samples
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D when ``y`` was 1-D.
+        """
+        outputs = self._forward(X).numpy().astype(np.float64)
+        y = outputs * self.target_scale_ + self.target_mean_
+        return y.ravel() if self.__dict__.get("_target_1d", False) else y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _numeric_target(y) -> np.ndarray:
+    """``y`` as a finite float array (1-D or 2-D); errors name the first bad row."""
+    if hasattr(y, "to_numpy"):  # pandas: its values, not an array of Series
+        y = y.to_numpy()
+    values = np.asarray(y)
+    if values.ndim not in (1, 2) or values.size == 0:
+        raise InvalidInputError(
+            f"y must be a non-empty 1-D or 2-D array of numbers, got shape "
+            f"{values.shape}"
+        )
+    if values.dtype.kind in "biuf":
+        numeric = values.astype(np.float64)
+        good = np.isfinite(numeric).reshape(len(numeric), -1).all(axis=1)
+    else:  # strings or objects: which rows hold something that is not a number
+        rows = values.reshape(len(values), -1)
+        good = np.array([all(map(_is_number, row)) for row in rows])
+    if not good.all():
+        row = int(np.flatnonzero(~good)[0])
+        value = values[row].tolist() if values.dtype != object else values[row]
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise InvalidInputError(
+            f"y must hold finite numbers: row {row} is {shown} (a "
+            f"regressor needs numeric targets; use a classifier for labels)"
+        )
+    return values.astype(np.float64)
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, (str, bytes)):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,286 @@
+"""A self-contained HTML report on how well a model does on a data set.
+
+``write_report(estimator, X, y, folder)`` cross-validates ``estimator``
+(out-of-fold predictions for every row: nothing is scored on data it was
+trained on), and writes ``folder/report.html`` with everything embedded (PNG /
+JPEG data URIs, inline CSS: the page opens offline and can be mailed):
+
+- classification: per-class precision / recall / F1 (``classification_report``),
+  the confusion matrix (``ConfusionMatrixDisplay``), the learning curve
+  (``sktransfer.evaluate.learning_curve``: held-out accuracy against labelled
+  samples per class) and the misclassified examples, highest loss first;
+- regression: R², MAE and RMSE per output, predicted-vs-true and residual plots
+  (``PredictionErrorDisplay``), the learning curve (held-out R² against the
+  number of training samples) and the examples with the largest errors.
+
+Fine-tuned estimators also get their training curve (loss per epoch). The
+page is ``templates/report.html`` (a Jinja2 template with autoescaping: every
+label, text and file name is HTML-escaped) fed with the data collected here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+__all__ = ["MAX_EXAMPLES", "write_report"]
+
+MAX_EXAMPLES = 24  # thumbnails in the examples grid
+THUMBNAIL = 128  # pixels, longest side
+TEXT_CHARS = 400  # texts are cut after this many characters
+
+
+def write_report(estimator, X, y, folder, *, modality="image", cv=5, fitted=None,
+                 title="sktransfer fit report", random_state=0) -> Path:
+    """Cross-validate ``estimator`` on ``(X, y)`` and write ``folder/report.html``.
+
+    Parameters
+    ----------
+    estimator : classifier or regressor (unfitted; cloned for every fold)
+    X : images (paths, PIL images, arrays) or texts
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Class labels, or numeric targets for a regressor.
+    folder : str or path
+        Created if needed; the page is ``report.html`` inside it.
+    modality : {"image", "text"}, default="image"
+        How examples are shown: thumbnails or text.
+    cv : int, default=5
+        Folds of the out-of-fold predictions (capped by the smallest class).
+    fitted : estimator, default=None
+        The model fitted on all rows; its ``history_`` (fine-tuning) is drawn.
+    title : str, default="sktransfer fit report"
+    random_state : int, default=0
+        Seeds the folds and the learning curve's subsets.
+
+    Returns
+    -------
+    pathlib.Path
+        The written ``report.html``.
+    """
+    y = np.asarray(y)
+    task = "classification" if is_classifier(estimator) else "regression"
+    collect = _classification if task == "classification" else _regression
+    data = collect(estimator, X, y, cv, random_state)
+    data["summary"] = [
+        ("data", f"{len(y)} {'images' if modality == 'image' else 'texts'}"),
+        ("task", task),
+        ("model", _describe(estimator)),
+        *data["summary"],
+    ]
+    if fitted is not None and hasattr(fitted, "history_"):
+        data["figures"].append(_history_figure(fitted.history_))
+    data["examples"] = [_example(X, i, modality, true, predicted)
+                        for i, true, predicted in data.pop("worst")]
+    data.update(title=title, note=_NOTE.format(cv=data.pop("cv")))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.html"
+    path.write_text(render(data), encoding="utf-8")
+    return path
+
+
+_NOTE = ("Metrics, plots and examples come from {cv}-fold out-of-fold "
+         "predictions: every row is predicted by a model that did not see it.")
+
+
+def render(data: dict) -> str:
+    """Fill ``templates/report.html`` with ``data`` (autoescaped)."""
+    import jinja2
+
+    template = resources.files("sktransfer").joinpath("templates/report.html")
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return environment.from_string(template.read_text(encoding="utf-8")).render(data)
+
+
+# --- classification ---------------------------------------------------------------
+
+def _classification(estimator, X, y, cv, random_state) -> dict:
+    from sklearn.metrics import ConfusionMatrixDisplay, classification_report
+
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"class {classes[counts.argmin()].item()!r} has a single "
+                         f"example: "
+                         f"a report needs at least 2 per class")
+    cv = max(2, min(cv, counts.min()))
+    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    if hasattr(estimator, "predict_proba"):
+        proba = cross_val_predict(clone(estimator), X, y, cv=folds,
+                                  method="predict_proba")
+        predicted = classes[proba.argmax(axis=1)]
+        loss = -np.log(np.clip(proba[np.arange(len(y)), np.searchsorted(classes, y)],
+                               1e-12, None))
+    else:
+        predicted = cross_val_predict(clone(estimator), X, y, cv=folds)
+        loss = (predicted != y).astype(float)
+    scores = classification_report(y, predicted, output_dict=True, zero_division=0)
+    rows = [[str(c), *_prf(scores[str(c)])] for c in classes]
+    rows += [[name, *_prf(scores[name])] for name in ("macro avg", "weighted avg")]
+    display = ConfusionMatrixDisplay.from_predictions(
+        y, predicted, xticks_rotation="vertical", colorbar=False, ax=_axes(6, 5))
+    wrong = np.flatnonzero(predicted != y)
+    wrong = wrong[np.argsort(-loss[wrong], kind="stable")][:MAX_EXAMPLES]
+    return {
+        "cv": cv,
+        "summary": [("classes", len(classes)),
+                    ("accuracy", f"{np.mean(predicted == y):.3f}"),
+                    ("misclassified", f"{len(np.flatnonzero(predicted != y))}")],
+        "metrics": {"columns": ["class", "precision", "recall", "F1", "support"],
+                    "rows": rows},
+        "figures": [_figure(display.figure_, "Confusion matrix (rows: true class)"),
+                    _class_learning_curve(estimator, X, y, random_state)],
+        "examples_title": "Misclassified examples (highest loss first)",
+        "worst": [(i, y[i], predicted[i]) for i in wrong],
+    }
+
+
+def _prf(row: dict) -> list:
+    return [f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+            f"{row['f1-score']:.3f}", int(row["support"])]
+
+
+def _class_learning_curve(estimator, X, y, random_state) -> dict:
+    from sklearn.model_selection import train_test_split
+
+    from sktransfer.evaluate import _take, learning_curve, learning_curve_figure
+
+    rows = np.arange(len(y))
+    train, test = train_test_split(rows, test_size=0.25, stratify=y,
+                                   random_state=random_state)
+    smallest = np.unique(y[train], return_counts=True)[1].min()
+    steps = np.unique(np.geomspace(min(2, smallest), smallest, 4).round().astype(int))
+    curve = learning_curve(_take(X, train), y[train], _take(X, test), y[test],
+                           {"model": estimator}, per_class=steps.tolist(),
+                           random_state=random_state)
+    figure = learning_curve_figure(curve, "Learning curve (25% held out)")
+    return _figure(figure, "Held-out accuracy against labelled samples per class")
+
+
+# --- regression -------------------------------------------------------------------
+
+def _regression(estimator, X, y, cv, random_state) -> dict:
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+    cv = max(2, min(cv, len(y) // 2))
+    folds = KFold(cv, shuffle=True, random_state=random_state)
+    predicted = cross_val_predict(clone(estimator), X, y, cv=folds)
+    true2, pred2 = y.reshape(len(y), -1), predicted.reshape(len(y), -1)
+    rows = [[f"output {j}" if true2.shape[1] > 1 else "target",
+             f"{r2_score(true2[:, j], pred2[:, j]):.3f}",
+             f"{mean_absolute_error(true2[:, j], pred2[:, j]):.4g}",
+             f"{root_mean_squared_error(true2[:, j], pred2[:, j]):.4g}"]
+            for j in range(true2.shape[1])]
+    scale = true2.std(axis=0)
+    error = (np.abs(true2 - pred2) / np.where(scale > 0, scale, 1)).sum(axis=1)
+    worst = np.argsort(-error, kind="stable")[:MAX_EXAMPLES]
+    figures = [fig for j in range(min(true2.shape[1], 3))
+               for fig in _error_figures(true2[:, j], pred2[:, j], j, true2.shape[1])]
+    figures.append(_regression_learning_curve(estimator, X, y, random_state))
+    return {
+        "cv": cv,
+        "summary": [("outputs", true2.shape[1]),
+                    ("R²", f"{r2_score(y, predicted):.3f}")],
+        "metrics": {"columns": ["output", "R²", "MAE", "RMSE"], "rows": rows},
+        "figures": figures,
+        "examples_title": "Largest errors",
+        "worst": [(i, _fmt(y[i]), _fmt(predicted[i])) for i in worst],
+    }
+
+
+def _fmt(value) -> str:
+    return ", ".join(f"{v:.4g}" for v in np.atleast_1d(value))
+
+
+def _error_figures(true, predicted, j, n_outputs) -> list:
+    from sklearn.metrics import PredictionErrorDisplay
+
+    name = f" (output {j})" if n_outputs > 1 else ""
+    shown = []
+    for kind, caption in (("actual_vs_predicted", "Predicted against true"),
+                          ("residual_vs_predicted", "Residuals against predicted")):
+        display = PredictionErrorDisplay.from_predictions(
+            true, predicted, kind=kind, subsample=None, ax=_axes())
+        shown.append(_figure(display.figure_, caption + name))
+    return shown
+
+
+def _regression_learning_curve(estimator, X, y, random_state) -> dict:
+    from sklearn.model_selection import ShuffleSplit, learning_curve
+
+    split = ShuffleSplit(1, test_size=0.25, random_state=random_state)
+    sizes, _, test = learning_curve(clone(estimator), X, y, cv=split, scoring="r2",
+                                    train_sizes=np.linspace(0.25, 1.0, 4))
+    ax = _axes()
+    ax.plot(sizes, test[:, 0], marker="o")
+    ax.set_xlabel("training samples")
+    ax.set_ylabel("held-out R²")
+    ax.set_title("Learning curve (25% held out)")
+    ax.grid(alpha=0.3)
+    return _figure(ax.figure, "Held-out R² against the number of training samples")
+
+
+# --- figures and examples -----------------------------------------------------------
+
+def _axes(width=6, height=4.5):
+    """Axes on a figure outside pyplot: no backend is touched or switched."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100).subplots()
+
+
+def _history_figure(history) -> dict:
+    ax = _axes()
+    epochs = np.arange(1, len(history) + 1)
+    for key in ("train_loss", "valid_loss"):
+        if key in history[-1]:
+            ax.plot(epochs, history[:, key], marker="o", label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _figure(ax.figure, "Training curve of the final model (loss per epoch)")
+
+
+def _figure(figure, caption: str) -> dict:
+    """A matplotlib figure as a base64 PNG (closed if pyplot made it)."""
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    if figure.canvas.manager is not None:  # made by pyplot
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return {"png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "caption": caption}
+
+
+def _example(X, index, modality, true, predicted) -> dict:
+    item = X.iloc[index] if hasattr(X, "iloc") else X[index]
+    example = {"true": str(true), "predicted": str(predicted), "image": None,
+               "text": None, "name": f"#{index}"}
+    if modality == "text":
+        text = str(item)
+        example["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
+        return example
+    from sktransfer.data import load_image
+
+    if isinstance(item, (str, Path)):
+        example["name"] = f"#{index} {Path(item).name}"
+    image = load_image(item, index).convert("RGB")
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    example["image"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return example
+
+
+def _describe(estimator) -> str:
+    if hasattr(estimator, "steps"):
+        return " → ".join(type(step).__name__ for _, step in estimator.steps)
+    return type(estimator).__name__

@@ -1,0 +1,276 @@
+"""The fit report: content, self-containment, escaping, a real browser, the CLI.
+
+Fast tests use cheap models (raw pixels or TF-IDF + a linear model) on real
+photos and texts; the page is parsed (every embedded image must decode) and,
+when Debian's ``chromium`` is installed, rendered headless.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from skorch.history import History
+
+from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
+from sktransfer.evaluate import RawPixels
+from sktransfer.report import write_report
+
+
+class Page(HTMLParser):
+    """Tags and attributes, and the text of the page."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags, self.text = [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def images(self):
+        return [attrs["src"] for tag, attrs in self.tags if tag == "img"]
+
+
+def decoded_images(html: str) -> list:
+    """Every <img>: a base64 data URI that PIL opens; returns the images."""
+    images = []
+    for src in Page(html).images():
+        match = re.fullmatch(r"data:image/(png|jpeg);base64,([A-Za-z0-9+/=]+)", src)
+        assert match, src[:80]
+        image = Image.open(io.BytesIO(base64.b64decode(match.group(2), validate=True)))
+        image.load()
+        assert image.format.lower() == match.group(1)
+        images.append(image)
+    return images
+
+
+def assert_self_contained(html: str):
+    for tag, attrs in Page(html).tags:
+        for name in ("src", "href"):
+            value = attrs.get(name) or ""
+            assert not value or value.startswith("data:"), (tag, value)
+    assert not re.search(r"https?://", html)
+
+
+@pytest.fixture(scope="module")
+def photo_report(tmp_path_factory):
+    X, y = load_photo_patches(8, 32, random_state=0, classes=("brick", "gravel",
+                                                             "coffee"))
+    y = np.where(y == "coffee", "coffee <b>&amp; 'cup'", y)  # must be escaped
+    model = make_pipeline(RawPixels(16), LogisticRegression(max_iter=500))
+    folder = tmp_path_factory.mktemp("photos") / "model.report"
+    path = write_report(model, X, y, folder, modality="image", cv=4)
+    return path, path.read_text(encoding="utf-8"), y
+
+
+def test_classification_report_content(photo_report):
+    path, html, y = photo_report
+    assert path.name == "report.html" and path.parent.name == "model.report"
+    page = Page(html)
+    text = " ".join(page.text)
+    for fragment in ("precision", "recall", "F1", "macro avg", "Confusion matrix",
+                     "Held-out accuracy", "Misclassified examples"):
+        assert fragment in text, fragment
+    # one metrics row per class, with the support of each class
+    rows = re.findall(r"<tr><td>([^<]*)</td>(?:<td>[^<]*</td>){3}<td>(\d+)</td>", html)
+    assert {label: int(n) for label, n in rows[:3]} == {
+        "brick": 8, "gravel": 8, "coffee &lt;b&gt;&amp;amp; &#39;cup&#39;": 8}
+    images = decoded_images(html)
+    figures = [i for i in images if i.format == "PNG"]
+    thumbnails = [i for i in images if i.format == "JPEG"]
+    assert len(figures) == 2  # confusion matrix, learning curve
+    misclassified = int(re.search(r"misclassified</th><td>(\d+)", html).group(1))
+    assert len(thumbnails) == min(misclassified, 24) > 0
+    assert all(max(t.size) <= 128 for t in thumbnails)
+    assert_self_contained(html)
+
+
+def test_user_text_is_escaped(photo_report):
+    _, html, _ = photo_report
+    assert "coffee <b>" not in html
+    assert "coffee &lt;b&gt;&amp;amp; &#39;cup&#39;" in html
+
+
+@pytest.fixture(scope="module")
+def text_regression_report(tmp_path_factory):
+    texts, _ = load_chatterbot_topics(["ai", "coding"])
+    texts = [t for t in texts if len(t) < 300][:60] + ["<script>alert(1)</script>"]
+    X = pd.Series(texts, name="text")
+    y = np.array([len(t.split()) for t in texts], dtype=float)
+    model = make_pipeline(TfidfVectorizer(), Ridge(alpha=1.0))
+    history = History()
+    for loss in (1.0, 0.5, 0.4):
+        history.new_epoch()
+        history.record("train_loss", loss)
+    fitted = type("Fitted", (), {"history_": history})()
+    folder = tmp_path_factory.mktemp("texts")
+    path = write_report(model, X, y, folder, modality="text", cv=3, fitted=fitted)
+    return path.read_text(encoding="utf-8"), texts
+
+
+def test_regression_report_content(text_regression_report):
+    html, texts = text_regression_report
+    text = " ".join(Page(html).text)
+    for fragment in ("R²", "MAE", "RMSE", "Predicted against true",
+                     "Residuals against predicted", "Held-out R²",
+                     "Training curve", "Largest errors"):
+        assert fragment in text, fragment
+    images = decoded_images(html)
+    assert len(images) == 4 and all(i.format == "PNG" for i in images)
+    examples = re.findall(r'<div class="text">(.*?)</div>', html, re.S)
+    assert len(examples) == 24
+    assert "<script>alert(1)</script>" not in html
+    assert_self_contained(html)
+
+
+def test_one_example_per_class_is_an_error(tmp_path):
+    X, y = load_photo_patches(2, 16, classes=("brick", "coffee"))
+    model = make_pipeline(RawPixels(8), LogisticRegression())
+    with pytest.raises(ValueError, match="class 'brick' has a single example"):
+        write_report(model, X[1:], y[1:], tmp_path)
+
+
+# --- a real browser ----------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var images = Array.from(document.images);
+  var broken = images.filter(function (i) { return !(i.naturalWidth > 0); });
+  document.body.setAttribute("data-images", images.length);
+  document.body.setAttribute("data-broken", broken.length);
+  document.body.setAttribute("data-tables", document.querySelectorAll(
+    "table#metrics tbody tr").length);
+});
+</script></body>"""
+
+
+def rendered(html: str, tmp_path) -> dict:
+    """The page's <body> attributes after headless chromium loaded it."""
+    page = tmp_path / "probe.html"
+    page.write_text(html.replace("</body>", PROBE), encoding="utf-8")
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    body = re.search(r"<body([^>]*)>", result.stdout)
+    assert body, result.stderr[-2000:]
+    return dict(re.findall(r'data-(\w+)="(\d+)"', body.group(1)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                    "(apt-get install chromium)")
+def test_report_renders_in_headless_chromium(photo_report, tmp_path):
+    _, html, _ = photo_report
+    n_images = len(Page(html).images())
+    shown = rendered(html, tmp_path)
+    assert shown == {"images": str(n_images), "broken": "0", "tables": "5"}
+    # the probe does notice a broken image
+    broken = html.replace("</h1>", '</h1><img src="data:image/png;base64,AAAA">')
+    assert rendered(broken, tmp_path)["broken"] == "1"
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def sktransfer(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sktransfer.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def clean_error(result) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sktransfer: error: "), lines
+    return lines[0]
+
+
+@pytest.fixture
+def numbers_csv(tmp_path):
+    texts, _ = load_chatterbot_topics(["ai", "coding"])
+    frame = pd.DataFrame({"text": texts[:40]})
+    frame["words"] = [len(t.split()) + 0.5 * i for i, t in enumerate(frame.text)]
+    path = tmp_path / "numbers.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_cli_non_numeric_target_names_column_and_row(numbers_csv):
+    path, frame = numbers_csv
+    frame["words"] = frame["words"].astype(object)
+    frame.loc[6, "words"] = "many"
+    frame.to_csv(path, index=False)
+    result = sktransfer("fit", path, "--text-column", "text", "--target", "words",
+                        "--task", "regression")
+    assert "column 'words' must hold numbers" in clean_error(result)
+    assert "row 6 is 'many'" in clean_error(result)
+
+
+def test_cli_constant_target_is_an_error(numbers_csv):
+    path, frame = numbers_csv
+    frame["words"] = 3
+    frame.to_csv(path, index=False)
+    result = sktransfer("fit", path, "--text-column", "text", "--target", "words",
+                        "--task", "regression")
+    assert "column 'words' is constant" in clean_error(result)
+
+
+def test_cli_regression_on_an_image_folder_is_an_error(tmp_path):
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / label / "x.png")
+    result = sktransfer("fit", tmp_path, "--task", "regression")
+    assert "--task regression needs a CSV" in clean_error(result)
+
+
+@pytest.mark.slow
+def test_cli_fits_a_regressor_and_writes_the_report(numbers_csv, tmp_path):
+    path, frame = numbers_csv  # 40 distinct numbers: --task auto is regression
+    out = tmp_path / "words.joblib"
+    result = sktransfer("fit", path, "--text-column", "text", "--target", "words",
+                        "--cv", "3", "--out", out, "--report")
+    assert result.returncode == 0, result.stderr
+    assert "regression" in result.stdout and "r2" in result.stdout
+    html = (tmp_path / "words.joblib.report" / "report.html").read_text()
+    assert "Predicted against true" in html and len(decoded_images(html)) == 3
+    predicted = sktransfer("predict", out, path)
+    values = np.array(predicted.stdout.split(), dtype=float)
+    assert len(values) == 40 and np.corrcoef(values, frame.words)[0, 1] > 0.5
+
+
+def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
+    import argparse
+    import webbrowser
+
+    from sktransfer import _commands
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    texts, labels = load_chatterbot_topics(["ai", "coding"])
+    keep = np.r_[0:15, len(texts) - 15:len(texts)]  # 15 "ai", 15 "coding"
+    X, y = pd.Series(texts).iloc[keep], np.array(labels)[keep]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression())
+    out = tmp_path / "topics.joblib"
+    args = argparse.Namespace(report="", open=True, out=str(out), cv=3,
+                              data=str(tmp_path / "topics.csv"))
+    _commands._write_report(args, X, y, "text", model.fit(X, y))
+    page = tmp_path / "topics.joblib.report" / "report.html"
+    assert opened == [page.resolve().as_uri()]
+    assert "sktransfer fit topics.csv" in page.read_text()
