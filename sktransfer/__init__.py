@@ -16,6 +16,8 @@ _LAZY = {
     "PretrainedImageFeatures": "sktransfer.image",
     "PretrainedTextEmbeddings": "sktransfer.text",
     "list_models": "sktransfer.backbones",
+    "load": "sktransfer.persist",
+    "save": "sktransfer.persist",
 }
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "PretrainedTextEmbeddings",
     "__version__",
     "list_models",
+    "load",
+    "save",
 ]
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class CLIError(Exception):
-    """A user-facing error: printed on one line, exit status 2."""
+from sktransfer.exceptions import CLIError, UnsafeModelFileError
 
 
 def _ensure_path(path) -> Path:
@@ -17,6 +15,16 @@ def _ensure_path(path) -> Path:
     if not path.exists():
         raise CLIError(f"{str(path)!r} does not exist")
     return path
+
+
+def _ensure_writable(path) -> Path:
+    """Checked before the work: a missing folder is not found after training."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CLIError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
+                       f"does not exist")
+    return path
+
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MODEL_FORMAT = "sktransfer-model"
@@ -69,7 +77,12 @@ def read_csv(path: Path, text_column, target=None):
 
     if not text_column:
         raise CLIError("a CSV needs --text-column (and --target for fit)")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as exc:
+        raise CLIError(f"{str(path)!r} cannot be read as a CSV file: "
+                       f"{type(exc).__name__}: {exc}") from None
     for option, column in (("--text-column", text_column), ("--target", target)):
         if column is not None and column not in frame.columns:
             raise CLIError(f"{str(path)!r} has no column {column!r} ({option}); "
@@ -225,33 +238,61 @@ def _write_report(args, X, y, modality, estimator):
 
 
 def run_fit(args):
-    import joblib
+    from sktransfer import persist
 
+    out = _ensure_writable(args.out)
     X, y, modality = load_training_data(args)
     task, y = resolve_task(args, y, modality)
     estimator = build_estimator(args, modality, task)
     _, counts = np.unique(y, return_counts=True)
+    if task != "regression" and len(counts) < 2:
+        raise CLIError(f"{args.data!r} holds a single class: a classifier needs "
+                       f"at least 2")
     if args.cv >= 2:
         _cross_validate(args, X, y, estimator, task)
     estimator.fit(X, y)
-    joblib.dump({"format": MODEL_FORMAT, "version": 1, "modality": modality,
-                 "text_column": args.text_column, "estimator": estimator},
-                args.out)
+    persist.save(estimator, out, metadata={
+        "format": MODEL_FORMAT, "modality": modality,
+        "text_column": args.text_column, "task": task})
     kind = "regression" if task == "regression" else f"{len(counts)} classes"
-    print(f"saved {modality} model ({len(y)} samples, {kind}) to {args.out}")
+    print(f"saved {modality} model ({len(y)} samples, {kind}) to {out}")
     if args.report is not None or args.open:
         _write_report(args, X, y, modality, build_estimator(args, modality, task))
 
 
 # --- predict -------------------------------------------------------------------
 
-def load_model_file(path):
-    import joblib
+def load_model_file(path, trust_pickle: bool = False) -> dict:
+    """``{"estimator", "modality", "text_column"}`` from a ``sktransfer fit`` file.
+
+    The sktransfer.save format is read without running code; a pickle/joblib
+    file (what ``sktransfer fit`` wrote before) only with ``trust_pickle``.
+    """
+    import zipfile
+
+    from sktransfer import persist
 
     path = _ensure_path(path)
+    if zipfile.is_zipfile(path):
+        metadata = persist.read_metadata(path)
+        if metadata.get("format") != MODEL_FORMAT:
+            raise CLIError(f"{str(path)!r} was not written by 'sktransfer fit' "
+                           f"(load it with sktransfer.load in Python)")
+        return {**metadata, "estimator": persist.load(path)}
+    if not trust_pickle:
+        raise UnsafeModelFileError(
+            f"{str(path)!r} is not a sktransfer model file (.skt) and is not "
+            f"loaded: a pickle/joblib file can run any code when loaded. If you "
+            f"trust its author, pass --trust-pickle")
+    return _load_pickle(path)
+
+
+def _load_pickle(path: Path) -> dict:
+    import joblib
+
     try:
         saved = joblib.load(path)
-    except Exception as exc:
+    except Exception as exc:  # anything unpickling raises: not a model file
         raise CLIError(f"{str(path)!r} is not a sktransfer model file "
                        f"({type(exc).__name__})") from None
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
@@ -274,7 +315,9 @@ def _image_inputs(inputs):
 
 
 def run_predict(args):
-    saved = load_model_file(args.model_file)
+    if args.output:
+        _ensure_writable(args.output)
+    saved = load_model_file(args.model_file, args.trust_pickle)
     if saved["modality"] == "image":
         names = _image_inputs(args.inputs)
         X = names

@@ -127,7 +127,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             self.model, "state_dict")
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ is __dict__
         # A named model is reloaded from its spec (a small pickle); a module
         # spec already travels inside the ``model`` parameter.
         state.pop("_model", None)

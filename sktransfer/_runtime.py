@@ -39,7 +39,11 @@ import numpy as np
 import torch
 
 from sktransfer._device import autocast
-from sktransfer.exceptions import RuntimeFallbackWarning
+from sktransfer.exceptions import (
+    MissingDependencyError,
+    ParameterError,
+    RuntimeFallbackWarning,
+)
 
 __all__ = [
     "RUNTIMES",
@@ -145,7 +149,7 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
         Where exports are kept; None uses ``onnx_cache_dir()``.
     """
     if runtime not in RUNTIMES:
-        raise ValueError(f"runtime={runtime!r} is not one of {list(RUNTIMES)}")
+        raise ParameterError(f"runtime={runtime!r} is not one of {list(RUNTIMES)}")
     torch_runner = TorchRunner(module, device)
     on_cpu = torch.device(device).type == "cpu"
     use_torch = runtime == "torch" or (
@@ -153,7 +157,7 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
     if use_torch:
         return torch_runner
     if not _has_ort():
-        raise ImportError(
+        raise MissingDependencyError(
             "runtime='onnx' needs ONNX Runtime: pip install onnxruntime onnx "
             "(or pip install 'sktransfer[onnx]')"
         )

@@ -1,8 +1,12 @@
 """The ``sktransfer`` command: demo, fit, predict, models.
 
 Every expected failure (a missing path, an empty class folder, unreadable
-images, a CSV without the named column, a file that is not a sktransfer model)
-prints one ``sktransfer: error: ...`` line and exits with status 2.
+images, a CSV without the named column, a model spec that does not resolve, a
+missing optional dependency, a file that is not a sktransfer model, a pickle
+without ``--trust-pickle``) raises one of the package's own exceptions
+(``sktransfer.exceptions.SktransferError``), printed as one
+``sktransfer: error: ...`` line with exit status 2. Anything else is a bug and
+shows its traceback.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-epochs", type=int, default=5)
     fit.add_argument("--image-size", type=int, default=None)
     fit.add_argument("--cv", type=int, default=5)
-    fit.add_argument("--out", default="model.joblib")
+    fit.add_argument("--out", default="model.skt",
+                     help="the model file to write (sktransfer.save format: "
+                          "no pickle)")
     fit.add_argument("--task", choices=["auto", "classification", "regression"],
                      default="auto",
                      help="auto: a CSV target of numbers with more than 10 "
@@ -57,10 +63,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="open the report in a browser (implies --report)")
 
     predict = sub.add_parser("predict", help="predict with a saved model")
-    predict.add_argument("model_file")
+    predict.add_argument("model_file", help="a file written by 'sktransfer fit'")
     predict.add_argument("inputs", nargs="+",
                          help="image files or folders, or one CSV (text models)")
     predict.add_argument("--output", help="write a CSV instead of printing")
+    predict.add_argument("--trust-pickle", action="store_true",
+                         help="also accept a pickle/joblib model file; loading one "
+                              "runs whatever code it holds: only for files you "
+                              "trust")
 
     for command in (fit, predict):
         command.add_argument("--runtime", choices=["auto", "torch", "onnx"],
@@ -76,15 +86,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from sklearn.utils._param_validation import InvalidParameterError
+
     from sktransfer import _commands
+    from sktransfer.exceptions import SktransferError
 
     handler = getattr(_commands, f"run_{args.command}")
     try:
         handler(args)
     except KeyboardInterrupt:
         return 130
-    except (_commands.CLIError, ValueError, TypeError, OSError, ImportError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+    except (SktransferError, InvalidParameterError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"sktransfer: error: {message}", file=sys.stderr)
         return 2
     return 0

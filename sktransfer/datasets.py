@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sktransfer.exceptions import MissingDependencyError
+
 __all__ = [
     "PHOTO_CLASSES",
     "load_chatterbot_topics",
@@ -63,7 +65,7 @@ def _statements_by_topic() -> dict[str, list[str]]:
         import chatterbot_corpus
         import yaml
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             "the chatterbot topics data set needs chatterbot-corpus: "
             "pip install 'sktransfer[data]'"
         ) from exc
@@ -131,7 +133,7 @@ def _photo_region(name: str, split: str) -> np.ndarray:
     try:
         from skimage import data
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             "the sample photos need scikit-image: pip install 'sktransfer[data]'"
         ) from exc
     if split not in ("train", "test"):

@@ -1,30 +1,65 @@
 """Exceptions raised by sktransfer.
 
 Every error names the offending item (index, path, parameter) and what is
-accepted. They subclass the builtin ``ValueError`` / ``TypeError`` so that code
-written against scikit-learn's conventions keeps catching them.
+accepted. They subclass the builtin ``ValueError`` / ``TypeError`` /
+``ImportError`` so that code written against scikit-learn's conventions keeps
+catching them, and all of them subclass ``SktransferError``: the ``sktransfer``
+command prints those as one ``sktransfer: error: ...`` line and shows a
+traceback for anything else (a bug). A new user-facing error belongs here and
+derives from ``SktransferError``.
 """
 
 __all__ = [
+    "CLIError",
     "CacheCorruptionWarning",
     "CacheWriteWarning",
     "InvalidInputError",
     "InvalidInputTypeError",
+    "MissingDependencyError",
+    "ModelFileError",
     "ModelNotAvailableError",
+    "ParameterError",
     "RuntimeFallbackWarning",
+    "SktransferError",
+    "UnsafeModelFileError",
 ]
 
 
-class InvalidInputError(ValueError):
+class SktransferError(Exception):
+    """Base class of the errors that report bad input rather than a bug."""
+
+
+class InvalidInputError(SktransferError, ValueError):
     """An input sample (image, text) cannot be used; the message names it."""
 
 
-class InvalidInputTypeError(TypeError):
+class InvalidInputTypeError(SktransferError, TypeError):
     """An input sample has a type that is not accepted; the message names it."""
 
 
-class ModelNotAvailableError(ValueError):
+class ModelNotAvailableError(SktransferError, ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+class ParameterError(SktransferError, ValueError):
+    """A parameter value does not fit the model or data (e.g. ``freeze_depth``
+    beyond the network's blocks); checked in ``fit``."""
+
+
+class MissingDependencyError(SktransferError, ImportError):
+    """An optional dependency is not installed; the message says what to install."""
+
+
+class CLIError(SktransferError, ValueError):
+    """A bad command line (argument, data folder, CSV column) of ``sktransfer``."""
+
+
+class ModelFileError(SktransferError, ValueError):
+    """A file is not a valid sktransfer model archive (corrupt, modified, foreign)."""
+
+
+class UnsafeModelFileError(ModelFileError):
+    """Loading the file could run code: a pickle, or types that are not trusted."""
 
 
 class CacheCorruptionWarning(UserWarning):

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ def text_csv(tmp_path):
 
 @pytest.mark.slow
 def test_fit_and_predict_an_image_folder(image_folder, tmp_path):
-    model = tmp_path / "model.joblib"
+    model = tmp_path / "model.skt"
     fit = sktransfer("fit", image_folder, "--cv", 3, "--out", model)
     assert fit.returncode == 0, fit.stderr
     assert "accuracy" in fit.stdout and model.is_file()
@@ -68,7 +69,7 @@ def test_fit_and_predict_an_image_folder(image_folder, tmp_path):
 
 @pytest.mark.slow
 def test_fit_and_predict_a_text_csv(text_csv, tmp_path):
-    model = tmp_path / "text.joblib"
+    model = tmp_path / "text.skt"
     fit = sktransfer("fit", text_csv, "--text-column", "text", "--target", "topic",
                      "--cv", 3, "--out", model)
     assert fit.returncode == 0, fit.stderr
@@ -115,11 +116,124 @@ def test_a_model_file_that_is_not_ours(tmp_path):
     import joblib
 
     joblib.dump({"something": "else"}, tmp_path / "other.joblib")
-    assert_clean_error(sktransfer("predict", tmp_path / "other.joblib", tmp_path),
-                       "not a sktransfer model file")
     (tmp_path / "junk.joblib").write_bytes(b"junk")
-    assert_clean_error(sktransfer("predict", tmp_path / "junk.joblib", tmp_path),
-                       "not a sktransfer model file")
+    for name in ("other.joblib", "junk.joblib"):
+        assert_clean_error(sktransfer("predict", tmp_path / name, tmp_path),
+                           "not a sktransfer model file", "--trust-pickle", name)
+        assert_clean_error(sktransfer("predict", tmp_path / name, tmp_path,
+                                      "--trust-pickle"),
+                           "not a sktransfer model file", name)
+    foreign = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(foreign, "w") as archive:
+        archive.writestr("a.txt", "hello")
+    assert_clean_error(sktransfer("predict", foreign, tmp_path),
+                       "not a sktransfer model", "foreign.zip")
+
+
+class Hostile:
+    """Unpickling it creates a file: what a malicious model file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_hostile_pickle_is_never_loaded(image_folder, tmp_path):
+    import joblib
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.joblib"
+    joblib.dump({"format": "sktransfer-model", "estimator": Hostile(str(marker))},
+                evil)
+    image = next((image_folder / "brick").iterdir())
+    result = sktransfer("predict", evil, image)
+    assert not marker.exists()
+    assert_clean_error(result, "evil.joblib", "--trust-pickle")
+
+
+def test_fit_writes_the_safe_format_and_predict_reads_it(image_folder, tmp_path):
+    fit = sktransfer("fit", image_folder, "--model", "resnet18", "--weights", "None",
+                     "--cv", 0, cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    model = tmp_path / "model.skt"  # the default --out
+    with zipfile.ZipFile(model) as archive:
+        assert "manifest.json" in archive.namelist()
+        assert not any(n.endswith((".pkl", ".joblib")) for n in archive.namelist())
+    predict = sktransfer("predict", model, image_folder / "grass")
+    assert predict.returncode == 0, predict.stderr
+    assert len(predict.stdout.strip().splitlines()) == 6
+
+
+def test_trust_pickle_still_predicts_with_a_genuine_joblib_model(image_folder,
+                                                                  tmp_path):
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sktransfer import PretrainedImageFeatures
+
+    paths = sorted(str(p) for p in image_folder.rglob("*.png"))
+    labels = [p.split("/")[-2] for p in paths]
+    pipe = make_pipeline(PretrainedImageFeatures("resnet18", weights=None),
+                         LogisticRegression(max_iter=500)).fit(paths, labels)
+    model = tmp_path / "old.joblib"
+    joblib.dump({"format": "sktransfer-model", "version": 1, "modality": "image",
+                 "text_column": None, "estimator": pipe}, model)
+    assert_clean_error(sktransfer("predict", model, image_folder), "--trust-pickle")
+    result = sktransfer("predict", model, image_folder, "--trust-pickle")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [p for _, p in rows] == list(pipe.predict([path for path, _ in rows]))
+
+
+def test_a_model_spec_that_does_not_resolve(image_folder):
+    assert_clean_error(sktransfer("fit", image_folder, "--model", "resnet_nope",
+                                  "--cv", 0), "unknown image model 'resnet_nope'")
+
+
+def test_freeze_depth_beyond_the_blocks(image_folder):
+    assert_clean_error(sktransfer("fit", image_folder, "--finetune", "--model",
+                                  "resnet18", "--weights", "None", "--freeze-depth",
+                                  50, "--cv", 0), "freeze_depth=50", "5 blocks")
+
+
+def test_a_missing_optional_dependency_prints_the_install_hint(text_csv, tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("hello 0.1 0.2\nworld 0.3 0.4\n")
+    args = ["fit", str(text_csv), "--text-column", "text", "--target", "topic",
+            "--model", str(vectors), "--cv", "0"]
+    code = ("import sys; sys.modules['gensim'] = sys.modules['gensim.models'] = None; "
+            f"from sktransfer.cli import main; sys.exit(main({args!r}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300)
+    assert_clean_error(result, "needs gensim", "pip install 'sktransfer[word2vec]'")
+
+
+def test_a_csv_that_cannot_be_parsed(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"text,topic\n\"unterminated,a\n" + bytes(range(128, 256)))
+    assert_clean_error(sktransfer("fit", bad, "--text-column", "text", "--target",
+                                  "topic"), "bad.csv", "cannot be read as a CSV")
+
+
+def test_an_output_folder_that_does_not_exist(image_folder, tmp_path):
+    assert_clean_error(sktransfer("fit", image_folder, "--out",
+                                  tmp_path / "nowhere" / "m.skt"),
+                       "nowhere", "does not exist")
+
+
+def test_a_bug_shows_its_traceback():
+    # Only the package's own exceptions are user errors; a ValueError from a bug
+    # must not be disguised as one.
+    code = ("import sys; from sktransfer import _commands; "
+            "_commands.run_models = lambda args: int('not a number'); "
+            "from sktransfer.cli import main; sys.exit(main(['models']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ValueError" in result.stderr
 
 
 def test_bad_freeze_depth(image_folder):

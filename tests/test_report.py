@@ -243,12 +243,12 @@ def test_cli_regression_on_an_image_folder_is_an_error(tmp_path):
 @pytest.mark.slow
 def test_cli_fits_a_regressor_and_writes_the_report(numbers_csv, tmp_path):
     path, frame = numbers_csv  # 40 distinct numbers: --task auto is regression
-    out = tmp_path / "words.joblib"
+    out = tmp_path / "words.skt"
     result = sktransfer("fit", path, "--text-column", "text", "--target", "words",
                         "--cv", "3", "--out", out, "--report")
     assert result.returncode == 0, result.stderr
     assert "regression" in result.stdout and "r2" in result.stdout
-    html = (tmp_path / "words.joblib.report" / "report.html").read_text()
+    html = (tmp_path / "words.skt.report" / "report.html").read_text()
     assert "Predicted against true" in html and len(decoded_images(html)) == 3
     predicted = sktransfer("predict", out, path)
     values = np.array(predicted.stdout.split(), dtype=float)
@@ -267,10 +267,10 @@ def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
     keep = np.r_[0:15, len(texts) - 15:len(texts)]  # 15 "ai", 15 "coding"
     X, y = pd.Series(texts).iloc[keep], np.array(labels)[keep]
     model = make_pipeline(TfidfVectorizer(), LogisticRegression())
-    out = tmp_path / "topics.joblib"
+    out = tmp_path / "topics.skt"
     args = argparse.Namespace(report="", open=True, out=str(out), cv=3,
                               data=str(tmp_path / "topics.csv"))
     _commands._write_report(args, X, y, "text", model.fit(X, y))
-    page = tmp_path / "topics.joblib.report" / "report.html"
+    page = tmp_path / "topics.skt.report" / "report.html"
     assert opened == [page.resolve().as_uri()]
     assert "sktransfer fit topics.csv" in page.read_text()

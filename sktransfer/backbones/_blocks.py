@@ -23,6 +23,7 @@ from __future__ import annotations
 from torch import nn
 
 from sktransfer.backbones._base import Block
+from sktransfer.exceptions import ParameterError
 
 __all__ = [
     "block_parameters",
@@ -151,7 +152,7 @@ def frozen_block_count(freeze_depth, n_blocks: int, name: str = "this model") ->
             f"freeze_depth must be an int or 'all', got {freeze_depth!r}"
         )
     if not -n_blocks <= freeze_depth <= n_blocks:
-        raise ValueError(
+        raise ParameterError(
             f"freeze_depth={freeze_depth} is out of range: {name} has {n_blocks} "
             f"blocks, so use an int in [{-n_blocks}, {n_blocks}] or 'all'"
         )

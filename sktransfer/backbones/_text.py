@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from sktransfer.backbones._base import Backbone, Block
-from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.exceptions import MissingDependencyError, ModelNotAvailableError
 
 __all__ = [
     "BUNDLED_TEXT",
@@ -299,7 +299,7 @@ def _load_word_vectors(path: Path) -> TextEncoder:
     try:
         from gensim.models import KeyedVectors
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             f"reading word vectors from {str(path)!r} needs gensim: "
             f"pip install 'sktransfer[word2vec]'"
         ) from exc

@@ -86,7 +86,7 @@ class TextFineTuning(BaseFineTuned):
     # --- persistence: the tokenizer is stored once, with the network ------------
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ is __dict__
         state.pop("_tokenizer", None)
         return state
 

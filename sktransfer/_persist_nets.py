@@ -1,0 +1,259 @@
+"""The networks inside a saved estimator: which estimators hold one, and how
+each is written to plain files (safetensors, JSON, tokenizer files) and rebuilt
+from them. ``sktransfer.persist`` owns the archive; this module owns the
+networks. See the extension point in ``sktransfer.persist``'s docstring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sktransfer.exceptions import ModelFileError
+
+__all__ = ["HANDLERS", "NETWORK_FILES", "handler_for"]
+
+WEIGHTS = "weights.safetensors"
+HISTORY = "history.json"
+ENCODER = "encoder"  # a transformers config + tokenizer files
+ENCODER_FILES = frozenset({
+    "config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja",
+})
+#: Every file name a network folder of an archive may hold.
+NETWORK_FILES = frozenset(
+    {WEIGHTS, HISTORY, *(f"{ENCODER}/{name}" for name in ENCODER_FILES)})
+_IMAGE_CONFIG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct")
+
+
+# --- weights ------------------------------------------------------------------
+
+def save_weights(module: nn.Module, path: Path) -> None:
+    """All tensors of ``module`` to safetensors: on the CPU, contiguous, shared once."""
+    from safetensors.torch import save_model
+
+    save_model(module, str(path), force_contiguous=True)
+
+
+def load_weights(module: nn.Module, path: Path) -> None:
+    """Load ``path`` into ``module`` strictly (every key, every shape)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    try:
+        load_model(module, str(path), strict=True, device="cpu")
+    except (SafetensorError, RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()
+        raise ModelFileError(
+            f"the weights {path.parent.name}/{path.name} do not fit the network "
+            f"{type(module).__name__} ({type(exc).__name__}: "
+            f"{' '.join(first)[:300]})"
+        ) from exc
+
+
+# --- image backbones: an architecture name + the eval config --------------------
+
+def _is_name(spec) -> bool:
+    """A model name (not a file, not a module): rebuilds without any file."""
+    return (isinstance(spec, str) and not os.path.isfile(spec)
+            and os.sep not in spec.removeprefix("timm/"))
+
+
+def _architecture(spec, owner) -> str:
+    """The spec as a name that rebuilds the architecture without any file."""
+    if _is_name(spec):
+        return spec
+    what = type(spec).__name__ if isinstance(spec, nn.Module) else repr(str(spec))
+    raise ModelFileError(
+        f"{type(owner).__name__}(model={what}) cannot be saved by sktransfer.save: "
+        f"the architecture must be a model name (e.g. model='resnet18', "
+        f"weights='my_weights.safetensors'), as an nn.Module or a checkpoint "
+        f"file cannot be rebuilt without running code. Use pickle/joblib for it."
+    )
+
+
+def _describe_image(backbone, owner) -> dict:
+    config = {}
+    for key in _IMAGE_CONFIG_KEYS:
+        if key in backbone.data_config:
+            value = backbone.data_config[key]
+            value = getattr(value, "value", value)  # InterpolationMode -> str
+            config[key] = list(value) if isinstance(value, tuple) else value
+    return {"architecture": _architecture(owner.model, owner), "name": backbone.name,
+            "data_config": config}
+
+
+def _image_backbone(entry: dict):
+    from sktransfer.backbones import resolve_image_backbone
+    from sktransfer.backbones._base import make_eval_transform
+
+    arch = entry.get("architecture")
+    if not _is_name(arch):
+        raise ModelFileError(f"architecture {arch!r} is not a model name")
+    config = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in (entry.get("data_config") or {}).items()}
+    backbone = resolve_image_backbone(arch, weights=None)  # random: no download
+    config = {**backbone.data_config, **config}
+    return dataclasses.replace(backbone, preprocess=make_eval_transform(config),
+                               data_config=config, name=str(entry.get("name", arch)))
+
+
+# --- text encoders: a transformers config + tokenizer files --------------------
+
+def _save_encoder(module: nn.Module, tokenizer, folder: Path) -> None:
+    from transformers import PreTrainedModel
+
+    encoders = [m for m in module.modules() if isinstance(m, PreTrainedModel)]
+    if len(encoders) != 1 or not hasattr(tokenizer, "save_pretrained"):
+        raise ModelFileError(
+            f"{type(module).__name__} holds {len(encoders)} transformers encoders "
+            f"and a {type(tokenizer).__name__} tokenizer: sktransfer.save needs one "
+            f"encoder and a transformers tokenizer")
+    folder.mkdir()
+    encoders[0].config.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    odd = sorted(p.name for p in folder.iterdir() if p.name not in ENCODER_FILES)
+    if odd:
+        raise ModelFileError(f"the tokenizer writes files sktransfer.save does not "
+                             f"store safely: {odd}")
+
+
+def _check_no_remote_code(path: Path) -> None:
+    if path.is_file() and "auto_map" in json.loads(path.read_text(encoding="utf-8")):
+        raise ModelFileError(f"{path.parent.name}/{path.name} asks for code from a "
+                             f"model hub (auto_map): refused")
+
+
+def _text_backbone(folder: Path, entry: dict):
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from sktransfer.backbones._base import Backbone
+    from sktransfer.backbones._text import _backbone
+    from sktransfer.finetune._text import TokenBatchEncoder
+
+    for name in ("config.json", "tokenizer_config.json"):
+        _check_no_remote_code(folder / name)
+    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise ModelFileError(f"encoder type {model_type!r} is not a transformers "
+                             f"architecture")
+    options = dict(local_files_only=True, trust_remote_code=False)
+    config = AutoConfig.from_pretrained(folder, **options)
+    encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, **options)
+    pooled = _backbone(encoder, tokenizer, str(entry.get("name", model_type)))
+    return Backbone(module=TokenBatchEncoder(pooled.module), blocks=pooled.blocks,
+                    out_features=pooled.out_features, preprocess=tokenizer,
+                    modality="text", name=pooled.name)
+
+
+# --- the handlers ---------------------------------------------------------------
+
+class ImageFeaturesHandler:
+    """A fitted ``BaseEmbedder`` with an image ``backbone_``: weights stored.
+
+    Text embedders have no handler: their light state is saved as is and the
+    model is reloaded from its spec on first use (``BaseEmbedder``'s lazy
+    ``_model``), as for a pickle.
+    """
+
+    kind = "image-features"
+    heavy: tuple[str, ...] = ("_model",)
+
+    @staticmethod
+    def matches(obj) -> bool:
+        from sktransfer._embedder import BaseEmbedder
+
+        return (isinstance(obj, BaseEmbedder) and hasattr(type(obj), "backbone_")
+                and hasattr(obj, "n_features_out_"))
+
+    @staticmethod
+    def save(obj, folder: Path) -> dict:
+        backbone = obj.backbone_
+        entry = _describe_image(backbone, obj)
+        save_weights(backbone.module, folder / WEIGHTS)
+        return entry
+
+    @staticmethod
+    def load(obj, folder: Path, entry: dict) -> None:
+        backbone = _image_backbone(entry)
+        load_weights(backbone.module, folder / WEIGHTS)
+        backbone.module.to(torch.device(obj.device_),
+                           memory_format=torch.channels_last).eval()
+        obj._model = backbone
+
+
+class FineTunedHandler:
+    """An estimator whose ``net_`` is a skorch net around a ``FineTuneModule``
+    (every ``BaseFineTuned``): weights, history, and for text the encoder's
+    config and tokenizer files. The net is rebuilt with the estimator's own
+    ``_make_net`` so that it is the one ``fit`` would have made."""
+
+    kind = "fine-tuned"
+    heavy: tuple[str, ...] = ("net_", "_tokenizer")
+
+    @staticmethod
+    def matches(obj) -> bool:
+        from skorch import NeuralNet
+
+        from sktransfer.finetune._module import FineTuneModule
+
+        net = obj.__dict__.get("net_")
+        return isinstance(net, NeuralNet) and isinstance(
+            getattr(net, "module_", None), FineTuneModule)
+
+    @staticmethod
+    def save(obj, folder: Path) -> dict:
+        module = obj.net_.module_
+        backbone = module.backbone
+        entry = {"modality": backbone.modality, "n_outputs": module.head.out_features}
+        if backbone.modality == "image":
+            entry["image"] = _describe_image(backbone, obj)
+        else:
+            _save_encoder(module, backbone.preprocess, folder / ENCODER)
+            entry["text"] = {"name": backbone.name}
+        save_weights(module, folder / WEIGHTS)
+        (folder / HISTORY).write_text(json.dumps(obj.net_.history.to_list(),
+                                                 default=_json_number))
+        return entry
+
+    @staticmethod
+    def load(obj, folder: Path, entry: dict) -> None:
+        from skorch.history import History
+
+        from sktransfer.finetune._module import FineTuneModule
+
+        if entry.get("modality") == "image":
+            backbone = _image_backbone(entry.get("image") or {})
+        else:
+            backbone = _text_backbone(folder / ENCODER, entry.get("text") or {})
+        module = FineTuneModule(backbone, int(entry["n_outputs"]), obj.n_frozen_)
+        load_weights(module, folder / WEIGHTS)
+        net = obj._make_net(module, None, 0, False, torch.device(obj.device_))
+        net.initialize()
+        obj._clean_up(net)
+        history = folder / HISTORY
+        net.history = History(json.loads(history.read_text()) if history.is_file()
+                              else [])
+        obj.net_ = net
+
+
+def _json_number(value):
+    if hasattr(value, "item"):  # numpy and torch scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+HANDLERS = (FineTunedHandler, ImageFeaturesHandler)
+
+
+def handler_for(obj):
+    """The handler of the network ``obj`` holds, or None."""
+    return next((h for h in HANDLERS if h.matches(obj)), None)
