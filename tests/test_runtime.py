@@ -148,9 +148,9 @@ def test_image_features_export_layer_and_pooling_and_pickle(onnx_dir):
 
 
 def test_cli_runtime_and_exact_decode_flags(tmp_path, capsys):
-    import joblib
     from PIL import Image
 
+    from sktransfer import persist
     from sktransfer.cli import main
     from sktransfer.datasets import load_photo_patches
 
@@ -159,10 +159,10 @@ def test_cli_runtime_and_exact_decode_flags(tmp_path, capsys):
         (tmp_path / "photos" / label).mkdir(parents=True, exist_ok=True)
         big = Image.fromarray(image).resize((768, 768))
         big.save(tmp_path / "photos" / label / f"{i}.jpg", quality=90)
-    model = tmp_path / "model.joblib"
+    model = tmp_path / "model.skt"
     assert main(["fit", str(tmp_path / "photos"), "--cv", "0", "--runtime", "torch",
                  "--out", str(model)]) == 0
-    features = joblib.load(model)["estimator"].steps[0][1]
+    features = persist.load(model).steps[0][1]
     assert (features.runtime_, features.fast_decode) == ("torch", True)
     capsys.readouterr()
     outputs = []
