@@ -202,8 +202,10 @@ def build_regressor(args, modality):
         return skt.FineTunedTextRegressor(
             model, freeze_depth=_freeze_depth(args.freeze_depth),
             max_epochs=args.max_epochs, random_state=0)
-    return make_pipeline(skt.PretrainedTextEmbeddings(model),
-                         RidgeCV(np.logspace(-3, 4, 15)))
+    return make_pipeline(
+        skt.PretrainedTextEmbeddings(model, runtime=getattr(args, "runtime", None)
+                                     or "auto"),
+        RidgeCV(np.logspace(-3, 4, 15)))
 
 
 def _cross_validate(args, X, y, estimator, task):

@@ -294,7 +294,8 @@ class RunnerMixin:
 
     The subclass defines ``_runner_parts() -> (module, probe, identity, key)``:
     the module to run, a probe batch, its export identity (None: no stable
-    identity) and a memo key (None: not shared between clones). The runner is
+    identity) and a memo key (None: not shared between clones); or None when
+    there is no network to run (``runner_`` is then None). The runner is
     rebuilt after unpickling rather than pickled.
     """
 
@@ -313,7 +314,8 @@ class RunnerMixin:
         """
         super().fit(X, y)
         self._runner = None
-        self.runtime_ = self.runner_.name
+        runner = self.runner_
+        self.runtime_ = None if runner is None else runner.name
         return self
 
     @property
@@ -323,7 +325,10 @@ class RunnerMixin:
         if getattr(self, "_runner", None) is None:
             from sktransfer._embedder import shared_model
 
-            module, probe, identity, key = self._runner_parts()
+            parts = self._runner_parts()
+            if parts is None:  # nothing to run (word vectors)
+                return None
+            module, probe, identity, key = parts
             if key is not None:
                 key = ("runner", key, self.runtime, torch.get_num_threads())
             self._runner = shared_model(key, lambda: make_runner(

@@ -7,11 +7,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
-from sktransfer._device import autocast
 from sktransfer._embedder import BaseEmbedder, shared_model
+from sktransfer._runtime import RUNTIMES, RunnerMixin
 from sktransfer.backbones._text import resolve_text_encoder
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
@@ -19,7 +19,7 @@ from sktransfer.data import as_text_list
 __all__ = ["PretrainedTextEmbeddings"]
 
 
-class PretrainedTextEmbeddings(BaseEmbedder):
+class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
     """Embed texts with a pretrained model, as a scikit-learn transformer.
 
     Parameters
@@ -64,6 +64,13 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         ``True`` in memory, a directory to persist across runs.
     progress : bool, default=False
         Show a tqdm progress bar.
+    runtime : {"auto", "torch", "onnx"}, default="auto"
+        What runs a transformer: ``"onnx"`` exports the tokenized batch ->
+        embedding computation (transformer, pooling and normalisation
+        together) once, caches it on disk, checks it against torch and runs it
+        with ONNX Runtime on the CPU (torch, with a ``RuntimeFallbackWarning``,
+        if the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
+        when installed, torch on CUDA. Word vectors need neither.
 
     Attributes
     ----------
@@ -76,6 +83,8 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         The truncation length in effect.
     device_ : str
         The device the model runs on.
+    runtime_ : str or None
+        ``"onnx"`` or ``"torch"`` (None for word vectors).
 
     See Also
     --------
@@ -99,6 +108,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         "device": [str, torch.device],
         "cache": ["boolean", str, os.PathLike, None],
         "progress": ["boolean"],
+        "runtime": [StrOptions(set(RUNTIMES))],
     }
 
     def __init__(
@@ -110,6 +120,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         device="auto",
         cache=True,
         progress=False,
+        runtime="auto",
     ):
         self.model = model
         self.batch_size = batch_size
@@ -118,6 +129,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         self.device = device
         self.cache = cache
         self.progress = progress
+        self.runtime = runtime
 
     @property
     def encoder_(self):
@@ -158,29 +170,32 @@ class PretrainedTextEmbeddings(BaseEmbedder):
     def _sample_keys(self, items):
         return [text_key(text) for text in items]
 
+    def _runner_parts(self):
+        encoder = self.encoder_
+        if encoder.kind == "word2vec":
+            return None  # a mean of vectors: no network to run
+        probe = dict(self._tokenize(encoder, list(_PROBE_TEXTS)))
+        key = ("text", _source_identity(encoder.source), self.normalize,
+               self.max_length_, self.device_)
+        identity = ("text", self.normalize, self.max_length_)
+        return _TextEmbedding(encoder, self.normalize), probe, identity, key
+
     def _embed(self, items, indices) -> np.ndarray:
         texts = [items[i] for i in indices]
         encoder = self.encoder_
-        embed = {
-            "sentence-transformers": self._embed_st,
-            "hf": self._embed_hf,
-            "word2vec": self._embed_words,
-        }[encoder.kind]
-        return np.asarray(embed(encoder, texts), dtype=np.float32)
+        if encoder.kind == "word2vec":
+            return self._embed_words(encoder, texts)
+        return self._embed_transformer(encoder, texts)
 
-    def _embed_st(self, encoder, texts):
-        device = torch.device(self.device_)
-        with torch.inference_mode(), autocast(device):
-            return encoder.model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=self.normalize,
-                show_progress_bar=self.progress,
-            )
+    def _tokenize(self, encoder, texts):
+        if encoder.kind == "sentence-transformers":  # truncates at max_seq_length
+            model = encoder.model
+            batch = getattr(model, "preprocess", model.tokenize)(texts)
+            return {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        return encoder.tokenizer(texts, padding=True, truncation=True,
+                                 max_length=self.max_length_, return_tensors="pt")
 
-    def _embed_hf(self, encoder, texts):
-        device = torch.device(self.device_)
+    def _embed_transformer(self, encoder, texts):
         # Longest first, as sentence-transformers does: batches pad less.
         order = np.argsort([-len(text) for text in texts], kind="stable")
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
@@ -189,16 +204,8 @@ class PretrainedTextEmbeddings(BaseEmbedder):
             starts, disable=not self.progress, desc="embedding", unit="batch"
         ):
             rows = order[start : start + self.batch_size]
-            batch = encoder.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length_,
-                return_tensors="pt",
-            ).to(device)
-            with torch.inference_mode(), autocast(device):
-                pooled = encoder.backbone.module(**batch)
-            out[rows] = _maybe_normalize(pooled.float(), self.normalize).cpu()
+            batch = self._tokenize(encoder, [texts[i] for i in rows])
+            out[rows] = self.runner_.run(batch)
         return out
 
     def _embed_words(self, encoder, texts):
@@ -215,6 +222,32 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         if self.normalize:
             out = _maybe_normalize(torch.from_numpy(out), True).numpy()
         return out
+
+
+_PROBE_TEXTS = ("A short text.",
+                "A longer sentence, so that the probe batch holds padding too.")
+
+
+class _TextEmbedding(torch.nn.Module):
+    """Tokenized batch -> embeddings: the transformer, its pooling and the
+    normalisation in one module (what torch runs and what ONNX exports)."""
+
+    def __init__(self, encoder, normalize: bool):
+        super().__init__()
+        self.sentence_transformer = encoder.kind == "sentence-transformers"
+        self.model = encoder.model if self.sentence_transformer \
+            else encoder.backbone.module
+        self.normalize = normalize
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        features = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            features["token_type_ids"] = token_type_ids
+        if self.sentence_transformer:
+            out = self.model(features)["sentence_embedding"]
+        else:
+            out = self.model(**features)
+        return _maybe_normalize(out, self.normalize)
 
 
 def _lookup(vectors, word):

@@ -170,3 +170,18 @@ def test_cli_runtime_and_exact_decode_flags(tmp_path, capsys):
         assert main(["predict", str(model), str(tmp_path / "photos"), *flags]) == 0
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") == 8
+
+
+def test_text_embeddings_export_pooling_and_normalisation_together():
+    from sktransfer import PretrainedTextEmbeddings
+
+    texts = ["a cat on a mat", "the stock market fell sharply today",
+             "", "Transformers embed sentences into vectors of floats."]
+    onnx = PretrainedTextEmbeddings(runtime="onnx", cache=False).fit(texts)
+    torch_ = PretrainedTextEmbeddings(runtime="torch", cache=False).fit(texts)
+    assert (onnx.runtime_, torch_.runtime_) == ("onnx", "torch")
+    expected = torch_.encoder_.model.encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(torch_.transform(texts), expected, atol=1e-5)
+    got = onnx.transform(texts)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
