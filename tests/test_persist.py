@@ -14,6 +14,7 @@ import pickle
 import shutil
 import warnings
 import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,10 @@ def perturb(module):
 
 # --- round trips -------------------------------------------------------------------
 
-def test_image_features_pipeline(photos, tmp_path):
+def test_image_features_pipeline(photos, tmp_path, monkeypatch):
+    # perturb() edits the loaded backbone in place, and frozen models are
+    # shared between estimators of this process: use a private table.
+    monkeypatch.setattr("sktransfer._embedder._SHARED", OrderedDict())
     X, y = photos
     features = PretrainedImageFeatures("resnet18", weights=None, cache=False)
     pipe = make_pipeline(features, StandardScaler(), LogisticRegression())
