@@ -168,22 +168,25 @@ def build_estimator(args, modality, task="classification"):
 
     if task == "regression":
         return build_regressor(args, modality)
+    runtime = getattr(args, "runtime", None) or "auto"
+    fast_decode = not getattr(args, "exact_decode", False)
     if modality == "image":
         model = args.model or "efficientnet_lite0"
         if args.finetune:
             return skt.FineTunedClassifier(
                 model, weights=_weights(args.weights), freeze_depth=_freeze_depth(
                     args.freeze_depth), max_epochs=args.max_epochs,
-                image_size=args.image_size, random_state=0)
+                image_size=args.image_size, random_state=0, fast_decode=fast_decode)
         return make_pipeline(skt.PretrainedImageFeatures(
-            model, weights=_weights(args.weights)),
+            model, weights=_weights(args.weights), runtime=runtime,
+            fast_decode=fast_decode),
                              StandardScaler(), LogisticRegression(max_iter=2000))
     model = args.model or "all-MiniLM-L6-v2"
     if args.finetune:
         return skt.FineTunedTextClassifier(
             model, freeze_depth=_freeze_depth(args.freeze_depth),
             max_epochs=args.max_epochs, random_state=0)
-    return make_pipeline(skt.PretrainedTextEmbeddings(model),
+    return make_pipeline(skt.PretrainedTextEmbeddings(model, runtime=runtime),
                          LogisticRegression(max_iter=2000))
 
 
@@ -199,8 +202,10 @@ def build_regressor(args, modality):
         return skt.FineTunedTextRegressor(
             model, freeze_depth=_freeze_depth(args.freeze_depth),
             max_epochs=args.max_epochs, random_state=0)
-    return make_pipeline(skt.PretrainedTextEmbeddings(model),
-                         RidgeCV(np.logspace(-3, 4, 15)))
+    return make_pipeline(
+        skt.PretrainedTextEmbeddings(model, runtime=getattr(args, "runtime", None)
+                                     or "auto"),
+        RidgeCV(np.logspace(-3, 4, 15)))
 
 
 def _cross_validate(args, X, y, estimator, task):
@@ -324,6 +329,7 @@ def run_predict(args):
         frame = read_csv(_ensure_path(args.inputs[0]), saved["text_column"])
         X = frame[saved["text_column"]]
         names = X.tolist()
+    _speed_overrides(saved["estimator"], args, X)
     predictions = saved["estimator"].predict(X)
     if args.output:
         import pandas as pd
@@ -337,6 +343,24 @@ def run_predict(args):
         # the label alone, one line per CSV row, in order.
         line = f"{name}\t{label}" if saved["modality"] == "image" else str(label)
         sys.stdout.write(line + "\n")
+
+
+def _speed_overrides(estimator, args, X):
+    """``--runtime`` / ``--exact-decode`` at predict time, on the steps having them.
+
+    A frozen embedder learned nothing from its data: fitting it again (on the
+    first input) only reloads the network with the new settings.
+    """
+    params = {"runtime": args.runtime} if args.runtime else {}
+    if args.exact_decode:
+        params["fast_decode"] = False
+    steps = [step for _, step in getattr(estimator, "steps", [(None, estimator)])]
+    for step in steps:
+        own = {k: v for k, v in params.items() if k in step.get_params(deep=False)}
+        if own:
+            step.set_params(**own)
+            if hasattr(step, "runtime_"):
+                step.fit(X[:1])
 
 
 # --- models --------------------------------------------------------------------

@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
                               "runs whatever code it holds: only for files you "
                               "trust")
 
+    for command in (fit, predict):
+        command.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                             help="what runs a frozen network (default: auto, "
+                                  "ONNX Runtime on the CPU when installed)")
+        command.add_argument("--exact-decode", action="store_true",
+                             help="decode JPEGs at full resolution (default: "
+                                  "draft mode at the size the network needs)")
+
     sub.add_parser("models", help="model specs, block counts, offline availability")
     return parser
 

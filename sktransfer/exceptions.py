@@ -19,6 +19,7 @@ __all__ = [
     "ModelFileError",
     "ModelNotAvailableError",
     "ParameterError",
+    "RuntimeFallbackWarning",
     "SktransferError",
     "UnsafeModelFileError",
 ]
@@ -67,3 +68,7 @@ class CacheCorruptionWarning(UserWarning):
 
 class CacheWriteWarning(UserWarning):
     """The cache directory cannot be written; embeddings are not persisted."""
+
+
+class RuntimeFallbackWarning(UserWarning):
+    """ONNX Runtime was asked for but torch runs instead; the message says why."""

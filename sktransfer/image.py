@@ -11,16 +11,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from sktransfer._device import autocast
 from sktransfer._embedder import BaseEmbedder, shared_model
+from sktransfer._runtime import RUNTIMES, RunnerMixin
 from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
 from sktransfer.cache import content_key
-from sktransfer.data import ImageDataset, as_image_list
+from sktransfer.data import ImageDataset, as_image_list, iter_batches
 
 __all__ = ["PretrainedImageFeatures"]
 
 
-class PretrainedImageFeatures(BaseEmbedder):
+class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
     """Embed images with a pretrained network, as a scikit-learn transformer.
 
     Parameters
@@ -47,7 +47,25 @@ class PretrainedImageFeatures(BaseEmbedder):
     progress : bool, default=False
         Show a tqdm progress bar.
     num_workers : int, default=0
-        DataLoader workers that read and decode images while the network runs.
+        0 decodes and preprocesses the next batches in a pool of threads
+        (``min(8, os.cpu_count())``) while the network runs on the current one;
+        ``k > 0`` uses ``k`` DataLoader worker processes instead. Either way at
+        most a few batches are held in memory.
+    fast_decode : bool, default=True
+        Decode JPEG files in libjpeg's draft mode at the smallest DCT scale
+        (1/2, 1/4, 1/8) that still leaves the size the preprocessing resizes
+        to (several times faster for phone photos); the preprocessing is
+        unchanged. False decodes every file at full resolution. Part of the
+        cache key.
+    runtime : {"auto", "torch", "onnx"}, default="auto"
+        What runs the network. ``"onnx"`` exports exactly the torch
+        computation (``layer`` and ``pooling`` included) to ONNX once, caches
+        the file on disk, checks it against torch and runs it with ONNX Runtime
+        on the CPU (falling back to torch with a ``RuntimeFallbackWarning``
+        when the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
+        when it is installed and the weights are pretrained (not for
+        ``weights=None`` or an ``nn.Module`` spec), torch on CUDA. See
+        ``sktransfer._runtime`` for the cache directory and thread count.
 
     Attributes
     ----------
@@ -57,6 +75,10 @@ class PretrainedImageFeatures(BaseEmbedder):
         Width of the embeddings.
     device_ : str
         The device the network runs on.
+    runtime_ : str
+        ``"onnx"`` or ``"torch"``: what runs the network.
+    runner_ : object
+        Runs the network: ``runner_.run({"images": batch}) -> ndarray``.
 
     See Also
     --------
@@ -81,11 +103,13 @@ class PretrainedImageFeatures(BaseEmbedder):
         "cache": ["boolean", str, os.PathLike, None],
         "progress": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "fast_decode": ["boolean"],
+        "runtime": [StrOptions(set(RUNTIMES))],
     }
 
     def __init__(self, model="resnet50", weights="DEFAULT", layer=None,
                  pooling="avg", batch_size=32, device="auto", cache=True,
-                 progress=False, num_workers=0):
+                 progress=False, num_workers=0, fast_decode=True, runtime="auto"):
         self.model = model
         self.weights = weights
         self.layer = layer
@@ -95,6 +119,8 @@ class PretrainedImageFeatures(BaseEmbedder):
         self.cache = cache
         self.progress = progress
         self.num_workers = num_workers
+        self.fast_decode = fast_decode
+        self.runtime = runtime
 
     @property
     def backbone_(self):
@@ -128,7 +154,8 @@ class PretrainedImageFeatures(BaseEmbedder):
 
     def _model_identity(self):
         return (spec_identity(self.model), spec_identity(self.weights),
-                self.layer, self.pooling, repr(self.backbone_.preprocess))
+                self.layer, self.pooling, repr(self.backbone_.preprocess),
+                "fast_decode" if self.fast_decode else "exact_decode")
 
     def _coerce(self, X):
         return as_image_list(X)
@@ -136,23 +163,50 @@ class PretrainedImageFeatures(BaseEmbedder):
     def _sample_keys(self, items):
         return [content_key(item) for item in items]
 
-    def _embed_batches(self, items, indices):
+    def _runner_parts(self):
         backbone = self.backbone_
+        module = _Features(backbone.module, backbone, self.layer, self.pooling)
+        generator = torch.Generator().manual_seed(0)
+        size = backbone.data_config["input_size"]
+        probe = {"images": torch.randn(2, *size, generator=generator)}
+        stable = isinstance(self.model, (str, os.PathLike)) and self.weights is not None
+        identity = ("image", self.layer, self.pooling) if stable else None
+        key = None
+        if stable:
+            key = (spec_identity(self.model), spec_identity(self.weights),
+                   self.layer, self.pooling, self.device_)
+        return module, probe, identity, key
+
+    def _embed_batches(self, items, indices):
+        """Embeddings of ``items[indices]``, one float32 array per batch."""
         device = torch.device(self.device_)
-        loader = DataLoader(
-            ImageDataset(items, backbone.preprocess, indices),
-            batch_size=self.batch_size, num_workers=self.num_workers,
-            pin_memory=device.type == "cuda",
-        )
-        for batch in tqdm(loader, disable=not self.progress, desc="embedding",
-                          unit="batch"):
+        dataset = ImageDataset(items, self.backbone_.preprocess, indices,
+                               fast_decode=self.fast_decode)
+        if self.num_workers > 0:
+            batches = DataLoader(dataset, batch_size=self.batch_size,
+                                 num_workers=self.num_workers,
+                                 pin_memory=device.type == "cuda")
+        else:
+            batches = iter_batches(dataset, self.batch_size,
+                                   threads=min(8, os.cpu_count() or 1))
+        for batch in tqdm(batches, disable=not self.progress, desc="embedding",
+                          unit="batch", total=-(-len(indices) // self.batch_size)):
             yield self._embed_batch(batch)
 
     def _embed_batch(self, batch: torch.Tensor) -> np.ndarray:
-        device = torch.device(self.device_)
-        x = batch.to(device, non_blocking=True).contiguous(
-            memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(device):
-            features = self.backbone_.extract(x, self.layer, self.pooling)
-        return features.float().cpu().numpy()
+        return self.runner_.run({"images": batch})
+
+
+class _Features(torch.nn.Module):
+    """``backbone.extract(images, layer, pooling)`` as a module: what runs."""
+
+    def __init__(self, module, backbone, layer, pooling):
+        super().__init__()
+        self.module = module  # registered: its weights are the export's
+        self.backbone = backbone
+        self.layer = layer
+        self.pooling = pooling
+
+    def forward(self, images):
+        return self.backbone.extract(images, self.layer, self.pooling)
 

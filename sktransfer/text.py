@@ -7,12 +7,13 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from tqdm.auto import tqdm
 
 from sktransfer._device import autocast
 from sktransfer._embedder import BaseEmbedder, shared_model
+from sktransfer._runtime import RUNTIMES, RunnerMixin
 from sktransfer.backbones import resolve_backbone, spec_identity, token_length
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
@@ -24,7 +25,7 @@ __all__ = ["PretrainedTextEmbeddings", "TextEmbedding"]
 SORT_WINDOW = 32
 
 
-class PretrainedTextEmbeddings(BaseEmbedder):
+class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
     """Embed texts with a pretrained model, as a scikit-learn transformer.
 
     Parameters
@@ -73,6 +74,13 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         ``True`` in memory, a directory to persist across runs.
     progress : bool, default=False
         Show a tqdm progress bar.
+    runtime : {"auto", "torch", "onnx"}, default="auto"
+        What runs a transformer: ``"onnx"`` exports the tokenized batch ->
+        embedding computation (transformer, pooling and normalisation
+        together) once, caches it on disk, checks it against torch and runs it
+        with ONNX Runtime on the CPU (torch, with a ``RuntimeFallbackWarning``,
+        if the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
+        when installed, torch on CUDA. Word vectors always run in torch.
 
     Attributes
     ----------
@@ -89,6 +97,8 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         The truncation length in effect.
     device_ : str
         The device the model runs on.
+    runtime_ : str or None
+        ``"onnx"`` or ``"torch"`` (None for word vectors).
 
     See Also
     --------
@@ -112,6 +122,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         "device": [str, torch.device],
         "cache": ["boolean", str, os.PathLike, None],
         "progress": ["boolean"],
+        "runtime": [StrOptions(set(RUNTIMES))],
     }
 
     def __init__(
@@ -123,6 +134,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         device="auto",
         cache=True,
         progress=False,
+        runtime="auto",
     ):
         self.model = model
         self.batch_size = batch_size
@@ -131,6 +143,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         self.device = device
         self.cache = cache
         self.progress = progress
+        self.runtime = runtime
 
     @property
     def backbone_(self):
@@ -187,11 +200,29 @@ class PretrainedTextEmbeddings(BaseEmbedder):
                     yield out[start : start + size]
 
     def _run(self, module, texts) -> np.ndarray:
-        device = torch.device(self.device_)
         batch = self.backbone_.preprocess(texts, max_length=self.max_length_)
+        runner = self.runner_
+        if runner is not None:
+            return runner.run(batch)
+        device = torch.device(self.device_)  # word vectors: plain torch
         batch = {name: tensor.to(device) for name, tensor in batch.items()}
         with torch.inference_mode(), autocast(device):
             return module(**batch).float().cpu().numpy()
+
+    def _runner_parts(self):
+        backbone = self.backbone_
+        if backbone.data_config["kind"] == "word2vec":
+            return None  # a mean of word vectors: nothing worth exporting
+        probe = dict(backbone.preprocess(list(_PROBE_TEXTS),
+                                         max_length=self.max_length_))
+        identity = ("text", self.normalize, self.max_length_)
+        key = ("text", spec_identity(backbone.data_config["source"]),
+               self.normalize, self.max_length_, self.device_)
+        return self._embedding_module(), probe, identity, key
+
+
+_PROBE_TEXTS = ("A short text.",
+                "A longer sentence, so that the probe batch holds padding too.")
 
 
 class TextEmbedding(nn.Module):

@@ -21,6 +21,19 @@ def photos():
             "camera": data.camera(), "logo": data.logo()}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_exports_in_a_session_dir(tmp_path_factory):
+    """ONNX exports go to one temporary directory per test session (shared by
+    the tests, so each model is exported once), never to the user's cache."""
+    previous = os.environ.get("SKTRANSFER_CACHE_DIR")
+    os.environ["SKTRANSFER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("SKTRANSFER_CACHE_DIR", None)
+    else:
+        os.environ["SKTRANSFER_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op torch thread for a module's tests (restored afterwards).

@@ -27,6 +27,7 @@ class ImageFineTuning(BaseFineTuned):
         "weights": [str, os.PathLike, None],
         "augment": [StrOptions(set(IMAGE_PRESETS)), callable, None],
         "image_size": [Interval(Integral, 8, None, closed="left"), None],
+        "fast_decode": ["boolean"],
     }
 
     def _resolve_backbone(self):
@@ -41,7 +42,7 @@ class ImageFineTuning(BaseFineTuned):
             transform = image_augmentation(self.augment, config, self.image_size)
         else:
             transform = make_eval_transform(config, self.image_size)
-        return ImageDataset(items, transform)
+        return ImageDataset(items, transform, fast_decode=self.fast_decode)
 
 
 class FineTunedClassifier(ClassifierTask, ImageFineTuning):
@@ -100,6 +101,13 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         Print skorch's per-epoch table.
     num_workers : int, default=0
         DataLoader processes decoding and augmenting images.
+    fast_decode : bool, default=True
+        Decode JPEG files in libjpeg's draft mode at the smallest DCT scale
+        that still leaves what the transform needs: the resize size for
+        prediction; for training, enough that the smallest crop the random
+        resized crop can draw is not upsampled (``sktransfer.data.decode_size``).
+        False decodes every file at full resolution. A callable ``augment``
+        always gets the full image.
 
     Attributes
     ----------
@@ -154,6 +162,7 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         random_state=None,
         progress=False,
         num_workers=0,
+        fast_decode=True,
     ):
         self.model = model
         self.weights = weights
@@ -172,3 +181,4 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         self.random_state = random_state
         self.progress = progress
         self.num_workers = num_workers
+        self.fast_decode = fast_decode

@@ -66,6 +66,9 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
         Print skorch's per-epoch table.
     num_workers : int, default=0
         DataLoader processes decoding (and augmenting) images.
+    fast_decode : bool, default=True
+        Decode JPEG files at the smallest DCT scale that leaves what the
+        transform needs (see ``FineTunedClassifier``); False decodes in full.
 
     Attributes
     ----------
@@ -123,6 +126,7 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
         random_state=None,
         progress=False,
         num_workers=0,
+        fast_decode=True,
     ):
         self.model = model
         self.weights = weights
@@ -142,6 +146,7 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
         self.random_state = random_state
         self.progress = progress
         self.num_workers = num_workers
+        self.fast_decode = fast_decode
 
 
 class FineTunedTextRegressor(RegressorTask, TextFineTuning):
