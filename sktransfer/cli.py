@@ -1,4 +1,4 @@
-"""The ``sktransfer`` command: demo, fit, predict, models.
+"""The ``sktransfer`` command: demo, fit, predict, models, embed.
 
 Every expected failure (a missing path, an empty class folder, unreadable
 images, a CSV without the named column, a file that is not a sktransfer model)
@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", help="write a CSV instead of printing")
 
     sub.add_parser("models", help="model specs, block counts, offline availability")
+
+    from sktransfer._embed_command import add_embed_parser
+
+    add_embed_parser(sub)
     return parser
 
 
@@ -60,7 +64,9 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from sktransfer import _commands
 
-    handler = getattr(_commands, f"run_{args.command}")
+    handler = getattr(_commands, f"run_{args.command}", None)
+    if args.command == "embed":
+        from sktransfer._embed_command import run_embed as handler
     try:
         handler(args)
     except KeyboardInterrupt:

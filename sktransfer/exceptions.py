@@ -5,7 +5,13 @@ accepted. They subclass the builtin ``ValueError`` / ``TypeError`` so that code
 written against scikit-learn's conventions keeps catching them.
 """
 
-__all__ = ["InvalidInputError", "InvalidInputTypeError", "ModelNotAvailableError"]
+__all__ = [
+    "EmbedOutputError",
+    "InvalidInputError",
+    "InvalidInputTypeError",
+    "ModelNotAvailableError",
+    "SchedulerUnreachableError",
+]
 
 
 class InvalidInputError(ValueError):
@@ -18,3 +24,12 @@ class InvalidInputTypeError(TypeError):
 
 class ModelNotAvailableError(ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+class EmbedOutputError(ValueError):
+    """An ``sktransfer embed`` output folder holds something else: embeddings
+    from another model, other settings or other inputs, or foreign files."""
+
+
+class SchedulerUnreachableError(ValueError):
+    """No Dask scheduler answers at the given address."""
