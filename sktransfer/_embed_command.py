@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -238,7 +239,7 @@ def run_embed(args) -> None:
     from tqdm.auto import tqdm
 
     from sktransfer._embed_store import EmbedStore, check_folder, manifest_for
-    from sktransfer.dask import fit_on_worker
+    from sktransfer.dask import fit_on_worker, load_on_workers
 
     if args.partition_size < 1:
         raise InvalidInputError(
@@ -256,15 +257,20 @@ def run_embed(args) -> None:
                            fitted.get_feature_names_out())
         todo = [i for i in range(store.n_partitions) if store.part_info(i) is None]
         done = len(keys) - sum(len(store.rows(i)) for i in todo)
+        if todo:
+            load_on_workers(client, fitted)
+        started = time.perf_counter()
         with tqdm(total=len(keys), initial=done, unit="row", desc="embedding",
                   disable=args.no_progress, file=sys.stderr) as progress:
             if todo:
                 _embed_missing(client, keys, column, fitted, store, todo,
                                args.skip_bad, progress)
+        seconds = time.perf_counter() - started
     skipped = store.write_skipped()
     resumed = store.n_partitions - len(todo)
     print(f"embedded {len(keys) - skipped} of {len(keys)} inputs "
           f"({fitted.n_features_out_} features) into {args.out}: "
-          f"{store.n_partitions} partitions, {resumed} already done"
+          f"{store.n_partitions} partitions, {resumed} already done; "
+          f"{len(keys) - done} inputs in {seconds:.1f} s"
           + (f"; {skipped} skipped, listed in {Path(args.out) / '_skipped.csv'}"
              if skipped else ""))

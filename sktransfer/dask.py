@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sktransfer.exceptions import InvalidInputError, InvalidInputTypeError
 
-__all__ = ["embed", "fit_on_worker", "is_url"]
+__all__ = ["embed", "fit_on_worker", "is_url", "load_on_workers"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _BAD_INPUT = (InvalidInputError, InvalidInputTypeError)
@@ -108,6 +108,26 @@ def fit_on_worker(transformer, sample):
     import dask
 
     return dask.delayed(_fit)(clone(transformer), list(sample)).compute()
+
+
+def _load(transformer) -> None:
+    transformer._loaded_model()
+
+
+def load_on_workers(client, transformer) -> None:
+    """Load a fitted transformer's model on every worker of ``client`` now.
+
+    Optional: otherwise each worker loads it with its first partition. The
+    model stays in the worker process (see ``sktransfer._embedder``), where the
+    transformer deserialised by the tasks finds it.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    transformer : a fitted PretrainedImageFeatures or PretrainedTextEmbeddings
+    """
+    check_is_fitted(transformer, "n_features_out_")
+    client.run(_load, transformer)
 
 
 def _feature_frame(transformer, index, features) -> pd.DataFrame:
