@@ -187,7 +187,13 @@ def connect(scheduler=None, workers: int = 1, timeout: float = 10.0):
     logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_quiet_worker_logs)
         yield client
+
+
+def _quiet_worker_logs() -> None:
+    """Our workers' failures reach the user as the client's one-line error."""
+    logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
 
 
 # --- the command ---------------------------------------------------------------
