@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from sktransfer.exceptions import InvalidInputError, InvalidInputTypeError
+
+if TYPE_CHECKING:
+    import dask.dataframe
 
 __all__ = ["embed", "fit_on_worker", "is_url", "load_on_workers"]
 
@@ -203,7 +207,7 @@ def _as_frame(collection, column):
 
 
 def embed(collection, transformer, column: str | None = None, *,
-          on_error: str = "raise"):
+          on_error: str = "raise") -> dask.dataframe.DataFrame:
     """Embed a Dask collection lazily, one partition at a time.
 
     Parameters
