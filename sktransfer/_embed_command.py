@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -225,20 +226,38 @@ def _plain(value):
 
 def _embed_missing(client, keys, column, transformer, store, todo, skip_bad,
                    progress):
+    """Compute the partitions ``todo`` and write each one as it arrives.
+
+    A bounded number of partitions is in flight (two per worker, submitted in
+    batches), so neither the scheduler nor the workers ever hold the whole
+    input or output, however large.
+    """
     from distributed import as_completed
 
     from sktransfer.dask import embed
 
     lazy = embed(_partitions(keys, store, todo), transformer, column=column,
                  on_error="skip" if skip_bad else "raise")
-    futures = client.compute(lazy.to_delayed())
-    index_of = {future.key: index for future, index in zip(futures, todo,
-                                                            strict=True)}
-    for future in as_completed(futures):
+    queue = deque(zip(todo, lazy.to_delayed(), strict=True))
+    window = max(4, 2 * len(client.scheduler_info().get("workers", {})))
+    running, index_of = as_completed(), {}
+
+    def submit():
+        if running.count() >= window or not queue:
+            return
+        batch = [queue.popleft() for _ in range(min(window, len(queue)))]
+        for (index, _), future in zip(batch, client.compute(
+                [part for _, part in batch]), strict=True):
+            index_of[future.key] = index
+            running.add(future)
+
+    submit()
+    for future in running:
         frame, skipped = _split_errors(future.result(), list(keys.columns))
-        store.write(index_of[future.key], frame, skipped)
+        store.write(index_of.pop(future.key), frame, skipped)
         progress.update(len(frame) + len(skipped))
         future.release()
+        submit()
 
 
 def run_embed(args) -> None:
