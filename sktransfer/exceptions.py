@@ -6,6 +6,8 @@ written against scikit-learn's conventions keeps catching them.
 """
 
 __all__ = [
+    "CacheCorruptionWarning",
+    "CacheWriteWarning",
     "EmbedOutputError",
     "InvalidInputError",
     "InvalidInputTypeError",
@@ -33,3 +35,11 @@ class EmbedOutputError(ValueError):
 
 class SchedulerUnreachableError(ValueError):
     """No Dask scheduler answers at the given address."""
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A persistent cache entry is invalid; it is recomputed and rewritten."""
+
+
+class CacheWriteWarning(UserWarning):
+    """The cache directory cannot be written; embeddings are not persisted."""

@@ -331,20 +331,20 @@ def test_a_shared_cache_embeds_each_sample_once(client, photos, tmp_path,
     def install_counter(counter=counter):
         from sktransfer.image import PretrainedImageFeatures as features
 
-        original = getattr(features, "_uncounted_embed", features._embed)
+        original = features.__dict__.get("_uncounted", features._batches)
 
         def counting(self, items, indices):
             with open(counter, "a") as handle:
                 handle.write(f"{len(indices)}\n")
             return original(self, items, indices)
 
-        features._uncounted_embed, features._embed = original, counting
+        features._uncounted, features._batches = original, counting
 
     client.run(install_counter)
-    monkeypatch.setattr(PretrainedImageFeatures, "_embed",
-                        PretrainedImageFeatures._embed)
-    monkeypatch.setattr(PretrainedImageFeatures, "_uncounted_embed",
-                        PretrainedImageFeatures._embed, raising=False)
+    monkeypatch.setattr(PretrainedImageFeatures, "_batches",
+                        PretrainedImageFeatures._batches)
+    monkeypatch.setattr(PretrainedImageFeatures, "_uncounted",
+                        PretrainedImageFeatures._batches, raising=False)
     install_counter()  # this process too (the final refit of the grid search)
     _, paths, y = photos
     cache = tmp_path / "cache"
@@ -356,9 +356,9 @@ def test_a_shared_cache_embeds_each_sample_once(client, photos, tmp_path,
         GridSearchCV(pipe, {"logisticregression__C": [0.1, 10.0]}, cv=3,
                      n_jobs=-1).fit(paths, y)
     client.run(lambda: setattr(
-        __import__("sktransfer.image").image.PretrainedImageFeatures, "_embed",
-        __import__("sktransfer.image").image.PretrainedImageFeatures
-        ._uncounted_embed))
+        __import__("sktransfer.image").image.PretrainedImageFeatures, "_batches",
+        __import__("sktransfer.image").image.PretrainedImageFeatures._uncounted))
     counts = [int(line) for line in open(counter).read().split()]
     assert sum(counts) == len(paths)
-    assert len(list(cache.rglob("*.npy"))) == len(paths)
+    entries = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".json"]
+    assert len(entries) == len(paths)  # one cache entry per sample
