@@ -191,9 +191,10 @@ def test_cli_resumes_after_sigkill(client, photos, image_reference, tmp_path,
                                    capsys):
     root, paths, _ = photos
     out = tmp_path / "killed.parquet"
+    # Killed: the command and the LocalCluster it started (its process group).
     command = [sys.executable, "-m", "sktransfer.cli", "embed", str(root), "--out",
-               str(out), "--scheduler", client.scheduler.address,
-               "--partition-size", "1", "--no-progress"]
+               str(out), "--workers", "1", "--partition-size", "1",
+               "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -206,6 +207,7 @@ def test_cli_resumes_after_sigkill(client, photos, image_reference, tmp_path,
     written = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
     assert 1 <= len(written) < len(paths)
 
+    # Resumed on another cluster: the output does not depend on the cluster.
     code, io = run_cli(root, "--out", out, "--scheduler", client.scheduler.address,
                        "--partition-size", 1, capsys=capsys)
     assert code == 0, io.err
