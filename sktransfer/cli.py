@@ -1,4 +1,4 @@
-"""The ``sktransfer`` command: demo, fit, predict, models.
+"""The ``sktransfer`` command: demo, fit, predict, models, embed.
 
 Every expected failure (a missing path, an empty class folder, unreadable
 images, a CSV without the named column, a model spec that does not resolve, a
@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                                   "draft mode at the size the network needs)")
 
     sub.add_parser("models", help="model specs, block counts, offline availability")
+
+    from sktransfer._embed_command import add_embed_parser
+
+    add_embed_parser(sub)
     return parser
 
 
@@ -91,7 +95,9 @@ def main(argv=None) -> int:
     from sktransfer import _commands
     from sktransfer.exceptions import SktransferError
 
-    handler = getattr(_commands, f"run_{args.command}")
+    handler = getattr(_commands, f"run_{args.command}", None)
+    if args.command == "embed":
+        from sktransfer._embed_command import run_embed as handler
     try:
         handler(args)
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ __all__ = [
     "CLIError",
     "CacheCorruptionWarning",
     "CacheWriteWarning",
+    "EmbedOutputError",
     "InvalidInputError",
     "InvalidInputTypeError",
     "MissingDependencyError",
@@ -20,6 +21,7 @@ __all__ = [
     "ModelNotAvailableError",
     "ParameterError",
     "RuntimeFallbackWarning",
+    "SchedulerUnreachableError",
     "SktransferError",
     "UnsafeModelFileError",
 ]
@@ -60,6 +62,15 @@ class ModelFileError(SktransferError, ValueError):
 
 class UnsafeModelFileError(ModelFileError):
     """Loading the file could run code: a pickle, or types that are not trusted."""
+
+
+class EmbedOutputError(SktransferError, ValueError):
+    """An ``sktransfer embed`` output folder holds something else: embeddings
+    from another model, other settings or other inputs, or foreign files."""
+
+
+class SchedulerUnreachableError(SktransferError, ValueError):
+    """No Dask scheduler answers at the given address."""
 
 
 class CacheCorruptionWarning(UserWarning):

@@ -1,0 +1,305 @@
+"""``sktransfer embed DATA --out OUT``: embed a collection on a Dask cluster.
+
+The inputs are listed on the client, cut into fixed-size partitions in a
+deterministic order, embedded by :func:`sktransfer.dask.embed` on the workers,
+and each partition is written as soon as it arrives (see ``_embed_store``).
+Killed and rerun, the command embeds only the partitions not on disk yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sktransfer.exceptions import (
+    InvalidInputError,
+    MissingDependencyError,
+    SchedulerUnreachableError,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["add_embed_parser", "run_embed"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+
+
+def add_embed_parser(sub) -> None:
+    """The ``embed`` sub-command's options."""
+    embed = sub.add_parser(
+        "embed", help="embed an image folder, a list of paths/URLs or a CSV/parquet "
+                      "column into a parquet dataset, on a Dask cluster (resumable)")
+    embed.add_argument("data", help="an image folder (recursive), a text file "
+                                    "listing paths or URLs, or a CSV/parquet file")
+    embed.add_argument("--out", required=True,
+                       help="output parquet folder; rerun to resume after a kill")
+    embed.add_argument("--column", help="CSV/parquet column of paths or texts")
+    embed.add_argument("--modality", choices=["auto", "image", "text"],
+                       default="auto", help="what --column holds (auto: image "
+                                            "paths when every value ends in an "
+                                            "image suffix)")
+    embed.add_argument("--model", help="model spec (default: efficientnet_lite0 "
+                                       "for images, all-MiniLM-L6-v2 for text)")
+    embed.add_argument("--weights", default="DEFAULT",
+                       help="images: DEFAULT, a weights enum name, a file or None")
+    embed.add_argument("--batch-size", type=int, help="inputs per forward pass")
+    embed.add_argument("--runtime", help="torch, onnx or auto (when the "
+                                         "transformer supports it)")
+    embed.add_argument("--partition-size", type=int, default=1024,
+                       help="inputs per partition, the unit of work and of resume")
+    where = embed.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1,
+                       help="start a LocalCluster of N processes, 1 thread each")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler "
+                                           "(tcp://host:8786)")
+    embed.add_argument("--connect-timeout", type=float, default=10.0,
+                       help="seconds to wait for --scheduler")
+    embed.add_argument("--skip-bad", action="store_true",
+                       help="leave unreadable inputs out, listed in OUT/_skipped.csv")
+    embed.add_argument("--no-progress", action="store_true")
+
+
+# --- inputs --------------------------------------------------------------------
+
+def _image_folder(folder: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    paths = sorted(str(p) for p in folder.rglob("*")
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InvalidInputError(f"{str(folder)!r} holds no image "
+                                f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return pd.DataFrame({"path": paths})
+
+
+def _path_list(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    paths = [line for line in lines if line and not line.startswith("#")]
+    if not paths:
+        raise InvalidInputError(f"{str(path)!r} lists no path or URL")
+    return pd.DataFrame({"path": paths})
+
+
+def _looks_like_paths(values: pd.Series) -> bool:
+    head = values.dropna().astype(str).head(50)
+    return len(head) > 0 and all(
+        Path(value.split("?")[0]).suffix.lower() in IMAGE_SUFFIXES for value in head)
+
+
+def _table(path: Path, column, modality: str) -> tuple[pd.DataFrame, str]:
+    import pandas as pd
+
+    frame = (pd.read_csv(path) if path.suffix.lower() == ".csv"
+             else pd.read_parquet(path))
+    if column is None or column not in frame.columns:
+        raise InvalidInputError(
+            f"{str(path)!r}: name the column to embed with --column; its columns "
+            f"are {list(frame.columns)}")
+    values = frame[column]
+    if modality == "auto":
+        modality = "image" if _looks_like_paths(values) else "text"
+    if modality == "image":
+        return pd.DataFrame({"path": values.astype(object)}), "image"
+    return pd.DataFrame({"row": range(len(values)), "text": values.astype(object)}), \
+        "text"
+
+
+def read_inputs(data: str, column=None, modality: str = "auto"):
+    """``(keys frame, input column, modality)`` for DATA, in a fixed order."""
+    path = Path(data)
+    if not path.exists():
+        raise InvalidInputError(f"{data!r} does not exist")
+    if path.is_dir():
+        keys, found = _image_folder(path), "image"
+    elif path.suffix.lower() in TABLE_SUFFIXES:
+        keys, found = _table(path, column, modality)
+    else:
+        keys, found = _path_list(path), "image"
+    if modality not in ("auto", found):
+        raise InvalidInputError(f"{data!r} holds {found} inputs, not {modality}")
+    return keys, ("path" if found == "image" else "text"), found
+
+
+def _check_texts(keys: pd.DataFrame) -> None:
+    missing = keys["text"].isna()
+    if missing.any():
+        row = int(missing.to_numpy().nonzero()[0][0])
+        raise InvalidInputError(
+            f"row {row} has no text (empty or NaN); fill or drop it, or pass "
+            f"--skip-bad to record it in _skipped.csv")
+
+
+# --- transformer and cluster ---------------------------------------------------
+
+def build_transformer(args, modality: str):
+    """The transformer for ``modality`` from the command's options."""
+    from sktransfer._commands import _weights
+
+    if modality == "image":
+        from sktransfer import PretrainedImageFeatures
+
+        transformer = PretrainedImageFeatures(
+            args.model or "efficientnet_lite0", weights=_weights(args.weights),
+            cache=False)
+    else:
+        from sktransfer import PretrainedTextEmbeddings
+
+        transformer = PretrainedTextEmbeddings(args.model or "all-MiniLM-L6-v2",
+                                               cache=False)
+    params = transformer.get_params()
+    if args.batch_size is not None:
+        transformer.set_params(batch_size=args.batch_size)
+    if args.runtime is not None:
+        if "runtime" not in params:
+            raise InvalidInputError(
+                f"--runtime is not supported by {type(transformer).__name__} "
+                f"in this version")
+        transformer.set_params(runtime=args.runtime)
+    return transformer
+
+
+@contextlib.contextmanager
+def connect(scheduler=None, workers: int = 1, timeout: float = 10.0):
+    """A ``distributed.Client``: to ``scheduler``, or to a new LocalCluster."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise MissingDependencyError("sktransfer embed needs Dask: pip install "
+                          "'sktransfer[dask]'") from exc
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerUnreachableError(
+                f"no Dask scheduler answers at {scheduler!r} "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]})"
+            ) from None
+        with client:
+            yield client
+        return
+    if workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {workers}")
+    # Workers that outlive close() by a few seconds are killed: not news.
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_quiet_worker_logs)
+        yield client
+
+
+def _quiet_worker_logs() -> None:
+    """Our workers' failures reach the user as the client's one-line error."""
+    logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+
+
+# --- the command ---------------------------------------------------------------
+
+def _partitions(keys: pd.DataFrame, store, todo: list[int]):
+    import dask.dataframe as dd
+
+    pieces = [keys.iloc[store.rows(i).start:store.rows(i).stop] for i in todo]
+    return dd.from_map(_identity, pieces, meta=keys.iloc[:0],
+                       divisions=[None] * (len(pieces) + 1))
+
+
+def _identity(frame):
+    return frame
+
+
+def _split_errors(frame: pd.DataFrame, key_columns):
+    if "error" not in frame.columns:
+        return frame, []
+    bad = frame["error"].notna()
+    skipped = [{**{c: _plain(frame[c].iloc[i]) for c in key_columns},
+                "error": frame["error"].iloc[i]} for i in bad.to_numpy().nonzero()[0]]
+    return frame.loc[~bad].drop(columns="error"), skipped
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _embed_missing(client, keys, column, transformer, store, todo, skip_bad,
+                   progress):
+    """Compute the partitions ``todo`` and write each one as it arrives.
+
+    A bounded number of partitions is in flight (two per worker, submitted in
+    batches), so neither the scheduler nor the workers ever hold the whole
+    input or output, however large.
+    """
+    from distributed import as_completed
+
+    from sktransfer.dask import embed
+
+    lazy = embed(_partitions(keys, store, todo), transformer, column=column,
+                 on_error="skip" if skip_bad else "raise")
+    queue = deque(zip(todo, lazy.to_delayed(), strict=True))
+    window = max(4, 2 * len(client.scheduler_info().get("workers", {})))
+    running, index_of = as_completed(), {}
+
+    def submit():
+        if running.count() >= window or not queue:
+            return
+        batch = [queue.popleft() for _ in range(min(window, len(queue)))]
+        for (index, _), future in zip(batch, client.compute(
+                [part for _, part in batch]), strict=True):
+            index_of[future.key] = index
+            running.add(future)
+
+    submit()
+    for future in running:
+        frame, skipped = _split_errors(future.result(), list(keys.columns))
+        store.write(index_of.pop(future.key), frame, skipped)
+        progress.update(len(frame) + len(skipped))
+        future.release()
+        submit()
+
+
+def run_embed(args) -> None:
+    from tqdm.auto import tqdm
+
+    from sktransfer._embed_store import EmbedStore, check_folder, manifest_for
+    from sktransfer.dask import fit_on_worker, load_on_workers
+
+    if args.partition_size < 1:
+        raise InvalidInputError(
+            f"--partition-size must be >= 1, got {args.partition_size}")
+    keys, column, modality = read_inputs(args.data, args.column, args.modality)
+    if modality == "text" and not args.skip_bad:
+        _check_texts(keys)
+    check_folder(args.out)
+    with connect(args.scheduler, args.workers, args.connect_timeout) as client:
+        transformer = build_transformer(args, modality)
+        sample = keys[column].dropna().head(1).tolist() or keys[column].head(1)
+        fitted = fit_on_worker(transformer, sample)
+        store = EmbedStore(args.out, manifest_for(fitted, keys, column,
+                                                  args.partition_size),
+                           fitted.get_feature_names_out())
+        todo = [i for i in range(store.n_partitions) if store.part_info(i) is None]
+        done = len(keys) - sum(len(store.rows(i)) for i in todo)
+        if todo:
+            load_on_workers(client, fitted)
+        started = time.perf_counter()
+        with tqdm(total=len(keys), initial=done, unit="row", desc="embedding",
+                  disable=args.no_progress, file=sys.stderr) as progress:
+            if todo:
+                _embed_missing(client, keys, column, fitted, store, todo,
+                               args.skip_bad, progress)
+        seconds = time.perf_counter() - started
+    skipped = store.write_skipped()
+    resumed = store.n_partitions - len(todo)
+    print(f"embedded {len(keys) - skipped} of {len(keys)} inputs "
+          f"({fitted.n_features_out_} features) into {args.out}: "
+          f"{store.n_partitions} partitions, {resumed} already done; "
+          f"{len(keys) - done} inputs in {seconds:.1f} s"
+          + (f"; {skipped} skipped, listed in {Path(args.out) / '_skipped.csv'}"
+             if skipped else ""))

@@ -1,0 +1,200 @@
+"""The output folder of ``sktransfer embed``: a resumable parquet dataset.
+
+Layout::
+
+    OUT/_manifest.json        model identity, settings, input hash, partitioning
+    OUT/part-00000.parquet    one file per input partition, written atomically
+    OUT/_skipped.csv          inputs left out with --skip-bad, and why
+
+Each part file carries its partition number, its input row count and the inputs
+it skipped in its parquet metadata, so a part is valid exactly when that
+metadata, its row count and its columns agree with the manifest. A rerun skips
+valid parts, deletes leftovers of an interrupted write (``*.tmp``) and refuses
+a folder made with another model, other settings or other inputs. Files whose
+name starts with ``_`` are ignored by parquet readers, so
+``pandas.read_parquet(OUT)`` reads the embeddings alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from sktransfer.exceptions import EmbedOutputError
+
+__all__ = ["EmbedStore", "check_folder", "manifest_for"]
+
+FORMAT = "sktransfer-embeddings"
+MANIFEST = "_manifest.json"
+SKIPPED = "_skipped.csv"
+_META_KEY = b"sktransfer"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+# Parameters that change how fast, not what: not part of the identity.
+_SPEED_ONLY = {"batch_size", "device", "cache", "progress", "num_workers"}
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def manifest_for(transformer, keys: pd.DataFrame, column: str,
+                 partition_size: int) -> dict:
+    """What identifies an output: model, settings, inputs, partitioning."""
+    from sktransfer.cache import hash_parts
+
+    settings = {name: _jsonable(value) for name, value in
+                sorted(transformer.get_params(deep=False).items())
+                if name not in _SPEED_ONLY}
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "transformer": type(transformer).__name__,
+        "settings": settings,
+        "model_key": transformer.model_key_,
+        "n_features": int(transformer.n_features_out_),
+        "key_columns": [str(name) for name in keys.columns],
+        "input_column": column,
+        "n_rows": len(keys),
+        "inputs": hash_parts(*keys[column].astype(str)),
+        "partition_size": int(partition_size),
+    }
+
+
+def check_folder(folder) -> None:
+    """Refuse an existing ``folder`` that is not an embed output (cheap)."""
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file() or not folder.exists():
+        return
+    if not folder.is_dir() or any(folder.iterdir()):
+        raise EmbedOutputError(
+            f"{str(folder)!r} exists and is not an 'sktransfer embed' output; "
+            f"pick another --out or delete it")
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    found = []
+    for name in sorted(set(old) | set(new)):
+        if name == "settings":
+            continue
+        if old.get(name) != new.get(name):
+            found.append(name)
+    for name in sorted(set(old.get("settings", {})) | set(new["settings"])):
+        before, now = old.get("settings", {}).get(name), new["settings"].get(name)
+        if before != now:
+            found.append(f"{name}={now!r} (the folder has {before!r})")
+    return found
+
+
+class EmbedStore:
+    """One output folder, checked against ``manifest`` when opened.
+
+    Parameters
+    ----------
+    folder : path
+        The output parquet folder (created when missing).
+    manifest : dict
+        From :func:`manifest_for`; an existing folder must match it.
+    feature_names : sequence of str
+        The transformer's ``get_feature_names_out()``.
+    """
+
+    def __init__(self, folder, manifest: dict, feature_names):
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self.columns = [*manifest["key_columns"], *map(str, feature_names)]
+        size, rows = manifest["partition_size"], manifest["n_rows"]
+        self.n_partitions = max(1, -(-rows // size))
+        self._width = max(5, len(str(self.n_partitions - 1)))
+        self._open()
+
+    def _open(self) -> None:
+        path = self.folder / MANIFEST
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text())
+            except ValueError:
+                old = {}
+            changed = _differences(old, self.manifest)
+            if changed:
+                raise EmbedOutputError(
+                    f"{str(self.folder)!r} holds embeddings made differently "
+                    f"({'; '.join(changed)}); refusing to mix them: pick another "
+                    f"--out or delete that folder")
+        else:
+            check_folder(self.folder)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._atomic_write(path, lambda handle: handle.write(
+                json.dumps(self.manifest, indent=1).encode()))
+        for leftover in self.folder.iterdir():
+            if leftover.name.endswith(".tmp"):  # an interrupted write
+                leftover.unlink(missing_ok=True)
+
+    def rows(self, index: int) -> range:
+        size = self.manifest["partition_size"]
+        return range(index * size, min((index + 1) * size, self.manifest["n_rows"]))
+
+    def part_path(self, index: int) -> Path:
+        return self.folder / f"part-{index:0{self._width}d}.parquet"
+
+    def part_info(self, index: int) -> dict | None:
+        """The part's metadata when the part is present and valid, else None."""
+        import pyarrow.parquet as pq
+
+        path = self.part_path(index)
+        try:
+            meta = pq.read_metadata(path)
+            schema = meta.schema.to_arrow_schema()
+            info = json.loads(schema.metadata[_META_KEY])
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+        n_in = len(self.rows(index))
+        valid = (info.get("partition") == index and info.get("rows") == n_in
+                 and meta.num_rows + len(info.get("skipped", [])) == n_in
+                 and schema.names == self.columns)
+        return info if valid else None
+
+    def write(self, index: int, frame: pd.DataFrame, skipped: list) -> None:
+        """Write a partition's embeddings atomically (temp file, then rename)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        info = {"partition": index, "rows": len(self.rows(index)),
+                "skipped": skipped}
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _META_KEY: json.dumps(info)})
+        self._atomic_write(self.part_path(index),
+                           lambda handle: pq.write_table(table, handle))
+
+    def write_skipped(self) -> int:
+        """Collect every part's skipped inputs into ``_skipped.csv``."""
+        records = []
+        for index in range(self.n_partitions):
+            info = self.part_info(index) or {}
+            records += info.get("skipped", [])
+        path = self.folder / SKIPPED
+        if not records:
+            path.unlink(missing_ok=True)
+            return 0
+        frame = pd.DataFrame(records)
+        self._atomic_write(path, lambda handle: handle.write(
+            frame.to_csv(index=False).encode()))
+        return len(records)
+
+    def _atomic_write(self, path: Path, write) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,265 @@
+"""Embed large collections on a Dask cluster with the public transformers.
+
+A thin layer in the style of dask-ml's ``ParallelPostFit``: each partition of a
+Dask DataFrame (or Bag) goes through ``transformer.transform`` with
+``map_partitions`` and a ``meta``; the transformer itself knows nothing of Dask.
+
+The fitted transformer travels to the workers as one task in the graph, so each
+worker process deserialises it once and keeps the loaded network for all its
+partitions. Its pickle is light (the network is dropped and rebuilt from the
+spec, see ``sktransfer._embedder.shared_model``), so it ships in milliseconds.
+
+Image paths may be fsspec URLs (``s3://``, ``gs://``, ``https://``,
+``memory://``, ``file://``) when fsspec is installed: they are read to bytes and
+decoded on the worker.
+
+Grid search on a cluster needs nothing from this module: run ``GridSearchCV``
+under ``joblib.parallel_config(backend="dask")`` with a ``distributed.Client``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from sktransfer.exceptions import (
+    InvalidInputError,
+    InvalidInputTypeError,
+    MissingDependencyError,
+)
+
+if TYPE_CHECKING:
+    import dask.dataframe
+
+__all__ = ["embed", "fit_on_worker", "is_url", "load_on_workers"]
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_BAD_INPUT = (InvalidInputError, InvalidInputTypeError)
+
+
+def _require_dask():
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError(
+            "sktransfer.dask needs Dask: pip install 'sktransfer[dask]'") from exc
+    return dd
+
+
+def is_url(item) -> bool:
+    """True when ``item`` is a string with a URL scheme (``s3://``, ``file://``...)."""
+    return isinstance(item, str) and bool(_URL.match(item))
+
+
+def _open_url(url: str):
+    """Read an image URL with fsspec and decode it to an RGB PIL image."""
+    try:
+        import fsspec
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError(
+            f"reading {url!r} needs fsspec: pip install fsspec") from exc
+    from PIL import Image
+
+    try:
+        with fsspec.open(url, "rb") as handle:
+            data = handle.read()
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+    except Exception as exc:
+        raise InvalidInputError(
+            f"image {url!r} cannot be read as an image "
+            f"({type(exc).__name__}: {exc})") from exc
+
+
+def _reads_images(transformer) -> bool:
+    from sktransfer.image import PretrainedImageFeatures
+
+    return isinstance(transformer, PretrainedImageFeatures)
+
+
+def _prepare(items: list, transformer) -> list:
+    """URLs -> decoded images for an image transformer; anything else as is."""
+    if not _reads_images(transformer):
+        return items
+    return [_open_url(item) if is_url(item) else item for item in items]
+
+
+def _fit(transformer, sample):
+    return transformer.fit(_prepare(list(sample), transformer))
+
+
+def fit_on_worker(transformer, sample):
+    """Fit a copy of ``transformer`` as a Dask task, with the active scheduler.
+
+    The model is loaded where the work runs (a worker of the active
+    ``distributed.Client``, or this process without one) and stays loaded
+    there; the light fitted copy comes back.
+
+    Parameters
+    ----------
+    transformer : PretrainedImageFeatures or PretrainedTextEmbeddings
+        An unfitted transformer (it is cloned, not modified).
+    sample : sequence
+        A few input items (paths, URLs, texts) for ``fit`` to validate.
+
+    Returns
+    -------
+    transformer : the fitted copy
+    """
+    import dask
+
+    return dask.delayed(_fit)(clone(transformer), list(sample)).compute()
+
+
+def _load(transformer) -> None:
+    transformer._loaded_model()
+
+
+def load_on_workers(client, transformer) -> None:
+    """Load a fitted transformer's model on every worker of ``client`` now.
+
+    Optional: otherwise each worker loads it with its first partition. The
+    model stays in the worker process (see ``sktransfer._embedder``), where the
+    transformer deserialised by the tasks finds it.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    transformer : a fitted PretrainedImageFeatures or PretrainedTextEmbeddings
+    """
+    check_is_fitted(transformer, "n_features_out_")
+    client.run(_load, transformer)
+
+
+def _feature_frame(transformer, index, features) -> pd.DataFrame:
+    names = [str(name) for name in transformer.get_feature_names_out()]
+    return pd.DataFrame(features.astype(np.float32, copy=False), index=index,
+                        columns=names)
+
+
+def _transform_skipping(transformer, items):
+    """Features for the good items (NaN rows elsewhere) and an error per item."""
+    features = np.full((len(items), transformer.n_features_out_), np.nan,
+                       dtype=np.float32)
+    errors = [None] * len(items)
+    try:
+        features[:] = transformer.transform(_prepare(items, transformer))
+        return features, errors
+    except _BAD_INPUT:
+        pass
+    for i, item in enumerate(items):  # find the bad ones; good ones get cached
+        try:
+            features[i] = transformer.transform(_prepare([item], transformer))[0]
+        except _BAD_INPUT as exc:
+            errors[i] = str(exc)
+    return features, errors
+
+
+def _embed_partition(part: pd.DataFrame, transformer, column: str,
+                     on_error: str) -> pd.DataFrame:
+    if len(part) == 0:
+        frame = _feature_frame(transformer, part.index, np.empty(
+            (0, transformer.n_features_out_), dtype=np.float32))
+        errors = []
+    else:
+        items = part[column].tolist()
+        if on_error == "skip":
+            features, errors = _transform_skipping(transformer, items)
+        else:
+            features = transformer.transform(_prepare(items, transformer))
+        frame = _feature_frame(transformer, part.index, features)
+    out = pd.concat([part, frame], axis=1)
+    if on_error == "skip":
+        out["error"] = pd.Series(errors, index=part.index, dtype=object)
+    return out
+
+
+def _as_frame(collection, column):
+    """A Dask DataFrame/Series/Bag -> (Dask DataFrame, the column to embed)."""
+    dd = _require_dask()
+    import dask.bag as db
+
+    if isinstance(collection, db.Bag):
+        name = column or "item"
+        meta = pd.DataFrame({name: pd.Series(dtype=object)})
+        return collection.map(lambda v: (v,)).to_dataframe(meta=meta), name
+    if isinstance(collection, dd.Series):
+        name = collection.name if collection.name is not None else "item"
+        return collection.to_frame(name=name), name
+    if not isinstance(collection, dd.DataFrame):
+        raise InvalidInputTypeError(
+            f"collection must be a Dask DataFrame, Series or Bag, got "
+            f"{type(collection).__name__}")
+    if column is None:
+        if len(collection.columns) != 1:
+            raise InvalidInputError(
+                f"column= is needed to pick the input column among "
+                f"{list(collection.columns)}")
+        column = collection.columns[0]
+    if column not in collection.columns:
+        raise InvalidInputError(
+            f"the collection has no column {column!r}; its columns are "
+            f"{list(collection.columns)}")
+    return collection, column
+
+
+def embed(collection, transformer, column: str | None = None, *,
+          on_error: str = "raise") -> dask.dataframe.DataFrame:
+    """Embed a Dask collection lazily, one partition at a time.
+
+    Parameters
+    ----------
+    collection : dask DataFrame, Series or Bag
+        Image paths / fsspec URLs (for ``PretrainedImageFeatures``) or texts
+        (for ``PretrainedTextEmbeddings``), one per row.
+    transformer : PretrainedImageFeatures or PretrainedTextEmbeddings
+        Fitted or not; an unfitted one is fitted with :func:`fit_on_worker` on
+        the first row (which computes the first partition's head).
+    column : str, optional
+        The column holding the inputs; needed when a DataFrame has several.
+        For a Bag it names the input column of the result (default ``"item"``).
+    on_error : {"raise", "skip"}, default="raise"
+        ``"raise"``: an unreadable input fails the computation with an error
+        naming it. ``"skip"``: its features are NaN and an ``error`` column
+        holds the reason (None for good rows); nothing is dropped silently.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        The input columns (keys) followed by one float32 column per feature,
+        named as ``transformer.get_feature_names_out()``; same partitions and
+        index as the input. Lazy: call ``.compute()``, ``.to_parquet()``...
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> from sktransfer import PretrainedTextEmbeddings
+    >>> from sktransfer.dask import embed
+    >>> texts = dd.from_pandas(pd.DataFrame({"text": ["a cat", "a dog"]}),
+    ...                        npartitions=2)
+    >>> embed(texts, PretrainedTextEmbeddings(), column="text").compute().shape
+    (2, 385)
+    """
+    import dask
+
+    if on_error not in ("raise", "skip"):
+        raise InvalidInputError(
+            f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    frame, column = _as_frame(collection, column)
+    try:
+        check_is_fitted(transformer, "n_features_out_")
+    except NotFittedError:
+        first = frame[column].head(1, npartitions=-1).tolist()
+        transformer = fit_on_worker(transformer, first)
+    meta = _embed_partition(frame._meta, transformer, column, on_error)
+    # One graph key for the transformer: each worker deserialises it once.
+    shared = dask.delayed(transformer, pure=True, traverse=False)
+    return frame.map_partitions(_embed_partition, shared, column, on_error,
+                                meta=meta, align_dataframes=False)
