@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PHOTO_CLASSES", "load_chatterbot_topics", "load_photo_patches"]
+__all__ = [
+    "PHOTO_CLASSES",
+    "load_chatterbot_topics",
+    "load_photo_patches",
+    "recapture",
+]
 
 
 def load_chatterbot_topics(topics=None, min_per_topic: int = 60):
@@ -132,3 +137,39 @@ def load_photo_patches(n_per_class=20, size=64, split="train", classes=None,
             images.append(photo[top:top + size, left:left + size])
             labels.append(name)
     return np.stack(images), np.asarray(labels)
+
+
+def recapture(images, blur=2.0, cast=(0.6, 0.9, 1.4), jpeg_quality=10):
+    """The same photos as a second camera would give them: a domain shift.
+
+    Each image is blurred (Gaussian, radius ``blur``), colour-cast (each RGB
+    channel multiplied by ``cast``, clipped) and saved as a JPEG of quality
+    ``jpeg_quality``. Used to build a real image domain shift from
+    ``load_photo_patches``: source = the patches as they are, target = the
+    same kind of patches recaptured.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, height, width, 3), uint8
+    blur : float, default=2.0
+    cast : tuple of 3 floats, default=(0.6, 0.9, 1.4)
+        A blue cast by default.
+    jpeg_quality : int, default=10
+
+    Returns
+    -------
+    ndarray of the same shape, uint8
+    """
+    import io
+
+    from PIL import Image, ImageFilter
+
+    out = []
+    for image in images:
+        picture = Image.fromarray(image).filter(ImageFilter.GaussianBlur(blur))
+        pixels = np.asarray(picture, dtype=np.float64) * np.asarray(cast)
+        picture = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=jpeg_quality)
+        out.append(np.asarray(Image.open(buffer).convert("RGB")))
+    return np.stack(out)
