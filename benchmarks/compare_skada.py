@@ -44,24 +44,37 @@ def embed(images, size=64):
 
 
 def bottleneck_and_head(n_features, n_classes):
-    return nn.Sequential(OrderedDict(
-        neck=nn.Sequential(nn.Linear(n_features, BOTTLENECK), nn.ReLU()),
-        head=nn.Linear(BOTTLENECK, n_classes),
-    ))
+    return nn.Sequential(
+        OrderedDict(
+            neck=nn.Sequential(nn.Linear(n_features, BOTTLENECK), nn.ReLU()),
+            head=nn.Linear(BOTTLENECK, n_classes),
+        )
+    )
 
 
 def deep_methods(n_features, n_classes, epochs, weights):
     from skada.deep import DAN, DANN, DeepCoral
 
-    common = dict(layer_name="neck", max_epochs=epochs, batch_size=32, lr=1e-3,
-                  optimizer=torch.optim.Adam, train_split=False)
+    common = dict(
+        layer_name="neck",
+        max_epochs=epochs,
+        batch_size=32,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        train_split=False,
+    )
     for weight in weights:
-        for name, cls, extra in [("DeepCoral", DeepCoral, {}), ("DAN", DAN, {}),
-                                 ("DANN", DANN, {"num_features": BOTTLENECK})]:
+        for name, cls, extra in [
+            ("DeepCoral", DeepCoral, {}),
+            ("DAN", DAN, {}),
+            ("DANN", DANN, {"num_features": BOTTLENECK}),
+        ]:
             torch.manual_seed(0)
             module = bottleneck_and_head(n_features, n_classes)
-            yield f"skada {name} reg={weight:g}", cls(module, reg=weight, **common,
-                                                     **extra)
+            yield (
+                f"skada {name} reg={weight:g}",
+                cls(module, reg=weight, **common, **extra),
+            )
 
 
 def shallow_methods():
@@ -71,13 +84,15 @@ def shallow_methods():
         return LogisticRegression(max_iter=2000)
 
     # JDOT refits the classifier once per iteration: 20 iterations (default 100)
-    yield "skada JDOTClassifier (logistic, 20 it.)", JDOTClassifier(
-        logistic(), n_iter_max=20
+    yield (
+        "skada JDOTClassifier (logistic, 20 it.)",
+        JDOTClassifier(logistic(), n_iter_max=20),
     )
     yield "skada OTMapping + logistic", OTMapping(logistic())
     # the cost normalised by its median, else exp(-cost / reg_e) underflows
-    yield "skada EntropicOTMapping + logistic", EntropicOTMapping(
-        logistic(), norm="median"
+    yield (
+        "skada EntropicOTMapping + logistic",
+        EntropicOTMapping(logistic(), norm="median"),
     )
     yield "skada CORAL + logistic", CORAL(logistic())
 
@@ -95,8 +110,10 @@ def main(epochs, weights, n_per_class):
     source = LogisticRegression(max_iter=2000).fit(Fs, encoder.transform(ys))
     print(f"{'method':40s} target accuracy")
     print(f"{'logistic regression, source only':40s} {source.score(F_test, truth):.3f}")
-    methods = [*deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights),
-               *shallow_methods()]
+    methods = [
+        *deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights),
+        *shallow_methods(),
+    ]
     for name, estimator in methods:
         start = time.perf_counter()
         try:
@@ -105,8 +122,10 @@ def main(epochs, weights, n_per_class):
         except Exception as exc:  # report and go on: one method failing is data
             print(f"{name:40s} failed: {type(exc).__name__}: {exc}")
             continue
-        print(f"{name:40s} {score:.3f}   ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(
+            f"{name:40s} {score:.3f}   ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
