@@ -3,6 +3,7 @@ device resolution, feature names, ``set_output`` and light pickles."""
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -46,7 +47,9 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     it can be rebuilt from the spec), _n_out(model) -> int,
     _model_identity() -> hashable description of the model for the cache key,
     _coerce(X) -> list of samples, _sample_keys(items) -> list of str,
-    _embed(items, indices) -> float32 array of the rows ``indices``.
+    _embed_batches(items, indices) -> generator of float32 arrays, one per
+    batch, for consecutive slices of ``indices`` in order (each batch is cached
+    as soon as it is yielded, so a killed run loses at most one batch).
     """
 
     def fit(self, X, y=None):
@@ -85,14 +88,27 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         items = self._coerce(X)
         cache = self._cache()
         keys = self._sample_keys(items) if cache is not None else None
-        return embed_with_cache(items, keys, cache,
-                                lambda indices: self._embed(items, indices))
+        return embed_with_cache(len(items), keys, cache,
+                                lambda indices: self._batches(items, indices),
+                                self.n_features_out_)
+
+    def _batches(self, items, indices):
+        if hasattr(self, "_embed_batches"):
+            return self._embed_batches(items, indices)
+        # Temporary shim for subclasses that still define ``_embed(items,
+        # indices)`` (one array for all rows): it is one big batch. Remove once
+        # every subclass defines ``_embed_batches``.
+        return iter([self._embed(items, indices)])
 
     def _cache(self):
         if self.cache is False or self.cache is None:
             return None
         directory = None if self.cache is True else self.cache
-        return EmbeddingCache(self.model_key_, directory)
+        model = self.model if isinstance(self.model, (str, os.PathLike)) \
+            else type(self.model).__name__
+        description = {"estimator": type(self).__name__, "model": str(model)}
+        return EmbeddingCache(self.model_key_, self.n_features_out_, directory,
+                              description)
 
     def _loaded_model(self):
         if getattr(self, "_model", None) is None:

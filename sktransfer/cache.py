@@ -7,29 +7,57 @@ candidate clones and refits the transformer, embeds each distinct sample once.
 
 ``cache=True`` keeps embeddings in a process-wide in-memory store bounded by
 ``SKTRANSFER_CACHE_MB`` (default 2048 MB, least recently used evicted first).
-``cache="<dir>"`` also persists them as ``.npy`` files under that directory,
-which survives across runs and is shared by worker processes (``n_jobs``).
+``cache="<dir>"`` also persists them, one small file per sample::
+
+    <dir>/<model key>/model.json            what model wrote the entries
+    <dir>/<model key>/<2 hex>/<sample key>.emb
+
+Entries are stored batch by batch, so a killed run resumes where it stopped.
+Each is written to a uniquely named temporary file and renamed into place, so
+readers never see half a file and processes writing the same entry at once
+(``n_jobs``, Dask workers on a shared filesystem) are harmless. Every entry is
+validated on read (size, dtype, shape, a digest of key and payload, finite
+values); a bad one is recomputed and rewritten with a
+:class:`~sktransfer.exceptions.CacheCorruptionWarning`. Nothing is unpickled.
+A directory that cannot be written (read-only, disk full) gives a
+:class:`~sktransfer.exceptions.CacheWriteWarning` and the results are still
+returned, without leaving partial entries behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 import tempfile
+import threading
+import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from sktransfer.exceptions import CacheCorruptionWarning, CacheWriteWarning
+
 __all__ = [
     "EmbeddingCache",
     "clear_memory_cache",
     "content_key",
+    "decode_entry",
     "embed_with_cache",
+    "encode_entry",
     "hash_parts",
     "text_key",
 ]
+
+FORMAT = 1
+_MAGIC = b"SKTEMB1\n"
+_DTYPE = b"<f4\x00"
+# magic, dtype of the payload, number of values, blake2b digest
+_HEADER = struct.Struct("<8s4sI16s")
 
 
 def hash_parts(*parts) -> str:
@@ -63,25 +91,34 @@ class _MemoryStore:
     def __init__(self):
         self.data: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.nbytes = 0
+        self.lock = threading.Lock()  # GridSearchCV's threading backend
 
     @property
     def limit(self) -> int:
         return int(float(os.environ.get("SKTRANSFER_CACHE_MB", 2048)) * 2**20)
 
     def get(self, key):
-        value = self.data.get(key)
-        if value is not None:
-            self.data.move_to_end(key)
-        return value
+        with self.lock:
+            value = self.data.get(key)
+            if value is not None:
+                self.data.move_to_end(key)
+            return value
 
     def put(self, key, value: np.ndarray) -> None:
-        if key in self.data:
-            return
-        self.data[key] = value
-        self.nbytes += value.nbytes
-        while self.nbytes > self.limit and self.data:
-            _, old = self.data.popitem(last=False)
-            self.nbytes -= old.nbytes
+        limit = self.limit
+        with self.lock:
+            if key in self.data or value.nbytes > limit:
+                return
+            self.data[key] = value
+            self.nbytes += value.nbytes
+            while self.nbytes > limit and self.data:
+                _, old = self.data.popitem(last=False)
+                self.nbytes -= old.nbytes
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+            self.nbytes = 0
 
 
 _MEMORY = _MemoryStore()
@@ -89,8 +126,44 @@ _MEMORY = _MemoryStore()
 
 def clear_memory_cache() -> None:
     """Forget every embedding held in this process's memory."""
-    _MEMORY.data.clear()
-    _MEMORY.nbytes = 0
+    _MEMORY.clear()
+
+
+def _digest(model_key: str, key: str, dtype: bytes, count: int,
+            payload: bytes) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (model_key.encode(), key.encode(), dtype, str(count).encode()):
+        digest.update(part + b"\x00")
+    digest.update(payload)
+    return digest.digest()
+
+
+def encode_entry(model_key: str, key: str, vector: np.ndarray) -> bytes:
+    """The bytes of one cache entry: a fixed header, then the raw values."""
+    vector = np.ascontiguousarray(vector)
+    dtype = vector.dtype.str.encode().ljust(4, b"\x00")[:4]
+    payload = vector.tobytes()
+    digest = _digest(model_key, key, dtype, vector.size, payload)
+    return _HEADER.pack(_MAGIC, dtype, vector.size, digest) + payload
+
+
+def decode_entry(model_key: str, key: str, data: bytes, n_features: int):
+    """The float32 vector stored in ``data``, or a str saying why it is bad."""
+    if len(data) != _HEADER.size + 4 * n_features:
+        return f"size {len(data)} bytes, expected {_HEADER.size + 4 * n_features}"
+    magic, dtype, count, digest = _HEADER.unpack_from(data)
+    if magic != _MAGIC:
+        return "not a sktransfer cache entry"
+    if dtype != _DTYPE or count != n_features:
+        found = dtype.rstrip(b"\x00").decode("ascii", "replace")
+        return f"dtype {found} x {count}, expected <f4 x {n_features}"
+    payload = data[_HEADER.size:]
+    if digest != _digest(model_key, key, dtype, count, payload):
+        return "digest mismatch (damaged or copied from another entry)"
+    vector = np.frombuffer(payload, dtype="<f4").astype(np.float32)
+    if not np.isfinite(vector).all():
+        return "non-finite values"
+    return vector
 
 
 class EmbeddingCache:
@@ -100,69 +173,174 @@ class EmbeddingCache:
     ----------
     model_key : str
         Identifies the model, weights, layer, pooling and preprocessing.
+    n_features : int
+        Length of every embedding; entries of another length are refused.
     directory : path-like or None
         Where to persist embeddings; ``None`` keeps them in memory only.
+    description : dict or None
+        What made the embeddings, recorded in ``model.json`` for people.
     """
 
-    def __init__(self, model_key: str, directory=None):
+    def __init__(self, model_key: str, n_features: int, directory=None,
+                 description: dict | None = None):
         self.model_key = model_key
+        self.n_features = int(n_features)
         self.directory = None if directory is None else Path(directory) / model_key
+        self.description = description or {}
+        self._writable = True
+        self._manifest_done = False
+        self._folders: set[Path] = set()  # fan-out folders known to exist
 
-    def lookup(self, keys) -> list:
-        """The cached vector for each key, or None where it is missing."""
-        found = []
-        for key in keys:
-            value = _MEMORY.get((self.model_key, key))
-            if value is None and self.directory is not None:
-                value = self._read(key)
-                if value is not None:
-                    _MEMORY.put((self.model_key, key), value)
-            found.append(value)
-        return found
+    def fill(self, keys: Sequence[str], out: np.ndarray):
+        """Copy cached rows into ``out``; return what is left to embed.
 
-    def store(self, keys, vectors) -> None:
+        Returns ``(missing, copies)``: the indices to embed (first occurrence
+        of each missing key) and ``(i, j)`` pairs meaning row ``i`` is row
+        ``j`` (a sample repeated within ``keys``).
+        """
+        first: dict[str, int] = {}
+        missing, copies, bad = [], [], []
+        for i, key in enumerate(keys):
+            if key in first:
+                copies.append((i, first[key]))
+                continue
+            first[key] = i
+            value = self._get(key, bad)
+            if value is None:
+                missing.append(i)
+            else:
+                out[i] = value
+        if bad:
+            shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more"
+                                          if len(bad) > 3 else "")
+            warnings.warn(f"{len(bad)} cache entries are invalid and will be "
+                          f"recomputed and rewritten: {shown}",
+                          CacheCorruptionWarning, stacklevel=5)
+        return missing, copies
+
+    def store(self, keys: Iterable[str], vectors: np.ndarray) -> None:
+        """Keep ``vectors`` (one row per key) in memory and on disk."""
         for key, vector in zip(keys, vectors, strict=True):
             vector = np.array(vector, dtype=np.float32, copy=True)
             _MEMORY.put((self.model_key, key), vector)
-            if self.directory is not None:
+            # A non-finite vector is the model's doing: persisting it would
+            # only make every later read refuse it.
+            if self.directory is not None and self._writable and \
+                    np.isfinite(vector).all():
                 self._write(key, vector)
 
-    def _path(self, key) -> Path:
-        return self.directory / key[:2] / f"{key}.npy"
-
-    def _read(self, key):
+    def _get(self, key: str, bad: list):
+        value = _MEMORY.get((self.model_key, key))
+        if value is not None or self.directory is None:
+            return value
         path = self._path(key)
         try:
-            return np.load(path)
-        except (FileNotFoundError, ValueError, OSError):
+            with open(path, "rb") as handle:
+                data = handle.read(_HEADER.size + 4 * self.n_features + 1)
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as error:
+            bad.append(f"{path} (unreadable: {error})")
+            return None
+        value = decode_entry(self.model_key, key, data, self.n_features)
+        if isinstance(value, str):
+            bad.append(f"{path} ({value})")
+            return None
+        _MEMORY.put((self.model_key, key), value)
+        return value
 
-    def _write(self, key, vector) -> None:
+    def _path(self, key: str) -> Path:
+        fan = hashlib.blake2b(key.encode(), digest_size=1).hexdigest()
+        return self.directory / fan / f"{key}.emb"
+
+    def _write(self, key: str, vector: np.ndarray) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, vector)
-        os.replace(tmp, path)  # atomic: readers never see half a file
+        try:
+            if not self._manifest_done:
+                self._write_manifest()
+            if path.parent not in self._folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(path.parent)
+            _atomic_write(path, encode_entry(self.model_key, key, vector))
+        except OSError as error:
+            self._writable = False
+            warnings.warn(f"cannot write to the cache directory {self.directory} "
+                          f"({error}); embeddings are returned but not persisted",
+                          CacheWriteWarning, stacklevel=6)
+
+    def _write_manifest(self) -> None:
+        manifest = self.directory / "model.json"
+        content = json.dumps({"format": FORMAT, "model_key": self.model_key,
+                              "n_features": self.n_features, **self.description},
+                             indent=1, sort_keys=True, default=str).encode()
+        try:
+            current = manifest.read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current != content:
+            if current is not None:
+                warnings.warn(f"{manifest} described another model or format; "
+                              "rewriting it", CacheCorruptionWarning, stacklevel=7)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _atomic_write(manifest, content)
+        self._manifest_done = True
 
 
-def embed_with_cache(items, keys, cache: EmbeddingCache | None, compute):
-    """Embeddings for ``items``; ``compute(indices)`` embeds only the misses.
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a unique temporary file, then rename it to ``path``.
 
-    Duplicated samples within ``items`` are embedded once as well.
+    A concurrent writer of the same entry just wins or loses the rename; a
+    failed write (disk full) removes its temporary file and raises.
     """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            os.replace(tmp, path)
+        except PermissionError:  # Windows: a reader holds the entry open
+            if not path.is_file():
+                raise
+            os.unlink(tmp)  # a concurrent writer has put the same entry
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def embed_with_cache(n_items: int, keys: Sequence[str] | None,
+                     cache: EmbeddingCache | None,
+                     batches: Callable[[list[int]], Iterable[np.ndarray]],
+                     n_features: int) -> np.ndarray:
+    """Embeddings of ``n_items`` samples; ``batches(indices)`` embeds misses.
+
+    ``batches`` yields float32 arrays for consecutive slices of ``indices``,
+    in order. Each batch is stored as soon as it arrives, so a killed run
+    loses at most one batch. Samples repeated within the call are embedded
+    once. The result is written into one preallocated array.
+    """
+    out = np.empty((n_items, n_features), dtype=np.float32)
     if cache is None:
-        return compute(list(range(len(items))))
-    found = cache.lookup(keys)
-    first_of = {}
-    for i, (key, value) in enumerate(zip(keys, found, strict=True)):
-        if value is None:
-            first_of.setdefault(key, i)
-    if first_of:
-        missing = list(first_of.values())
-        computed = compute(missing)
-        cache.store([keys[i] for i in missing], computed)
-        by_key = dict(zip([keys[i] for i in missing], computed, strict=True))
-        found = [by_key[k] if v is None else v
-                 for k, v in zip(keys, found, strict=True)]
-    return np.stack(found).astype(np.float32, copy=False)
+        todo, copies = list(range(n_items)), []
+    else:
+        todo, copies = cache.fill(keys, out)
+    done = 0
+    for batch in batches(todo) if todo else ():
+        rows = np.asarray(todo[done:done + len(batch)], dtype=np.intp)
+        if np.ndim(batch) != 2 or np.shape(batch)[1] != n_features or \
+                len(rows) != len(batch):
+            raise RuntimeError(f"an embedding batch of shape {np.shape(batch)} "
+                               f"does not fit rows {done}.. of {len(todo)} with "
+                               f"{n_features} features")
+        out[rows] = batch
+        if cache is not None:
+            cache.store([keys[i] for i in rows], batch)
+        done += len(rows)
+    if done != len(todo):
+        raise RuntimeError(f"the embedding batches covered {done} of "
+                           f"{len(todo)} samples")
+    for i, j in copies:
+        out[i] = out[j]
+    return out

@@ -1,7 +1,9 @@
 """Input coercion: images and texts -> validated sequences, with clear errors.
 
 Images are validated up front (type, shape, NaN, value range, that a path
-exists) and decoded lazily, one batch at a time, by ``ImageDataset``.
+is an existing file) and decoded lazily, one batch at a time, by
+``ImageDataset``. Boolean arrays are masks: False is black, True is white (as
+PIL reads a mode "1" image); integer arrays must hold values in [0, 255].
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ __all__ = ["ImageDataset", "as_image_list", "as_text_list", "load_image"]
 
 _ACCEPTED_IMAGES = (
     "a file path (str or PathLike), a PIL image, or an array of shape (H, W), "
-    "(H, W, 1), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1]"
+    "(H, W, 1), (H, W, 3) or (H, W, 4), uint8, float in [0, 1] or bool "
+    "(a mask: False is black, True is white)"
 )
 
 
@@ -67,6 +70,11 @@ def as_image_list(X) -> list:
 
 def _check_image(index: int, item) -> None:
     if isinstance(item, (str, os.PathLike)):
+        if os.path.isdir(item):
+            raise InvalidInputError(
+                f"image {index}: {str(item)!r} is a directory, not an image file; "
+                f"pass the paths of the image files inside it"
+            )
         if not os.path.isfile(item):
             raise InvalidInputError(f"image {index}: file {str(item)!r} does not exist")
     elif isinstance(item, np.ndarray):
@@ -91,7 +99,8 @@ def _check_array(index: int, array: np.ndarray) -> None:
         return
     if array.dtype.kind not in "fiub":
         raise InvalidInputError(
-            f"image {index} has dtype {array.dtype}; use uint8 or float in [0, 1]"
+            f"image {index} has dtype {array.dtype}; use uint8, float in [0, 1] "
+            f"or bool"
         )
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise InvalidInputError(f"image {index} contains NaN or infinite values")
@@ -124,7 +133,10 @@ def load_image(item, index: int) -> Image.Image:
 
 
 def _array_to_pil(array: np.ndarray) -> Image.Image:
-    if array.dtype != np.uint8:
+    if array.dtype == np.bool_:
+        # A mask, read as PIL reads mode "1": False -> black, True -> white.
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
         scale = 255.0 if array.dtype.kind == "f" else 1.0
         array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
     if array.ndim == 3 and array.shape[-1] == 1:

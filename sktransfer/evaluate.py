@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from sktransfer.data import as_image_list, load_image
@@ -58,6 +59,7 @@ class RawPixels(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        check_is_fitted(self, "n_features_out_")
         items = as_image_list(X)
         rows = [np.asarray(load_image(item, i).resize((self.size, self.size)))
                 for i, item in enumerate(items)]

@@ -5,7 +5,13 @@ accepted. They subclass the builtin ``ValueError`` / ``TypeError`` so that code
 written against scikit-learn's conventions keeps catching them.
 """
 
-__all__ = ["InvalidInputError", "InvalidInputTypeError", "ModelNotAvailableError"]
+__all__ = [
+    "CacheCorruptionWarning",
+    "CacheWriteWarning",
+    "InvalidInputError",
+    "InvalidInputTypeError",
+    "ModelNotAvailableError",
+]
 
 
 class InvalidInputError(ValueError):
@@ -18,3 +24,11 @@ class InvalidInputTypeError(TypeError):
 
 class ModelNotAvailableError(ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A persistent cache entry is invalid; it is recomputed and rewritten."""
+
+
+class CacheWriteWarning(UserWarning):
+    """The cache directory cannot be written; embeddings are not persisted."""

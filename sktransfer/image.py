@@ -136,7 +136,7 @@ class PretrainedImageFeatures(BaseEmbedder):
     def _sample_keys(self, items):
         return [content_key(item) for item in items]
 
-    def _embed(self, items, indices) -> np.ndarray:
+    def _embed_batches(self, items, indices):
         backbone = self.backbone_
         device = torch.device(self.device_)
         loader = DataLoader(
@@ -144,13 +144,9 @@ class PretrainedImageFeatures(BaseEmbedder):
             batch_size=self.batch_size, num_workers=self.num_workers,
             pin_memory=device.type == "cuda",
         )
-        out = np.empty((len(indices), self.n_features_out_), dtype=np.float32)
-        start = 0
         for batch in tqdm(loader, disable=not self.progress, desc="embedding",
                           unit="batch"):
-            out[start:start + len(batch)] = self._embed_batch(batch)
-            start += len(batch)
-        return out
+            yield self._embed_batch(batch)
 
     def _embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         device = torch.device(self.device_)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.utils.estimator_checks import (
     check_do_not_raise_errors_in_init_or_set_params,
     check_estimator_cloneable,
@@ -247,9 +248,13 @@ def test_grid_search_over_freeze_depth_and_deterministic_refit(photos):
         tiny(max_epochs=1),
         {"freeze_depth": ["all", -2, -1, 0], "lr": [1e-2, 1e-3]},
         cv=2,
+        error_score="raise",
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 8
-    assert search.best_estimator_.n_frozen_ in (4, 2, 3, 0)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    expected_frozen = {"all": 4, -2: 2, -1: 3, 0: 0}
+    best_depth = search.best_params_["freeze_depth"]
+    assert search.best_estimator_.n_frozen_ == expected_frozen[best_depth]
     again = search.best_estimator_.__sklearn_clone__().fit(X, y)
     np.testing.assert_array_equal(
         search.best_estimator_.predict_proba(X), again.predict_proba(X)
@@ -269,10 +274,16 @@ def test_same_seed_same_model_with_augmentation(photos):
     assert not np.array_equal(a, c.predict_proba(X))
 
 
-def test_cross_validate(photos):
+def test_cross_validate_scores_are_the_folds_own(photos):
     X, y = photos
-    result = cross_validate(tiny(freeze_depth=-1, max_epochs=1), X, y, cv=3)
-    assert len(result["test_score"]) == 3
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    clf = tiny(freeze_depth=-1, max_epochs=3)
+    result = cross_validate(clf, X, y, cv=cv, error_score="raise")
+    manual = [
+        clone(clf).fit(X[train], y[train]).score(X[test], y[test])
+        for train, test in cv.split(X, y)
+    ]
+    np.testing.assert_allclose(result["test_score"], manual)
 
 
 # --- inputs, labels, persistence ------------------------------------------------

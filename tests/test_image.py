@@ -193,7 +193,7 @@ def test_directory_cache_persists_across_processes(small_images, tmp_path,
     second = tiny(cache=str(tmp_path)).fit(small_images).transform(small_images)
     assert counter["images"] == 0
     np.testing.assert_array_equal(first, second)
-    assert list(tmp_path.rglob("*.npy"))
+    assert list(tmp_path.rglob("*.emb"))
 
 
 def test_duplicate_images_are_embedded_once(small_images, monkeypatch):

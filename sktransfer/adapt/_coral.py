@@ -25,7 +25,7 @@ from sktransfer.adapt._utils import (
     check_n_classes,
     estimator_has,
     split_domains,
-    unlabelled_mask,
+    target_rows,
     validate_data,
 )
 
@@ -44,15 +44,6 @@ def _sqrt_and_inv_sqrt(C):
     values = np.clip(values, np.finfo(float).tiny, None)
     root = np.sqrt(values)
     return (vectors * root) @ vectors.T, (vectors / root) @ vectors.T
-
-
-def _target_mask(y, sample_domain, n_samples):
-    if sample_domain is not None:
-        return split_domains(np.zeros(n_samples), sample_domain)[1]
-    y = None if y is None else np.asarray(y)
-    if y is None or y.ndim != 1:
-        return np.zeros(n_samples, dtype=bool)
-    return unlabelled_mask(y)
 
 
 class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -135,7 +126,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X = validate_data(self, X)
-        target = _target_mask(y, sample_domain, X.shape[0])
+        target = target_rows(y, sample_domain, X.shape[0])
         check_domains(~target, target)
         self.source_mean_ = X[~target].mean(axis=0)
         source_cov = _covariance(X[~target], self.eps)

@@ -21,6 +21,7 @@ from sktransfer.adapt._utils import (
 
 __all__ = ["ImportanceWeightedClassifier", "importance_weights"]
 
+
 _EPS = 1e-6
 
 
@@ -31,12 +32,14 @@ def _default_domain_classifier():
 _DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
 
 
-def importance_weights(X_source, X_target, domain_classifier=None, clip=10.0):
+def importance_weights(
+    X_source, X_target, domain_classifier=None, clip=10.0, normalize=True
+):
     """Estimate density ratios ``p_T(x) / p_S(x)`` for the source rows.
 
     A probabilistic classifier is trained to tell target rows (label 1) from
     source rows (label 0); then ``p_T(x) / p_S(x) = P(T|x) / P(S|x) * n_S / n_T``.
-    The ratios are clipped at ``clip`` and normalised to mean 1.
+    The ratios are clipped at ``clip`` and (by default) normalised to mean 1.
 
     Parameters
     ----------
@@ -48,11 +51,14 @@ def importance_weights(X_source, X_target, domain_classifier=None, clip=10.0):
         Cloned before fitting. ``None`` uses ``LogisticRegression(max_iter=1000)``.
     clip : float, default=10.0
         Largest ratio kept before normalisation.
+    normalize : bool, default=True
+        Rescale the weights to mean 1; ``False`` returns the clipped ratios
+        (their mean estimates ``E_S[w] = 1``, used by control variates).
 
     Returns
     -------
     weights : ndarray of shape (n_source,)
-        Non-negative weights with mean 1.
+        Non-negative weights, mean 1 when ``normalize``.
     domain_classifier : classifier
         The fitted domain classifier.
     """
@@ -67,7 +73,7 @@ def importance_weights(X_source, X_target, domain_classifier=None, clip=10.0):
     p_target = np.clip(p_target, _EPS, 1 - _EPS)
     ratio = p_target / (1 - p_target) * (n_s / n_t)
     ratio = np.minimum(ratio, clip)
-    return ratio / ratio.mean(), clf
+    return (ratio / ratio.mean() if normalize else ratio), clf
 
 
 def _fit_weighted(estimator, X, y, sample_weight):
@@ -83,13 +89,81 @@ def _fit_weighted(estimator, X, y, sample_weight):
     if not accepts:
         raise TypeError(
             f"{type(estimator).__name__}.fit does not accept sample_weight, which "
-            "importance weighting needs; use an estimator whose fit takes "
+            "re-weighting (importance weights, KMM, TrAdaBoost) needs; use an "
+            "estimator whose fit takes "
             "sample_weight (e.g. LogisticRegression, SVC, RandomForestClassifier)."
         )
     return estimator.fit(X, y, **{key: sample_weight})
 
 
-class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
+class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
+    """Fit ``estimator`` on labelled rows, source rows weighted toward the target.
+
+    Subclasses implement ``_source_weights(X_source, X_target)``; labelled target
+    rows (see ``sample_domain``) get weight 1, unlabelled rows (``y == -1``) are
+    used only to estimate the weights.
+    """
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_domain=None):
+        """Estimate the source weights and fit the weighted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Source labels; ``-1`` marks unlabelled target rows.
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
+            pass labelled target rows. Routed by metadata routing.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y)
+        source, target, labelled_target = split_domains(y, sample_domain)
+        check_domains(source, target)
+        labelled = source | labelled_target
+        check_classification_targets(y[labelled])
+        self.classes_ = np.unique(y[labelled])
+        check_n_classes(self.classes_)
+        weights = np.ones(X.shape[0])
+        if target.any():
+            weights[source] = self._source_weights(X[source], X[target])
+        else:
+            self._source_weights(X[source], None)
+        self.weights_ = weights[labelled]
+        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
+        self.estimator_ = _fit_weighted(
+            clone(base), X[labelled], y[labelled], self.weights_
+        )
+        return self
+
+    def predict(self, X):
+        """Predict classes of (target) rows with the weighted estimator."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.estimator_.predict(X)
+
+    @available_if(estimator_has("predict_proba", _DEFAULT_ESTIMATOR))
+    def predict_proba(self, X):
+        """Class probabilities from the wrapped estimator (if it has them)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(estimator_has("decision_function", _DEFAULT_ESTIMATOR))
+    def decision_function(self, X):
+        """Decision scores from the wrapped estimator (if it has them)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.estimator_.decision_function(X)
+
+
+class ImportanceWeightedClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by importance weighting of the source rows.
 
     A probabilistic domain classifier separates source from target rows; its
@@ -152,61 +226,11 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
         self.domain_classifier = domain_classifier
         self.clip = clip
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_domain=None):
-        """Estimate importance weights and fit the weighted estimator.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Source labels; ``-1`` marks unlabelled target rows.
-        sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
-            pass labelled target rows. Routed by metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted classifier.
-        """
-        X, y = validate_data(self, X, y)
-        source, target, labelled_target = split_domains(y, sample_domain)
-        check_domains(source, target)
-        labelled = source | labelled_target
-        check_classification_targets(y[labelled])
-        self.classes_ = np.unique(y[labelled])
-        check_n_classes(self.classes_)
-        weights = np.ones(X.shape[0])
+    def _source_weights(self, X_source, X_target):
         self.domain_classifier_ = None
-        if target.any():
-            weights[source], self.domain_classifier_ = importance_weights(
-                X[source], X[target], self.domain_classifier, self.clip
-            )
-        self.weights_ = weights[labelled]
-        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
-        self.estimator_ = _fit_weighted(
-            clone(base), X[labelled], y[labelled], self.weights_
+        if X_target is None:
+            return None
+        weights, self.domain_classifier_ = importance_weights(
+            X_source, X_target, self.domain_classifier, self.clip
         )
-        return self
-
-    def predict(self, X):
-        """Predict classes of (target) rows with the weighted estimator."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.predict(X)
-
-    @available_if(estimator_has("predict_proba", _DEFAULT_ESTIMATOR))
-    def predict_proba(self, X):
-        """Class probabilities from the wrapped estimator (if it has them)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(estimator_has("decision_function", _DEFAULT_ESTIMATOR))
-    def decision_function(self, X):
-        """Decision scores from the wrapped estimator (if it has them)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.decision_function(X)
+        return weights

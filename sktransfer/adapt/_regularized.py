@@ -22,6 +22,7 @@ from sktransfer.adapt._utils import (
     check_n_classes,
     domain_mask,
     split_domains,
+    unlabelled_mask,
     validate_data,
 )
 
@@ -69,18 +70,28 @@ def _source_coef(est, shape):
 
 
 def _target_rows(X, y, sample_domain, regression=False):
-    """The labelled target rows that ``sample_domain`` marks.
+    """The labelled target rows.
 
-    For regression ``-1`` is an ordinary value, so only ``sample_domain`` counts.
+    Classification: rows with ``y == -1`` are unlabelled (never a class) and
+    ``sample_domain`` (when given) also drops the source rows. Regression:
+    ``-1`` is an ordinary value, so only ``sample_domain`` selects rows.
     """
     if regression:
         keep = domain_mask(sample_domain, X.shape[0])
+    elif sample_domain is None:
+        keep = ~unlabelled_mask(y)
     else:
         keep = split_domains(y, sample_domain)[2]
     if not keep.any():
         raise ValueError(
-            "No labelled target rows to fit on: sample_domain marks no target row "
-            "with a label (y != -1)."
+            "No labelled target rows to fit on: "
+            + (
+                "sample_domain marks no target row"
+                if regression
+                else "every target row is unlabelled (y == -1)"
+            )
+            + ". RegularizedTransfer* estimators train on labelled target rows; "
+            "the source domain enters through source_estimator / source_coef."
         )
     return X[keep], y[keep]
 
@@ -222,10 +233,13 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
     sample are still predicted), and is unpenalised otherwise.
     Without a source model ``W_S = 0``: an L2-regularised logistic regression.
 
-    ``fit(X, y)`` treats every row as a labelled target row (``-1`` is then an
-    ordinary class). The source domain enters only through ``W_S``. To reuse the
-    ``X, y`` given to the other adapters, pass ``sample_domain``: then only the
-    target rows with ``y != -1`` are used.
+    ``fit(X, y)`` trains on the labelled target rows. As for every classifier
+    in ``sktransfer.adapt``, ``y == -1`` marks an unlabelled row, never a class:
+    such rows are ignored (this method has no use for unlabelled data) and
+    ``-1`` is never predicted; all rows ``-1`` is a ``ValueError``. The source
+    domain enters only through ``W_S``. To reuse the ``X, y`` given to the
+    other adapters (labelled source rows included), pass ``sample_domain``:
+    then only the labelled target rows are used.
 
     Parameters
     ----------
@@ -305,10 +319,10 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Target-domain rows (source rows too, when ``sample_domain`` marks them).
         y : array-like of shape (n_samples,)
-            Labels. With ``sample_domain``, ``-1`` marks unlabelled rows.
+            Labels; ``-1`` marks unlabelled rows, which are ignored.
         sample_domain : array-like of shape (n_samples,), default=None
             ``0``/``"source"`` or ``1``/``"target"`` per row; only labelled target
-            rows are used. ``None``: all rows are labelled target rows.
+            rows are used. ``None``: all labelled rows are target rows.
 
         Returns
         -------
@@ -316,8 +330,7 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         X, y = validate_data(self, X, y)
-        if sample_domain is not None:
-            X, y = _target_rows(X, y, sample_domain)
+        X, y = _target_rows(X, y, sample_domain)
         check_classification_targets(y)
         self.classes_ = self._classes(y)
         check_n_classes(self.classes_)
@@ -334,6 +347,11 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         classes = getattr(self.source_estimator, "classes_", None)
         if classes is None:
             return target_classes
+        if unlabelled_mask(classes).any():
+            raise ValueError(
+                "source_estimator has -1 among its classes_; -1 marks unlabelled "
+                "rows in sktransfer.adapt and cannot be a class. Relabel it."
+            )
         unknown = np.setdiff1d(target_classes, classes)
         if unknown.size:
             raise ValueError(

@@ -18,7 +18,13 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, y, **kwargs)
 
 
-__all__ = ["NoTargetSamplesWarning", "domain_mask", "split_domains", "validate_data"]
+__all__ = [
+    "NoTargetSamplesWarning",
+    "check_kernel_size",
+    "domain_mask",
+    "split_domains",
+    "validate_data",
+]
 
 _SOURCE_VALUES = (0, "source")
 _TARGET_VALUES = (1, "target")
@@ -144,3 +150,45 @@ def estimator_has(attr, default):
         return hasattr(default if self.estimator is None else self.estimator, attr)
 
     return check
+
+
+def check_kernel_size(n_rows, max_samples, estimator_name, what="rows"):
+    """Raise before building an ``n_rows x n_rows`` kernel matrix above the limit."""
+    if n_rows > max_samples:
+        gib = n_rows**2 * 8 / 2**30
+        raise ValueError(
+            f"{estimator_name} builds a {n_rows} x {n_rows} kernel matrix over the "
+            f"{what} ({gib:.1f} GiB, O(n^2) memory, O(n^3) time for an eigen/QP "
+            f"solve), above max_samples={max_samples}. Subsample the {what} "
+            "(e.g. sklearn.utils.resample) or raise max_samples."
+        )
+
+
+GAMMA_KERNELS = ("rbf", "laplacian", "poly", "sigmoid")
+KERNELS = (*GAMMA_KERNELS, "linear", "cosine")
+
+
+def kernel_params(kernel, gamma, X):
+    """``pairwise_kernels`` keyword arguments; ``gamma=None`` is ``"scale"``.
+
+    ``"scale"`` is scikit-learn's SVC default ``1 / (n_features * X.var())``.
+    """
+    if kernel not in GAMMA_KERNELS:
+        return {}
+    if gamma is None:
+        var = X.var()
+        gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
+    return {"gamma": gamma}
+
+
+def target_rows(y, sample_domain, n_samples):
+    """ "Is target" mask for transformers: ``sample_domain``, else ``y == -1``.
+
+    ``y`` may be ``None`` or not 1-D (then every row is a source row).
+    """
+    if sample_domain is not None:
+        return split_domains(np.zeros(n_samples), sample_domain)[1]
+    y = None if y is None else np.asarray(y)
+    if y is None or y.ndim != 1:
+        return np.zeros(n_samples, dtype=bool)
+    return unlabelled_mask(y)

@@ -337,6 +337,7 @@ class BaseFineTuned(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
+        check_is_fitted(self, "net_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     # --- persistence and tags -------------------------------------------------

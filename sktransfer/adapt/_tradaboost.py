@@ -1,0 +1,339 @@
+"""Instance-based transfer with a few labelled target rows: TrAdaBoost.
+
+Dai, Yang, Xue & Yu (2007), "Boosting for transfer learning", ICML.
+Pardoe & Stone (2010), "Boosting for regression transfer", ICML.
+"""
+
+import math
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import check_classification_targets
+from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+
+from sktransfer.adapt._importance import _fit_weighted
+from sktransfer.adapt._utils import (
+    NoTargetSamplesWarning,
+    check_domains,
+    check_n_classes,
+    domain_mask,
+    split_domains,
+    validate_data,
+)
+
+__all__ = ["TrAdaBoostClassifier", "TrAdaBoostR2Regressor"]
+
+_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
+_MIN_ERROR, _MAX_ERROR = 1e-10, 0.499
+
+
+def _misclassified(learner, X, y):
+    return (learner.predict(X) != y).astype(float)
+
+
+def _adjusted_error(learner, X, y):
+    """Pardoe & Stone's linear adjusted error ``|y - h(x)| / max |y - h(x)|``."""
+    residual = np.abs(y - learner.predict(X))
+    largest = residual.max()
+    return residual / largest if largest > 0 else residual
+
+
+def _boost(model, base, X, y, is_target, loss):
+    """The TrAdaBoost loop; ``loss(learner, X, y)`` is each row's error in [0, 1].
+
+    Sets ``estimators_``, ``estimator_weights_`` (``ln 1/beta_t``),
+    ``estimator_errors_`` (clipped ``eps_t``) and ``weights_`` on ``model``.
+    """
+    n_source, n_rounds = int((~is_target).sum()), model.n_estimators
+    beta = 1.0 / (1.0 + math.sqrt(2.0 * math.log(max(n_source, 1)) / n_rounds))
+    w = np.full(len(y), 1.0 / len(y))
+    model.estimators_, alphas, errors = [], [], []
+    for _ in range(n_rounds):
+        learner = _fit_weighted(clone(base), X, y, w * len(y))
+        e = loss(learner, X, y)
+        error = (w[is_target] * e[is_target]).sum() / w[is_target].sum()
+        error = float(np.clip(error, _MIN_ERROR, _MAX_ERROR))
+        beta_t = error / (1.0 - error)
+        w = np.where(is_target, w * beta_t ** (-e), w * beta**e)
+        w /= w.sum()
+        model.estimators_.append(learner)
+        alphas.append(math.log(1.0 / beta_t))
+        errors.append(error)
+    model.estimator_weights_ = np.asarray(alphas)
+    model.estimator_errors_ = np.asarray(errors)
+    model.weights_ = w
+
+
+def _voters(model):
+    """The rounds ``ceil(N/2)..N`` and their weights (Dai et al.'s final rule)."""
+    start = math.ceil(len(model.estimators_) / 2) - 1
+    return model.estimators_[start:], model.estimator_weights_[start:]
+
+
+def _prepare(model, X, y, sample_domain, regression):
+    """Validate; return the labelled rows and their "is target" mask."""
+    X, y = validate_data(model, X, y, y_numeric=regression)
+    if regression:
+        n = X.shape[0]
+        target = (
+            np.zeros(n, bool)
+            if sample_domain is None
+            else domain_mask(sample_domain, n)
+        )
+        return X, y, target
+    source, target, labelled_target = split_domains(y, sample_domain)
+    check_domains(source, target, needs_target=False)
+    labelled = source | labelled_target
+    check_classification_targets(y[labelled])
+    model.classes_ = np.unique(y[labelled])
+    check_n_classes(model.classes_)
+    return X[labelled], y[labelled], labelled_target[labelled]
+
+
+def _fit_without_target(model, base, X, y):
+    warnings.warn(
+        "TrAdaBoost needs labelled target rows (mark them with sample_domain=1 "
+        "or 'target'); none were given, so the estimator is trained once on the "
+        "source rows, without adaptation.",
+        NoTargetSamplesWarning,
+        stacklevel=3,
+    )
+    model.weights_ = np.full(len(y), 1.0 / len(y))
+    model.estimators_ = [_fit_weighted(clone(base), X, y, np.ones(len(y)))]
+    model.estimator_weights_, model.estimator_errors_ = np.ones(1), np.zeros(1)
+
+
+class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
+    """TrAdaBoost: boosting that trusts the source rows less every round.
+
+    Needs a few **labelled target rows** besides the labelled source rows. Each
+    round fits ``estimator`` on all labelled rows with weights ``w / sum(w)``,
+    measures its weighted error ``eps_t`` on the labelled target rows (clipped
+    to ``[1e-10, 0.499]``; the paper requires ``eps_t < 1/2``), then
+
+    - multiplies the weight of each *misclassified source* row by
+      ``beta = 1 / (1 + sqrt(2 ln n_S / n_estimators))`` (source rows that
+      disagree with the target concept fade out), and
+    - divides the weight of each *misclassified target* row by
+      ``beta_t = eps_t / (1 - eps_t)`` (AdaBoost on the target rows).
+
+    The prediction is the vote of the rounds ``ceil(N / 2) .. N`` weighted by
+    ``ln(1 / beta_t)`` (Dai et al.'s final hypothesis; for more than two classes
+    the weighted vote generalises their binary threshold rule).
+
+    Data convention: labelled target rows are marked with ``sample_domain``
+    (``1``/``"target"``); rows with ``y == -1`` are unlabelled target rows,
+    which TrAdaBoost has no use for: they are ignored (never read as a class).
+    Without labelled target rows there is nothing to boost on: the estimator is
+    fitted once on the source rows and a ``NoTargetSamplesWarning`` is raised.
+
+    Parameters
+    ----------
+    estimator : classifier, default=None
+        Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
+        ``LogisticRegression(max_iter=1000)``.
+    n_estimators : int, default=20
+        Boosting rounds ``N``.
+
+    Attributes
+    ----------
+    estimators_ : list of classifiers
+        The fitted learner of every round.
+    estimator_weights_ : ndarray of shape (n_rounds,)
+        ``ln(1 / beta_t)`` per round; only the second half votes.
+    estimator_errors_ : ndarray of shape (n_rounds,)
+        Clipped weighted target error ``eps_t`` per round.
+    weights_ : ndarray of shape (n_labelled,)
+        Final normalised weights of the labelled rows, in their order in ``X``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    RegularizedTransferClassifier : Another use of a few labelled target rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.adapt import TrAdaBoostClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(60, 2))
+    >>> y = np.r_[(X[:40, 0] > 0), (X[40:, 1] > 0)].astype(int)
+    >>> domain = np.r_[np.zeros(40), np.ones(20)]
+    >>> clf = TrAdaBoostClassifier(n_estimators=4).fit(X, y, sample_domain=domain)
+    >>> len(clf.estimators_)
+    4
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, estimator=None, n_estimators=20):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_domain=None):
+        """Boost on the labelled source and labelled target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Labels; ``-1`` marks unlabelled rows (ignored).
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``0``/``"source"`` or ``1``/``"target"`` per row; marks the labelled
+            target rows TrAdaBoost needs. Routed by metadata routing.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        X, y, is_target = _prepare(self, X, y, sample_domain, regression=False)
+        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
+        if not is_target.any():
+            _fit_without_target(self, base, X, y)
+        else:
+            _boost(self, base, X, y, is_target, _misclassified)
+        return self
+
+    def predict_proba(self, X):
+        """Share of the weighted vote (rounds ``ceil(N/2)..N``) per class."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        votes = np.zeros((X.shape[0], len(self.classes_)))
+        for learner, alpha in zip(*_voters(self), strict=True):
+            index = np.searchsorted(self.classes_, learner.predict(X))
+            votes[np.arange(X.shape[0]), index] += alpha
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The class with the largest weighted vote."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+
+class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
+    """TrAdaBoost.R2: TrAdaBoost for regression (Pardoe & Stone 2010).
+
+    As :class:`TrAdaBoostClassifier`, with each row's 0/1 error replaced by the
+    adjusted linear error ``e_i = |y_i - h_t(x_i)| / max_j |y_j - h_t(x_j)|``:
+    source rows are multiplied by ``beta ** e_i``, target rows by
+    ``beta_t ** -e_i`` with ``beta_t = eps_t / (1 - eps_t)`` and ``eps_t`` the
+    weighted mean of ``e`` over the target rows (clipped to ``[1e-10, 0.499]``).
+    The prediction is the weighted median of the rounds ``ceil(N/2)..N``, weights
+    ``ln(1 / beta_t)``. (This is the plain TrAdaBoost.R2 of the paper, not its
+    two-stage variant.)
+
+    ``-1`` is an ordinary target value for a regressor: the labelled target rows
+    are the ones ``sample_domain`` marks ``1``/``"target"``. Without any, the
+    estimator is fitted once on all rows and a ``NoTargetSamplesWarning`` is
+    raised.
+
+    Parameters
+    ----------
+    estimator : regressor, default=None
+        Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
+        ``DecisionTreeRegressor(max_depth=4, random_state=0)``.
+    n_estimators : int, default=20
+        Boosting rounds ``N``.
+
+    Attributes
+    ----------
+    estimators_ : list of regressors
+        The fitted learner of every round.
+    estimator_weights_ : ndarray of shape (n_rounds,)
+        ``ln(1 / beta_t)`` per round; only the second half votes.
+    estimator_errors_ : ndarray of shape (n_rounds,)
+        Clipped adjusted target error ``eps_t`` per round.
+    weights_ : ndarray of shape (n_samples,)
+        Final normalised row weights.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    TrAdaBoostClassifier : The classification version.
+    RegularizedTransferRegressor : Ridge shrunk toward a source model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.adapt import TrAdaBoostR2Regressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(60, 2))
+    >>> y = np.r_[X[:40, 0], X[40:, 0] + 0.5]
+    >>> domain = np.r_[np.zeros(40), np.ones(20)]
+    >>> reg = TrAdaBoostR2Regressor(n_estimators=4).fit(X, y, sample_domain=domain)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, estimator=None, n_estimators=20):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_domain=None):
+        """Boost on the source rows and the labelled target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Targets (``-1`` is an ordinary value).
+        sample_domain : array-like of shape (n_samples,), default=None
+            ``0``/``"source"`` or ``1``/``"target"`` per row. Routed by metadata
+            routing.
+
+        Returns
+        -------
+        self : object
+            The fitted regressor.
+        """
+        X, y, is_target = _prepare(self, X, y, sample_domain, regression=True)
+        base = (
+            DecisionTreeRegressor(max_depth=4, random_state=0)
+            if self.estimator is None
+            else self.estimator
+        )
+        if not is_target.any():
+            _fit_without_target(self, base, X, y)
+        else:
+            _boost(self, base, X, y.astype(float), is_target, _adjusted_error)
+        return self
+
+    def predict(self, X):
+        """Weighted median of the second half of the rounds."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        learners, alphas = _voters(self)
+        predictions = np.column_stack([est.predict(X) for est in learners])
+        order = np.argsort(predictions, axis=1)
+        cumulative = np.cumsum(alphas[order], axis=1)
+        median = (cumulative >= 0.5 * cumulative[:, -1:]).argmax(axis=1)
+        rows = np.arange(X.shape[0])
+        return predictions[rows, order[rows, median]]
