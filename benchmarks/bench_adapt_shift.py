@@ -25,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+from sktransfer.adapt import prediction_entropy_score, soft_neighborhood_density_score
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches, recapture
 from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
 
@@ -80,13 +81,19 @@ def main(data, freeze_depth, epochs, weights, n_per_class):
         clf.fit(X_fit, y_fit)
         score = clf.score(list(X_test), y_test)
         seconds = time.perf_counter() - start
-        print(f"{name:34s} {score:.3f}   ({seconds:.0f} s)", flush=True)
+        # label-free selection scores on the unlabelled target rows of the fit
+        entropy = prediction_entropy_score(clf, X, y)
+        snd = soft_neighborhood_density_score(clf, X, y)
+        print(
+            f"{name:34s} {score:.3f}   {entropy:8.3f} {snd:6.3f}  ({seconds:.0f} s)",
+            flush=True,
+        )
 
     print(
         f"freeze_depth={freeze_depth!r}, {epochs} epochs, {len(Xs)} source rows, "
         f"{len(Xt)} target rows, {len(X_test)} target test rows"
     )
-    print(f"{'method':34s} target accuracy")
+    print(f"{'method':34s} target accuracy, entropy score, SND")
     run("source only (adapt=None)", X, y)
     for method in ("coral", "mmd", "dann"):
         for weight in weights:
