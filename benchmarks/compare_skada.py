@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -43,13 +42,17 @@ def embed(images, size=64):
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
-def bottleneck_and_head(n_features, n_classes):
-    return nn.Sequential(
-        OrderedDict(
-            neck=nn.Sequential(nn.Linear(n_features, BOTTLENECK), nn.ReLU()),
-            head=nn.Linear(BOTTLENECK, n_classes),
-        )
-    )
+class BottleneckAndHead(nn.Module):
+    """The layers ``adapt=...`` trains on frozen features (skada passes
+    ``sample_weight`` to ``forward``)."""
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.neck = nn.Sequential(nn.Linear(n_features, BOTTLENECK), nn.ReLU())
+        self.head = nn.Linear(BOTTLENECK, n_classes)
+
+    def forward(self, x, sample_weight=None):
+        return self.head(self.neck(x))
 
 
 def deep_methods(n_features, n_classes, epochs, weights):
@@ -62,6 +65,7 @@ def deep_methods(n_features, n_classes, epochs, weights):
         lr=1e-3,
         optimizer=torch.optim.Adam,
         train_split=False,
+        verbose=0,
     )
     for weight in weights:
         for name, cls, extra in [
@@ -70,7 +74,7 @@ def deep_methods(n_features, n_classes, epochs, weights):
             ("DANN", DANN, {"num_features": BOTTLENECK}),
         ]:
             torch.manual_seed(0)
-            module = bottleneck_and_head(n_features, n_classes)
+            module = BottleneckAndHead(n_features, n_classes)
             yield (
                 f"skada {name} reg={weight:g}",
                 cls(module, reg=weight, **common, **extra),
@@ -97,7 +101,7 @@ def shallow_methods():
     yield "skada CORAL + logistic", CORAL(logistic())
 
 
-def main(epochs, weights, n_per_class):
+def main(epochs, weights, n_per_class, which="all"):
     Xs, ys, Xt, yt, X_test, y_test = photo_shift(n_per_class)
     start = time.perf_counter()
     Fs, Ft, F_test = embed(Xs), embed(Xt), embed(X_test)
@@ -134,6 +138,8 @@ if __name__ == "__main__":
     parser.add_argument("--weights", default="1,10")
     parser.add_argument("--n-per-class", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", choices=["all", "deep", "shallow"], default="all")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    main(args.epochs, [float(w) for w in args.weights.split(",")], args.n_per_class)
+    weights = [float(w) for w in args.weights.split(",")]
+    main(args.epochs, weights, args.n_per_class, args.methods)

@@ -209,8 +209,9 @@ def test_unknown_adapt_name_lists_the_allowed_ones(shifted):
 
 
 @pytest.mark.slow
-def test_coral_beats_source_only_on_recaptured_photos():
-    """Measured with these settings (docs/adapt.md): source only 0.34, CORAL 0.xx."""
+def test_mmd_beats_source_only_on_recaptured_photos():
+    """Measured with these settings: source only 0.369, MMD 0.600 (docs/adapt.md
+    has the 40-per-class run)."""
     Xs, ys = load_photo_patches(20, 64, random_state=0)
     Xt, _ = load_photo_patches(20, 64, random_state=1)
     X_test, y_test = load_photo_patches(20, 64, "test", random_state=2)
@@ -220,5 +221,5 @@ def test_coral_beats_source_only_on_recaptured_photos():
     params = dict(model="efficientnet_lite0", freeze_depth="all", image_size=64,
                   max_epochs=30, random_state=0)  # fmt: skip
     source = FineTunedClassifier(**params).fit(X, y).score(X_test, y_test)
-    adapted = FineTunedClassifier(**params, adapt="coral", adapt_weight=1.0)
-    assert adapted.fit(X, y).score(X_test, y_test) > source + 0.05
+    adapted = FineTunedClassifier(**params, adapt="mmd", adapt_weight=1.0)
+    assert adapted.fit(X, y).score(X_test, y_test) > source + 0.15
