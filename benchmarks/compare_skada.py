@@ -122,7 +122,14 @@ def main(epochs, weights, n_per_class, which="all"):
         start = time.perf_counter()
         try:
             estimator.fit(X, y, sample_domain=domain)
-            score = np.mean(estimator.predict(F_test) == truth)
+            # skada's deep estimators predict only rows marked as target
+            test_domain = -2 * np.ones(len(F_test), dtype=int)
+            extra = (
+                {"sample_domain": test_domain}
+                if "deep" in type(estimator).__module__
+                else {}
+            )
+            score = np.mean(estimator.predict(F_test, **extra) == truth)
         except Exception as exc:  # report and go on: one method failing is data
             print(f"{name:40s} failed: {type(exc).__name__}: {exc}")
             continue
