@@ -114,10 +114,11 @@ def main(epochs, weights, n_per_class, which="all"):
     source = LogisticRegression(max_iter=2000).fit(Fs, encoder.transform(ys))
     print(f"{'method':40s} target accuracy")
     print(f"{'logistic regression, source only':40s} {source.score(F_test, truth):.3f}")
-    methods = [
-        *deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights),
-        *shallow_methods(),
-    ]
+    methods = []
+    if which in ("all", "deep"):
+        methods += deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights)
+    if which in ("all", "shallow"):
+        methods += shallow_methods()
     for name, estimator in methods:
         start = time.perf_counter()
         try:
