@@ -62,11 +62,15 @@ def main(n=5000, d=1280, repeats=3):
             ours = _sktransfer(Path(b), keys, vectors)
         for name, mine, theirs in zip(("write", "read"), ours, base, strict=True):
             ratios[name].append(mine / theirs)
-            print(f"{name}: sktransfer {n / mine:8.0f} entries/s, "
-                  f"np.save/np.load {n / theirs:8.0f} entries/s")
+            print(
+                f"{name}: sktransfer {n / mine:8.0f} entries/s, "
+                f"np.save/np.load {n / theirs:8.0f} entries/s"
+            )
     for name, values in ratios.items():
-        print(f"{name} time ratio (sktransfer ÷ baseline), N={n} D={d}: "
-              f"best {min(values):.2f}, median {np.median(values):.2f}")
+        print(
+            f"{name} time ratio (sktransfer ÷ baseline), N={n} D={d}: "
+            f"best {min(values):.2f}, median {np.median(values):.2f}"
+        )
 
 
 if __name__ == "__main__":

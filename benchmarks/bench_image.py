@@ -37,9 +37,10 @@ def hand_written(backbone, images, batch_size):
     module = backbone.module
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
-            x = torch.stack([backbone.preprocess(Image.fromarray(a).convert("RGB"))
-                             for a in chunk])
+            chunk = images[start : start + batch_size]
+            x = torch.stack(
+                [backbone.preprocess(Image.fromarray(a).convert("RGB")) for a in chunk]
+            )
             x = x.contiguous(memory_format=torch.channels_last)
             out.append(module(x).numpy())
     return np.concatenate(out)
@@ -48,11 +49,12 @@ def hand_written(backbone, images, batch_size):
 def p1(model, n, batch_size, repeats):
     images, _ = load_photo_patches(n // 8 + 1, 96, "train")
     images = images[:n]
-    features = PretrainedImageFeatures(model, batch_size=batch_size,
-                                       cache=False).fit(images[:1])
+    features = PretrainedImageFeatures(model, batch_size=batch_size, cache=False).fit(
+        images[:1]
+    )
     ours, base = [], []
     for i in range(repeats):  # interleaved, alternating which goes first
-        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+        for which in (0, 1) if i % 2 == 0 else (1, 0):
             t = time.perf_counter()
             if which == 0:
                 a = features.transform(images)
@@ -61,10 +63,12 @@ def p1(model, n, batch_size, repeats):
             (ours if which == 0 else base).append(time.perf_counter() - t)
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
     median = statistics.median(x / y for x, y in zip(base, ours, strict=True))
-    print(f"P1 {model} n={n} batch={batch_size}: sktransfer {n / min(ours):.1f} "
-          f"img/s, hand-written {n / min(base):.1f} img/s (best of {repeats}); "
-          f"ratio best {min(base) / min(ours):.3f}, median of paired runs "
-          f"{median:.3f} (target >= 0.95)")
+    print(
+        f"P1 {model} n={n} batch={batch_size}: sktransfer {n / min(ours):.1f} "
+        f"img/s, hand-written {n / min(base):.1f} img/s (best of {repeats}); "
+        f"ratio best {min(base) / min(ours):.3f}, median of paired runs "
+        f"{median:.3f} (target >= 0.95)"
+    )
 
 
 def p2(model, n_per_class):
@@ -77,15 +81,21 @@ def p2(model, n_per_class):
     for cache in (True, False):
         clear_memory_cache()
         search = GridSearchCV(
-            make_pipeline(PretrainedImageFeatures(model, cache=cache),
-                          LogisticRegression(max_iter=1000)),
-            {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=5)
+            make_pipeline(
+                PretrainedImageFeatures(model, cache=cache),
+                LogisticRegression(max_iter=1000),
+            ),
+            {"logisticregression__C": [0.1, 1.0, 10.0]},
+            cv=5,
+        )
         t = time.perf_counter()
         search.fit(X, y)
         times[cache] = time.perf_counter() - t
-    print(f"P2 {model} GridSearchCV 3 C x 5 folds, n={len(X)}: cached "
-          f"{times[True]:.1f}s, uncached {times[False]:.1f}s, ratio "
-          f"{times[True] / times[False]:.3f} (target <= 0.2)")
+    print(
+        f"P2 {model} GridSearchCV 3 C x 5 folds, n={len(X)}: cached "
+        f"{times[True]:.1f}s, uncached {times[False]:.1f}s, ratio "
+        f"{times[True] / times[False]:.3f} (target <= 0.2)"
+    )
 
 
 def p6_child(n, model):
@@ -97,8 +107,9 @@ def p6_child(n, model):
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(path)
             paths.append(path)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        features = PretrainedImageFeatures(model, weights=None, batch_size=64,
-                                           cache=False).fit(paths[:1])
+        features = PretrainedImageFeatures(
+            model, weights=None, batch_size=64, cache=False
+        ).fit(paths[:1])
         t = time.perf_counter()
         out = features.transform(paths)
         seconds = time.perf_counter() - t
@@ -110,9 +121,14 @@ def p6(sizes, model):
     for n in sizes:
         line = subprocess.run(
             [sys.executable, __file__, "--p6-child", str(n), "--model", model],
-            check=True, capture_output=True, text=True).stdout.split()
-        print(f"P6 {model} n={line[0]} files: peak RSS {line[1]} MB (before the "
-              f"transform {line[2]} MB), {line[3]}s (target <= 1500 MB, flat in n)")
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        print(
+            f"P6 {model} n={line[0]} files: peak RSS {line[1]} MB (before the "
+            f"transform {line[2]} MB), {line[3]}s (target <= 1500 MB, flat in n)"
+        )
 
 
 def main():
@@ -127,8 +143,7 @@ def main():
     args = parser.parse_args()
     if args.p6_child:
         return p6_child(args.p6_child, args.model)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
     if args.p6:
         return p6(args.p6, "mobilenet_v3_small")
     p1(args.model, args.n, args.batch_size, args.repeats)

@@ -230,9 +230,14 @@ class FineTunedHandler:
             backbone = _image_backbone(entry.get("image") or {})
         else:
             backbone = _text_backbone(folder / ENCODER, entry.get("text") or {})
-        module = FineTuneModule(backbone, int(entry["n_outputs"]), obj.n_frozen_)
+        from sktransfer.finetune._adapt import ADAPT_LOSSES
+
+        adapt = getattr(obj, "adapt", None)
+        adapter = ADAPT_LOSSES[adapt] if adapt else None
+        module = FineTuneModule(backbone, int(entry["n_outputs"]), obj.n_frozen_,
+                                adapter)
         load_weights(module, folder / WEIGHTS)
-        net = obj._make_net(module, None, 0, False, torch.device(obj.device_))
+        net = obj._make_net(module, (), None, 0, False, torch.device(obj.device_))
         net.initialize()
         obj._clean_up(net)
         history = folder / HISTORY

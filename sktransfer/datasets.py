@@ -13,6 +13,7 @@ __all__ = [
     "load_chatterbot_topics",
     "load_photo_patches",
     "load_photo_zoom",
+    "recapture",
 ]
 
 
@@ -193,3 +194,39 @@ def load_photo_zoom(n_per_class=20, size=64, split="train", classes=None,
             images.append(np.asarray(crop.resize((size, size), Image.BICUBIC)))
             zoom.append(np.log2(side / size))
     return np.stack(images), np.asarray(zoom)
+
+
+def recapture(images, blur=2.0, cast=(0.6, 0.9, 1.4), jpeg_quality=10):
+    """The same photos as a second camera would give them: a domain shift.
+
+    Each image is blurred (Gaussian, radius ``blur``), colour-cast (each RGB
+    channel multiplied by ``cast``, clipped) and saved as a JPEG of quality
+    ``jpeg_quality``. Used to build a real image domain shift from
+    ``load_photo_patches``: source = the patches as they are, target = the
+    same kind of patches recaptured.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, height, width, 3), uint8
+    blur : float, default=2.0
+    cast : tuple of 3 floats, default=(0.6, 0.9, 1.4)
+        A blue cast by default.
+    jpeg_quality : int, default=10
+
+    Returns
+    -------
+    ndarray of the same shape, uint8
+    """
+    import io
+
+    from PIL import Image, ImageFilter
+
+    out = []
+    for image in images:
+        picture = Image.fromarray(image).filter(ImageFilter.GaussianBlur(blur))
+        pixels = np.asarray(picture, dtype=np.float64) * np.asarray(cast)
+        picture = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=jpeg_quality)
+        out.append(np.asarray(Image.open(buffer).convert("RGB")))
+    return np.stack(out)

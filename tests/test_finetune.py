@@ -392,7 +392,7 @@ def test_bad_image_names_its_index(photos):
 
 def test_labels_must_match_rows(photos):
     X, y = photos
-    with pytest.raises(ValueError, match="24 samples but y has 23"):
+    with pytest.raises(ValueError, match="24 samples but y has 23 rows"):
         tiny().fit(X, y[:-1])
 
 

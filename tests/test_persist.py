@@ -463,3 +463,16 @@ def test_a_foreign_zip_and_a_newer_format(saved, tmp_path):
         {**manifest, "version": 99}).encode()}, update_manifest=False)
     with pytest.raises(ModelFileError, match="version 99.*upgrade"):
         sktransfer.load(saved)
+
+
+@pytest.mark.parametrize("adapt", ["coral", "dann"])
+def test_domain_adapted_classifier_round_trips(photos, tmp_path, adapt):
+    X, y = photos
+    y = np.array(y, dtype=object)
+    y[::3] = -1  # unlabelled target rows
+    clf = FineTunedClassifier("resnet18", weights=None, max_epochs=1, image_size=32,
+                              batch_size=8, random_state=0, freeze_depth=-1,
+                              adapt=adapt).fit(X, y)
+    loaded, _ = round_trip(clf, tmp_path)
+    assert loaded.adapt == adapt and -1 not in list(loaded.classes_)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

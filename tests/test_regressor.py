@@ -229,7 +229,7 @@ def test_bad_loss_and_length(photos):
     X, y = photos
     with pytest.raises(ValueError, match="loss"):
         tiny(loss="mae").fit(X, y)
-    with pytest.raises(ValueError, match="24 samples but y has 23 targets"):
+    with pytest.raises(ValueError, match="24 samples but y has 23 rows"):
         tiny().fit(X, y[:-1])
 
 

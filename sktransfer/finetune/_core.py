@@ -43,6 +43,11 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
+from sktransfer.finetune._adapt import (
+    ADAPT_LOSSES,
+    PairedCollate,
+    PairedRows,
+)
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
 
@@ -72,6 +77,8 @@ class BaseFineTuned(BaseEstimator):
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "adapt": [StrOptions(set(ADAPT_LOSSES)), None],
+        "adapt_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     # --- subclass hooks -------------------------------------------------------
@@ -90,15 +97,20 @@ class BaseFineTuned(BaseEstimator):
 
     # --- fit ------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_domain=None):
         """Fine-tune the pretrained backbone and a new linear head on ``(X, y)``.
 
         Parameters
         ----------
         X : sequence of samples
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels of any type (classifiers) or numeric targets
-            (regressors).
+            Class labels of any type (classifiers; ``-1`` marks an unlabelled
+            target row, used by ``adapt`` and ignored when ``adapt`` is None)
+            or numeric targets (regressors, where -1 is a value like any other).
+        sample_domain : array-like of shape (n_samples,), default=None
+            Classifiers: ``0``/``"source"`` or ``1``/``"target"`` per row;
+            target rows may then carry labels (they are trained on, and
+            aligned). None: the target rows are the ``y == -1`` rows.
 
         Returns
         -------
@@ -106,23 +118,31 @@ class BaseFineTuned(BaseEstimator):
         """
         self._validate_params()
         items = self._coerce(X)
-        y_encoded = self._encode_target(y, len(items))
+        _check_rows(y, len(items))
+        labelled, target = self._split_rows(y, sample_domain)
+        y_encoded = self._encode_target(_take(y, labelled), len(labelled))
+        adapt = getattr(self, "adapt", None)
+        targets = [items[i] for i in target] if adapt else None
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
         self.device_ = str(device)
         forked = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(seed)
-            self._fit(items, y_encoded, seed, device)
+            self._fit([items[i] for i in labelled], y_encoded, seed, device, targets)
+        if self.validation_indices_ is not None:  # rows of X
+            self.validation_indices_ = labelled[self.validation_indices_]
         return self
 
-    def _fit(self, items, y, seed: int, device: torch.device) -> None:
+    def _fit(self, items, y, seed: int, device: torch.device, targets=None) -> None:
         backbone = self._resolve_backbone()
         n_blocks = len(backbone.blocks)
         n_frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
         self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
         first = n_blocks if self.head_epochs else n_frozen
-        module = FineTuneModule(backbone, self._n_outputs(), first)
+        adapt = getattr(self, "adapt", None)
+        adapter = ADAPT_LOSSES[adapt] if adapt else None
+        module = FineTuneModule(backbone, self._n_outputs(), first, adapter)
         if _channels_last(device, self._cuda_speedups):
             module.to(device, memory_format=torch.channels_last)
         train_idx, valid_idx = self._split(y, seed)
@@ -131,7 +151,11 @@ class BaseFineTuned(BaseEstimator):
         train_ds, valid_ds = self._datasets(
             items, y, module, train_idx, valid_idx, fast, device
         )
-        net = self._make_net(module, valid_ds, seed, fast, device)
+        if targets is not None:
+            train_ds = PairedRows(
+                train_ds, self._targets(targets, module, fast, device)
+            )
+        net = self._make_net(module, train_ds, valid_ds, seed, fast, device)
         net.initialize()
         if self.l2sp and not fast:
             net.module_.remember_start(n_frozen)
@@ -179,6 +203,12 @@ class BaseFineTuned(BaseEstimator):
         )
         return train, valid
 
+    def _targets(self, items, module, fast, device):
+        """The target rows' inputs: features (fast path) or augmented samples."""
+        if fast:
+            return self._features(module, items, device)
+        return self._make_dataset(items, module.backbone, train=True)
+
     def _features(self, module, items, device) -> torch.Tensor:
         dataset = self._make_dataset(items, module.backbone, train=False)
         loader = self._loader(dataset)
@@ -198,22 +228,28 @@ class BaseFineTuned(BaseEstimator):
             collate_fn=collate or self._collate,
         )
 
-    def _make_net(self, module, valid_ds, seed, fast, device) -> FineTuneNet:
+    def _make_net(self, module, train_ds, valid_ds, seed, fast, device):
         backbone_lr = self.lr / 10 if self.backbone_lr is None else self.backbone_lr
         collate = _LabeledCollate(None if fast else self._collate)
+        paired = isinstance(train_ds, PairedRows)
+        train_collate = PairedCollate(None if fast else self._collate)
+        epochs = self.head_epochs + self.max_epochs
+        new_layers = {"lr": self.lr}  # the head, bottleneck and adapter
         return FineTuneNet(
             module,
             criterion=self._criterion(),
             optimizer=torch.optim.Adam,
             lr=backbone_lr,
-            optimizer__param_groups=[("head.*", {"lr": self.lr})],
-            max_epochs=self.head_epochs + self.max_epochs,
+            optimizer__param_groups=[
+                (name, new_layers) for name in ("head.*", "neck.*", "adapter.*")
+            ],
+            max_epochs=epochs,
             batch_size=self.batch_size,
             train_split=None if valid_ds is None else predefined_split(valid_ds),
             callbacks=self._callbacks(),
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator().manual_seed(seed),
-            iterator_train__collate_fn=collate,
+            iterator_train__collate_fn=train_collate if paired else collate,
             iterator_valid__collate_fn=collate,
             iterator_train__num_workers=self.num_workers,
             iterator_valid__num_workers=self.num_workers,
@@ -223,6 +259,8 @@ class BaseFineTuned(BaseEstimator):
             l2sp=0.0 if fast else self.l2sp,
             amp_dtype=_training_amp(device, self._cuda_speedups),
             channels_last=_channels_last(device, self._cuda_speedups),
+            adapt_weight=getattr(self, "adapt_weight", 0.0),
+            adapt_steps=epochs * -(-len(train_ds) // self.batch_size),
         )
 
     def _callbacks(self) -> list:
@@ -323,6 +361,17 @@ class _LabeledCollate:
             return default_collate(pairs)
         inputs, labels = zip(*pairs, strict=True)
         return self.collate_inputs(list(inputs)), torch.from_numpy(np.stack(labels))
+
+
+def _check_rows(y, n_samples: int) -> None:
+    if len(y) != n_samples:
+        raise ValueError(f"X has {n_samples} samples but y has {len(y)} rows "
+                         f"(labels or targets)")
+
+
+def _take(y, rows):
+    """``y[rows]`` for any array-like (list, Series, ndarray; 1-d or 2-d)."""
+    return np.asarray(y)[rows]
 
 
 def _to_device(batch, device):

@@ -108,6 +108,18 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         resized crop can draw is not upsampled (``sktransfer.data.decode_size``).
         False decodes every file at full resolution. A callable ``augment``
         always gets the full image.
+    adapt : {"coral", "dann", "mmd"} or None, default=None
+        Deep domain adaptation to the unlabelled target rows (``y == -1`` in
+        ``fit``, or ``sample_domain``): a bottleneck (linear 256 + ReLU) is
+        added before the head and its output is aligned between each batch of
+        labelled rows and a batch of random target rows: ``"coral"`` matches
+        covariances (Deep CORAL), ``"mmd"`` minimises a multi-kernel MMD (DAN),
+        ``"dann"`` trains a domain classifier through gradient reversal
+        (DANN). Works with every ``freeze_depth`` (with ``"all"`` only the
+        bottleneck and head train, on features computed once). None: ``-1``
+        rows are ignored. See docs/adapt.md.
+    adapt_weight : float, default=1.0
+        Weight λ of the adaptation loss: source cross-entropy + λ · alignment.
 
     Attributes
     ----------
@@ -124,7 +136,8 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
     n_frozen_ : int
         Number of leading blocks frozen by ``freeze_depth``.
     validation_indices_ : ndarray or None
-        Rows held out for early stopping.
+        Rows of ``X`` held out for early stopping (labelled rows only: with
+        ``adapt``, validation is on held-out labelled source rows).
     device_ : str
         The device the network runs on.
 
@@ -163,6 +176,8 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         progress=False,
         num_workers=0,
         fast_decode=True,
+        adapt=None,
+        adapt_weight=1.0,
     ):
         self.model = model
         self.weights = weights
@@ -182,3 +197,5 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         self.progress = progress
         self.num_workers = num_workers
         self.fast_decode = fast_decode
+        self.adapt = adapt
+        self.adapt_weight = adapt_weight

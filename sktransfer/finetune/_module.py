@@ -11,6 +11,7 @@ from sktransfer.backbones import (
     run_module,
     set_frozen,
 )
+from sktransfer.finetune._adapt import BOTTLENECK
 
 __all__ = ["FineTuneModule"]
 
@@ -28,13 +29,27 @@ class FineTuneModule(nn.Module):
     With ``inputs_are_features=True`` the input is the backbone's pooled
     output, computed beforehand, and only the head runs (the
     ``freeze_depth="all"`` fast path).
+
+    With an ``adapter`` (a domain-adaptation loss, ``finetune._adapt``) a
+    trainable bottleneck ``neck`` (linear + ReLU) sits between the backbone and
+    the head: ``represent(x)`` is its output, the features the adapter aligns
+    (trainable even when the whole backbone is frozen). Without, ``neck`` is the
+    identity.
     """
 
-    def __init__(self, backbone, n_classes: int, n_frozen: int = 0):
+    def __init__(self, backbone, n_classes: int, n_frozen: int = 0, adapter=None):
         super().__init__()
         self.backbone = backbone  # the Backbone record; its module registers below
         self.encoder = backbone.module
-        self.head = nn.Linear(backbone.out_features, n_classes)
+        width = backbone.out_features
+        if adapter is None:
+            self.neck = nn.Identity()
+        else:
+            self.neck = nn.Sequential(nn.Linear(width, BOTTLENECK), nn.ReLU())
+            width = BOTTLENECK
+            adapter = adapter(width)
+        self.head = nn.Linear(width, n_classes)
+        self.adapter = adapter  # None, or the loss module (its weights train)
         self.inputs_are_features = False
         self.reference = None  # pretrained weights for the L2-SP penalty
         self.freeze(n_frozen)
@@ -57,9 +72,11 @@ class FineTuneModule(nn.Module):
         return self
 
     def forward(self, x):
-        if self.inputs_are_features:
-            return self.head(x)
-        return self.head(self.encode(x))
+        return self.head(self.represent(x))
+
+    def represent(self, x) -> torch.Tensor:
+        """The head's input: the bottleneck's output on the backbone features."""
+        return self.neck(x if self.inputs_are_features else self.encode(x))
 
     def encode(self, x) -> torch.Tensor:
         """The backbone's pooled features (no autograd when fully frozen)."""

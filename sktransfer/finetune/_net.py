@@ -25,13 +25,32 @@ class FineTuneNet(NeuralNet):
         Autocast dtype for forward passes (CUDA only); None runs in fp32.
     channels_last : bool
         Feed 4-d inputs in channels-last memory format (CUDA convolutions).
+    adapt_weight : float
+        With a ``module_.adapter`` (domain adaptation), each training batch is
+        ``n`` labelled source rows followed by target rows (``PairedCollate``)
+        and the loss is the source cross-entropy plus ``adapt_weight`` times
+        the adapter's loss on the two halves of ``module_.represent``.
+    adapt_steps : int
+        Training steps in the whole fit: the adapter gets the progress
+        ``steps done / adapt_steps``.
     """
 
-    def __init__(self, *args, l2sp=0.0, amp_dtype=None, channels_last=False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        l2sp=0.0,
+        amp_dtype=None,
+        channels_last=False,
+        adapt_weight=0.0,
+        adapt_steps=1,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.l2sp = l2sp
         self.amp_dtype = amp_dtype
         self.channels_last = channels_last
+        self.adapt_weight = adapt_weight
+        self.adapt_steps = adapt_steps
 
     def __getstate__(self):
         # ``module`` (the instance given to the net) is ``module_``: pickle them
@@ -50,12 +69,37 @@ class FineTuneNet(NeuralNet):
             return contextlib.nullcontext()
         return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
 
-    def infer(self, x, **fit_params):
+    def _to_input(self, x):
         x = to_tensor(x, device=self.device)
         if self.channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def infer(self, x, **fit_params):
         with self._autocast():
-            return self.module_(x, **fit_params)
+            return self.module_(self._to_input(x), **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        adapter = self.module_.adapter
+        if adapter is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        n = len(yi)
+        with self._autocast():
+            features = self.module_.represent(self._to_input(Xi))
+            y_pred = self.module_.head(features[:n])
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        features = features.float()
+        adapt_loss = adapter(features[:n], features[n:], self._progress())
+        self.history.record_batch("adapt_loss", adapt_loss.item())
+        loss = loss + self.adapt_weight * adapt_loss
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _progress(self) -> float:
+        done = sum(len(row["batches"]) for row in self.history)
+        return min(1.0, done / max(1, self.adapt_steps))
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred.float(), y_true, X=X, training=training)

@@ -26,7 +26,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from sktransfer.exceptions import InvalidInputError
+from sktransfer.exceptions import InvalidInputError, ParameterError
+from sktransfer.finetune._adapt import split_rows
 
 __all__ = ["REGRESSION_CONSTRAINTS", "ClassifierTask", "RegressorTask"]
 
@@ -38,6 +39,10 @@ def _check_length(n_targets: int, n_samples: int, what: str) -> None:
 
 class ClassifierTask(ClassifierMixin):
     """Cross-entropy on a ``len(classes_)``-wide head; ``predict_proba``."""
+
+    def _split_rows(self, y, sample_domain):
+        """Labelled rows and target rows (``y == -1`` or ``sample_domain``)."""
+        return split_rows(y, sample_domain, getattr(self, "adapt", None))
 
     def _encode_target(self, y, n_samples: int) -> np.ndarray:
         y = column_or_1d(y, warn=True)
@@ -102,6 +107,15 @@ class RegressorTask(RegressorMixin):
     standard deviation) suit targets of any unit; ``predict`` maps the head's
     outputs back. ``score`` is R² (averaged uniformly over outputs).
     """
+
+    def _split_rows(self, y, sample_domain):
+        """Every row is labelled: -1 is a target value like any other."""
+        if sample_domain is not None:
+            raise ParameterError(
+                "sample_domain is for the domain adaptation of the classifiers; "
+                "a regressor trains on every row (pass sample_domain=None)"
+            )
+        return np.arange(len(y)), np.arange(0)
 
     def _encode_target(self, y, n_samples: int) -> np.ndarray:
         y = _numeric_target(y)

@@ -136,6 +136,18 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         Print skorch's per-epoch table.
     num_workers : int, default=0
         DataLoader processes (tokenisation is cheap: 0 is usually best).
+    adapt : {"coral", "dann", "mmd"} or None, default=None
+        Deep domain adaptation to the unlabelled target rows (``y == -1`` in
+        ``fit``, or ``sample_domain``): a bottleneck (linear 256 + ReLU) is
+        added before the head and its output is aligned between each batch of
+        labelled rows and a batch of random target rows: ``"coral"`` matches
+        covariances (Deep CORAL), ``"mmd"`` minimises a multi-kernel MMD (DAN),
+        ``"dann"`` trains a domain classifier through gradient reversal
+        (DANN). Works with every ``freeze_depth`` (with ``"all"`` only the
+        bottleneck and head train, on features computed once). None: ``-1``
+        rows are ignored. See docs/adapt.md.
+    adapt_weight : float, default=1.0
+        Weight λ of the adaptation loss: source cross-entropy + λ · alignment.
 
     Attributes
     ----------
@@ -153,7 +165,8 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
     max_length_ : int
         The token limit applied (``max_length`` capped by the encoder).
     validation_indices_ : ndarray or None
-        Rows held out for early stopping.
+        Rows of ``X`` held out for early stopping (labelled rows only: with
+        ``adapt``, validation is on held-out labelled source rows).
     device_ : str
         The device the network runs on.
 
@@ -190,6 +203,8 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         random_state=None,
         progress=False,
         num_workers=0,
+        adapt=None,
+        adapt_weight=1.0,
     ):
         self.model = model
         self.freeze_depth = freeze_depth
@@ -207,6 +222,8 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         self.random_state = random_state
         self.progress = progress
         self.num_workers = num_workers
+        self.adapt = adapt
+        self.adapt_weight = adapt_weight
 
 
 class TextDataset(Dataset):

@@ -1,0 +1,153 @@
+"""skada 0.6 on the same photo shift, backbone and budget as bench_adapt_shift.py.
+
+The backbone (bundled EfficientNet-Lite0, 64 px, frozen) embeds every patch
+once, as ``FineTunedClassifier(freeze_depth="all")`` does. skada's deep methods
+(``DeepCoral``, ``DAN``, ``DANN``) then train the same bottleneck (linear 256 +
+ReLU) and linear head as ``adapt=...`` does, aligning the bottleneck's output,
+with the same optimiser (Adam, lr 1e-3), batch size (32) and epochs. Its
+shallow methods (JDOT, OT mapping, entropic OT, CORAL) train a logistic
+regression on the same features.
+
+Needs ``pip install skada==0.6`` (it brings POT). Run:
+``python benchmarks/compare_skada.py [--epochs 30] [--weights 1,10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from bench_adapt_shift import photo_shift
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import LabelEncoder
+from torch import nn
+from torch.utils.data import DataLoader
+
+from sktransfer.backbones import resolve_image_backbone
+from sktransfer.backbones._base import make_eval_transform
+from sktransfer.data import ImageDataset
+from sktransfer.finetune._adapt import BOTTLENECK
+
+
+def embed(images, size=64):
+    """Pooled EfficientNet-Lite0 features, as the fast path computes them."""
+    backbone = resolve_image_backbone("efficientnet_lite0", "DEFAULT")
+    transform = make_eval_transform(backbone.data_config, size)
+    dataset = ImageDataset(list(images), transform)
+    module = backbone.module.eval()
+    with torch.no_grad():
+        chunks = [module(batch).flatten(1) for batch in DataLoader(dataset, 64)]
+    return torch.cat(chunks).numpy().astype(np.float32)
+
+
+class BottleneckAndHead(nn.Module):
+    """The layers ``adapt=...`` trains on frozen features (skada passes
+    ``sample_weight`` to ``forward``)."""
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.neck = nn.Sequential(nn.Linear(n_features, BOTTLENECK), nn.ReLU())
+        self.head = nn.Linear(BOTTLENECK, n_classes)
+
+    def forward(self, x, sample_weight=None):
+        return self.head(self.neck(x))
+
+
+def deep_methods(n_features, n_classes, epochs, weights):
+    from skada.deep import DAN, DANN, DeepCoral
+
+    common = dict(
+        layer_name="neck",
+        max_epochs=epochs,
+        batch_size=32,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        train_split=False,
+        verbose=0,
+    )
+    for weight in weights:
+        for name, cls, extra in [
+            ("DeepCoral", DeepCoral, {}),
+            ("DAN", DAN, {}),
+            ("DANN", DANN, {"num_features": BOTTLENECK}),
+        ]:
+            torch.manual_seed(0)
+            module = BottleneckAndHead(n_features, n_classes)
+            yield (
+                f"skada {name} reg={weight:g}",
+                cls(module, reg=weight, **common, **extra),
+            )
+
+
+def shallow_methods():
+    from skada import CORAL, EntropicOTMapping, JDOTClassifier, OTMapping
+
+    def logistic():
+        return LogisticRegression(max_iter=2000)
+
+    # JDOT refits the classifier once per iteration: 20 iterations (default 100)
+    yield (
+        "skada JDOTClassifier (logistic, 20 it.)",
+        JDOTClassifier(logistic(), n_iter_max=20),
+    )
+    yield "skada OTMapping + logistic", OTMapping(logistic())
+    # the cost normalised by its median, else exp(-cost / reg_e) underflows
+    yield (
+        "skada EntropicOTMapping + logistic",
+        EntropicOTMapping(logistic(), norm="median"),
+    )
+    yield "skada CORAL + logistic", CORAL(logistic())
+
+
+def main(epochs, weights, n_per_class, which="all"):
+    Xs, ys, Xt, yt, X_test, y_test = photo_shift(n_per_class)
+    start = time.perf_counter()
+    Fs, Ft, F_test = embed(Xs), embed(Xt), embed(X_test)
+    print(f"features {Fs.shape[1]} dims, {time.perf_counter() - start:.0f} s")
+    encoder = LabelEncoder().fit(ys)
+    X = np.r_[Fs, Ft]
+    y = np.r_[encoder.transform(ys), -np.ones(len(Ft), dtype=np.int64)]
+    domain = np.r_[np.ones(len(Fs)), -2 * np.ones(len(Ft))].astype(int)  # skada
+    truth = encoder.transform(y_test)
+    source = LogisticRegression(max_iter=2000).fit(Fs, encoder.transform(ys))
+    print(f"{'method':40s} target accuracy")
+    print(f"{'logistic regression, source only':40s} {source.score(F_test, truth):.3f}")
+    methods = []
+    if which in ("all", "deep"):
+        methods += deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights)
+    if which in ("all", "shallow"):
+        methods += shallow_methods()
+    for name, estimator in methods:
+        start = time.perf_counter()
+        try:
+            estimator.fit(X, y, sample_domain=domain)
+            # skada's deep estimators predict only rows marked as target
+            test_domain = -2 * np.ones(len(F_test), dtype=int)
+            extra = (
+                {"sample_domain": test_domain}
+                if "deep" in type(estimator).__module__
+                else {}
+            )
+            score = np.mean(estimator.predict(F_test, **extra) == truth)
+        except Exception as exc:  # report and go on: one method failing is data
+            print(f"{name:40s} failed: {type(exc).__name__}: {exc}")
+            continue
+        print(
+            f"{name:40s} {score:.3f}   ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--weights", default="1,10")
+    parser.add_argument("--n-per-class", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", choices=["all", "deep", "shallow"], default="all")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    weights = [float(w) for w in args.weights.split(",")]
+    main(args.epochs, weights, args.n_per_class, args.methods)

@@ -1,0 +1,225 @@
+"""Deep domain adaptation in the fine-tuning classifiers (``adapt=...``).
+
+The losses are checked on their own (values, gradient reversal), then each
+method runs in both classifiers on tiny networks, and a ``slow`` test measures
+a real shift (photo patches vs the same patches recaptured).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+from test_finetune import TinyNet
+from test_finetune_text import tiny_bert  # noqa: F401 (a fixture)
+
+from sktransfer.datasets import load_photo_patches, recapture
+from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
+from sktransfer.finetune._adapt import CORALLoss, DANNLoss, MMDLoss
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+METHODS = ("coral", "mmd", "dann")
+CLASSES = ["brick", "grass", "coffee"]
+
+
+# --- the losses -------------------------------------------------------------------
+
+
+def test_coral_and_mmd_are_zero_on_one_distribution_and_grow_with_shift():
+    torch.manual_seed(0)
+    source = torch.randn(64, 8)
+    for loss in (CORALLoss(8), MMDLoss(8)):
+        same = loss(source, source.clone(), 0.5).item()
+        near = loss(source, torch.randn(64, 8), 0.5).item()
+        far = loss(source, 3 * torch.randn(64, 8) + 2, 0.5).item()
+        assert abs(same) < 1e-6
+        assert far > 5 * near > 0
+
+
+def test_coral_needs_two_rows():
+    assert CORALLoss(4)(torch.ones(1, 4), torch.zeros(5, 4), 0.0).item() == 0
+
+
+def test_dann_reverses_the_gradient_with_ganin_schedule():
+    torch.manual_seed(0)
+    loss = DANNLoss(4)
+    features = torch.randn(16, 4, requires_grad=True)
+    grads = {}
+    for progress in (0.0, 0.5, 1.0):
+        features.grad = None
+        loss(features[:8], features[8:], progress).backward()
+        grads[progress] = features.grad.clone()
+    assert torch.count_nonzero(grads[0.0]) == 0  # lambda_0 = 0
+    # The discriminator's own gradient is not reversed; the features' is, and
+    # scaled by 2 / (1 + exp(-10 p)) - 1.
+    plain = torch.autograd.grad(
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            loss.discriminator(features[:8]).squeeze(1), torch.zeros(8)
+        )
+        / 2
+        + torch.nn.functional.binary_cross_entropy_with_logits(
+            loss.discriminator(features[8:]).squeeze(1), torch.ones(8)
+        )
+        / 2,
+        features,
+    )[0]
+    lam = 2 / (1 + np.exp(-5)) - 1
+    torch.testing.assert_close(grads[0.5], -lam * plain)
+    torch.testing.assert_close(grads[1.0], -(2 / (1 + np.exp(-10)) - 1) * plain)
+
+
+# --- the classifiers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    """12 labelled source patches, 12 recaptured target patches (3 photos)."""
+    Xs, ys = load_photo_patches(4, 32, classes=CLASSES, random_state=0)
+    Xt, yt = load_photo_patches(4, 32, classes=CLASSES, random_state=1)
+    Xt = recapture(Xt)
+    X = [*Xs, *Xt]
+    y = np.array([*ys, *[-1] * len(Xt)], dtype=object)
+    return X, y, Xt, yt
+
+
+def tiny(**params):
+    defaults = dict(
+        model=TinyNet(), weights=None, max_epochs=2, image_size=32, batch_size=8,
+        random_state=0,
+    )  # fmt: skip
+    return FineTunedClassifier(**{**defaults, **params})
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("freeze_depth", ["all", -1, 0])
+def test_each_method_trains_images_with_each_freeze_depth(
+    shifted, method, freeze_depth
+):
+    X, y, Xt, _ = shifted
+    clf = tiny(adapt=method, freeze_depth=freeze_depth, adapt_weight=100.0)
+    clf.fit(X, y)
+    assert -1 not in list(clf.classes_)
+    assert sorted(clf.classes_) == sorted(CLASSES)
+    losses = [b["adapt_loss"] for row in clf.history_ for b in row["batches"]]
+    assert len(losses) == 2 * 2 and np.isfinite(losses).all()  # 2 epochs x 2 batches
+    assert set(clf.predict(Xt)) <= set(CLASSES)
+    # The alignment loss changes the model: adapt_weight=0 gives another one.
+    other = tiny(adapt=method, freeze_depth=freeze_depth, adapt_weight=0.0)
+    assert not np.array_equal(clf.predict_proba(Xt), other.fit(X, y).predict_proba(Xt))
+
+
+def test_adapted_fit_is_deterministic_clonable_and_pickles(shifted):
+    X, y, Xt, _ = shifted
+    clf = tiny(adapt="dann", freeze_depth=-1).fit(X, y)
+    again = clone(clf).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(Xt), again.predict_proba(Xt))
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(clf.predict_proba(Xt), restored.predict_proba(Xt))
+
+
+def test_minus_one_rows_are_ignored_without_adapt(shifted):
+    X, y, Xt, _ = shifted
+    labelled = y != -1
+    with_target = tiny(freeze_depth=-1).fit(X, y)
+    source_only = tiny(freeze_depth=-1).fit(
+        [x for x, keep in zip(X, labelled, strict=True) if keep], y[labelled]
+    )
+    assert -1 not in list(with_target.classes_)
+    np.testing.assert_array_equal(with_target.classes_, source_only.classes_)
+    np.testing.assert_allclose(
+        with_target.predict_proba(Xt), source_only.predict_proba(Xt)
+    )
+
+
+def test_sample_domain_marks_target_rows(shifted):
+    X, y, Xt, yt = shifted
+    domain = np.where(y == -1, "target", "source")
+    by_label = tiny(adapt="coral", freeze_depth="all").fit(X, y)
+    by_domain = tiny(adapt="coral", freeze_depth="all")
+    by_domain.fit(X, y, sample_domain=domain)
+    np.testing.assert_allclose(by_label.predict_proba(Xt), by_domain.predict_proba(Xt))
+    # Labelled target rows are trained on and aligned.
+    y_some = y.copy()
+    y_some[-3:] = yt[-3:]
+    tiny(adapt="coral", freeze_depth="all").fit(X, y_some, sample_domain=domain)
+
+
+def test_l2sp_early_stopping_and_head_epochs_with_adapt(shifted):
+    X, y, _, _ = shifted
+    clf = tiny(
+        adapt="mmd", freeze_depth=-2, l2sp=0.1, early_stopping=True,
+        validation_fraction=0.25, head_epochs=1,
+    ).fit(X, y)  # fmt: skip
+    # Validation: held-out labelled source rows (indices into X).
+    assert len(clf.validation_indices_) == 3
+    assert (y[clf.validation_indices_] != -1).all()
+    assert all(np.isfinite(row["valid_loss"]) for row in clf.history_)
+    assert [row["phase"] for row in clf.history_][:2] == ["head", "finetune"]
+
+
+def test_text_classifier_adapts(tiny_bert):  # noqa: F811
+    source = ["the robot thinks", "a computer program", "python code runs"] * 3
+    labels = ["ai", "ai", "coding"] * 3
+    target = ["WHAT DOES THE ROBOT THINK?", "IS PYTHON CODE FAST?"] * 4
+    X = source + target
+    y = np.array(labels + [-1] * len(target), dtype=object)
+    for method in METHODS:
+        clf = FineTunedTextClassifier(
+            tiny_bert, max_epochs=2, batch_size=4, max_length=16, lr=1e-2,
+            backbone_lr=1e-3, random_state=0, adapt=method, freeze_depth=-1,
+        ).fit(X, y)  # fmt: skip
+        assert list(clf.classes_) == ["ai", "coding"]
+        losses = [b["adapt_loss"] for row in clf.history_ for b in row["batches"]]
+        assert len(losses) == 2 * 3 and np.isfinite(losses).all()
+        assert set(clf.predict(target)) <= {"ai", "coding"}
+
+
+# --- bad input ---------------------------------------------------------------------
+
+
+def test_all_rows_unlabelled_is_an_error(shifted):
+    X, y, _, _ = shifted
+    with pytest.raises(ValueError, match="Every row is unlabelled"):
+        tiny(adapt="coral").fit(X, np.full(len(X), -1))
+    with pytest.raises(ValueError, match="Every row is unlabelled"):
+        tiny().fit(X, np.full(len(X), -1))
+
+
+def test_adapt_without_target_rows_is_an_error(shifted):
+    X, y, _, _ = shifted
+    labelled = [x for x, label in zip(X, y, strict=True) if label != -1]
+    with pytest.raises(ValueError, match="adapt='mmd' needs target rows"):
+        tiny(adapt="mmd").fit(labelled, y[y != -1])
+
+
+def test_unknown_adapt_name_lists_the_allowed_ones(shifted):
+    X, y, _, _ = shifted
+    with pytest.raises(InvalidParameterError, match="'coral'.*'dann'.*'mmd'|adapt"):
+        tiny(adapt="jdot").fit(X, y)
+    with pytest.raises(InvalidParameterError, match="adapt_weight"):
+        tiny(adapt="coral", adapt_weight=-1.0).fit(X, y)
+
+
+# --- a real shift ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mmd_beats_source_only_on_recaptured_photos():
+    """Measured with these settings: source only 0.369, MMD 0.600 (docs/adapt.md
+    has the 40-per-class run)."""
+    Xs, ys = load_photo_patches(20, 64, random_state=0)
+    Xt, _ = load_photo_patches(20, 64, random_state=1)
+    X_test, y_test = load_photo_patches(20, 64, "test", random_state=2)
+    X_test = list(recapture(X_test))
+    X = [*Xs, *recapture(Xt)]
+    y = np.array([*ys, *[-1] * len(Xt)], dtype=object)
+    params = dict(model="efficientnet_lite0", freeze_depth="all", image_size=64,
+                  max_epochs=30, random_state=0)  # fmt: skip
+    source = FineTunedClassifier(**params).fit(X, y).score(X_test, y_test)
+    adapted = FineTunedClassifier(**params, adapt="mmd", adapt_weight=1.0)
+    assert adapted.fit(X, y).score(X_test, y_test) > source + 0.15
