@@ -192,6 +192,7 @@ class EDA:
         found = self.synonyms.get(word.lower())
         if found:
             return found
+        pool: Sequence[str]
         if self.vocabulary is not None:
             pool = self.vocabulary
         else:  # with a synonym map, only synonyms; with neither, the text's words

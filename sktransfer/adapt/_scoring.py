@@ -337,7 +337,7 @@ def deep_embedded_validation_score(
     return float(-(weighted.mean() + eta * (w.mean() - 1.0)))
 
 
-_SCORERS = {
+_SCORERS: dict[str, Callable[..., float]] = {
     "dev": deep_embedded_validation_score,
     "entropy": prediction_entropy_score,
     "iwcv": importance_weighted_score,

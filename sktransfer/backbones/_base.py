@@ -174,7 +174,7 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
     if output.ndim == 3 and mask is not None:
         return _masked_pool(output, mask, pooling)
     if output.ndim == 4:
-        dims = (2, 3)
+        dims: tuple[int, ...] = (2, 3)
         if output.shape[1] < output.shape[-1] and _looks_channels_last(output):
             dims = (1, 2)
     elif output.ndim == 3:

@@ -264,7 +264,7 @@ def text_backbone_from_encoder(encoder: nn.Module, tokenizer, name: str) -> Back
     from a saved model) rather than resolved from a spec.
     """
     tokenize = Tokenize(tokenizer, _position_limit(encoder, tokenizer))
-    width = encoder.config.hidden_size
+    width = encoder.config.hidden_size  # type: ignore[union-attr]  # torch: Tensor | Module
     return _text_backbone(PooledEncoder(encoder), tokenize, name, "hf", width)
 
 

@@ -144,7 +144,8 @@ class BaseFineTuned(BaseEstimator):
         adapter = ADAPT_LOSSES[adapt] if adapt else None
         module = FineTuneModule(backbone, self._n_outputs(), first, adapter)
         if _channels_last(device, self._cuda_speedups):
-            module.to(device, memory_format=torch.channels_last)
+            # torch stubs: no overload takes device and memory_format together
+            module.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         train_idx, valid_idx = self._split(y, seed)
         self.validation_indices_ = valid_idx
         fast = n_frozen == n_blocks

@@ -45,7 +45,7 @@ class TextFineTuning(BaseFineTuned):
         self.max_length_ = token_length(backbone, self.max_length)
         self._tokenize = backbone.preprocess
         # The head reads the pooled token states, not their unit-norm version.
-        backbone.module.normalize = False
+        backbone.module.normalize = False  # type: ignore[assignment]  # torch stubs
         return backbone
 
     def _coerce(self, X) -> list:
@@ -58,9 +58,9 @@ class TextFineTuning(BaseFineTuned):
         if augment == "eda":
             held_out = getattr(self, "validation_indices_", None)
             held_out = set() if held_out is None else set(held_out.tolist())
-            words = (
+            words = [
                 w for i, t in enumerate(items) if i not in held_out for w in t.split()
-            )
+            ]
             augment = EDA(vocabulary=words)
         return TextDataset(items, augment)
 
