@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # names used in annotations only
     from collections.abc import Callable
     from typing import Any
 
+    import numpy as np
+
 __all__ = ["EDA", "EDA_OPERATIONS", "IMAGE_PRESETS", "eda", "image_augmentation"]
 
 IMAGE_PRESETS = ("default", "light", "strong")
@@ -173,7 +175,7 @@ class EDA:
         operations: Sequence[str] = EDA_OPERATIONS,
         vocabulary: Sequence[str] | None = None,
         synonyms: Mapping[str, Sequence[str]] | None = None,
-        random_state: int | random.Random | None = None,
+        random_state: int | np.random.RandomState | None = None,
     ):
         _check_eda(rate, operations, synonyms)
         self.rate = rate
@@ -252,7 +254,7 @@ def eda(
     operations: Sequence[str] = EDA_OPERATIONS,
     vocabulary: Sequence[str] | None = None,
     synonyms: Mapping[str, Sequence[str]] | None = None,
-    random_state: int | random.Random | None = None,
+    random_state: int | np.random.RandomState | None = None,
 ) -> list[str]:
     """``n_aug`` augmented copies of ``text`` by easy data augmentation.
 
