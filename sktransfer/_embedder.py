@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -12,6 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._device import resolve_device
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from numpy.typing import ArrayLike
 
 __all__ = ["BaseEmbedder", "shared_model"]
 
@@ -73,7 +79,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self.model_key_ = hash_parts(type(self).__name__, *self._model_identity())
         return self
 
-    def transform(self, X):
+    def transform(self, X: Any) -> np.ndarray:
         """Embed ``X``.
 
         Parameters
@@ -115,7 +121,10 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             self._model = self._resolve()
         return self._model
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(
+        self,
+        input_features: ArrayLike | None = None,
+    ) -> np.ndarray:
         """Output feature names: ``<classname><i>`` for each embedding dimension."""
         check_is_fitted(self, "n_features_out_")
         prefix = type(self).__name__.lower()

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 from torch import nn
@@ -59,7 +60,7 @@ def load_weights(module: nn.Module, path: Path) -> None:
 
 # --- image backbones: an architecture name + the eval config --------------------
 
-def _is_name(spec) -> bool:
+def _is_name(spec: object) -> TypeGuard[str]:
     """A model name (not a file, not a module): rebuilds without any file."""
     return (isinstance(spec, str) and not os.path.isfile(spec)
             and os.sep not in spec.removeprefix("timm/"))

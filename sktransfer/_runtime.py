@@ -34,6 +34,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,6 +45,11 @@ from sktransfer.exceptions import (
     ParameterError,
     RuntimeFallbackWarning,
 )
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
 
 __all__ = [
     "RUNTIMES",
@@ -299,7 +305,7 @@ class RunnerMixin:
     rebuilt after unpickling rather than pickled.
     """
 
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any | None = None) -> Self:
         """Validate, load the pretrained model and choose its runtime.
 
         Parameters
@@ -312,7 +318,8 @@ class RunnerMixin:
         -------
         self
         """
-        super().fit(X, y)
+        # A mixin: the estimator class after it in the MRO defines ``fit``.
+        super().fit(X, y)  # type: ignore[misc]
         self._runner = None
         runner = self.runner_
         self.runtime_ = None if runner is None else runner.name

@@ -54,18 +54,29 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torchvision.transforms import v2 as T
 
 from sktransfer.backbones import interpolation_mode, make_eval_transform
 
+if TYPE_CHECKING:  # names used in annotations only
+    from collections.abc import Callable
+    from typing import Any
+
+    import numpy as np
+
 __all__ = ["EDA", "EDA_OPERATIONS", "IMAGE_PRESETS", "eda", "image_augmentation"]
 
 IMAGE_PRESETS = ("default", "light", "strong")
 
 
-def image_augmentation(augment, data_config: dict, image_size: int | None = None):
+def image_augmentation(
+    augment: str | Callable[..., Any] | None,
+    data_config: dict,
+    image_size: int | None = None,
+) -> Callable[[Any], torch.Tensor]:
     """The training transform for ``augment`` (a preset name, None or a callable).
 
     Parameters
@@ -164,7 +175,7 @@ class EDA:
         operations: Sequence[str] = EDA_OPERATIONS,
         vocabulary: Sequence[str] | None = None,
         synonyms: Mapping[str, Sequence[str]] | None = None,
-        random_state=None,
+        random_state: int | np.random.RandomState | None = None,
     ):
         _check_eda(rate, operations, synonyms)
         self.rate = rate
@@ -192,6 +203,7 @@ class EDA:
         found = self.synonyms.get(word.lower())
         if found:
             return found
+        pool: Sequence[str]
         if self.vocabulary is not None:
             pool = self.vocabulary
         else:  # with a synonym map, only synonyms; with neither, the text's words
@@ -242,7 +254,7 @@ def eda(
     operations: Sequence[str] = EDA_OPERATIONS,
     vocabulary: Sequence[str] | None = None,
     synonyms: Mapping[str, Sequence[str]] | None = None,
-    random_state=None,
+    random_state: int | np.random.RandomState | None = None,
 ) -> list[str]:
     """``n_aug`` augmented copies of ``text`` by easy data augmentation.
 

@@ -191,7 +191,8 @@ class EmbeddingCache:
         self._manifest_done = False
         self._folders: set[Path] = set()  # fan-out folders known to exist
 
-    def fill(self, keys: Sequence[str], out: np.ndarray):
+    def fill(self, keys: Sequence[str],
+             out: np.ndarray) -> tuple[list[int], list[tuple[int, int]]]:
         """Copy cached rows into ``out``; return what is left to embed.
 
         Returns ``(missing, copies)``: the indices to embed (first occurrence
@@ -199,7 +200,9 @@ class EmbeddingCache:
         ``j`` (a sample repeated within ``keys``).
         """
         first: dict[str, int] = {}
-        missing, copies, bad = [], [], []
+        missing: list[int] = []
+        copies: list[tuple[int, int]] = []
+        bad: list[str] = []
         for i, key in enumerate(keys):
             if key in first:
                 copies.append((i, first[key]))
@@ -249,9 +252,14 @@ class EmbeddingCache:
         _MEMORY.put((self.model_key, key), value)
         return value
 
+    def _root(self) -> Path:
+        if self.directory is None:
+            raise RuntimeError("this embedding cache keeps entries in memory only")
+        return self.directory
+
     def _path(self, key: str) -> Path:
         fan = hashlib.blake2b(key.encode(), digest_size=1).hexdigest()
-        return self.directory / fan / f"{key}.emb"
+        return self._root() / fan / f"{key}.emb"
 
     def _write(self, key: str, vector: np.ndarray) -> None:
         path = self._path(key)
@@ -269,7 +277,8 @@ class EmbeddingCache:
                           CacheWriteWarning, stacklevel=6)
 
     def _write_manifest(self) -> None:
-        manifest = self.directory / "model.json"
+        directory = self._root()
+        manifest = directory / "model.json"
         content = json.dumps({"format": FORMAT, "model_key": self.model_key,
                               "n_features": self.n_features, **self.description},
                              indent=1, sort_keys=True, default=str).encode()
@@ -281,7 +290,7 @@ class EmbeddingCache:
             if current is not None:
                 warnings.warn(f"{manifest} described another model or format; "
                               "rewriting it", CacheCorruptionWarning, stacklevel=7)
-            self.directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True)
             _atomic_write(manifest, content)
         self._manifest_done = True
 
@@ -322,10 +331,16 @@ def embed_with_cache(n_items: int, keys: Sequence[str] | None,
     once. The result is written into one preallocated array.
     """
     out = np.empty((n_items, n_features), dtype=np.float32)
+    if cache is not None and keys is None:
+        raise RuntimeError("embed_with_cache needs the keys of the samples to "
+                           "use a cache")
+    cache_keys: Sequence[str] = keys if keys is not None else ()
+    todo: list[int]
+    copies: list[tuple[int, int]]
     if cache is None:
         todo, copies = list(range(n_items)), []
     else:
-        todo, copies = cache.fill(keys, out)
+        todo, copies = cache.fill(cache_keys, out)
     done = 0
     for batch in batches(todo) if todo else ():
         rows = np.asarray(todo[done:done + len(batch)], dtype=np.intp)
@@ -336,7 +351,7 @@ def embed_with_cache(n_items: int, keys: Sequence[str] | None,
                                f"{n_features} features")
         out[rows] = batch
         if cache is not None:
-            cache.store([keys[i] for i in rows], batch)
+            cache.store([cache_keys[i] for i in rows], batch)
         done += len(rows)
     if done != len(todo):
         raise RuntimeError(f"the embedding batches covered {done} of "

@@ -95,9 +95,10 @@ def main(argv=None) -> int:
     from sktransfer import _commands
     from sktransfer.exceptions import SktransferError
 
-    handler = getattr(_commands, f"run_{args.command}", None)
     if args.command == "embed":
         from sktransfer._embed_command import run_embed as handler
+    else:
+        handler = getattr(_commands, f"run_{args.command}")
     try:
         handler(args)
     except KeyboardInterrupt:

@@ -36,7 +36,11 @@ from sktransfer.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
     import dask.dataframe
+    from sklearn.base import BaseEstimator
 
 __all__ = ["embed", "fit_on_worker", "is_url", "load_on_workers"]
 
@@ -53,7 +57,7 @@ def _require_dask():
     return dd
 
 
-def is_url(item) -> bool:
+def is_url(item: Any) -> bool:
     """True when ``item`` is a string with a URL scheme (``s3://``, ``file://``...)."""
     return isinstance(item, str) and bool(_URL.match(item))
 
@@ -95,7 +99,7 @@ def _fit(transformer, sample):
     return transformer.fit(_prepare(list(sample), transformer))
 
 
-def fit_on_worker(transformer, sample):
+def fit_on_worker(transformer: BaseEstimator, sample: Iterable[Any]) -> BaseEstimator:
     """Fit a copy of ``transformer`` as a Dask task, with the active scheduler.
 
     The model is loaded where the work runs (a worker of the active
@@ -122,7 +126,7 @@ def _load(transformer) -> None:
     transformer._loaded_model()
 
 
-def load_on_workers(client, transformer) -> None:
+def load_on_workers(client: Any, transformer: BaseEstimator) -> None:
     """Load a fitted transformer's model on every worker of ``client`` now.
 
     Optional: otherwise each worker loads it with its first partition. The
@@ -210,8 +214,13 @@ def _as_frame(collection, column):
     return collection, column
 
 
-def embed(collection, transformer, column: str | None = None, *,
-          on_error: str = "raise") -> dask.dataframe.DataFrame:
+def embed(
+    collection: Any,
+    transformer: BaseEstimator,
+    column: str | None = None,
+    *,
+    on_error: str = "raise",
+) -> dask.dataframe.DataFrame:
     """Embed a Dask collection lazily, one partition at a time.
 
     Parameters

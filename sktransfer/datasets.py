@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sktransfer.exceptions import MissingDependencyError
+
+if TYPE_CHECKING:  # names used in annotations only
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "PHOTO_CLASSES",
@@ -17,7 +22,10 @@ __all__ = [
 ]
 
 
-def load_chatterbot_topics(topics=None, min_per_topic: int = 60):
+def load_chatterbot_topics(
+    topics: Sequence[str] | None = None,
+    min_per_topic: int = 60,
+) -> tuple[list[str], list[str]]:
     """Statements from the chatterbot English corpus, labelled by topic.
 
     Each ``chatterbot_corpus/data/english/<topic>.yml`` file holds conversations
@@ -96,8 +104,13 @@ PHOTO_CLASSES = ("brick", "grass", "gravel", "moon", "coffee", "chelsea",
 _TRAIN_FRACTION = 0.6
 
 
-def load_photo_patches(n_per_class=20, size=64, split="train", classes=None,
-                       random_state=0):
+def load_photo_patches(
+    n_per_class: int = 20,
+    size: int = 64,
+    split: str = "train",
+    classes: Sequence[str] | None = None,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Random ``size`` x ``size`` crops of scikit-image's sample photos.
 
     Parameters
@@ -147,8 +160,13 @@ def _photo_region(name: str, split: str) -> np.ndarray:
     return photo[:, :cut] if split == "train" else photo[:, cut:]
 
 
-def load_photo_zoom(n_per_class=20, size=64, split="train", classes=None,
-                    random_state=0):
+def load_photo_zoom(
+    n_per_class: int = 20,
+    size: int = 64,
+    split: str = "train",
+    classes: Sequence[str] | None = None,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Crops of scikit-image's sample photos at random zoom: a regression task.
 
     Each sample is a square crop of side ``s`` drawn log-uniformly in
@@ -191,12 +209,19 @@ def load_photo_zoom(n_per_class=20, size=64, split="train", classes=None,
             top = rng.integers(0, height - side + 1)
             left = rng.integers(0, width - side + 1)
             crop = Image.fromarray(region[top:top + side, left:left + side])
-            images.append(np.asarray(crop.resize((size, size), Image.BICUBIC)))
+            # Pillow's stubs lack the pre-9.1 constant (the floor is Pillow 9.0).
+            resized = crop.resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
+            images.append(np.asarray(resized))
             zoom.append(np.log2(side / size))
     return np.stack(images), np.asarray(zoom)
 
 
-def recapture(images, blur=2.0, cast=(0.6, 0.9, 1.4), jpeg_quality=10):
+def recapture(
+    images: Any,
+    blur: float = 2.0,
+    cast: tuple[float, float, float] = (0.6, 0.9, 1.4),
+    jpeg_quality: int = 10,
+) -> np.ndarray:
     """The same photos as a second camera would give them: a domain shift.
 
     Each image is blurred (Gaussian, radius ``blur``), colour-cast (each RGB

@@ -12,6 +12,7 @@ number of labelled samples per class and ``plot_learning_curve`` draws it.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,15 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from sktransfer.data import as_image_list, load_image
+
+if TYPE_CHECKING:  # names used in annotations only
+    import os
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 __all__ = [
     "RawPixels",
@@ -51,15 +61,15 @@ class RawPixels(TransformerMixin, BaseEstimator):
         Side of the square each image is resized to.
     """
 
-    def __init__(self, size=32):
+    def __init__(self, size: int = 32):
         self.size = size
 
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: ArrayLike | None = None) -> Self:
         as_image_list(X)
         self.n_features_out_ = 3 * self.size * self.size
         return self
 
-    def transform(self, X):
+    def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_out_")
         items = as_image_list(X)
         rows = [np.asarray(load_image(item, i).resize((self.size, self.size)))
@@ -72,8 +82,13 @@ def _linear(features):
                          LogisticRegression(max_iter=2000))
 
 
-def image_candidates(model="efficientnet_lite0", finetune=True, image_size=96,
-                     max_epochs=5, random_state=0):
+def image_candidates(
+    model: str = "efficientnet_lite0",
+    finetune: bool = True,
+    image_size: int | None = 96,
+    max_epochs: int = 5,
+    random_state: int = 0,
+) -> dict[str, BaseEstimator]:
     """The image line-up: raw pixels, random weights, frozen, fine-tuned."""
     from sktransfer import FineTunedClassifier, PretrainedImageFeatures
 
@@ -91,8 +106,12 @@ def image_candidates(model="efficientnet_lite0", finetune=True, image_size=96,
     return candidates
 
 
-def text_candidates(model="all-MiniLM-L6-v2", finetune=True, max_epochs=5,
-                    random_state=0):
+def text_candidates(
+    model: str = "all-MiniLM-L6-v2",
+    finetune: bool = True,
+    max_epochs: int = 5,
+    random_state: int = 0,
+) -> dict[str, BaseEstimator]:
     """The text line-up: TF-IDF, frozen sentence embeddings, fine-tuned."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -115,8 +134,15 @@ def text_candidates(model="all-MiniLM-L6-v2", finetune=True, max_epochs=5,
     return candidates
 
 
-def compare(X, y, estimators, cv=5, scoring=SCORING, random_state=0,
-            progress=False):
+def compare(
+    X: Any,
+    y: ArrayLike,
+    estimators: Mapping[str, BaseEstimator],
+    cv: Any = 5,
+    scoring: Sequence[str] = SCORING,
+    random_state: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Cross-validate each estimator on the same folds (stratified for labels).
 
     Parameters
@@ -153,7 +179,7 @@ def compare(X, y, estimators, cv=5, scoring=SCORING, random_state=0,
     return pd.DataFrame(rows).set_index("model")
 
 
-def format_table(table: pd.DataFrame, scoring=SCORING) -> str:
+def format_table(table: pd.DataFrame, scoring: Sequence[str] = SCORING) -> str:
     """The comparison as text: ``mean ± std`` per metric, fit time in seconds."""
     shown = pd.DataFrame(index=table.index)
     for metric in scoring:
@@ -164,8 +190,16 @@ def format_table(table: pd.DataFrame, scoring=SCORING) -> str:
     return shown.to_string()
 
 
-def learning_curve(X_train, y_train, X_test, y_test, estimators,
-                   per_class=(2, 5, 10), random_state=0, progress=False):
+def learning_curve(
+    X_train: Any,
+    y_train: ArrayLike,
+    X_test: Any,
+    y_test: ArrayLike,
+    estimators: Mapping[str, BaseEstimator],
+    per_class: Sequence[int] = (2, 5, 10),
+    random_state: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Held-out accuracy against the number of labelled samples per class.
 
     Returns
@@ -197,7 +231,11 @@ def _take(X, indices):
     return [X[i] for i in indices]
 
 
-def plot_learning_curve(curve: pd.DataFrame, path, title="Learning curve"):
+def plot_learning_curve(
+    curve: pd.DataFrame,
+    path: str | os.PathLike[str],
+    title: str = "Learning curve",
+) -> str | os.PathLike[str]:
     """Draw ``learning_curve``'s output to a PNG; returns the path."""
     import matplotlib.pyplot as plt
 
@@ -207,7 +245,7 @@ def plot_learning_curve(curve: pd.DataFrame, path, title="Learning curve"):
     return path
 
 
-def learning_curve_figure(curve: pd.DataFrame, title="Learning curve"):
+def learning_curve_figure(curve: pd.DataFrame, title: str = "Learning curve") -> Figure:
     """The learning-curve figure (matplotlib, non-interactive backend)."""
     import matplotlib
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ from sktransfer._runtime import RUNTIMES, RunnerMixin
 from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
 from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list, iter_batches
+
+if TYPE_CHECKING:  # names used in annotations only
+    from torch import nn
 
 __all__ = ["PretrainedImageFeatures"]
 
@@ -107,9 +111,20 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         "runtime": [StrOptions(set(RUNTIMES))],
     }
 
-    def __init__(self, model="resnet50", weights="DEFAULT", layer=None,
-                 pooling="avg", batch_size=32, device="auto", cache=True,
-                 progress=False, num_workers=0, fast_decode=True, runtime="auto"):
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        layer: int | str | None = None,
+        pooling: str = "avg",
+        batch_size: int = 32,
+        device: str | torch.device = "auto",
+        cache: bool | str | os.PathLike[str] | None = True,
+        progress: bool = False,
+        num_workers: int = 0,
+        fast_decode: bool = True,
+        runtime: str = "auto",
+    ):
         self.model = model
         self.weights = weights
         self.layer = layer

@@ -50,6 +50,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -63,6 +64,9 @@ from sktransfer._persist_archive import (
     write_archive,
 )
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+
+if TYPE_CHECKING:  # names used in annotations only
+    import os
 
 __all__ = ["load", "read_metadata", "save", "trusted_types"]
 
@@ -89,7 +93,12 @@ _HELPERS = (
 
 # --- save ------------------------------------------------------------------------
 
-def save(estimator, path, *, metadata: Mapping | None = None) -> None:
+def save(
+    estimator: BaseEstimator,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping | None = None,
+) -> None:
     """Write a fitted estimator to ``path`` with no pickle in the file.
 
     Parameters
@@ -259,7 +268,7 @@ def _check_no_stray_network(objects) -> None:
 
 # --- load --------------------------------------------------------------------------
 
-def load(path, *, trusted: Iterable[str] = ()):
+def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEstimator:
     """Read an estimator written by :func:`save`, running no code from the file.
 
     Parameters

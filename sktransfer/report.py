@@ -24,10 +24,18 @@ import base64
 import io
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+if TYPE_CHECKING:  # names used in annotations only
+    import os
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
 
 __all__ = ["MAX_EXAMPLES", "write_report"]
 
@@ -36,8 +44,18 @@ THUMBNAIL = 128  # pixels, longest side
 TEXT_CHARS = 400  # texts are cut after this many characters
 
 
-def write_report(estimator, X, y, folder, *, modality="image", cv=5, fitted=None,
-                 title="sktransfer fit report", random_state=0) -> Path:
+def write_report(
+    estimator: BaseEstimator,
+    X: Any,
+    y: ArrayLike,
+    folder: str | os.PathLike[str],
+    *,
+    modality: str = "image",
+    cv: Any = 5,
+    fitted: BaseEstimator | None = None,
+    title: str = "sktransfer fit report",
+    random_state: int = 0,
+) -> Path:
     """Cross-validate ``estimator`` on ``(X, y)`` and write ``folder/report.html``.
 
     Parameters

@@ -127,14 +127,14 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
 
     def __init__(
         self,
-        model="all-MiniLM-L6-v2",
-        batch_size=64,
-        normalize=True,
-        max_length=None,
-        device="auto",
-        cache=True,
-        progress=False,
-        runtime="auto",
+        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        batch_size: int = 64,
+        normalize: bool = True,
+        max_length: int | None = None,
+        device: str | torch.device = "auto",
+        cache: bool | str | os.PathLike[str] | None = True,
+        progress: bool = False,
+        runtime: str = "auto",
     ):
         self.model = model
         self.batch_size = batch_size

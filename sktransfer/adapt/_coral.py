@@ -1,7 +1,10 @@
 """Feature-based transfer: CORAL (CORrelation ALignment, Sun et al. 2016)."""
 
+from __future__ import annotations
+
 import warnings
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
@@ -28,6 +31,11 @@ from sktransfer.adapt._utils import (
     target_rows,
     validate_data,
 )
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
 
 __all__ = ["CORAL", "CORALClassifier"]
 
@@ -103,12 +111,17 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "align_mean": ["boolean"],
     }
 
-    def __init__(self, eps=1.0, align_mean=True):
+    def __init__(self, eps: float = 1.0, align_mean: bool = True):
         self.eps = eps
         self.align_mean = align_mean
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_domain=None):
+    def fit(
+        self,
+        X: Any,
+        y: Any | None = None,
+        sample_domain: Any | None = None,
+    ) -> Self:
         """Learn the source-to-target map.
 
         Parameters
@@ -140,7 +153,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.coral_matrix_ = whiten @ colour
         return self
 
-    def transform(self, X):
+    def transform(self, X: Any) -> np.ndarray:
         """Map rows from the source domain to the target domain.
 
         Parameters
@@ -211,13 +224,18 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
         **CORAL._parameter_constraints,
     }
 
-    def __init__(self, estimator=None, eps=1.0, align_mean=True):
+    def __init__(
+        self,
+        estimator: BaseEstimator | None = None,
+        eps: float = 1.0,
+        align_mean: bool = True,
+    ):
         self.estimator = estimator
         self.eps = eps
         self.align_mean = align_mean
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Align the source rows to the target and fit the estimator on them.
 
         Parameters
@@ -253,7 +271,7 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
         self.estimator_ = clone(base).fit(X_train[labelled], y[labelled])
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Predict classes of target-domain rows."""
         check_is_fitted(self)
         return self.estimator_.predict(validate_data(self, X, reset=False))

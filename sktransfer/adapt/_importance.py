@@ -1,6 +1,9 @@
 """Instance-based transfer: importance weighting by a domain classifier."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
@@ -19,6 +22,11 @@ from sktransfer.adapt._utils import (
     validate_data,
 )
 
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
+
 __all__ = ["ImportanceWeightedClassifier", "importance_weights"]
 
 
@@ -33,8 +41,12 @@ _DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
 
 
 def importance_weights(
-    X_source, X_target, domain_classifier=None, clip=10.0, normalize=True
-):
+    X_source: Any,
+    X_target: Any,
+    domain_classifier: BaseEstimator | None = None,
+    clip: float = 10.0,
+    normalize: bool = True,
+) -> tuple[np.ndarray, BaseEstimator]:
     """Estimate density ratios ``p_T(x) / p_S(x)`` for the source rows.
 
     A probabilistic classifier is trained to tell target rows (label 1) from
@@ -105,7 +117,7 @@ class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
     """
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Estimate the source weights and fit the weighted estimator.
 
         Parameters
@@ -142,7 +154,7 @@ class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
         )
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Predict classes of (target) rows with the weighted estimator."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
@@ -221,7 +233,12 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
         "clip": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, estimator=None, domain_classifier=None, clip=10.0):
+    def __init__(
+        self,
+        estimator: BaseEstimator | None = None,
+        domain_classifier: BaseEstimator | None = None,
+        clip: float = 10.0,
+    ):
         self.estimator = estimator
         self.domain_classifier = domain_classifier
         self.clip = clip

@@ -4,7 +4,10 @@ Huang, Smola, Gretton, Borgwardt & Schoelkopf (2007), "Correcting sample
 selection bias by unlabeled data", NIPS 19.
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
@@ -13,6 +16,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from sktransfer.adapt._importance import _SourceWeightedClassifier
 from sktransfer.adapt._utils import KERNELS, check_kernel_size, kernel_params
+
+if TYPE_CHECKING:  # names used in annotations only
+    from sklearn.base import BaseEstimator
 
 __all__ = ["KernelMeanMatchingClassifier", "kernel_mean_matching"]
 
@@ -188,13 +194,13 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
 
     def __init__(
         self,
-        estimator=None,
-        kernel="rbf",
-        gamma=None,
-        B=1000.0,
-        eps=None,
-        max_iter=1000,
-        max_samples=10000,
+        estimator: BaseEstimator | None = None,
+        kernel: str = "rbf",
+        gamma: float | None = None,
+        B: float = 1000.0,
+        eps: float | None = None,
+        max_iter: int = 1000,
+        max_samples: int = 10000,
     ):
         self.estimator = estimator
         self.kernel = kernel

@@ -7,7 +7,10 @@ the source model's coefficients. The regressor's intercept is not penalised; the
 classifier's is pulled toward the source estimator's intercept when it has one.
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg, optimize
@@ -25,6 +28,11 @@ from sktransfer.adapt._utils import (
     unlabelled_mask,
     validate_data,
 )
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
 
 __all__ = ["RegularizedTransferClassifier", "RegularizedTransferRegressor"]
 
@@ -147,7 +155,11 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
     _parameter_constraints = dict(_PARAMS)
 
     def __init__(
-        self, alpha=1.0, source_estimator=None, source_coef=None, fit_intercept=True
+        self,
+        alpha: float = 1.0,
+        source_estimator: BaseEstimator | None = None,
+        source_coef: Any | None = None,
+        fit_intercept: bool = True,
     ):
         self.alpha = alpha
         self.source_estimator = source_estimator
@@ -155,7 +167,7 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Fit on labelled target rows.
 
         Parameters
@@ -188,7 +200,7 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         self.intercept_ = float(y_mean - x_mean @ self.coef_)
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Predict targets of ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
@@ -298,11 +310,11 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        alpha=1.0,
-        source_estimator=None,
-        source_coef=None,
-        fit_intercept=True,
-        max_iter=1000,
+        alpha: float = 1.0,
+        source_estimator: BaseEstimator | None = None,
+        source_coef: Any | None = None,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
     ):
         self.alpha = alpha
         self.source_estimator = source_estimator
@@ -311,7 +323,7 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Fit on labelled target rows.
 
         Parameters
@@ -382,14 +394,14 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         )
         self.n_iter_ = int(result.nit)
 
-    def decision_function(self, X):
+    def decision_function(self, X: Any) -> np.ndarray:
         """Linear scores: shape (n_samples,) for two classes, else per class."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns ordered as ``classes_``."""
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -397,7 +409,7 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
             return np.c_[1 - p, p]
         return softmax(scores, axis=1)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Most probable class of each row."""
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(1)

@@ -17,11 +17,13 @@ source rows.
   model selection in deep unsupervised domain adaptation", ICML.
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -32,6 +34,9 @@ from sklearn.utils.validation import _num_samples, check_array
 
 from sktransfer.adapt._importance import importance_weights
 from sktransfer.adapt._utils import NoTargetSamplesWarning, split_domains
+
+if TYPE_CHECKING:  # names used in annotations only
+    from sklearn.base import BaseEstimator
 
 __all__ = [
     "deep_embedded_validation_score",
@@ -44,8 +49,14 @@ __all__ = [
 
 
 def importance_weighted_score(
-    estimator, X, y, *, domain_classifier=None, clip=10.0, score_func=accuracy_score
-):
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    *,
+    domain_classifier: BaseEstimator | None = None,
+    clip: float = 10.0,
+    score_func: Callable[..., float] = accuracy_score,
+) -> float:
     """Score ``estimator`` on labelled source rows, weighted toward the target.
 
     Inside a cross-validation split the validation fold holds labelled source
@@ -110,8 +121,10 @@ def importance_weighted_score(
 
 
 def make_importance_weighted_scorer(
-    domain_classifier=None, clip=10.0, score_func=accuracy_score
-):
+    domain_classifier: BaseEstimator | None = None,
+    clip: float = 10.0,
+    score_func: Callable[..., float] = accuracy_score,
+) -> Callable[..., float]:
     """Make an IWCV scorer for ``GridSearchCV(scoring=...)`` / ``cross_val_score``.
 
     Parameters
@@ -337,7 +350,7 @@ def deep_embedded_validation_score(
     return float(-(weighted.mean() + eta * (w.mean() - 1.0)))
 
 
-_SCORERS = {
+_SCORERS: dict[str, Callable[..., float]] = {
     "dev": deep_embedded_validation_score,
     "entropy": prediction_entropy_score,
     "iwcv": importance_weighted_score,

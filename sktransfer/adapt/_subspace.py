@@ -6,7 +6,10 @@ Pan, Tsang, Kwok & Yang (2011), "Domain adaptation via transfer component
 analysis", IEEE TNN 22(2).
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
@@ -30,6 +33,11 @@ from sktransfer.adapt._utils import (
     target_rows,
     validate_data,
 )
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
 
 __all__ = ["SubspaceAlignment", "TransferComponentAnalysis"]
 
@@ -116,7 +124,7 @@ class SubspaceAlignment(
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, n_components=None):
+    def __init__(self, n_components: int | None = None):
         self.n_components = n_components
 
     def _fit(self, X, y, sample_domain):
@@ -141,7 +149,12 @@ class SubspaceAlignment(
         return X, target
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_domain=None):
+    def fit(
+        self,
+        X: Any,
+        y: Any | None = None,
+        sample_domain: Any | None = None,
+    ) -> Self:
         """Learn both subspaces and their alignment.
         {fit_doc}
         Returns
@@ -153,7 +166,12 @@ class SubspaceAlignment(
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X, y=None, sample_domain=None):
+    def fit_transform(
+        self,
+        X: Any,
+        y: Any | None = None,
+        sample_domain: Any | None = None,
+    ) -> np.ndarray:
         """Fit, then map every row by its domain (source or target).
         {fit_doc}
         Returns
@@ -164,7 +182,7 @@ class SubspaceAlignment(
         X, target = self._fit(X, y, sample_domain)
         return self._map(X, target)
 
-    def transform(self, X, sample_domain=None):
+    def transform(self, X: Any, sample_domain: Any | None = None) -> np.ndarray:
         """Map rows into the target subspace's coordinates.
 
         Parameters
@@ -309,7 +327,12 @@ class TransferComponentAnalysis(
     }
 
     def __init__(
-        self, n_components=10, mu=1.0, kernel="linear", gamma=None, max_samples=5000
+        self,
+        n_components: int = 10,
+        mu: float = 1.0,
+        kernel: str = "linear",
+        gamma: float | None = None,
+        max_samples: int = 5000,
     ):
         self.n_components = n_components
         self.mu = mu
@@ -318,7 +341,12 @@ class TransferComponentAnalysis(
         self.max_samples = max_samples
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_domain=None):
+    def fit(
+        self,
+        X: Any,
+        y: Any | None = None,
+        sample_domain: Any | None = None,
+    ) -> Self:
         """Learn the transfer components.
         {fit_doc}
         Returns
@@ -342,7 +370,7 @@ class TransferComponentAnalysis(
         self.X_fit_ = X
         return self
 
-    def transform(self, X):
+    def transform(self, X: Any) -> np.ndarray:
         """Map rows (of either domain) onto the transfer components.
 
         Parameters

@@ -4,9 +4,12 @@ Dai, Yang, Xue & Yu (2007), "Boosting for transfer learning", ICML.
 Pardoe & Stone (2010), "Boosting for regression transfer", ICML.
 """
 
+from __future__ import annotations
+
 import math
 import warnings
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import (
@@ -31,6 +34,11 @@ from sktransfer.adapt._utils import (
     split_domains,
     validate_data,
 )
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
 
 __all__ = ["TrAdaBoostClassifier", "TrAdaBoostR2Regressor"]
 
@@ -183,12 +191,12 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, estimator=None, n_estimators=20):
+    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
         self.estimator = estimator
         self.n_estimators = n_estimators
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Boost on the labelled source and labelled target rows.
 
         Parameters
@@ -214,7 +222,7 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
             _boost(self, base, X, y, is_target, _misclassified)
         return self
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Share of the weighted vote (rounds ``ceil(N/2)..N``) per class."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
@@ -224,7 +232,7 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
             votes[np.arange(X.shape[0]), index] += alpha
         return votes / votes.sum(axis=1, keepdims=True)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """The class with the largest weighted vote."""
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
@@ -291,12 +299,12 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, estimator=None, n_estimators=20):
+    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
         self.estimator = estimator
         self.n_estimators = n_estimators
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Boost on the source rows and the labelled target rows.
 
         Parameters
@@ -326,7 +334,7 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
             _boost(self, base, X, y.astype(float), is_target, _adjusted_error)
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Weighted median of the second half of the rounds."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
 
 __all__ = [
     "POOLINGS",
@@ -133,7 +137,7 @@ class Backbone:
         return pool(output, pooling, mask)
 
 
-def run_module(module: nn.Module, x):
+def run_module(module: nn.Module, x: Any) -> Any:
     """``module(**x)`` for a text batch (a dict of tensors), else ``module(x)``."""
     return module(**x) if isinstance(x, Mapping) else module(x)
 
@@ -174,7 +178,7 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
     if output.ndim == 3 and mask is not None:
         return _masked_pool(output, mask, pooling)
     if output.ndim == 4:
-        dims = (2, 3)
+        dims: tuple[int, ...] = (2, 3)
         if output.shape[1] < output.shape[-1] and _looks_channels_last(output):
             dims = (1, 2)
     elif output.ndim == 3:
@@ -203,7 +207,10 @@ def _looks_channels_last(output) -> bool:
     return output.shape[1] == output.shape[2] and output.shape[-1] > output.shape[1]
 
 
-def make_eval_transform(config: dict, image_size: int | None = None):
+def make_eval_transform(
+    config: dict,
+    image_size: int | None = None,
+) -> Callable[[Any], torch.Tensor]:
     """Resize, centre-crop and normalise a PIL image as the weights expect."""
     size = image_size or config["input_size"][-1]
     resize = int(round(size / config.get("crop_pct", 0.875)))

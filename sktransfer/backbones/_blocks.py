@@ -20,10 +20,15 @@ same architecture share one rule:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 from sktransfer.backbones._base import Block
 from sktransfer.exceptions import ParameterError
+
+if TYPE_CHECKING:  # names used in annotations only
+    from collections.abc import Iterator, Sequence
 
 __all__ = [
     "attach_loose_parameters",
@@ -153,7 +158,11 @@ def _generic(model):
     return blocks or [Block("module", (model,))]
 
 
-def frozen_block_count(freeze_depth, n_blocks: int, name: str = "this model") -> int:
+def frozen_block_count(
+    freeze_depth: int | str,
+    n_blocks: int,
+    name: str = "this model",
+) -> int:
     """How many leading blocks ``freeze_depth`` freezes (see FineTunedClassifier)."""
     if freeze_depth == "all":
         return n_blocks
@@ -169,14 +178,14 @@ def frozen_block_count(freeze_depth, n_blocks: int, name: str = "this model") ->
     return freeze_depth if freeze_depth >= 0 else n_blocks + freeze_depth
 
 
-def set_frozen(blocks, n_frozen: int) -> None:
+def set_frozen(blocks: Sequence[Block], n_frozen: int) -> None:
     """Freeze the first ``n_frozen`` blocks and make the others trainable."""
     for i, block in enumerate(blocks):
         for param in block.parameters():
             param.requires_grad_(i >= n_frozen)
 
 
-def keep_frozen_in_eval(blocks, n_frozen: int) -> None:
+def keep_frozen_in_eval(blocks: Sequence[Block], n_frozen: int) -> None:
     """Put the first ``n_frozen`` blocks in eval mode (call after ``train()``).
 
     A frozen block must compute exactly what the pretrained one did: its
@@ -188,7 +197,7 @@ def keep_frozen_in_eval(blocks, n_frozen: int) -> None:
             module.eval()
 
 
-def block_parameters(blocks, start: int = 0):
+def block_parameters(blocks: Sequence[Block], start: int = 0) -> Iterator[nn.Parameter]:
     """The parameters of ``blocks[start:]``, each once, in block order."""
     seen = set()
     for block in blocks[start:]:

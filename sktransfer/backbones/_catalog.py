@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sktransfer.backbones._text import BUNDLED_TEXT, bundled_text_path
+
+if TYPE_CHECKING:  # names used in annotations only
+    import pandas as pd
 
 __all__ = ["list_models", "text_block_count"]
 
 _LAYER_KEYS = ("num_hidden_layers", "n_layers", "num_layers", "n_layer")
 
 
-def list_models(blocks: bool = False):
+def list_models(blocks: bool = False) -> pd.DataFrame:
     """Which model specs resolve offline on this machine.
 
     Parameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -15,7 +17,7 @@ HEAD_NAMES = ("fc", "classifier", "heads", "head")
 def strip_head(model: nn.Module) -> nn.Module:
     """Replace the classifier of a torchvision / timm model by the identity."""
     if hasattr(model, "reset_classifier"):  # timm
-        model.reset_classifier(0)
+        model.reset_classifier(0)  # type: ignore[operator]  # torch: Tensor | Module
         return model
     if isinstance(getattr(model, "fc", None), nn.Linear):  # ResNet & co.
         model.fc = nn.Identity()
@@ -29,7 +31,7 @@ def strip_head(model: nn.Module) -> nn.Module:
 
 
 def _strip_sequential_classifier(model: nn.Module) -> None:
-    classifier = model.classifier
+    classifier = cast(nn.Sequential, model.classifier)  # checked by strip_head
     if _is_vgg(model):
         # VGG: global-average-pool the last conv group (512 features) rather than
         # flattening 7x7x512 maps into the 4096-wide fully connected layers.
@@ -38,7 +40,7 @@ def _strip_sequential_classifier(model: nn.Module) -> None:
     elif any(not isinstance(m, (nn.Linear, nn.Dropout, nn.Hardswish, nn.ReLU))
              for m in classifier):
         # ConvNeXt: keep the LayerNorm + flatten, drop the final Linear.
-        model.classifier[-1] = nn.Identity()
+        classifier[-1] = nn.Identity()
     else:
         model.classifier = nn.Identity()
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in annotations only
+    from torch import nn
 
 __all__ = ["spec_identity"]
 
 
-def spec_identity(spec) -> str:
+def spec_identity(spec: str | os.PathLike[str] | nn.Module) -> str:
     """A short string that changes whenever what ``spec`` resolves to may change.
 
     Parameters

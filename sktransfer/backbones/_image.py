@@ -43,7 +43,11 @@ IMAGENET_CONFIG = {"input_size": (3, 224, 224), "mean": (0.485, 0.456, 0.406),
                    "crop_pct": 0.875}
 
 
-def build_image_model(model, weights="DEFAULT", seed=0):
+def build_image_model(
+    model: str | os.PathLike[str] | nn.Module,
+    weights: str | os.PathLike[str] | None = "DEFAULT",
+    seed: int = 0,
+) -> tuple[nn.Module, dict]:
     """Resolve a spec to ``(network_with_its_head, eval_config)``.
 
     Random initialisation (``weights=None``, or the part of a network that its
@@ -121,7 +125,12 @@ def _unknown(name: str) -> ModelNotAvailableError:
     )
 
 
-def resolve_image_backbone(model, weights="DEFAULT", seed=0, device="cpu") -> Backbone:
+def resolve_image_backbone(
+    model: str | os.PathLike[str] | nn.Module,
+    weights: str | os.PathLike[str] | None = "DEFAULT",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Backbone:
     """Resolve an image spec, offline-first, to a ``Backbone`` in eval mode.
 
     The same as ``resolve_backbone(model, weights, modality="image")``.

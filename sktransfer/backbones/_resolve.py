@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -14,13 +15,21 @@ from sktransfer.backbones._text import (
     resolve_text_backbone,
 )
 
+if TYPE_CHECKING:  # names used in annotations only
+    import torch
+
 __all__ = ["MODALITIES", "infer_modality", "resolve_backbone"]
 
 MODALITIES = ("image", "text")
 
 
 def resolve_backbone(
-    spec, weights="DEFAULT", *, modality=None, device="cpu", seed=0
+    spec: str | os.PathLike[str] | nn.Module,
+    weights: str | os.PathLike[str] | None = "DEFAULT",
+    *,
+    modality: str | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
 ) -> Backbone:
     """Resolve a model spec, offline-first, to a ``Backbone`` in eval mode.
 
@@ -67,7 +76,7 @@ def resolve_backbone(
     return resolve_image_backbone(spec, weights, seed, device)
 
 
-def infer_modality(spec) -> str:
+def infer_modality(spec: str | os.PathLike[str] | nn.Module) -> str:
     """``"image"`` or ``"text"``: what ``spec`` is, without loading it.
 
     ``nn.Module`` specs, torchvision and timm names, the bundled image model

@@ -89,8 +89,9 @@ def cached_timm_weights(name: str) -> Path | None:
                 if isinstance(path, str):
                     return Path(path)
     if cfg.url:
-        path = Path(torch.hub.get_dir(), "checkpoints",
-                    os.path.basename(urlparse(cfg.url).path))
+        # timm types ``url`` as ``str | tuple[str, str]``; its configs hold a str.
+        url_path = urlparse(cfg.url).path  # type: ignore[arg-type]
+        path = Path(torch.hub.get_dir(), "checkpoints", os.path.basename(url_path))
         if path.suffix in (".pth", ".pt", ".bin", ".safetensors") and path.is_file():
             return path
     return None

@@ -46,8 +46,8 @@ class WordVocabulary:
     def __call__(self, texts, max_length: int | None = None) -> dict:
         rows = []
         for text in texts:
-            ids = (self.lookup(word) for word in word_tokens(text)[:max_length])
-            rows.append([i for i in ids if i is not None])
+            found = (self.lookup(word) for word in word_tokens(text)[:max_length])
+            rows.append([i for i in found if i is not None])
         width = max([1, *map(len, rows)])
         input_ids = torch.zeros((len(rows), width), dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -15,6 +15,7 @@ when the whole backbone is frozen.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -56,7 +57,8 @@ class MMDLoss(nn.Module):
         both = torch.cat([source, target])
         distances = torch.cdist(both, both).pow(2)
         scale = distances.detach().mean().clamp_min(1e-12)
-        kernel = sum(torch.exp(-distances / (scale * 2.0**k)) for k in range(-2, 3))
+        kernel = cast(torch.Tensor, sum(torch.exp(-distances / (scale * 2.0**k))
+                                        for k in range(-2, 3)))
         n = len(source)
         return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
 

@@ -29,6 +29,7 @@ stopping split is stratified on, or None) and the predict methods on top of
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -51,6 +52,11 @@ from sktransfer.finetune._adapt import (
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
 
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from typing_extensions import Self
+
 __all__ = ["BaseFineTuned"]
 
 PATIENCE = 5  # epochs without a better validation loss before stopping
@@ -62,6 +68,9 @@ class BaseFineTuned(BaseEstimator):
     # bf16 autocast + channels-last on CUDA devices. Not a parameter: an
     # instance may set it to False to train in fp32 (the P7 benchmark does).
     _cuda_speedups = True
+
+    # Set by fit (declared for the type checker; not a class attribute).
+    validation_indices_: np.ndarray | None
 
     _parameter_constraints = {
         "freeze_depth": [StrOptions({"all"}), Integral],
@@ -97,7 +106,7 @@ class BaseFineTuned(BaseEstimator):
 
     # --- fit ------------------------------------------------------------------
 
-    def fit(self, X, y, sample_domain=None):
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Fine-tune the pretrained backbone and a new linear head on ``(X, y)``.
 
         Parameters
@@ -144,7 +153,8 @@ class BaseFineTuned(BaseEstimator):
         adapter = ADAPT_LOSSES[adapt] if adapt else None
         module = FineTuneModule(backbone, self._n_outputs(), first, adapter)
         if _channels_last(device, self._cuda_speedups):
-            module.to(device, memory_format=torch.channels_last)
+            # torch stubs: no overload takes device and memory_format together
+            module.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         train_idx, valid_idx = self._split(y, seed)
         self.validation_indices_ = valid_idx
         fast = n_frozen == n_blocks

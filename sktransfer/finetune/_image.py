@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -13,6 +14,13 @@ from sktransfer.backbones import make_eval_transform, resolve_backbone
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._tasks import ClassifierTask
+
+if TYPE_CHECKING:  # names used in annotations only
+    from collections.abc import Callable
+    from typing import Any
+
+    import numpy as np
+    from torch import nn
 
 __all__ = ["FineTunedClassifier", "ImageFineTuning"]
 
@@ -158,26 +166,26 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
 
     def __init__(
         self,
-        model="resnet50",
-        weights="DEFAULT",
-        freeze_depth=0,
-        max_epochs=10,
-        lr=1e-3,
-        backbone_lr=None,
-        batch_size=32,
-        augment="default",
-        head_epochs=0,
-        l2sp=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        image_size=None,
-        device="auto",
-        random_state=None,
-        progress=False,
-        num_workers=0,
-        fast_decode=True,
-        adapt=None,
-        adapt_weight=1.0,
+        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        freeze_depth: int | str = 0,
+        max_epochs: int = 10,
+        lr: float = 1e-3,
+        backbone_lr: float | None = None,
+        batch_size: int = 32,
+        augment: str | Callable[..., Any] | None = "default",
+        head_epochs: int = 0,
+        l2sp: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        image_size: int | None = None,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool = False,
+        num_workers: int = 0,
+        fast_decode: bool = True,
+        adapt: str | None = None,
+        adapt_weight: float = 1.0,
     ):
         self.model = model
         self.weights = weights

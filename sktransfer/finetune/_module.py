@@ -43,7 +43,7 @@ class FineTuneModule(nn.Module):
         self.encoder = backbone.module
         width = backbone.out_features
         if adapter is None:
-            self.neck = nn.Identity()
+            self.neck: nn.Module = nn.Identity()
         else:
             self.neck = nn.Sequential(nn.Linear(width, BOTTLENECK), nn.ReLU())
             width = BOTTLENECK
@@ -51,7 +51,8 @@ class FineTuneModule(nn.Module):
         self.head = nn.Linear(width, n_classes)
         self.adapter = adapter  # None, or the loss module (its weights train)
         self.inputs_are_features = False
-        self.reference = None  # pretrained weights for the L2-SP penalty
+        # The pretrained weights for the L2-SP penalty.
+        self.reference: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self.freeze(n_frozen)
 
     @property

@@ -3,9 +3,20 @@ a regression head (``RegressorTask``) on the image and text modalities."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sktransfer.finetune._image import ImageFineTuning
 from sktransfer.finetune._tasks import REGRESSION_CONSTRAINTS, RegressorTask
 from sktransfer.finetune._text import TextFineTuning
+
+if TYPE_CHECKING:  # names used in annotations only
+    import os
+    from collections.abc import Callable
+    from typing import Any
+
+    import numpy as np
+    import torch
+    from torch import nn
 
 __all__ = ["FineTunedRegressor", "FineTunedTextRegressor"]
 
@@ -108,25 +119,25 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
 
     def __init__(
         self,
-        model="resnet50",
-        weights="DEFAULT",
-        loss="mse",
-        freeze_depth=0,
-        max_epochs=10,
-        lr=1e-3,
-        backbone_lr=None,
-        batch_size=32,
-        augment=None,
-        head_epochs=0,
-        l2sp=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        image_size=None,
-        device="auto",
-        random_state=None,
-        progress=False,
-        num_workers=0,
-        fast_decode=True,
+        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        loss: str = "mse",
+        freeze_depth: int | str = 0,
+        max_epochs: int = 10,
+        lr: float = 1e-3,
+        backbone_lr: float | None = None,
+        batch_size: int = 32,
+        augment: str | Callable[..., Any] | None = None,
+        head_epochs: int = 0,
+        l2sp: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        image_size: int | None = None,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool = False,
+        num_workers: int = 0,
+        fast_decode: bool = True,
     ):
         self.model = model
         self.weights = weights
@@ -236,23 +247,23 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
 
     def __init__(
         self,
-        model="all-MiniLM-L6-v2",
-        loss="mse",
-        freeze_depth=0,
-        max_epochs=5,
-        lr=1e-3,
-        backbone_lr=3e-5,
-        max_length=128,
-        batch_size=32,
-        augment=None,
-        head_epochs=0,
-        l2sp=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        device="auto",
-        random_state=None,
-        progress=False,
-        num_workers=0,
+        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        loss: str = "mse",
+        freeze_depth: int | str = 0,
+        max_epochs: int = 5,
+        lr: float = 1e-3,
+        backbone_lr: float | None = 3e-5,
+        max_length: int | None = 128,
+        batch_size: int = 32,
+        augment: str | Callable[..., Any] | None = None,
+        head_epochs: int = 0,
+        l2sp: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool = False,
+        num_workers: int = 0,
     ):
         self.model = model
         self.loss = loss

@@ -18,6 +18,8 @@ and the public predict methods, built on ``BaseFineTuned._forward``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -28,6 +30,9 @@ from sklearn.utils.validation import column_or_1d
 
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.finetune._adapt import split_rows
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
 
 __all__ = ["REGRESSION_CONSTRAINTS", "ClassifierTask", "RegressorTask"]
 
@@ -66,7 +71,7 @@ class ClassifierTask(ClassifierMixin):
     def _stratify(self, y):
         return y
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
 
         Parameters
@@ -80,7 +85,7 @@ class ClassifierTask(ClassifierMixin):
         logits = self._forward(X)
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """Predicted class labels (of the same type as the ``y`` given to fit).
 
         Parameters
@@ -144,7 +149,7 @@ class RegressorTask(RegressorMixin):
     def _stratify(self, y):
         return None
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, in the units of the ``y`` given to fit.
 
         Parameters

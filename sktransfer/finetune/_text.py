@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -15,6 +16,12 @@ from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._tasks import ClassifierTask
+
+if TYPE_CHECKING:  # names used in annotations only
+    from collections.abc import Callable
+    from typing import Any
+
+    import numpy as np
 
 __all__ = ["FineTunedTextClassifier", "TextFineTuning"]
 
@@ -45,7 +52,7 @@ class TextFineTuning(BaseFineTuned):
         self.max_length_ = token_length(backbone, self.max_length)
         self._tokenize = backbone.preprocess
         # The head reads the pooled token states, not their unit-norm version.
-        backbone.module.normalize = False
+        backbone.module.normalize = False  # type: ignore[assignment]  # torch stubs
         return backbone
 
     def _coerce(self, X) -> list:
@@ -58,9 +65,9 @@ class TextFineTuning(BaseFineTuned):
         if augment == "eda":
             held_out = getattr(self, "validation_indices_", None)
             held_out = set() if held_out is None else set(held_out.tolist())
-            words = (
+            words = [
                 w for i, t in enumerate(items) if i not in held_out for w in t.split()
-            )
+            ]
             augment = EDA(vocabulary=words)
         return TextDataset(items, augment)
 
@@ -187,24 +194,24 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
 
     def __init__(
         self,
-        model="all-MiniLM-L6-v2",
-        freeze_depth=0,
-        max_epochs=5,
-        lr=1e-3,
-        backbone_lr=3e-5,
-        max_length=128,
-        batch_size=32,
-        augment=None,
-        head_epochs=0,
-        l2sp=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        device="auto",
-        random_state=None,
-        progress=False,
-        num_workers=0,
-        adapt=None,
-        adapt_weight=1.0,
+        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        freeze_depth: int | str = 0,
+        max_epochs: int = 5,
+        lr: float = 1e-3,
+        backbone_lr: float | None = 3e-5,
+        max_length: int | None = 128,
+        batch_size: int = 32,
+        augment: str | Callable[..., Any] | None = None,
+        head_epochs: int = 0,
+        l2sp: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool = False,
+        num_workers: int = 0,
+        adapt: str | None = None,
+        adapt_weight: float = 1.0,
     ):
         self.model = model
         self.freeze_depth = freeze_depth
