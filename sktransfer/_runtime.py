@@ -305,6 +305,11 @@ class RunnerMixin:
     rebuilt after unpickling rather than pickled.
     """
 
+    # What ``runtime="auto"`` means for this estimator: "auto" picks ONNX
+    # Runtime on the CPU; a subclass whose exported model measured no faster
+    # (the text transformer) sets "torch".
+    _auto_runtime = "auto"
+
     def fit(self, X: Any, y: Any | None = None) -> Self:
         """Validate, load the pretrained model and choose its runtime.
 
@@ -336,10 +341,11 @@ class RunnerMixin:
             if parts is None:  # nothing to run (word vectors)
                 return None
             module, probe, identity, key = parts
+            runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
             if key is not None:
-                key = ("runner", key, self.runtime, torch.get_num_threads())
+                key = ("runner", key, runtime, torch.get_num_threads())
             self._runner = shared_model(key, lambda: make_runner(
-                self.runtime, module, probe, device=self.device_, identity=identity))
+                runtime, module, probe, device=self.device_, identity=identity))
         return self._runner
 
     def __getstate__(self):
