@@ -90,6 +90,26 @@ def test_models_lists_block_counts_and_offline_availability():
     assert "resnet50" in result.stdout
 
 
+def test_models_prints_the_list_models_table():
+    from sktransfer.backbones import list_models
+
+    result = sktransfer("models")
+    assert result.returncode == 0, result.stderr
+    expected = list_models(blocks=True).to_string(index=False)
+    assert result.stdout.strip("\n") == expected
+
+
+def test_models_does_not_import_torch():
+    code = ("import sys; from sktransfer._commands import run_models; "
+            "run_models(None); heavy = ['torch', 'torchvision', 'timm', 'sklearn', "
+            "'pandas']; print([m for m in heavy if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert "resnet50" in result.stdout
+
+
 def test_missing_path(tmp_path):
     assert_clean_error(sktransfer("fit", tmp_path / "nowhere"), "does not exist")
 
