@@ -1,7 +1,10 @@
-"""skada 0.6 on the same photo shift, backbone and budget as bench_adapt_shift.py.
+"""skada 0.6 on the same shifts, backbones and budget as bench_adapt_shift.py.
 
-The backbone (bundled EfficientNet-Lite0, 64 px, frozen) embeds every patch
-once, as ``FineTunedClassifier(freeze_depth="all")`` does. skada's deep methods
+The frozen backbone embeds every row once, as ``freeze_depth="all"`` does:
+``--data photos`` (default), the bundled EfficientNet-Lite0 at 64 px, as
+``FineTunedClassifier``; ``--data chatterbot`` (questions vs other statements),
+the bundled all-MiniLM-L6-v2, mean-pooled and not normalised, ``max_length``
+64, as ``FineTunedTextClassifier``. skada's deep methods
 (``DeepCoral``, ``DAN``, ``DANN``) then train the same bottleneck (linear 256 +
 ReLU) and linear head as ``adapt=...`` does, aligning the bottleneck's output,
 with the same optimiser (Adam, lr 1e-3), batch size (32) and epochs. Its
@@ -9,7 +12,8 @@ shallow methods (JDOT, OT mapping, entropic OT, CORAL) train a logistic
 regression on the same features.
 
 Needs ``pip install skada==0.6`` (it brings POT). Run:
-``python benchmarks/compare_skada.py [--epochs 30] [--weights 1,10]``.
+``python benchmarks/compare_skada.py [--data photos|chatterbot] [--epochs 30]
+[--weights 1,10]``.
 """
 
 from __future__ import annotations
@@ -19,16 +23,17 @@ import time
 
 import numpy as np
 import torch
-from bench_adapt_shift import photo_shift
+from bench_adapt_shift import photo_shift, question_shift
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sktransfer.backbones import resolve_image_backbone
+from sktransfer.backbones import resolve_backbone, resolve_image_backbone
 from sktransfer.backbones._base import make_eval_transform
 from sktransfer.data import ImageDataset
 from sktransfer.finetune._adapt import BOTTLENECK
+from sktransfer.finetune._text import TextDataset
 
 
 def embed(images, size=64):
@@ -40,6 +45,31 @@ def embed(images, size=64):
     with torch.no_grad():
         chunks = [module(batch).flatten(1) for batch in DataLoader(dataset, 64)]
     return torch.cat(chunks).numpy().astype(np.float32)
+
+
+def embed_texts(texts, max_length=64):
+    """Mean-pooled MiniLM features, un-normalised, as the text fast path computes
+    them (``FineTunedTextClassifier._resolve_backbone`` turns normalising off)."""
+    backbone = resolve_backbone("all-MiniLM-L6-v2", modality="text")
+    backbone.module.normalize = False
+    module = backbone.module.eval()
+
+    def tokenize(batch):
+        return backbone.preprocess(list(batch), max_length=max_length)
+
+    loader = DataLoader(TextDataset(list(texts)), 32, collate_fn=tokenize)
+    with torch.no_grad():
+        chunks = [module(**batch) for batch in loader]
+    return torch.cat(chunks).numpy().astype(np.float32)
+
+
+def shift_features(data, n_per_class):
+    """Source features and labels, target features, test features and labels."""
+    if data == "photos":
+        Xs, ys, Xt, _, X_test, y_test = photo_shift(n_per_class)
+        return embed(Xs), ys, embed(Xt), embed(X_test), y_test
+    Xs, ys, Xt, _, X_test, y_test = question_shift()
+    return embed_texts(Xs), ys, embed_texts(Xt), embed_texts(X_test), y_test
 
 
 class BottleneckAndHead(nn.Module):
@@ -99,13 +129,17 @@ def shallow_methods():
         EntropicOTMapping(logistic(), norm="median"),
     )
     yield "skada CORAL + logistic", CORAL(logistic())
+    # reg="auto" (Ledoit-Wolf) leaves MiniLM's covariance singular: NaN on text
+    yield "skada CORAL reg=0.1 + logistic", CORAL(logistic(), reg=0.1)
 
 
-def main(epochs, weights, n_per_class, which="all"):
-    Xs, ys, Xt, yt, X_test, y_test = photo_shift(n_per_class)
+def main(data, epochs, weights, n_per_class, which="all"):
     start = time.perf_counter()
-    Fs, Ft, F_test = embed(Xs), embed(Xt), embed(X_test)
-    print(f"features {Fs.shape[1]} dims, {time.perf_counter() - start:.0f} s")
+    Fs, ys, Ft, F_test, y_test = shift_features(data, n_per_class)
+    print(
+        f"{data}: features {Fs.shape[1]} dims, {len(Fs)} source, {len(Ft)} target, "
+        f"{len(F_test)} test rows, {epochs} epochs, {time.perf_counter() - start:.0f} s"
+    )
     encoder = LabelEncoder().fit(ys)
     X = np.r_[Fs, Ft]
     y = np.r_[encoder.transform(ys), -np.ones(len(Ft), dtype=np.int64)]
@@ -142,6 +176,7 @@ def main(epochs, weights, n_per_class, which="all"):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=["photos", "chatterbot"], default="photos")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--weights", default="1,10")
     parser.add_argument("--n-per-class", type=int, default=40)
@@ -150,4 +185,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weights = [float(w) for w in args.weights.split(",")]
-    main(args.epochs, weights, args.n_per_class, args.methods)
+    main(args.data, args.epochs, weights, args.n_per_class, args.methods)
