@@ -166,7 +166,8 @@ def main(data, epochs, weights, n_per_class, which="all"):
             )
             score = np.mean(estimator.predict(F_test, **extra) == truth)
         except Exception as exc:  # report and go on: one method failing is data
-            print(f"{name:40s} failed: {type(exc).__name__}: {exc}")
+            first = str(exc).splitlines()[0]
+            print(f"{name:40s} failed: {type(exc).__name__}: {first}")
             continue
         print(
             f"{name:40s} {score:.3f}   ({time.perf_counter() - start:.0f} s)",
