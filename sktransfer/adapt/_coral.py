@@ -17,7 +17,6 @@ from sklearn.base import (
     clone,
 )
 from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import check_classification_targets
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -25,9 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from sktransfer.adapt._utils import (
     NoTargetSamplesWarning,
     check_domains,
-    check_n_classes,
     estimator_has,
-    split_domains,
+    labelled_classes,
     target_rows,
     validate_data,
 )
@@ -254,12 +252,7 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         X, y = validate_data(self, X, y)
-        source, target, labelled_target = split_domains(y, sample_domain)
-        check_domains(source, target)
-        labelled = source | labelled_target
-        check_classification_targets(y[labelled])
-        self.classes_ = np.unique(y[labelled])
-        check_n_classes(self.classes_)
+        source, target, labelled, self.classes_ = labelled_classes(y, sample_domain)
         domain = np.where(target, 1, 0)[source | target]
         self.coral_ = CORAL(eps=self.eps, align_mean=self.align_mean)
         with warnings.catch_warnings():  # already warned above

@@ -8,17 +8,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import check_classification_targets
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from sktransfer.adapt._utils import (
-    check_domains,
-    check_n_classes,
     estimator_has,
-    split_domains,
+    labelled_classes,
     validate_data,
 )
 
@@ -136,12 +133,7 @@ class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         X, y = validate_data(self, X, y)
-        source, target, labelled_target = split_domains(y, sample_domain)
-        check_domains(source, target)
-        labelled = source | labelled_target
-        check_classification_targets(y[labelled])
-        self.classes_ = np.unique(y[labelled])
-        check_n_classes(self.classes_)
+        source, target, labelled, self.classes_ = labelled_classes(y, sample_domain)
         weights = np.ones(X.shape[0])
         if target.any():
             weights[source] = self._source_weights(X[source], X[target])

@@ -141,6 +141,25 @@ def check_n_classes(classes, where="the labelled rows"):
         )
 
 
+def labelled_classes(y, sample_domain=None):
+    """A classifier's rows and classes: ``(source, target, labelled, classes)``.
+
+    Boolean masks of the source, target and labelled rows (``-1`` rows and
+    ``sample_domain`` as in ``split_domains``), and the sorted classes of the
+    labelled rows, checked: target rows present, classification targets, at
+    least two classes.
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+
+    source, target, labelled_target = split_domains(y, sample_domain)
+    check_domains(source, target)
+    labelled = source | labelled_target
+    check_classification_targets(y[labelled])
+    classes = np.unique(y[labelled])
+    check_n_classes(classes)
+    return source, target, labelled, classes
+
+
 def estimator_has(attr, default):
     """``available_if`` check: the fitted (or given/default) estimator has ``attr``."""
 
