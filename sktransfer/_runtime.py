@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 from sktransfer._device import autocast
+from sktransfer._paths import user_cache_dir
 from sktransfer.exceptions import (
     MissingDependencyError,
     ParameterError,
@@ -202,16 +202,7 @@ def onnx_cache_dir(directory=None) -> str:
     """
     if directory is not None:
         return os.fspath(directory)
-    root = os.environ.get("SKTRANSFER_CACHE_DIR")
-    if not root:
-        if sys.platform == "win32":
-            base = os.environ.get("LOCALAPPDATA", os.path.expanduser("~"))
-        elif sys.platform == "darwin":
-            base = os.path.expanduser("~/Library/Caches")
-        else:
-            base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        root = os.path.join(base, "sktransfer")
-    return os.path.join(root, "onnx")
+    return user_cache_dir("onnx")
 
 
 def export_key(module: torch.nn.Module, identity, probe: Mapping) -> str:

@@ -279,13 +279,44 @@ def test_shipped_catalog_equals_a_fresh_computation():
 def test_stale_catalog_falls_back_to_the_exact_computation(monkeypatch, tmp_path):
     from sktransfer.backbones import _catalog
 
+    monkeypatch.setenv("SKTRANSFER_CACHE_DIR", str(tmp_path / "user"))
     fast = _catalog.list_model_rows(blocks=True)
-    stale = json.loads(_catalog.CATALOG_FILE.read_text(encoding="utf-8"))
+    stale = _catalog.compute_catalog()
     stale["versions"]["torchvision"] = "0.0.1"
     stale["torchvision"][0]["blocks"] = 99  # would show if the file were used
     monkeypatch.setattr(_catalog, "CATALOG_FILE", tmp_path / "catalog.json")
     _catalog.CATALOG_FILE.write_text(json.dumps(stale), encoding="utf-8")
     assert _catalog.list_model_rows(blocks=True) == fast
+    # the computed table is kept for the next call, which computes nothing
+    stored = list((tmp_path / "user").glob("catalog-*.json"))
+    assert len(stored) == 1
+    assert json.loads(stored[0].read_text(encoding="utf-8")) == \
+        _catalog.compute_catalog()
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the stored catalog should have been used")
+
+    monkeypatch.setattr(_catalog, "compute_catalog", no_compute)
+    assert _catalog.list_model_rows(blocks=True) == fast
+    assert _catalog.list_model_rows(blocks=False) == [
+        {k: v for k, v in row.items() if k != "blocks"} for row in fast]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda text: text[: len(text) // 2],                        # truncated
+    lambda text: text.replace('"blocks": 5', '"blocks": "5"', 1),  # wrong type
+    lambda text: "[]",                                          # wrong shape
+])
+def test_a_damaged_stored_catalog_is_recomputed(monkeypatch, tmp_path, damage):
+    from sktransfer.backbones import _catalog
+
+    monkeypatch.setenv("SKTRANSFER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_catalog, "CATALOG_FILE", tmp_path / "absent.json")
+    expected = _catalog.list_model_rows(blocks=True)
+    (stored,) = tmp_path.glob("catalog-*.json")
+    stored.write_text(damage(stored.read_text(encoding="utf-8")), encoding="utf-8")
+    assert _catalog.list_model_rows(blocks=True) == expected
+    assert _catalog._read_catalog(stored) is not None  # written again, whole
 
 
 def test_hub_checkpoints_dir_follows_torch(monkeypatch, tmp_path):

@@ -6,8 +6,10 @@ torchvision / timm versions, so it ships as ``catalog.json``, written by
 ``python -m sktransfer.backbones._catalog --write``. Reading it needs neither
 torch nor torchvision: ``sktransfer models`` answers in well under a second.
 When the installed torchvision or timm differs from the versions recorded in
-the file, the table is computed again from the libraries (exact, slower), so
-it is never stale. A test compares the file with a fresh computation.
+the file, the table is computed again from the libraries (exact, a few seconds
+with the torch import), so it is never stale, and stored in the user cache
+directory (``catalog-<versions>.json`` under ``sktransfer._paths.user_cache_dir``)
+for the next call. A test compares the file with a fresh computation.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sktransfer._paths import user_cache_dir
 from sktransfer.backbones._bundled import (
     BUNDLED_IMAGE,
     BUNDLED_TEXT,
@@ -76,9 +79,10 @@ def list_model_rows(blocks: bool = False) -> list[dict[str, Any]]:
     list of dict
         One dict per row, keys in ``list_models`` column order.
     """
-    catalog = _shipped_catalog()
-    if catalog is None or (blocks and catalog["bundled_image_blocks"] is None):
-        catalog = compute_catalog(blocks)
+    catalog = _stored_catalog()
+    if catalog is None:
+        catalog = compute_catalog()
+        _store_catalog(catalog)
     rows = _image_rows(catalog) + _text_rows()
     if not blocks:
         for row in rows:
@@ -128,13 +132,47 @@ def _installed_versions() -> dict[str, str | None]:
     return versions
 
 
-def _shipped_catalog() -> dict[str, Any] | None:
-    """``catalog.json`` when it matches the installed versions, else None."""
+def _stored_catalog() -> dict[str, Any] | None:
+    """The shipped ``catalog.json`` when it matches the installed versions,
+    else the copy computed earlier on this machine, else None."""
+    versions = _installed_versions()
+    for path in (CATALOG_FILE, _user_catalog_file(versions)):
+        catalog = _read_catalog(path)
+        if catalog is not None and catalog["versions"] == versions:
+            return catalog
+    return None
+
+
+def _user_catalog_file(versions: dict[str, str | None]) -> Path:
+    tag = "-".join(f"{name}{versions[name]}" for name in VERSIONED)
+    return Path(user_cache_dir(f"catalog-{tag}.json"))
+
+
+def _read_catalog(path: Path) -> dict[str, Any] | None:
+    """The catalog in ``path``, or None when missing or not well formed."""
     try:
-        catalog = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        catalog = json.loads(path.read_text(encoding="utf-8"))
+        entries = catalog["torchvision"]
+        valid = (isinstance(catalog["versions"], dict)
+                 and isinstance(catalog["bundled_image_blocks"], int)
+                 and all(isinstance(e["blocks"], int) and all(
+                     isinstance(e[key], str) for key in ("model", "weights", "file"))
+                     for e in entries))
+    except (OSError, ValueError, TypeError, KeyError):
         return None
-    return catalog if catalog.get("versions") == _installed_versions() else None
+    return catalog if valid else None
+
+
+def _store_catalog(catalog: dict[str, Any]) -> None:
+    """Keep a computed catalog for the next call (best effort, atomic)."""
+    path = _user_catalog_file(catalog["versions"])
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(catalog, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def hub_checkpoints_dir() -> Path:
