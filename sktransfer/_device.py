@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
-__all__ = ["autocast", "resolve_device"]
+__all__ = ["autocast", "decode_threads", "resolve_device"]
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -42,3 +43,19 @@ def autocast(device: torch.device):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def decode_threads(device: torch.device) -> int:
+    """Threads that decode images ahead of the forward pass; 0: the caller's.
+
+    On the CPU the decoders share the cores with the network, so they follow
+    the same thread budget (``torch.set_num_threads``; ``OMP_NUM_THREADS=1``
+    in Dask workers, which is how ``--workers N`` means N cores): up to 8
+    threads, and none beside the caller with a budget of one thread, so that
+    one-thread workers never oversubscribe the machine. On a GPU the CPU does
+    nothing but decode: up to 8 threads, one per core.
+    """
+    if device.type == "cuda":
+        return min(8, os.cpu_count() or 1)
+    budget = torch.get_num_threads()
+    return 0 if budget <= 1 else min(8, budget)

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from sktransfer._device import decode_threads
 from sktransfer._embedder import BaseEmbedder, shared_model
 from sktransfer._runtime import RUNTIMES, RunnerMixin
 from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
@@ -52,7 +53,10 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         Show a tqdm progress bar.
     num_workers : int, default=0
         0 decodes and preprocesses the next batches in a pool of threads
-        (``min(8, os.cpu_count())``) while the network runs on the current one;
+        while the network runs on the current one: on the CPU as many as torch
+        uses (``torch.get_num_threads()``, at most 8; with one thread, decoding
+        runs in the calling thread, so a one-thread Dask worker uses one
+        core), on CUDA ``min(8, os.cpu_count())``;
         ``k > 0`` uses ``k`` DataLoader worker processes instead. Either way at
         most a few batches are held in memory.
     fast_decode : bool, default=True
@@ -203,7 +207,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
                                  pin_memory=device.type == "cuda")
         else:
             batches = iter_batches(dataset, self.batch_size,
-                                   threads=min(8, os.cpu_count() or 1))
+                                   threads=decode_threads(device))
         for batch in tqdm(batches, disable=not self.progress, desc="embedding",
                           unit="batch", total=-(-len(indices) // self.batch_size)):
             yield self._embed_batch(batch)

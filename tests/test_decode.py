@@ -207,3 +207,44 @@ def test_decode_threads_keep_the_order_and_report_bad_files(tmp_path):
     dataset = ImageDataset([*items[:6], str(bad), *items[6:]], mean)
     with pytest.raises(InvalidInputError, match="image 6: file .*broken.jpg"):
         list(iter_batches(dataset, 4, threads=2))
+
+
+def test_decode_threads_follow_the_thread_budget_on_the_cpu(monkeypatch):
+    from sktransfer._device import decode_threads
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    previous = torch.get_num_threads()
+    try:
+        # one thread (a Dask worker's OMP_NUM_THREADS=1): no thread beside the
+        # caller, so N one-thread workers use N cores
+        torch.set_num_threads(1)
+        assert decode_threads(cpu) == 0
+        torch.set_num_threads(2)
+        assert decode_threads(cpu) == 2
+        torch.set_num_threads(12)
+        assert decode_threads(cpu) == 8
+    finally:
+        torch.set_num_threads(previous)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert decode_threads(cuda) == 4  # the CPU only decodes for a GPU
+
+
+def test_features_do_not_depend_on_the_thread_budget(tmp_path):
+    from sktransfer import PretrainedImageFeatures
+
+    paths = []
+    for i, name in enumerate(["chelsea", "coffee", "astronaut", "rocket", "brick"]):
+        paths.append(str(tmp_path / f"{i}.jpg"))
+        Image.fromarray(_photo(name)).save(paths[-1], quality=90)
+    features = PretrainedImageFeatures("mobilenet_v3_small", weights=None,
+                                       batch_size=2, cache=False).fit(paths[:1])
+    previous = torch.get_num_threads()
+    try:
+        out = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out[threads] = features.transform(paths)
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_allclose(out[1], out[2], rtol=1e-4, atol=1e-5)
+    assert out[1].shape == (5, 576) and np.ptp(out[1], axis=0).max() > 0
