@@ -6,8 +6,8 @@ D2  per-worker throughput / in-process ``transform`` on one torch thread
     (the command's embedding phase; models loaded before it)   (target >= 0.9)
 D3  peak RSS of each worker process for N and 2N inputs        (flat in N)
 
-    python benchmarks/bench_embed.py                  # N = 400, then 800 for D3
-    python benchmarks/bench_embed.py --n 2000 --model efficientnet_lite0
+    python benchmarks/bench_embed.py                  # N = 2000, then 4000 for D3
+    python benchmarks/bench_embed.py --n 400 --partition-size 50   # quicker
 
 Each command runs in a fresh subprocess; worker RSS is sampled every 0.2 s
 through psutil on the command's child processes. Check ``uptime`` first: the
@@ -77,7 +77,8 @@ def run_command(folder: Path, workers: int, args) -> dict:
 
 
 def in_process_rate(paths: list[str], model: str) -> float:
-    """Inputs per second of ``transform`` here, on one torch thread."""
+    """Inputs per second of ``transform`` here, on one torch thread (one core:
+    with one thread, decoding runs in the calling thread, as in a worker)."""
     torch.set_num_threads(1)
     features = PretrainedImageFeatures(model, cache=False).fit(paths[:1])
     features.transform(paths[:32])  # warm up
@@ -88,10 +89,10 @@ def in_process_rate(paths: list[str], model: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--model", default="efficientnet_lite0")
-    parser.add_argument("--partition-size", type=int, default=32)
+    parser.add_argument("--partition-size", type=int, default=250)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (ratios need < 2.5)")
     with tempfile.TemporaryDirectory() as tmp:
