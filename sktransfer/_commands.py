@@ -225,14 +225,18 @@ def _cross_validate(args, X, y, estimator, task):
     print(format_table(table))
 
 
-def _write_report(args, X, y, modality, estimator):
+def _write_report(args, X, y, modality, estimator, fitted):
+    """``estimator`` (unfitted) is cross-validated; ``fitted`` (on all rows, the
+    model just saved) gives the training curve of a fine-tuned one."""
     import webbrowser
+
+    from sklearn.base import clone
 
     from sktransfer.report import write_report
 
     folder = args.report or f"{args.out}.report"
-    path = write_report(estimator, X, y, folder, modality=modality,
-                        cv=max(args.cv, 2), fitted=estimator,
+    path = write_report(clone(estimator), X, y, folder, modality=modality,
+                        cv=max(args.cv, 2), fitted=fitted,
                         title=f"sktransfer fit {Path(args.data).name}")
     print(f"wrote the report to {path}")
     if args.open:
@@ -240,6 +244,8 @@ def _write_report(args, X, y, modality, estimator):
 
 
 def run_fit(args):
+    from sklearn.base import clone
+
     from sktransfer import persist
 
     out = _ensure_writable(args.out)
@@ -252,14 +258,14 @@ def run_fit(args):
                        f"at least 2")
     if args.cv >= 2:
         _cross_validate(args, X, y, estimator, task)
-    estimator.fit(X, y)
-    persist.save(estimator, out, metadata={
+    fitted = clone(estimator).fit(X, y)
+    persist.save(fitted, out, metadata={
         "format": MODEL_FORMAT, "modality": modality,
         "text_column": args.text_column, "task": task})
     kind = "regression" if task == "regression" else f"{len(counts)} classes"
     print(f"saved {modality} model ({len(y)} samples, {kind}) to {out}")
     if args.report is not None or args.open:
-        _write_report(args, X, y, modality, build_estimator(args, modality, task))
+        _write_report(args, X, y, modality, estimator, fitted)
 
 
 # --- predict -------------------------------------------------------------------
