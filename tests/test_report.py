@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.base import BaseEstimator, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (
     classification_report,
