@@ -370,7 +370,8 @@ def test_fit_and_predict_an_image_regression_csv(photo_csv, tmp_path):
     assert [name for name, _ in rows] == frame.path.tolist()
     predicted = np.array([value for _, value in rows], dtype=float)
     # held-out photos: frozen efficientnet_lite0 features + RidgeCV see the zoom
-    assert np.corrcoef(predicted, frame.zoom)[0, 1] > 0.5
+    # (correlation measured: 0.84)
+    assert np.corrcoef(predicted, frame.zoom)[0, 1] > 0.6
 
 
 def loss_per_epoch(page: str) -> list:
