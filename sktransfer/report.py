@@ -71,7 +71,9 @@ def write_report(
     cv : int, default=5
         Folds of the out-of-fold predictions (capped by the smallest class).
     fitted : estimator, default=None
-        The model fitted on all rows; its ``history_`` (fine-tuning) is drawn.
+        The model fitted on all rows (a pipeline: its last step); the loss per
+        epoch of a fine-tuned one (its ``history_``) is drawn and tabulated.
+        Must be fitted: an unfitted one raises ``NotFittedError``.
     title : str, default="sktransfer fit report"
     random_state : int, default=0
         Seeds the folds and the learning curve's subsets.
@@ -82,6 +84,7 @@ def write_report(
         The written ``report.html``.
     """
     y = np.asarray(y)
+    history = None if fitted is None else _training_history(fitted)  # fails early
     task = "classification" if is_classifier(estimator) else "regression"
     collect = _classification if task == "classification" else _regression
     data = collect(estimator, X, y, cv, random_state)
@@ -91,10 +94,10 @@ def write_report(
         ("model", _describe(estimator)),
         *data["summary"],
     ]
-    if fitted is not None and hasattr(fitted, "history_"):
-        data["figures"].append(_history_figure(fitted.history_))
-    data["examples"] = [_example(X, i, modality, true, predicted)
-                        for i, true, predicted in data.pop("worst")]
+    if history is not None:
+        data["figures"].append(_history_figure(history))
+    data["examples"] = [_example(X, i, modality, true, predicted, loss)
+                        for i, true, predicted, loss in data.pop("worst")]
     data.update(title=title, note=_NOTE.format(cv=data.pop("cv")))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,6 +108,25 @@ def write_report(
 
 _NOTE = ("Metrics, plots and examples come from {cv}-fold out-of-fold "
          "predictions: every row is predicted by a model that did not see it.")
+
+
+def _training_history(fitted):
+    """``history_`` of a fitted fine-tuned model (or pipeline's last step), or None.
+
+    Not ``hasattr``: ``NotFittedError`` is an ``AttributeError``, so an
+    unfitted model would silently look like one without a history.
+    """
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
+    check_is_fitted(final)
+    try:
+        return final.history_
+    except NotFittedError:
+        raise
+    except AttributeError:  # not a fine-tuned estimator
+        return None
 
 
 def render(data: dict) -> str:
@@ -151,11 +173,20 @@ def _classification(estimator, X, y, cv, random_state) -> dict:
                     ("misclassified", f"{len(np.flatnonzero(predicted != y))}")],
         "metrics": {"columns": ["class", "precision", "recall", "F1", "support"],
                     "rows": rows},
-        "figures": [_figure(display.figure_, "Confusion matrix (rows: true class)"),
+        "figures": [_figure(display.figure_, "Confusion matrix (rows: true class)",
+                            _confusion_table(classes, display.confusion_matrix)),
                     _class_learning_curve(estimator, X, y, random_state)],
         "examples_title": "Misclassified examples (highest loss first)",
-        "worst": [(i, y[i], predicted[i]) for i in wrong],
+        "loss_name": "log loss" if hasattr(estimator, "predict_proba") else "error",
+        "worst": [(i, y[i], predicted[i], loss[i]) for i in wrong],
     }
+
+
+def _confusion_table(classes, counts) -> dict:
+    """The confusion matrix's counts as a table (rows: true, columns: predicted)."""
+    return {"columns": ["true \\ predicted", *map(str, classes)],
+            "rows": [[str(c), *map(int, row)]
+                     for c, row in zip(classes, counts, strict=True)]}
 
 
 def _prf(row: dict) -> list:
@@ -207,7 +238,8 @@ def _regression(estimator, X, y, cv, random_state) -> dict:
         "metrics": {"columns": ["output", "R²", "MAE", "RMSE"], "rows": rows},
         "figures": figures,
         "examples_title": "Largest errors",
-        "worst": [(i, _fmt(y[i]), _fmt(predicted[i])) for i in worst],
+        "loss_name": "|error| / std",
+        "worst": [(i, _fmt(y[i]), _fmt(predicted[i]), error[i]) for i in worst],
     }
 
 
@@ -262,11 +294,17 @@ def _history_figure(history) -> dict:
     ax.set_ylabel("loss")
     ax.legend()
     ax.grid(alpha=0.3)
-    return _figure(ax.figure, "Training curve of the final model (loss per epoch)")
+    keys = [k for k in ("train_loss", "valid_loss") if k in history[-1]]
+    table = {"columns": ["epoch", *keys],
+             "rows": [[epoch, *(f"{row[k]:.4g}" for k in keys)]
+                      for epoch, row in zip(epochs.tolist(), history, strict=True)]}
+    return _figure(ax.figure, "Training curve of the final model (loss per epoch)",
+                   table)
 
 
-def _figure(figure, caption: str) -> dict:
-    """A matplotlib figure as a base64 PNG (closed if pyplot made it)."""
+def _figure(figure, caption: str, table: dict | None = None) -> dict:
+    """A matplotlib figure as a base64 PNG (closed if pyplot made it), with its
+    numbers as an optional ``{"columns", "rows"}`` table."""
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png")
@@ -275,13 +313,13 @@ def _figure(figure, caption: str) -> dict:
 
         plt.close(figure)
     return {"png": base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "caption": caption}
+            "caption": caption, "table": table}
 
 
-def _example(X, index, modality, true, predicted) -> dict:
+def _example(X, index, modality, true, predicted, loss) -> dict:
     item = X.iloc[index] if hasattr(X, "iloc") else X[index]
     example = {"true": str(true), "predicted": str(predicted), "image": None,
-               "text": None, "name": f"#{index}"}
+               "text": None, "name": f"#{index}", "loss": f"{loss:.4g}"}
     if modality == "text":
         text = str(item)
         example["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"

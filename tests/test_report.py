@@ -13,14 +13,23 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from sklearn.base import BaseEstimator, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import (
+    classification_report,
+    confusion_matrix,
+    mean_absolute_error,
+    r2_score,
+)
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from skorch.history import History
 
@@ -30,18 +39,39 @@ from sktransfer.report import write_report
 
 
 class Page(HTMLParser):
-    """Tags and attributes, and the text of the page."""
+    """Tags and attributes, the text of the page, and its tables (cell texts,
+    unescaped, row by row, header row included)."""
 
     def __init__(self, html: str):
         super().__init__()
-        self.tags, self.text = [], []
+        self.tags, self.text, self.tables = [], [], []
+        self._cell = None
         self.feed(html)
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        if tag == "table":
+            self.tables.append({**dict(attrs), "rows": []})
+        elif tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1]["rows"][-1].append("".join(self._cell))
+            self._cell = None
 
     def handle_data(self, data):
         self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def table(self, **attrs) -> list:
+        """Rows of the tables with these attributes (e.g. ``id="metrics"``)."""
+        found = [t for t in self.tables if all(t.get(k) == v for k, v in
+                                               attrs.items())]
+        return [row for t in found for row in t["rows"]]
 
     def images(self):
         return [attrs["src"] for tag, attrs in self.tags if tag == "img"]
@@ -77,6 +107,54 @@ def photo_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("photos") / "model.report"
     path = write_report(model, X, y, folder, modality="image", cv=4)
     return path, path.read_text(encoding="utf-8"), y
+
+
+def shown_examples(html: str) -> list:
+    """``(row index, true, predicted, loss)`` of each example, in page order."""
+    found = re.findall(r'<div>#(\d+)[^<]*</div>\n<div class="true">true: ([^<]*)'
+                       r'</div>\n<div class="pred">predicted: ([^<]*)</div>\n'
+                       r'<div class="loss">[^:<]*: ([^<]*)</div>', html)
+    return [(int(i), unescape(t), unescape(p), float(loss))
+            for i, t, p, loss in found]
+
+
+def test_classification_numbers_are_sklearn_s(photo_report):
+    """Per-class scores, confusion counts and the misclassified examples, checked
+    against scikit-learn on the out-of-fold predictions of the report's folds."""
+    _, html, y = photo_report
+    X, _ = load_photo_patches(8, 32, random_state=0, classes=("brick", "gravel",
+                                                             "coffee"))
+    model = make_pipeline(RawPixels(16), LogisticRegression(max_iter=500))
+    folds = StratifiedKFold(4, shuffle=True, random_state=0)
+    proba = cross_val_predict(model, X, y, cv=folds, method="predict_proba")
+    classes = np.unique(y)
+    predicted = classes[proba.argmax(axis=1)]
+    expected = classification_report(y, predicted, output_dict=True)
+    page = Page(html)
+    metrics = page.table(id="metrics")
+    assert metrics[0] == ["class", "precision", "recall", "F1", "support"]
+    assert len(metrics) == 1 + len(classes) + 2
+    for name, *cells in metrics[1:]:
+        row = expected[name]
+        assert [float(c) for c in cells[:3]] == pytest.approx(
+            [row["precision"], row["recall"], row["f1-score"]], abs=5e-4), name
+        assert int(cells[3]) == row["support"]
+    counts = page.table(**{"class": "figure-data"})
+    assert counts[0] == ["true \\ predicted", *classes]
+    assert [r[0] for r in counts[1:]] == list(classes)
+    assert np.array([r[1:] for r in counts[1:]], dtype=int).tolist() == \
+        confusion_matrix(y, predicted, labels=classes).tolist()
+    wrong = np.flatnonzero(predicted != y)
+    assert 0 < len(wrong) < len(y)
+    examples = shown_examples(html)
+    assert len(examples) == min(len(wrong), 24)
+    loss = -np.log(proba[np.arange(len(y)), np.searchsorted(classes, y)])
+    for index, true, shown, shown_loss in examples:
+        assert true == y[index] != shown == predicted[index]
+        assert shown_loss == pytest.approx(loss[index], rel=1e-3)
+    losses = [e[3] for e in examples]
+    assert losses == sorted(losses, reverse=True)
+    assert {e[0] for e in examples} == set(wrong[np.argsort(-loss[wrong])][:24])
 
 
 def test_classification_report_content(photo_report):
@@ -118,14 +196,23 @@ def text_regression_report(tmp_path_factory):
     for loss in (1.0, 0.5, 0.4):
         history.new_epoch()
         history.record("train_loss", loss)
-    fitted = type("Fitted", (), {"history_": history})()
+    fitted = Trained().fit(X, y)
+    fitted.history_ = history
     folder = tmp_path_factory.mktemp("texts")
     path = write_report(model, X, y, folder, modality="text", cv=3, fitted=fitted)
-    return path.read_text(encoding="utf-8"), texts
+    return path.read_text(encoding="utf-8"), texts, X, y, model
+
+
+class Trained(BaseEstimator):
+    """Stands for a fitted fine-tuned model: only its history is read."""
+
+    def fit(self, X, y):
+        self.n_features_in_ = 1
+        return self
 
 
 def test_regression_report_content(text_regression_report):
-    html, texts = text_regression_report
+    html, texts, *_ = text_regression_report
     text = " ".join(Page(html).text)
     for fragment in ("R²", "MAE", "RMSE", "Predicted against true",
                      "Residuals against predicted", "Held-out R²",
@@ -137,6 +224,41 @@ def test_regression_report_content(text_regression_report):
     assert len(examples) == 24
     assert "<script>alert(1)</script>" not in html
     assert_self_contained(html)
+
+
+def test_regression_numbers_are_sklearn_s(text_regression_report):
+    html, _, X, y, model = text_regression_report
+    predicted = cross_val_predict(model, X, y, cv=KFold(3, shuffle=True,
+                                                        random_state=0))
+    page = Page(html)
+    (header, (name, r2, mae, rmse)) = page.table(id="metrics")
+    assert header == ["output", "R²", "MAE", "RMSE"] and name == "target"
+    assert float(r2) == pytest.approx(r2_score(y, predicted), abs=5e-4)
+    assert float(mae) == pytest.approx(mean_absolute_error(y, predicted), rel=1e-3)
+    assert float(rmse) == pytest.approx(np.sqrt(np.mean((y - predicted) ** 2)),
+                                        rel=1e-3)
+    examples = shown_examples(html)
+    error = np.abs(y - predicted) / y.std()
+    assert [e[0] for e in examples] == list(np.argsort(-error, kind="stable")[:24])
+    for index, true, shown, loss in examples:
+        assert float(true) == pytest.approx(y[index], rel=1e-3)
+        assert float(shown) == pytest.approx(predicted[index], rel=1e-3)
+        assert loss == pytest.approx(error[index], rel=1e-3)
+    # the training curve of the fitted model, with its numbers
+    assert page.table(**{"class": "figure-data"}) == [
+        ["epoch", "train_loss"], ["1", "1"], ["2", "0.5"], ["3", "0.4"]]
+
+
+def test_an_unfitted_model_is_not_taken_for_one_without_history(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    from sktransfer.finetune import FineTunedRegressor
+
+    X, _ = load_photo_patches(4, 16, classes=("brick", "coffee"))
+    y = X.mean(axis=(1, 2, 3))
+    with pytest.raises(NotFittedError):
+        write_report(make_pipeline(RawPixels(8), Ridge()), X, y, tmp_path,
+                     fitted=FineTunedRegressor("resnet18", weights=None))
 
 
 def test_one_example_per_class_is_an_error(tmp_path):
@@ -270,7 +392,7 @@ def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
     out = tmp_path / "topics.skt"
     args = argparse.Namespace(report="", open=True, out=str(out), cv=3,
                               data=str(tmp_path / "topics.csv"))
-    _commands._write_report(args, X, y, "text", model.fit(X, y))
+    _commands._write_report(args, X, y, "text", model, clone(model).fit(X, y))
     page = tmp_path / "topics.skt.report" / "report.html"
     assert opened == [page.resolve().as_uri()]
     assert "sktransfer fit topics.csv" in page.read_text()
