@@ -46,8 +46,12 @@ class CORALLoss(nn.Module):
 class MMDLoss(nn.Module):
     """Multi-kernel MMD² as in DAN (Long et al., 2015).
 
-    Gaussian kernels with bandwidths ``2**k`` times the mean squared distance
-    of the batch, ``k`` in -2..2; the biased (V-statistic) estimate.
+    A sum of Gaussian kernels ``exp(-||x - y||² / (4**k * m))``, ``k`` in -4..4
+    (bandwidths 2^-8..2^8 times ``m``), where ``m`` is the median squared
+    distance between two rows of the batch (the median heuristic); the biased
+    (V-statistic) estimate. ``m`` stays in the graph: with a detached
+    bandwidth, shrinking every feature toward one point lowers the loss at
+    each step, and a large ``adapt_weight`` collapsed the features to zero.
     """
 
     def __init__(self, n_features: int):
@@ -56,9 +60,10 @@ class MMDLoss(nn.Module):
     def forward(self, source, target, progress: float) -> torch.Tensor:
         both = torch.cat([source, target])
         distances = torch.cdist(both, both).pow(2)
-        scale = distances.detach().mean().clamp_min(1e-12)
-        kernel = cast(torch.Tensor, sum(torch.exp(-distances / (scale * 2.0**k))
-                                        for k in range(-2, 3)))
+        pairs = ~torch.eye(len(both), dtype=torch.bool, device=both.device)
+        median = distances[pairs].median().clamp_min(1e-12)
+        kernel = cast(torch.Tensor, sum(torch.exp(-distances / (median * 4.0**k))
+                                        for k in range(-4, 5)))
         n = len(source)
         return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
 
