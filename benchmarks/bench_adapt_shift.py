@@ -26,10 +26,8 @@ import numpy as np
 import torch
 
 from sktransfer.adapt import prediction_entropy_score, soft_neighborhood_density_score
-from sktransfer.datasets import load_chatterbot_topics, load_photo_patches, recapture
+from sktransfer.datasets import load_photo_patches, load_question_shift, recapture
 from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
-
-TOPICS = ["coding", "conversations", "emotion", "trivia"]
 
 
 def photo_shift(n_per_class=40, size=64):
@@ -42,19 +40,7 @@ def photo_shift(n_per_class=40, size=64):
 
 def question_shift(n_per_topic=60):
     """Questions (source), other statements (target, then test) per topic."""
-    texts, labels = load_chatterbot_topics(TOPICS)
-    rng = np.random.RandomState(0)
-    parts = [[], [], []]  # (texts, labels) of source, target, test
-    for topic in TOPICS:
-        mine = [t for t, label in zip(texts, labels, strict=True) if label == topic]
-        questions = [t for t in mine if t.rstrip().endswith("?")]
-        others = [t for t in mine if not t.rstrip().endswith("?")]
-        others = [others[i] for i in rng.permutation(len(others))]
-        half = min(len(others) // 2, n_per_topic)
-        chosen = (questions[:n_per_topic], others[:half], others[half : 2 * half])
-        for part, rows in zip(parts, chosen, strict=True):
-            part += [(text, topic) for text in rows]
-    return [x for part in parts for x in map(list, zip(*part, strict=True))]
+    return load_question_shift(n_per_topic)
 
 
 def make_classifier(data, freeze_depth, epochs, **params):

@@ -18,6 +18,7 @@ __all__ = [
     "load_chatterbot_topics",
     "load_photo_patches",
     "load_photo_zoom",
+    "load_question_shift",
     "recapture",
 ]
 
@@ -67,6 +68,43 @@ def load_chatterbot_topics(
                 texts.append(text)
                 labels.append(topic)
     return texts, labels
+
+
+SHIFT_TOPICS = ("coding", "conversations", "emotion", "trivia")
+
+
+def load_question_shift(
+    n_per_topic: int = 60, random_state: int = 0
+) -> tuple[list[str], list[str], list[str], list[str], list[str], list[str]]:
+    """A real text domain shift: questions (source) vs other statements (target).
+
+    Topic classification (coding, conversations, emotion, trivia) of the
+    chatterbot statements (:func:`load_chatterbot_topics`). Source: the
+    questions (statements ending in ``"?"``), at most ``n_per_topic`` per topic.
+    The other statements of a topic (answers and remarks), shuffled, give the
+    target rows and, disjoint from them, as many test rows (at most
+    ``n_per_topic`` each). ``docs/adapt.md`` reports the methods on it.
+
+    Returns
+    -------
+    X_source, y_source, X_target, y_target, X_test, y_test : lists of str
+    """
+    texts, labels = load_chatterbot_topics(list(SHIFT_TOPICS))
+    rng = np.random.RandomState(random_state)
+    parts: list[list[tuple[str, str]]] = [[], [], []]  # source, target, test
+    for topic in SHIFT_TOPICS:
+        mine = [t for t, label in zip(texts, labels, strict=True) if label == topic]
+        questions = [t for t in mine if t.rstrip().endswith("?")]
+        others = [t for t in mine if not t.rstrip().endswith("?")]
+        others = [others[i] for i in rng.permutation(len(others))]
+        half = min(len(others) // 2, n_per_topic)
+        chosen = (questions[:n_per_topic], others[:half], others[half : 2 * half])
+        for part, rows in zip(parts, chosen, strict=True):
+            part += [(text, topic) for text in rows]
+    Xs, ys, Xt, yt, X_test, y_test = (
+        [pair[i] for pair in part] for part in parts for i in (0, 1)
+    )
+    return Xs, ys, Xt, yt, X_test, y_test
 
 
 def _statements_by_topic() -> dict[str, list[str]]:

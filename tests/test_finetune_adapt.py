@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils._param_validation import InvalidParameterError
 from test_finetune import TinyNet
 from test_finetune_text import tiny_bert  # noqa: F401 (a fixture)
 
-from sktransfer.datasets import load_photo_patches, recapture
+from sktransfer.adapt import make_adaptation_scorer
+from sktransfer.datasets import load_photo_patches, load_question_shift, recapture
 from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
 from sktransfer.finetune._adapt import CORALLoss, DANNLoss, MMDLoss
 
@@ -143,10 +145,18 @@ def test_sample_domain_marks_target_rows(shifted):
     by_domain = tiny(adapt="coral", freeze_depth="all")
     by_domain.fit(X, y, sample_domain=domain)
     np.testing.assert_allclose(by_label.predict_proba(Xt), by_domain.predict_proba(Xt))
-    # Labelled target rows are trained on and aligned.
+    # Labelled target rows are trained on (and still aligned): their labels
+    # change the model, and a class only they carry is learnt.
     y_some = y.copy()
     y_some[-3:] = yt[-3:]
-    tiny(adapt="coral", freeze_depth="all").fit(X, y_some, sample_domain=domain)
+    some = tiny(adapt="coral", freeze_depth="all").fit(X, y_some, sample_domain=domain)
+    np.testing.assert_array_equal(some.classes_, sorted(CLASSES))
+    assert not np.allclose(some.predict_proba(Xt), by_domain.predict_proba(Xt))
+    y_new = y.copy()
+    y_new[-3:] = "recaptured"
+    new = tiny(adapt="coral", freeze_depth="all").fit(X, y_new, sample_domain=domain)
+    np.testing.assert_array_equal(new.classes_, sorted([*CLASSES, "recaptured"]))
+    assert new.predict_proba(Xt).shape == (len(Xt), 4)
 
 
 def test_l2sp_early_stopping_and_head_epochs_with_adapt(shifted):
@@ -162,21 +172,79 @@ def test_l2sp_early_stopping_and_head_epochs_with_adapt(shifted):
     assert [row["phase"] for row in clf.history_][:2] == ["head", "finetune"]
 
 
-def test_text_classifier_adapts(tiny_bert):  # noqa: F811
+def test_dann_progress_counts_training_steps_only(shifted, monkeypatch):
+    """Ganin's schedule reaches p = 1 at the last training step; the validation
+    batches of early stopping do not advance it."""
+    X, y, _, _ = shifted
+    seen = []
+    forward = DANNLoss.forward
+
+    def spy(self, source, target, progress):
+        seen.append(progress)
+        return forward(self, source, target, progress)
+
+    monkeypatch.setattr(DANNLoss, "forward", spy)
+    clf = tiny(adapt="dann", freeze_depth="all", max_epochs=3, early_stopping=True,
+               validation_fraction=0.25).fit(X, y)  # fmt: skip
+    # 9 training rows (3 held out), batches of 8: 2 steps an epoch, 3 epochs.
+    assert [row["train_batch_count"] for row in clf.history_] == [2, 2, 2]
+    assert all(row["valid_batch_count"] == 1 for row in clf.history_)
+    np.testing.assert_allclose(seen, np.arange(1, 7) / 6)
+    assert seen[-1] == 1.0
+
+
+@pytest.mark.parametrize("labels", ["strings", "integers"])
+def test_grid_search_over_adapt_weight_with_an_unsupervised_scorer(shifted, labels):
+    """The documented spelling: string labels take the string "-1" (a plain str
+    array, which scikit-learn's StratifiedKFold can sort), integers take -1."""
+    X, y_object, Xt, _ = shifted
+    unlabelled = y_object == -1
+    if labels == "strings":
+        y = np.array([*y_object[~unlabelled], *["-1"] * unlabelled.sum()])
+        classes = sorted(CLASSES)
+    else:
+        y = np.array([CLASSES.index(v) if v != -1 else -1 for v in y_object])
+        classes = [0, 1, 2]
+    search = GridSearchCV(
+        tiny(adapt="coral", freeze_depth="all", max_epochs=4, lr=3e-2),
+        {"adapt_weight": [0.0, 1.0]},
+        scoring=make_adaptation_scorer("entropy"),
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+        error_score="raise",
+    ).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and (scores < 0).all()
+    assert search.best_params_["adapt_weight"] == [0.0, 1.0][int(np.argmax(scores))]
+    best = search.best_estimator_
+    assert best.adapt_weight == search.best_params_["adapt_weight"]
+    np.testing.assert_array_equal(best.classes_, classes)  # "-1" / -1 never a class
+    assert set(best.predict(Xt).tolist()) <= set(classes)
+
+
+@pytest.mark.parametrize("freeze_depth", ["all", -1])
+def test_text_classifier_adapts(tiny_bert, freeze_depth):  # noqa: F811
     source = ["the robot thinks", "a computer program", "python code runs"] * 3
     labels = ["ai", "ai", "coding"] * 3
     target = ["WHAT DOES THE ROBOT THINK?", "IS PYTHON CODE FAST?"] * 4
     X = source + target
     y = np.array(labels + [-1] * len(target), dtype=object)
-    for method in METHODS:
-        clf = FineTunedTextClassifier(
+
+    def fit(method, weight):
+        return FineTunedTextClassifier(
             tiny_bert, max_epochs=2, batch_size=4, max_length=16, lr=1e-2,
-            backbone_lr=1e-3, random_state=0, adapt=method, freeze_depth=-1,
+            backbone_lr=1e-3, random_state=0, adapt=method, adapt_weight=weight,
+            freeze_depth=freeze_depth,
         ).fit(X, y)  # fmt: skip
+
+    for method in METHODS:
+        clf = fit(method, 10.0)
         assert list(clf.classes_) == ["ai", "coding"]
         losses = [b["adapt_loss"] for row in clf.history_ for b in row["batches"]]
         assert len(losses) == 2 * 3 and np.isfinite(losses).all()
         assert set(clf.predict(target)) <= {"ai", "coding"}
+        # The alignment changes the model: adapt_weight=0 trains another one.
+        unaligned = fit(method, 0.0).predict_proba(target)
+        assert not np.allclose(clf.predict_proba(target), unaligned)
 
 
 # --- bad input ---------------------------------------------------------------------
@@ -199,8 +267,11 @@ def test_adapt_without_target_rows_is_an_error(shifted):
 
 def test_unknown_adapt_name_lists_the_allowed_ones(shifted):
     X, y, _, _ = shifted
-    with pytest.raises(InvalidParameterError, match="'coral'.*'dann'.*'mmd'|adapt"):
+    with pytest.raises(InvalidParameterError) as error:
         tiny(adapt="jdot").fit(X, y)
+    message = str(error.value)
+    for allowed in ("'adapt'", "'coral'", "'dann'", "'mmd'", "None", "'jdot'"):
+        assert allowed in message
     with pytest.raises(InvalidParameterError, match="adapt_weight"):
         tiny(adapt="coral", adapt_weight=-1.0).fit(X, y)
 
@@ -223,3 +294,55 @@ def test_mmd_beats_source_only_on_recaptured_photos():
     source = FineTunedClassifier(**params).fit(X, y).score(X_test, y_test)
     adapted = FineTunedClassifier(**params, adapt="mmd", adapt_weight=1.0)
     assert adapted.fit(X, y).score(X_test, y_test) > source + 0.15
+
+
+@pytest.fixture(scope="module")
+def recaptured_photos():
+    """The photo shift of ``benchmarks/bench_adapt_shift.py`` (40 per class)."""
+    Xs, ys = load_photo_patches(40, 64, random_state=0)
+    Xt, _ = load_photo_patches(40, 64, random_state=1)
+    X_test, y_test = load_photo_patches(40, 64, "test", random_state=2)
+    X = [*Xs, *recapture(Xt)]
+    y = np.array([*ys, *["-1"] * len(Xt)])
+    return X, y, list(recapture(X_test)), y_test
+
+
+@pytest.mark.slow
+def test_coral_and_dann_at_weight_10_beat_source_only_on_recaptured_photos(
+    recaptured_photos,
+):
+    """docs/adapt.md: source only 0.338, CORAL λ=10 0.487, DANN λ=10 0.478."""
+    X, y, X_test, y_test = recaptured_photos
+    params = dict(model="efficientnet_lite0", freeze_depth="all", image_size=64,
+                  max_epochs=30, random_state=0)  # fmt: skip
+    source = FineTunedClassifier(**params).fit(X, y).score(X_test, y_test)
+    for method in ("coral", "dann"):
+        adapted = FineTunedClassifier(**params, adapt=method, adapt_weight=10.0)
+        assert adapted.fit(X, y).score(X_test, y_test) > source + 0.08, method
+
+
+@pytest.mark.slow
+def test_dann_beats_source_only_on_questions_vs_other_statements():
+    """docs/adapt.md: source only 0.758, DANN λ=1 0.825 (MiniLM, frozen)."""
+    Xs, ys, Xt, _, X_test, y_test = load_question_shift()
+    X, y = [*Xs, *Xt], np.array([*ys, *["-1"] * len(Xt)])
+    params = dict(freeze_depth="all", max_length=64, max_epochs=30, random_state=0)
+    source = FineTunedTextClassifier(**params).fit(X, y).score(X_test, y_test)
+    adapted = FineTunedTextClassifier(**params, adapt="dann", adapt_weight=1.0)
+    assert adapted.fit(X, y).score(X_test, y_test) > source + 0.04
+
+
+def test_regressors_have_no_adaptation(shifted):
+    """README: no adapt parameters; -1 is a value; sample_domain is an error."""
+    from sktransfer.exceptions import ParameterError
+    from sktransfer.finetune import FineTunedRegressor, FineTunedTextRegressor
+
+    assert "adapt" not in FineTunedRegressor().get_params()
+    assert "adapt_weight" not in FineTunedTextRegressor().get_params()
+    X, _, _, _ = shifted
+    y = np.r_[np.full(len(X) // 2, -1.0), np.arange(len(X) - len(X) // 2, dtype=float)]
+    reg = FineTunedRegressor(TinyNet(), weights=None, max_epochs=1, image_size=32,
+                             freeze_depth="all", random_state=0)  # fmt: skip
+    assert reg.fit(X, y).target_mean_[0] == pytest.approx(y.mean())  # -1 rows used
+    with pytest.raises(ParameterError, match="sample_domain"):
+        reg.fit(X, y, sample_domain=np.zeros(len(X)))

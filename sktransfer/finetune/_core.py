@@ -113,9 +113,10 @@ class BaseFineTuned(BaseEstimator):
         ----------
         X : sequence of samples
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels of any type (classifiers; ``-1`` marks an unlabelled
-            target row, used by ``adapt`` and ignored when ``adapt`` is None)
-            or numeric targets (regressors, where -1 is a value like any other).
+            Class labels of any type (classifiers; ``-1``, or the string
+            ``"-1"`` among string labels, marks an unlabelled target row, used
+            by ``adapt`` and ignored when ``adapt`` is None) or numeric targets
+            (regressors, where -1 is a value like any other).
         sample_domain : array-like of shape (n_samples,), default=None
             Classifiers: ``0``/``"source"`` or ``1``/``"target"`` per row;
             target rows may then carry labels (they are trained on, and

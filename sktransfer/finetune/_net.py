@@ -98,7 +98,15 @@ class FineTuneNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def _progress(self) -> float:
-        done = sum(len(row["batches"]) for row in self.history)
+        """Training steps done, this one included, over ``adapt_steps``.
+
+        Validation batches do not count: a finished epoch contributes its
+        ``train_batch_count``; in the epoch under way, validation comes after
+        training, so each batch recorded so far is a training step.
+        """
+        rows = list(self.history)
+        done = sum(row.get("train_batch_count", 0) for row in rows[:-1])
+        done += len(rows[-1]["batches"])
         return min(1.0, done / max(1, self.adapt_steps))
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
