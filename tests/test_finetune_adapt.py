@@ -281,8 +281,8 @@ def test_unknown_adapt_name_lists_the_allowed_ones(shifted):
 
 @pytest.mark.slow
 def test_mmd_beats_source_only_on_recaptured_photos():
-    """Measured with these settings: source only 0.369, MMD 0.600 (docs/adapt.md
-    has the 40-per-class run)."""
+    """Measured with these settings: source only 0.369, MMD 0.562 (random_state=1:
+    0.375, 0.594; docs/adapt.md has the 40-per-class run)."""
     Xs, ys = load_photo_patches(20, 64, random_state=0)
     Xt, _ = load_photo_patches(20, 64, random_state=1)
     X_test, y_test = load_photo_patches(20, 64, "test", random_state=2)
@@ -308,22 +308,25 @@ def recaptured_photos():
 
 
 @pytest.mark.slow
-def test_coral_and_dann_at_weight_10_beat_source_only_on_recaptured_photos(
+def test_coral_and_mmd_at_weight_10_beat_source_only_on_recaptured_photos(
     recaptured_photos,
 ):
-    """docs/adapt.md: source only 0.338, CORAL λ=10 0.487, DANN λ=10 0.478."""
+    """docs/adapt.md: source only 0.338, CORAL λ=10 0.487, MMD λ=10 0.622 (over
+    random_state 0/1/2 CORAL gained +0.149/+0.112/+0.103). DANN is not asserted:
+    on photos it gains with one seed and loses with another."""
     X, y, X_test, y_test = recaptured_photos
     params = dict(model="efficientnet_lite0", freeze_depth="all", image_size=64,
                   max_epochs=30, random_state=0)  # fmt: skip
     source = FineTunedClassifier(**params).fit(X, y).score(X_test, y_test)
-    for method in ("coral", "dann"):
+    for method, margin in (("coral", 0.08), ("mmd", 0.15)):
         adapted = FineTunedClassifier(**params, adapt=method, adapt_weight=10.0)
-        assert adapted.fit(X, y).score(X_test, y_test) > source + 0.08, method
+        assert adapted.fit(X, y).score(X_test, y_test) > source + margin, method
 
 
 @pytest.mark.slow
 def test_dann_beats_source_only_on_questions_vs_other_statements():
-    """docs/adapt.md: source only 0.758, DANN λ=1 0.825 (MiniLM, frozen)."""
+    """docs/adapt.md: source only 0.758, DANN λ=1 0.825 (MiniLM, frozen; over
+    random_state 0/1/2 the gain was +0.067/+0.076/+0.067)."""
     Xs, ys, Xt, _, X_test, y_test = load_question_shift()
     X, y = [*Xs, *Xt], np.array([*ys, *["-1"] * len(Xt)])
     params = dict(freeze_depth="all", max_length=64, max_epochs=30, random_state=0)
