@@ -43,6 +43,19 @@ def test_coral_and_mmd_are_zero_on_one_distribution_and_grow_with_shift():
         assert far > 5 * near > 0
 
 
+def test_mmd_gives_no_gradient_toward_shrinking_the_features():
+    """The bandwidth (median squared distance) is in the graph, so scaling both
+    domains by c leaves the loss unchanged: d loss / d c = 0. A detached
+    bandwidth rewarded shrinking, and λ = 10 collapsed the features to zero."""
+    torch.manual_seed(0)
+    source, target = torch.randn(32, 8), torch.randn(32, 8) + 1.0
+    scale = torch.ones((), requires_grad=True)
+    loss = MMDLoss(8)(scale * source, scale * target, 0.0)
+    (grad,) = torch.autograd.grad(loss, scale)
+    assert loss.item() > 0.1
+    assert abs(grad.item()) < 1e-4 * loss.item()
+
+
 def test_coral_needs_two_rows():
     assert CORALLoss(4)(torch.ones(1, 4), torch.zeros(5, 4), 0.0).item() == 0
 
