@@ -53,8 +53,9 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     it can be rebuilt from the spec), _n_out(model) -> int,
     _model_identity() -> hashable description of the model for the cache key,
     _coerce(X) -> list of samples, _sample_keys(items) -> list of str,
-    _embed_batches(items, indices) -> generator of float32 arrays, one per
-    batch, for consecutive slices of ``indices`` in order (each batch is cached
+    _embed_batches(items, indices) -> generator of ``(rows, array)`` pairs, one
+    per batch: ``rows`` a subset of ``indices`` and ``array`` their float32
+    embeddings, in any order, covering each index once (each batch is cached
     as soon as it is yielded, so a killed run loses at most one batch).
     """
 
@@ -95,16 +96,13 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         cache = self._cache()
         keys = self._sample_keys(items) if cache is not None else None
         return embed_with_cache(len(items), keys, cache,
-                                lambda indices: self._batches(items, indices),
+                                lambda indices: self._embed_batches(items, indices),
                                 self.n_features_out_)
 
-    def _batches(self, items, indices):
-        if hasattr(self, "_embed_batches"):
-            return self._embed_batches(items, indices)
-        # Temporary shim for subclasses that still define ``_embed(items,
-        # indices)`` (one array for all rows): it is one big batch. Remove once
-        # every subclass defines ``_embed_batches``.
-        return iter([self._embed(items, indices)])
+    def _embed_batches(self, items, indices):
+        """``(rows, float32 array)`` per batch of ``items[indices]`` (a hook)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no "
+                                  f"_embed_batches")
 
     def _cache(self):
         if self.cache is False or self.cache is None:

@@ -319,16 +319,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def embed_with_cache(n_items: int, keys: Sequence[str] | None,
-                     cache: EmbeddingCache | None,
-                     batches: Callable[[list[int]], Iterable[np.ndarray]],
-                     n_features: int) -> np.ndarray:
+def embed_with_cache(
+    n_items: int,
+    keys: Sequence[str] | None,
+    cache: EmbeddingCache | None,
+    batches: Callable[[list[int]], Iterable[tuple[Sequence[int], np.ndarray]]],
+    n_features: int,
+) -> np.ndarray:
     """Embeddings of ``n_items`` samples; ``batches(indices)`` embeds misses.
 
-    ``batches`` yields float32 arrays for consecutive slices of ``indices``,
-    in order. Each batch is stored as soon as it arrives, so a killed run
-    loses at most one batch. Samples repeated within the call are embedded
-    once. The result is written into one preallocated array.
+    ``batches`` yields ``(rows, array)`` pairs: ``rows`` a subset of
+    ``indices`` and ``array`` their float32 embeddings, one row each. The
+    pairs may come in any order (text runs longest texts first) but must
+    cover every index once. Each batch is stored as soon as it arrives, so a
+    killed run loses at most one batch. Samples repeated within the call are
+    embedded once. The result is written into one preallocated array.
     """
     out = np.empty((n_items, n_features), dtype=np.float32)
     if cache is not None and keys is None:
@@ -341,21 +346,26 @@ def embed_with_cache(n_items: int, keys: Sequence[str] | None,
         todo, copies = list(range(n_items)), []
     else:
         todo, copies = cache.fill(cache_keys, out)
-    done = 0
-    for batch in batches(todo) if todo else ():
-        rows = np.asarray(todo[done:done + len(batch)], dtype=np.intp)
+    pending = set(todo)
+    for batch_rows, batch in batches(todo) if todo else ():
+        rows = np.asarray(batch_rows, dtype=np.intp).reshape(-1)
         if np.ndim(batch) != 2 or np.shape(batch)[1] != n_features or \
                 len(rows) != len(batch):
             raise RuntimeError(f"an embedding batch of shape {np.shape(batch)} "
-                               f"does not fit rows {done}.. of {len(todo)} with "
-                               f"{n_features} features")
+                               f"does not fit {len(rows)} rows with {n_features} "
+                               f"features")
+        unexpected = [int(r) for r in rows if int(r) not in pending]
+        if unexpected or len(set(rows.tolist())) != len(rows):
+            raise RuntimeError(f"an embedding batch covers rows that were not "
+                               f"asked for or were already embedded: "
+                               f"{unexpected[:5] or rows[:5].tolist()}")
+        pending.difference_update(rows.tolist())
         out[rows] = batch
         if cache is not None:
             cache.store([cache_keys[i] for i in rows], batch)
-        done += len(rows)
-    if done != len(todo):
-        raise RuntimeError(f"the embedding batches covered {done} of "
-                           f"{len(todo)} samples")
+    if pending:
+        raise RuntimeError(f"the embedding batches covered "
+                           f"{len(todo) - len(pending)} of {len(todo)} samples")
     for i, j in copies:
         out[i] = out[j]
     return out

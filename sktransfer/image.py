@@ -197,8 +197,9 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         return module, probe, identity, key
 
     def _embed_batches(self, items, indices):
-        """Embeddings of ``items[indices]``, one float32 array per batch."""
+        """``(rows, embeddings)`` of ``items[indices]``, batch by batch in order."""
         device = torch.device(self.device_)
+        done = 0
         dataset = ImageDataset(items, self.backbone_.preprocess, indices,
                                fast_decode=self.fast_decode)
         if self.num_workers > 0:
@@ -210,7 +211,8 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
                                    threads=decode_threads(device))
         for batch in tqdm(batches, disable=not self.progress, desc="embedding",
                           unit="batch", total=-(-len(indices) // self.batch_size)):
-            yield self._embed_batch(batch)
+            done += len(batch)
+            yield indices[done - len(batch) : done], self._embed_batch(batch)
 
     def _embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         return self.runner_.run({"images": batch})

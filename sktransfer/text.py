@@ -184,26 +184,24 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         return TextEmbedding(self.backbone_.module, self.normalize)
 
     def _embed_batches(self, items, indices):
-        """Float32 embeddings of ``indices``, one array per consecutive batch.
+        """``(rows, embeddings)`` of ``items[indices]``, one pair per batch.
 
         Within windows of ``SORT_WINDOW`` batches the texts run longest first,
-        as in ``SentenceTransformer.encode``, so each batch pads little.
+        as in ``SentenceTransformer.encode``, so each batch pads little; each
+        batch is yielded (and cached) as soon as it is computed.
         """
-        texts = [items[i] for i in indices]
         module, size = self._embedding_module(), self.batch_size
-        n_batches = -(-len(texts) // size)
+        n_batches = -(-len(indices) // size)
         with tqdm(total=n_batches, disable=not self.progress, desc="embedding",
                   unit="batch") as bar:
-            for first in range(0, len(texts), size * SORT_WINDOW):
-                window = texts[first : first + size * SORT_WINDOW]
-                out = np.empty((len(window), self.n_features_out_), np.float32)
-                order = np.argsort([-len(text) for text in window], kind="stable")
+            for first in range(0, len(indices), size * SORT_WINDOW):
+                window = indices[first : first + size * SORT_WINDOW]
+                order = np.argsort([-len(items[i]) for i in window], kind="stable")
                 for start in range(0, len(window), size):
-                    rows = order[start : start + size]
-                    out[rows] = self._run(module, [window[i] for i in rows])
+                    rows = [window[i] for i in order[start : start + size]]
+                    embedded = self._run(module, [items[i] for i in rows])
                     bar.update()
-                for start in range(0, len(window), size):
-                    yield out[start : start + size]
+                    yield rows, embedded
 
     def _run(self, module, texts) -> np.ndarray:
         batch = self.backbone_.preprocess(texts, max_length=self.max_length_)

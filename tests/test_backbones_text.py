@@ -109,17 +109,26 @@ def test_text_weights_other_than_default_are_refused(glove):
         resolve_backbone(glove, weights=None)
 
 
-def test_embed_batches_streams_consecutive_batches_in_order(glove, monkeypatch):
+def test_embed_batches_yields_each_batch_longest_first_within_a_window(
+    glove, monkeypatch
+):
     monkeypatch.setattr(sktransfer.text, "SORT_WINDOW", 2)  # 2 windows of 6
     texts = ["cat", "dog dog dog", "the cat", "", "dog", "cat the dog", "the",
              "cat cat", "dog the", "the the the the", "cat"]  # fmt: skip
     emb = PretrainedTextEmbeddings(str(glove), batch_size=3, cache=False).fit(texts)
-    indices = np.arange(len(texts))[::-1]
+    indices = list(range(len(texts)))[::-1]
     batches = list(emb._embed_batches(texts, indices))
-    assert [len(b) for b in batches] == [3, 3, 3, 2]
-    assert all(b.dtype == np.float32 for b in batches)
-    one_by_one = np.concatenate([emb.transform([texts[i]]) for i in indices])
-    np.testing.assert_allclose(np.concatenate(batches), one_by_one, atol=1e-7)
+    rows = [list(map(int, r)) for r, _ in batches]
+    assert [len(r) for r in rows] == [3, 3, 3, 2]
+    assert sorted(sum(rows, [])) == sorted(indices)  # each index once
+    for window in (rows[:2], rows[2:]):  # longest first within each window
+        lengths = [len(texts[i]) for i in sum(window, [])]
+        assert lengths == sorted(lengths, reverse=True)
+    assert set(sum(rows[:2], [])) == set(indices[:6])  # windows stay in order
+    for r, array in batches:
+        assert array.dtype == np.float32
+        one_by_one = np.concatenate([emb.transform([texts[i]]) for i in r])
+        np.testing.assert_allclose(array, one_by_one, atol=1e-7)
 
 
 @needs_minilm

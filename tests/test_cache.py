@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from sktransfer import PretrainedImageFeatures
+from sktransfer.backbones import bundled_text_path
 from sktransfer.cache import (
     EmbeddingCache,
     clear_memory_cache,
@@ -257,3 +258,61 @@ def test_a_foreign_manifest_is_reported_and_rewritten(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheCorruptionWarning)
         EmbeddingCache("model", 3, tmp_path).store(["b"], np.ones((1, 3)))
+
+
+TEXT_CHILD = textwrap.dedent("""
+    import sys, time
+    import torch
+    from sktransfer import PretrainedTextEmbeddings
+
+    torch.set_num_threads(1)
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(64)]
+    run = PretrainedTextEmbeddings._run
+    calls = []
+
+    def stall(self, module, batch):  # after 3 batches, wait for the SIGKILL
+        calls.append(len(batch))
+        if len(calls) > 3:
+            time.sleep(600)
+        return run(self, module, batch)
+
+    PretrainedTextEmbeddings._run = stall
+    PretrainedTextEmbeddings(batch_size=4, device="cpu",
+                             cache=sys.argv[1]).fit(texts).transform(texts)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bundled_text_path() is None, reason="bundled MiniLM absent")
+def test_killed_text_run_keeps_each_finished_batch(tmp_path, monkeypatch):
+    """Text sorts texts by length within windows of batches; each batch must
+    still reach the disk as soon as it is computed, not once per window."""
+    from sktransfer import PretrainedTextEmbeddings
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen([sys.executable, "-c", TEXT_CHILD, str(tmp_path)],
+                             env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while len(_entries(tmp_path)) < 12:  # 3 batches of 4 on disk
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, "the child stored nothing in 180 s"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)  # while it embeds its 4th batch
+    assert child.wait() == -signal.SIGKILL
+    assert len(_entries(tmp_path)) == 12  # a whole window is 32 batches
+
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(64)]
+    seen = []
+    run = PretrainedTextEmbeddings._run
+    monkeypatch.setattr(PretrainedTextEmbeddings, "_run", lambda self, m, batch:
+                        seen.extend(batch) or run(self, m, batch))
+    clear_memory_cache()  # a new run
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheCorruptionWarning)
+        resumed = PretrainedTextEmbeddings(batch_size=4, device="cpu",
+                                           cache=tmp_path).fit(texts).transform(texts)
+    assert len(seen) == 64 - 12  # only the missing ones
+    uncached = PretrainedTextEmbeddings(batch_size=4, device="cpu",
+                                        cache=False).fit(texts).transform(texts)
+    np.testing.assert_allclose(resumed, uncached, rtol=1e-5, atol=1e-6)
+    assert len(_entries(tmp_path)) == 64
