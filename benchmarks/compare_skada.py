@@ -29,8 +29,11 @@ from sklearn.preprocessing import LabelEncoder
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sktransfer.backbones import resolve_backbone, resolve_image_backbone
-from sktransfer.backbones._base import make_eval_transform
+from sktransfer.backbones import (
+    make_eval_transform,
+    resolve_backbone,
+    resolve_image_backbone,
+)
 from sktransfer.data import ImageDataset
 from sktransfer.finetune._adapt import BOTTLENECK
 from sktransfer.finetune._text import TextDataset

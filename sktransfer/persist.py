@@ -37,8 +37,8 @@ on ``BaseFineTuned``: classifiers and regressors, image and text) and every
 they reload their spec (which must resolve on the loading machine, as for a
 pickle). A new estimator on those bases needs no change here; a new kind of
 network adds a handler (``kind``, ``heavy`` attributes, ``matches``, ``save``,
-``load``). A new public class is trusted once it is in ``__all__`` of
-``sktransfer`` or ``sktransfer.adapt``.
+``load``). A new public class is trusted once it is in ``__all__`` of a
+module of ``ESTIMATOR_MODULES`` (a test checks every public estimator is).
 """
 
 from __future__ import annotations
@@ -68,7 +68,11 @@ from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 if TYPE_CHECKING:  # names used in annotations only
     import os
 
-__all__ = ["load", "read_metadata", "save", "trusted_types"]
+__all__ = ["ESTIMATOR_MODULES", "load", "read_metadata", "save", "trusted_types"]
+
+#: The public modules whose estimators (``__all__``) ``load`` trusts.
+ESTIMATOR_MODULES = ("sktransfer", "sktransfer.adapt", "sktransfer.evaluate",
+                     "sktransfer.finetune")
 
 REFERENCE = "_sktransfer_network"
 # Data-only types that skops.io reports as untrusted for an allow-list of common
@@ -335,7 +339,7 @@ def read_metadata(path) -> dict:
 def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     """The types ``load`` builds besides skops' defaults: a fixed allow-list.
 
-    The classes exported by ``sktransfer`` and ``sktransfer.adapt`` (data and
+    The estimators exported by ``ESTIMATOR_MODULES`` (data and
     parameters only: their networks are stored apart), scikit-learn's CV
     splitters, scorer wrappers and the metric functions of its named scorers
     (``scoring="accuracy"``: skops stores a function as its name and imports
@@ -352,15 +356,13 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     list of str
     """
     import inspect
+    from importlib import import_module
 
     import sklearn.model_selection as ms
     from skorch import NeuralNet
 
-    import sktransfer
-    import sktransfer.adapt
-
     names = set(_HELPERS) | _scorer_functions() | {str(e) for e in extra}
-    for module in (sktransfer, sktransfer.adapt):
+    for module in map(import_module, ESTIMATOR_MODULES):
         for name in module.__all__:
             obj = getattr(module, name)
             if (inspect.isclass(obj) and issubclass(obj, BaseEstimator)

@@ -214,6 +214,22 @@ def test_spec_identity_follows_file_content_and_time(tmp_path):
     assert spec_identity(None) == "None"
 
 
+def test_spec_identity_of_a_module_follows_its_weights():
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+
+    first, twin = net(), net()
+    assert spec_identity(first) == spec_identity(twin)  # equal weights
+    assert spec_identity(first).startswith("module:Sequential:")
+    with torch.no_grad():
+        twin[0].weight[1, 2] += 1e-3  # one weight changes
+    assert spec_identity(twin) != spec_identity(first)
+    other = net()
+    other[1].running_mean[0] = 0.5  # a buffer counts too
+    assert spec_identity(other) != spec_identity(first)
+
+
 def test_spec_identity_follows_module_weights():
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 2)

@@ -7,6 +7,9 @@ import sktransfer
 import sktransfer.backbones as backbones
 
 PACKAGE = Path(sktransfer.__file__).parent
+ROOT = PACKAGE.parent
+# Everything that imports sktransfer: the package, and the scripts shipped beside it.
+SCANNED = [PACKAGE, ROOT / "benchmarks", ROOT / "examples"]
 
 
 def private_backbone_imports(path: Path) -> list[str]:
@@ -29,10 +32,12 @@ def private_backbone_imports(path: Path) -> list[str]:
 
 
 def test_only_public_backbone_names_are_imported_outside_backbones():
+    assert all(folder.is_dir() for folder in SCANNED)
     offenders = {
-        str(path.relative_to(PACKAGE.parent)): hits
-        for path in sorted(PACKAGE.rglob("*.py"))
-        if "backbones" not in path.relative_to(PACKAGE).parts
+        str(path.relative_to(ROOT)): hits
+        for folder in SCANNED
+        for path in sorted(folder.rglob("*.py"))
+        if not path.is_relative_to(PACKAGE / "backbones")
         and (hits := private_backbone_imports(path))
     }
     assert offenders == {}

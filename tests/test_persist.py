@@ -247,6 +247,39 @@ def test_every_adapt_estimator(tmp_path):
                                    rtol=1e-12, atol=1e-12, err_msg=name)
 
 
+def test_raw_pixels_pipeline(photos, tmp_path):
+    from sktransfer.evaluate import RawPixels
+
+    X, y = photos
+    pipe = make_pipeline(RawPixels(size=8), LogisticRegression(max_iter=200))
+    pipe.fit(X, y)
+    loaded, _ = round_trip(pipe, tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_every_public_estimator_is_trusted():
+    """Each estimator in ``__all__`` of a public sktransfer module loads."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from sklearn.base import BaseEstimator
+
+    trusted = set(sktransfer.persist.trusted_types())
+    names = ["sktransfer"] + [
+        m.name for m in pkgutil.walk_packages(sktransfer.__path__, "sktransfer.")
+        if not any(part.startswith("_") for part in m.name.split("."))]
+    missing = []
+    for module_name in names:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
+                if f"{obj.__module__}.{obj.__qualname__}" not in trusted:
+                    missing.append(f"{module_name}.{name}")
+    assert "sktransfer.evaluate" in names and missing == []
+
+
 def test_common_sklearn_models_load(tmp_path):
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,
