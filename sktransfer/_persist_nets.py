@@ -1,6 +1,8 @@
 """The networks inside a saved estimator: which estimators hold one, and how
 each is written to plain files (safetensors, JSON, tokenizer files) and rebuilt
-from them. ``sktransfer.persist`` owns the archive; this module owns the
+from them. What a text backbone is made of is ``sktransfer.backbones``'
+business (``save_text_backbone`` / ``load_text_backbone``); this module never
+imports transformers. ``sktransfer.persist`` owns the archive; this module owns the
 networks. See the extension point in ``sktransfer.persist``'s docstring.
 """
 
@@ -15,21 +17,17 @@ from typing import TypeGuard
 import torch
 from torch import nn
 
+from sktransfer.backbones import TEXT_BACKBONE_FILES
 from sktransfer.exceptions import ModelFileError
 
 __all__ = ["HANDLERS", "NETWORK_FILES", "handler_for"]
 
 WEIGHTS = "weights.safetensors"
 HISTORY = "history.json"
-ENCODER = "encoder"  # a transformers config + tokenizer files
-ENCODER_FILES = frozenset({
-    "config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
-    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja",
-})
+ENCODER = "encoder"  # sktransfer.backbones.save_text_backbone's folder
 #: Every file name a network folder of an archive may hold.
 NETWORK_FILES = frozenset(
-    {WEIGHTS, HISTORY, *(f"{ENCODER}/{name}" for name in ENCODER_FILES)})
+    {WEIGHTS, HISTORY, *(f"{ENCODER}/{name}" for name in TEXT_BACKBONE_FILES)})
 _IMAGE_CONFIG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct")
 
 
@@ -104,52 +102,6 @@ def _image_backbone(entry: dict):
                                data_config=config, name=str(entry.get("name", arch)))
 
 
-# --- text encoders: a transformers config + tokenizer files --------------------
-
-def _save_encoder(module: nn.Module, tokenizer, folder: Path) -> None:
-    from transformers import PreTrainedModel
-
-    encoders = [m for m in module.modules() if isinstance(m, PreTrainedModel)]
-    if len(encoders) != 1 or not hasattr(tokenizer, "save_pretrained"):
-        raise ModelFileError(
-            f"{type(module).__name__} holds {len(encoders)} transformers encoders "
-            f"and a {type(tokenizer).__name__} tokenizer: sktransfer.save needs one "
-            f"encoder and a transformers tokenizer")
-    folder.mkdir()
-    encoders[0].config.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    odd = sorted(p.name for p in folder.iterdir() if p.name not in ENCODER_FILES)
-    if odd:
-        raise ModelFileError(f"the tokenizer writes files sktransfer.save does not "
-                             f"store safely: {odd}")
-
-
-def _check_no_remote_code(path: Path) -> None:
-    if path.is_file() and "auto_map" in json.loads(path.read_text(encoding="utf-8")):
-        raise ModelFileError(f"{path.parent.name}/{path.name} asks for code from a "
-                             f"model hub (auto_map): refused")
-
-
-def _text_backbone(folder: Path, entry: dict):
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    from sktransfer.backbones import text_backbone_from_encoder
-
-    for name in ("config.json", "tokenizer_config.json"):
-        _check_no_remote_code(folder / name)
-    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
-    if model_type not in CONFIG_MAPPING:
-        raise ModelFileError(f"encoder type {model_type!r} is not a transformers "
-                             f"architecture")
-    options = dict(local_files_only=True, trust_remote_code=False)
-    config = AutoConfig.from_pretrained(folder, **options)
-    encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder, **options)
-    return text_backbone_from_encoder(encoder, tokenizer,
-                                      str(entry.get("name", model_type)))
-
-
 # --- the handlers ---------------------------------------------------------------
 
 class ImageFeaturesHandler:
@@ -207,15 +159,15 @@ class FineTunedHandler:
 
     @staticmethod
     def save(obj, folder: Path) -> dict:
+        from sktransfer.backbones import save_text_backbone
+
         module = obj.net_.module_
         backbone = module.backbone
         entry = {"modality": backbone.modality, "n_outputs": module.head.out_features}
         if backbone.modality == "image":
             entry["image"] = _describe_image(backbone, obj)
         else:
-            tokenizer = getattr(backbone.preprocess, "tokenizer", backbone.preprocess)
-            _save_encoder(module, tokenizer, folder / ENCODER)
-            entry["text"] = {"name": backbone.name}
+            entry["text"] = save_text_backbone(backbone, folder / ENCODER)
         save_weights(module, folder / WEIGHTS)
         (folder / HISTORY).write_text(json.dumps(obj.net_.history.to_list(),
                                                  default=_json_number))
@@ -225,12 +177,13 @@ class FineTunedHandler:
     def load(obj, folder: Path, entry: dict) -> None:
         from skorch.history import History
 
+        from sktransfer.backbones import load_text_backbone
         from sktransfer.finetune._module import FineTuneModule
 
         if entry.get("modality") == "image":
             backbone = _image_backbone(entry.get("image") or {})
         else:
-            backbone = _text_backbone(folder / ENCODER, entry.get("text") or {})
+            backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
         from sktransfer.finetune._adapt import ADAPT_LOSSES
 
         adapt = getattr(obj, "adapt", None)

@@ -1,7 +1,9 @@
 """Model specs -> ``Backbone(module, blocks, out_features, preprocess, ...)``.
 
 The one layer that knows about torchvision, timm, sentence-transformers,
-transformers and word-vector files. Everything else in sktransfer imports only
+transformers and word-vector files (including how a text backbone is written
+to plain files and rebuilt from them without running code, for
+``sktransfer.save`` / ``load``). Everything else in sktransfer imports only
 the names below (a test keeps it so).
 
 Names are imported lazily (PEP 562), so that the torch-free parts
@@ -45,10 +47,11 @@ if TYPE_CHECKING:  # the same names, for type checkers
         infer_modality,
         resolve_backbone,
     )
-    from sktransfer.backbones._text import (
-        mean_pool,
-        text_backbone_from_encoder,
-        token_length,
+    from sktransfer.backbones._text import mean_pool, token_length
+    from sktransfer.backbones._text_files import (
+        TEXT_BACKBONE_FILES,
+        load_text_backbone,
+        save_text_backbone,
     )
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "MODALITIES",
     "OFFLINE_ENV_VARS",
     "POOLINGS",
+    "TEXT_BACKBONE_FILES",
     "Backbone",
     "Block",
     "block_parameters",
@@ -71,14 +75,15 @@ __all__ = [
     "keep_frozen_in_eval",
     "list_model_rows",
     "list_models",
+    "load_text_backbone",
     "make_eval_transform",
     "mean_pool",
     "resolve_backbone",
     "resolve_image_backbone",
     "run_module",
+    "save_text_backbone",
     "set_frozen",
     "spec_identity",
-    "text_backbone_from_encoder",
     "token_length",
 ]
 
@@ -97,7 +102,9 @@ _LAZY = {
         "_image": ("build_image_model", "resolve_image_backbone"),
         "_offline": ("OFFLINE_ENV_VARS", "is_offline"),
         "_resolve": ("MODALITIES", "infer_modality", "resolve_backbone"),
-        "_text": ("mean_pool", "text_backbone_from_encoder", "token_length"),
+        "_text": ("mean_pool", "token_length"),
+        "_text_files": ("TEXT_BACKBONE_FILES", "load_text_backbone",
+                        "save_text_backbone"),
     }.items()
     for name in names
 }

@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -40,9 +39,6 @@ from sktransfer.backbones._offline import (
     quiet_transformers,
 )
 from sktransfer.exceptions import ModelNotAvailableError
-
-if TYPE_CHECKING:  # names used in annotations only
-    from typing import Any
 
 __all__ = [
     "BUNDLED_TEXT",
@@ -249,21 +245,6 @@ def _load_hf(name: str) -> Backbone:
     tokenizer, encoder = _load_offline_first(load, name, "transformers encoder")
     tokenize = Tokenize(tokenizer, _position_limit(encoder, tokenizer))
     width = encoder.config.hidden_size
-    return _text_backbone(PooledEncoder(encoder), tokenize, name, "hf", width)
-
-
-def text_backbone_from_encoder(
-    encoder: nn.Module,
-    tokenizer: Any,
-    name: str,
-) -> Backbone:
-    """A mean-pooled text ``Backbone`` around an already built encoder.
-
-    For a transformers encoder built from a config (as ``sktransfer.load`` does
-    from a saved model) rather than resolved from a spec.
-    """
-    tokenize = Tokenize(tokenizer, _position_limit(encoder, tokenizer))
-    width = encoder.config.hidden_size  # type: ignore[union-attr]  # torch: Tensor | Module
     return _text_backbone(PooledEncoder(encoder), tokenize, name, "hf", width)
 
 

@@ -1,0 +1,243 @@
+"""A text ``Backbone`` as plain files and back, running no code from them.
+
+``save_text_backbone`` writes the transformers config and tokenizer files of
+the encoder and returns a JSON description of everything after it: the
+sentence-transformers post-encoder stack (``Pooling``, ``Dense`` with an
+activation from a fixed list, ``Normalize``) or plain mean pooling, the final
+normalisation flag and the tokenizer options (lower-casing, token limit).
+``load_text_backbone`` rebuilds the same network from both, with random
+weights: the caller loads the saved weights into it (the ``Dense`` weights are
+part of ``backbone.module``'s state dict). Config files asking for remote code
+(``auto_map``) are refused; anything the description does not allow is too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from sktransfer.backbones._text import PooledEncoder, Tokenize, _text_backbone
+from sktransfer.exceptions import ModelFileError
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+    from sktransfer.backbones._base import Backbone
+
+__all__ = ["TEXT_BACKBONE_FILES", "load_text_backbone", "save_text_backbone"]
+
+#: Every file name ``save_text_backbone`` may write (config and tokenizer).
+TEXT_BACKBONE_FILES = frozenset({
+    "config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja",
+})
+# Dense activations rebuilt by name: parameter-free torch modules only.
+ACTIVATIONS = ("GELU", "Identity", "ReLU", "SiLU", "Sigmoid", "Tanh")
+# The sentence-transformers modules allowed after the encoder: their settings,
+# each a JSON value of the given type (Dense's activation is listed apart).
+_POST_SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "Pooling": {"embedding_dimension": int, "pooling_mode": (str, list),
+                "include_prompt": bool},
+    "Dense": {"in_features": int, "out_features": int, "bias": bool,
+              "module_input_name": str, "module_output_name": str,
+              "use_residual": bool},
+    "Normalize": {"module_input_name": str, "module_output_name": str},
+}
+
+
+def _post_classes() -> dict[str, type]:
+    from sentence_transformers.sentence_transformer import modules
+
+    return {name: getattr(modules, name) for name in _POST_SETTINGS}
+
+
+# --- save -----------------------------------------------------------------------
+
+def save_text_backbone(backbone: Backbone, folder: Path) -> dict[str, Any]:
+    """Write ``backbone``'s encoder config and tokenizer files into ``folder``.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        A transformers text backbone (``"hf/..."`` or sentence-transformers).
+    folder : Path
+        Created; it must not exist.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable description of what follows the encoder, for
+        ``load_text_backbone``. The weights are not written.
+
+    Raises
+    ------
+    ModelFileError
+        Something cannot be rebuilt without running code: word vectors, a
+        module after the encoder other than ``Pooling`` / ``Dense`` /
+        ``Normalize``, an activation outside ``ACTIVATIONS``, a tokenizer that
+        writes other files.
+    """
+    from transformers import PreTrainedModel
+
+    module = backbone.module
+    encoder = getattr(module, "encoder", None)
+    tokenize = backbone.preprocess
+    if not (isinstance(module, PooledEncoder) and isinstance(tokenize, Tokenize)
+            and isinstance(encoder, PreTrainedModel)):
+        raise ModelFileError(
+            f"the text model {backbone.name!r} ({backbone.data_config.get('kind')}) "
+            f"cannot be saved by sktransfer.save: it needs a transformers encoder "
+            f"and tokenizer (a sentence-transformers model or 'hf/...')")
+    post = None if module.post is None else [_describe_post(m) for m in module.post]
+    folder.mkdir()
+    encoder.config.save_pretrained(folder)
+    tokenize.tokenizer.save_pretrained(folder)
+    odd = sorted(p.name for p in folder.iterdir() if p.name not in TEXT_BACKBONE_FILES)
+    if odd:
+        raise ModelFileError(f"the tokenizer writes files sktransfer.save does not "
+                             f"store safely: {odd}")
+    return {"name": backbone.name, "kind": backbone.data_config.get("kind"),
+            "post": post, "normalize": bool(module.normalize),
+            "lowercase": bool(tokenize.lowercase),
+            "max_length": tokenize.default_length,
+            "out_features": backbone.out_features}
+
+
+def _describe_post(module: nn.Module) -> dict[str, Any]:
+    kind = type(module).__name__
+    classes = _post_classes()
+    if type(module) is not classes.get(kind):
+        raise ModelFileError(
+            f"the sentence-transformers module {type(module).__module__}."
+            f"{type(module).__qualname__} cannot be saved by sktransfer.save: "
+            f"after the encoder it supports {sorted(_POST_SETTINGS)} only (use "
+            f"pickle/joblib for this model)")
+    entry: dict[str, Any] = {"type": kind}
+    for key in _POST_SETTINGS[kind]:
+        value = getattr(module, key, None)
+        entry[key] = list(value) if isinstance(value, tuple) else value
+    if kind == "Dense":
+        entry["activation"] = _activation_name(module.activation_function)
+    _check_post(entry)
+    return entry
+
+
+def _activation_name(activation: object) -> str:
+    name = type(activation).__name__
+    if name in ACTIVATIONS and type(activation) is getattr(nn, name) and \
+            repr(activation) == repr(getattr(nn, name)()):
+        return name
+    raise ModelFileError(
+        f"the Dense activation {activation!r} cannot be saved by sktransfer.save: "
+        f"supported are {list(ACTIVATIONS)} with their default settings")
+
+
+# --- load -----------------------------------------------------------------------
+
+def load_text_backbone(folder: Path, description: dict[str, Any]) -> Backbone:
+    """Rebuild a text backbone from ``save_text_backbone``'s folder and description.
+
+    No code from the files runs and nothing is downloaded: the encoder is
+    built from its config with random weights (``auto_map`` refused, only
+    transformers' own architectures), the tokenizer from its files, the
+    modules after the encoder from the description's allow-listed settings.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder ``save_text_backbone`` wrote.
+    description : dict
+        What ``save_text_backbone`` returned.
+
+    Returns
+    -------
+    Backbone
+        In eval mode, on the CPU, with random weights.
+
+    Raises
+    ------
+    ModelFileError
+        The files or the description ask for anything not allowed.
+    """
+    if not isinstance(description, dict) or "post" not in description:
+        raise ModelFileError("the text model has no description of its pooling "
+                             "(written by an older sktransfer?): fit and save it "
+                             "again")
+    encoder, tokenizer = _encoder_and_tokenizer(folder)
+    post = description["post"]
+    if post is not None:
+        if not isinstance(post, list):
+            raise ModelFileError(f"the pooling description {post!r} is not a list")
+        post = [_build_post(entry) for entry in post]
+    settings = {key: _setting(description, key, kind) for key, kind in
+                (("normalize", bool), ("lowercase", bool), ("max_length", int),
+                 ("out_features", int), ("name", str), ("kind", str))}
+    module = PooledEncoder(encoder, post, settings["normalize"])
+    tokenize = Tokenize(tokenizer, settings["max_length"], settings["lowercase"])
+    return _text_backbone(module, tokenize, settings["name"], settings["kind"],
+                          settings["out_features"])
+
+
+def _encoder_and_tokenizer(folder: Path):
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        if path.is_file() and "auto_map" in json.loads(path.read_text("utf-8")):
+            raise ModelFileError(f"{path.parent.name}/{path.name} asks for code "
+                                 f"from a model hub (auto_map): refused")
+    model_type = json.loads((folder / "config.json").read_text("utf-8")).get(
+        "model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise ModelFileError(f"encoder type {model_type!r} is not a transformers "
+                             f"architecture")
+    options = dict(local_files_only=True, trust_remote_code=False)
+    config = AutoConfig.from_pretrained(folder, **options)
+    encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
+    return encoder, AutoTokenizer.from_pretrained(folder, **options)
+
+
+def _build_post(entry: object) -> nn.Module:
+    _check_post(entry)
+    assert isinstance(entry, dict)  # checked above
+    settings = {key: entry[key] for key in _POST_SETTINGS[entry["type"]]}
+    if entry["type"] == "Dense":
+        settings["activation_function"] = getattr(nn, entry["activation"])()
+    if entry["type"] == "Pooling" and isinstance(settings["pooling_mode"], list):
+        settings["pooling_mode"] = tuple(settings["pooling_mode"])
+    return _post_classes()[entry["type"]](**settings)
+
+
+def _check_post(entry: object) -> None:
+    """``entry`` describes an allowed module with settings of allowed types."""
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or kind not in _POST_SETTINGS:
+        raise ModelFileError(f"the module after the encoder {entry!r} is not one of "
+                             f"{sorted(_POST_SETTINGS)}")
+    expected = {"type", *_POST_SETTINGS[kind]} | ({"activation"} if kind == "Dense"
+                                                   else set())
+    if set(entry) != expected:
+        raise ModelFileError(f"the {kind} settings {sorted(entry)} are not "
+                             f"{sorted(expected)}")
+    for key, types in _POST_SETTINGS[kind].items():
+        _setting(entry, key, types)
+    modes = entry.get("pooling_mode", [])
+    if not all(isinstance(m, str) for m in (modes if isinstance(modes, list) else [])):
+        raise ModelFileError(f"the pooling modes {modes!r} are not names")
+    if kind == "Dense" and entry["activation"] not in ACTIVATIONS:
+        raise ModelFileError(f"the Dense activation {entry['activation']!r} is not "
+                             f"one of {list(ACTIVATIONS)}")
+
+
+def _setting(entry: dict, key: str, types: type | tuple[type, ...]) -> Any:
+    value = entry.get(key)
+    exact = types if isinstance(types, tuple) else (types,)
+    if type(value) not in exact:  # bool is not an int here
+        raise ModelFileError(f"the text model setting {key}={value!r} is not a "
+                             f"{' or '.join(t.__name__ for t in exact)}")
+    return value
