@@ -68,3 +68,24 @@ def test_public_names_are_sorted_and_importable():
         "spec_identity", "token_length", "make_eval_transform", "HEAD_NAMES",
     ):  # fmt: skip
         assert name in names and getattr(backbones, name) is not None
+
+
+MODEL_LIBRARIES = ("transformers", "sentence_transformers", "timm", "gensim")
+
+
+def test_model_libraries_are_imported_only_in_backbones():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "backbones"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            hits = [m for m in modules if m.split(".")[0] in MODEL_LIBRARIES]
+            if hits:
+                offenders.setdefault(str(path.relative_to(ROOT)), []).extend(hits)
+    assert offenders == {}
