@@ -36,6 +36,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -60,7 +61,7 @@ _DTYPE = b"<f4\x00"
 _HEADER = struct.Struct("<8s4sI16s")
 
 
-def hash_parts(*parts) -> str:
+def hash_parts(*parts: object) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:
         digest.update(part if isinstance(part, bytes) else repr(part).encode())
@@ -73,7 +74,7 @@ def text_key(text: str) -> str:
     return hash_parts("text", text.encode("utf-8", "surrogatepass"))
 
 
-def content_key(item) -> str:
+def content_key(item: str | os.PathLike[str] | Image.Image | np.ndarray) -> str:
     """Hash of an image sample's content: file bytes, pixels or array bytes."""
     if isinstance(item, (str, os.PathLike)):
         digest = hashlib.blake2b(digest_size=16)
@@ -88,7 +89,7 @@ def content_key(item) -> str:
 
 
 class _MemoryStore:
-    def __init__(self):
+    def __init__(self) -> None:
         self.data: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.nbytes = 0
         self.lock = threading.Lock()  # GridSearchCV's threading backend
@@ -147,7 +148,8 @@ def encode_entry(model_key: str, key: str, vector: np.ndarray) -> bytes:
     return _HEADER.pack(_MAGIC, dtype, vector.size, digest) + payload
 
 
-def decode_entry(model_key: str, key: str, data: bytes, n_features: int):
+def decode_entry(model_key: str, key: str, data: bytes,
+                 n_features: int) -> np.ndarray | str:
     """The float32 vector stored in ``data``, or a str saying why it is bad."""
     if len(data) != _HEADER.size + 4 * n_features:
         return f"size {len(data)} bytes, expected {_HEADER.size + 4 * n_features}"
@@ -181,8 +183,13 @@ class EmbeddingCache:
         What made the embeddings, recorded in ``model.json`` for people.
     """
 
-    def __init__(self, model_key: str, n_features: int, directory=None,
-                 description: dict | None = None):
+    def __init__(
+        self,
+        model_key: str,
+        n_features: int,
+        directory: str | os.PathLike[str] | None = None,
+        description: dict[str, Any] | None = None,
+    ):
         self.model_key = model_key
         self.n_features = int(n_features)
         self.directory = None if directory is None else Path(directory) / model_key
@@ -348,18 +355,18 @@ def embed_with_cache(
         todo, copies = cache.fill(cache_keys, out)
     pending = set(todo)
     for batch_rows, batch in batches(todo) if todo else ():
-        rows = np.asarray(batch_rows, dtype=np.intp).reshape(-1)
+        rows = [int(row) for row in batch_rows]
         if np.ndim(batch) != 2 or np.shape(batch)[1] != n_features or \
                 len(rows) != len(batch):
             raise RuntimeError(f"an embedding batch of shape {np.shape(batch)} "
                                f"does not fit {len(rows)} rows with {n_features} "
                                f"features")
-        unexpected = [int(r) for r in rows if int(r) not in pending]
-        if unexpected or len(set(rows.tolist())) != len(rows):
+        unexpected = [row for row in rows if row not in pending]
+        if unexpected or len(set(rows)) != len(rows):
             raise RuntimeError(f"an embedding batch covers rows that were not "
                                f"asked for or were already embedded: "
-                               f"{unexpected[:5] or rows[:5].tolist()}")
-        pending.difference_update(rows.tolist())
+                               f"{unexpected[:5] or rows[:5]}")
+        pending.difference_update(rows)
         out[rows] = batch
         if cache is not None:
             cache.store([cache_keys[i] for i in rows], batch)

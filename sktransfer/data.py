@@ -31,13 +31,20 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sktransfer.exceptions import InvalidInputError, InvalidInputTypeError
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import TypeAlias
+
+    #: One image as the estimators accept it.
+    ImageItem: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray
 
 __all__ = [
     "ImageDataset",
@@ -70,7 +77,7 @@ def _unwrap_column(X, what: str):
     return X
 
 
-def as_image_list(X) -> list:
+def as_image_list(X: Any) -> list[ImageItem]:
     """Validate ``X`` and return one item per image (paths stay paths)."""
     X = _unwrap_column(X, "images")
     if isinstance(X, np.ndarray) and X.dtype != object:
@@ -147,7 +154,8 @@ def _check_array(index: int, array: np.ndarray) -> None:
         )
 
 
-def load_image(item, index: int, min_size: int | None = None) -> Image.Image:
+def load_image(item: ImageItem, index: int,
+               min_size: int | None = None) -> Image.Image:
     """Decode one validated item to an RGB PIL image.
 
     Parameters
@@ -221,7 +229,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
     return _to_rgb(Image.fromarray(np.ascontiguousarray(array)))
 
 
-def decode_size(transform) -> int | None:
+def decode_size(transform: Callable[..., Any]) -> int | None:
     """Shorter side a decoded image needs before ``transform``, or None.
 
     The transform's first size-changing step decides (``ToImage``, dtype and
@@ -280,7 +288,13 @@ class ImageDataset:
         Decode JPEG files in draft mode at ``decode_size(transform)``.
     """
 
-    def __init__(self, items, transform, indices=None, fast_decode=True):
+    def __init__(
+        self,
+        items: Sequence[ImageItem],
+        transform: Callable[[Image.Image], Any],
+        indices: Sequence[int] | None = None,
+        fast_decode: bool = True,
+    ):
         self.items = items
         self.transform = transform
         self.indices = range(len(items)) if indices is None else indices
@@ -294,7 +308,7 @@ class ImageDataset:
         return self.transform(load_image(self.items[index], index, self.min_size))
 
 
-def iter_batches(dataset, batch_size: int, threads: int = 2,
+def iter_batches(dataset: ImageDataset, batch_size: int, threads: int = 2,
                  ahead: int = 2) -> Iterator:
     """Stacked batches of ``dataset``'s items, in order, decoded ahead by threads.
 
@@ -335,7 +349,7 @@ def iter_batches(dataset, batch_size: int, threads: int = 2,
                     future.cancel()
 
 
-def as_text_list(X) -> list[str]:
+def as_text_list(X: Any) -> list[str]:
     """Validate ``X`` as texts; ``None``, NaN or a non-string names its index."""
     X = _unwrap_column(X, "texts")
     if isinstance(X, str):

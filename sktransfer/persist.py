@@ -321,7 +321,7 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
     return estimator
 
 
-def read_metadata(path) -> dict:
+def read_metadata(path: str | os.PathLike[str]) -> dict:
     """The ``metadata`` given to :func:`save` (validated like ``load`` does).
 
     Parameters

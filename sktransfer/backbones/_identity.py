@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["spec_identity"]
 
 
-def spec_identity(spec: str | os.PathLike[str] | nn.Module) -> str:
+def spec_identity(spec: str | os.PathLike[str] | nn.Module | None) -> str:
     """A short string that changes whenever what ``spec`` resolves to may change.
 
     Parameters
@@ -30,8 +30,9 @@ def spec_identity(spec: str | os.PathLike[str] | nn.Module) -> str:
           and modification time of each file inside;
         - anything else (a name, ``"DEFAULT"``, None): its ``repr``.
     """
-    if hasattr(spec, "state_dict") and callable(spec.state_dict):
-        return f"module:{type(spec).__name__}:{_hash_tensors(spec.state_dict())}"
+    state_dict = getattr(spec, "state_dict", None)
+    if callable(state_dict):
+        return f"module:{type(spec).__name__}:{_hash_tensors(state_dict())}"
     if isinstance(spec, (str, os.PathLike)):
         path = os.fspath(spec)
         if os.path.isfile(path):
