@@ -333,20 +333,20 @@ def test_a_shared_cache_embeds_each_sample_once(client, photos, tmp_path,
     def install_counter(counter=counter):
         from sktransfer.image import PretrainedImageFeatures as features
 
-        original = features.__dict__.get("_uncounted", features._batches)
+        original = features.__dict__.get("_uncounted", features._embed_batches)
 
         def counting(self, items, indices):
             with open(counter, "a") as handle:
                 handle.write(f"{len(indices)}\n")
             return original(self, items, indices)
 
-        features._uncounted, features._batches = original, counting
+        features._uncounted, features._embed_batches = original, counting
 
     client.run(install_counter)
-    monkeypatch.setattr(PretrainedImageFeatures, "_batches",
-                        PretrainedImageFeatures._batches)
+    monkeypatch.setattr(PretrainedImageFeatures, "_embed_batches",
+                        PretrainedImageFeatures._embed_batches)
     monkeypatch.setattr(PretrainedImageFeatures, "_uncounted",
-                        PretrainedImageFeatures._batches, raising=False)
+                        PretrainedImageFeatures._embed_batches, raising=False)
     install_counter()  # this process too (the final refit of the grid search)
     _, paths, y = photos
     cache = tmp_path / "cache"
@@ -358,7 +358,7 @@ def test_a_shared_cache_embeds_each_sample_once(client, photos, tmp_path,
         GridSearchCV(pipe, {"logisticregression__C": [0.1, 10.0]}, cv=3,
                      n_jobs=-1).fit(paths, y)
     client.run(lambda: setattr(
-        __import__("sktransfer.image").image.PretrainedImageFeatures, "_batches",
+        __import__("sktransfer.image").image.PretrainedImageFeatures, "_embed_batches",
         __import__("sktransfer.image").image.PretrainedImageFeatures._uncounted))
     counts = [int(line) for line in open(counter).read().split()]
     assert sum(counts) == len(paths)
