@@ -4,6 +4,8 @@ D1  wall time of ``sktransfer embed FOLDER --workers 2`` / ``--workers 1``
     (one thread per worker, same folder, whole command)       (target <= 0.65)
 D2  per-worker throughput / in-process ``transform`` on one torch thread
     (the command's embedding phase; models loaded before it)   (target >= 0.9)
+    and, as the machine's own ceiling, the same ``transform`` run in two
+    plain processes at once (no Dask) / one alone
 D3  peak RSS of each worker process for N and 2N inputs        (flat in N)
 
     python benchmarks/bench_embed.py                  # N = 2000, then 4000 for D3
@@ -87,18 +89,52 @@ def in_process_rate(paths: list[str], model: str) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
+# What a Dask worker's nanny sets: every thread pool to one thread.
+WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "OPENBLAS_NUM_THREADS")}
+
+
+def concurrent_rates(folder: Path, model: str, k: int, env=None) -> list[float]:
+    """In-process ``transform`` rates of ``k`` plain processes started together
+    (no Dask): what ``k`` one-core workers could at best reach here."""
+    start_at = time.time() + 40  # after every child has loaded the model
+    command = [sys.executable, __file__, "--child-rate", str(folder),
+               "--model", model, "--start-at", str(start_at)]
+    children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, **(env or {})})
+                for _ in range(k)]
+    return [float(child.communicate()[0].split()[-1]) for child in children]
+
+
+def child_rate(folder: str, model: str, start_at: float) -> None:
+    paths = sorted(str(p) for p in Path(folder).rglob("*.jpg"))
+    torch.set_num_threads(1)
+    features = PretrainedImageFeatures(model, cache=False).fit(paths[:1])
+    features.transform(paths[:32])  # warm up
+    time.sleep(max(0.0, start_at - time.time()))
+    start = time.perf_counter()
+    features.transform(paths)
+    print(len(paths) / (time.perf_counter() - start))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--partition-size", type=int, default=250)
+    parser.add_argument("--child-rate", help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_rate:
+        return child_rate(args.child_rate, args.model, args.start_at)
     print(f"load average {os.getloadavg()[0]:.2f} (ratios need < 2.5)")
     with tempfile.TemporaryDirectory() as tmp:
         small = make_folder(Path(tmp) / "n", args.n, args.size)
         make_folder(Path(tmp) / "2n", 2 * args.n, args.size)
         baseline = in_process_rate(small, args.model)
+        pair = concurrent_rates(Path(tmp) / "n", args.model, 2)
+        (alone,) = concurrent_rates(Path(tmp) / "n", args.model, 1, WORKER_ENV)
         one = run_command(Path(tmp) / "n", 1, args)
         two = run_command(Path(tmp) / "n", 2, args)
         two_large = run_command(Path(tmp) / "2n", 2, args)
@@ -110,6 +146,12 @@ def main() -> None:
     print(f"D2 per-worker throughput / in-process transform: 1 worker "
           f"{one['rate'] / baseline:.3f}, 2 workers {two['rate'] / 2 / baseline:.3f}"
           f"   ({baseline:.1f} inputs/s in process)   target >= 0.9")
+    print(f"    the same with a worker's environment (OMP_NUM_THREADS=1...): "
+          f"{alone:.1f} inputs/s in process; 1 worker {one['rate'] / alone:.3f}, "
+          f"2 workers {two['rate'] / 2 / alone:.3f}")
+    print(f"    ceiling: two plain processes at once, each / one alone: "
+          f"{[round(rate / baseline, 3) for rate in pair]}; 2 workers / that: "
+          f"{two['rate'] / sum(pair):.3f}")
     print(f"D3 peak worker RSS (MB), 2 workers: N={args.n} "
           f"{[round(m) for m in two['rss_mb']]}, N={2 * args.n} "
           f"{[round(m) for m in two_large['rss_mb']]}   target: flat in N")

@@ -268,7 +268,7 @@ def run_embed(args) -> None:
     from tqdm.auto import tqdm
 
     from sktransfer._embed_store import EmbedStore, check_folder, manifest_for
-    from sktransfer.dask import fit_on_worker, load_on_workers
+    from sktransfer.dask import fit_on_workers
 
     if args.partition_size < 1:
         raise InvalidInputError(
@@ -280,14 +280,13 @@ def run_embed(args) -> None:
     with connect(args.scheduler, args.workers, args.connect_timeout) as client:
         transformer = build_transformer(args, modality)
         sample = keys[column].dropna().head(1).tolist() or keys[column].head(1)
-        fitted = fit_on_worker(transformer, sample)
+        # every worker loads the model at once (each needs it for its parts)
+        fitted = fit_on_workers(client, transformer, sample)
         store = EmbedStore(args.out, manifest_for(fitted, keys, column,
                                                   args.partition_size),
                            fitted.get_feature_names_out())
         todo = [i for i in range(store.n_partitions) if store.part_info(i) is None]
         done = len(keys) - sum(len(store.rows(i)) for i in todo)
-        if todo:
-            load_on_workers(client, fitted)
         started = time.perf_counter()
         with tqdm(total=len(keys), initial=done, unit="row", desc="embedding",
                   disable=args.no_progress, file=sys.stderr) as progress:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import dask.dataframe
     from sklearn.base import BaseEstimator
 
-__all__ = ["embed", "fit_on_worker", "is_url", "load_on_workers"]
+__all__ = ["embed", "fit_on_worker", "fit_on_workers", "is_url", "load_on_workers"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _BAD_INPUT = (InvalidInputError, InvalidInputTypeError)
@@ -120,6 +120,31 @@ def fit_on_worker(transformer: BaseEstimator, sample: Iterable[Any]) -> BaseEsti
     import dask
 
     return dask.delayed(_fit)(clone(transformer), list(sample)).compute()
+
+
+def fit_on_workers(client: Any, transformer: BaseEstimator,
+                   sample: Iterable[Any]) -> BaseEstimator:
+    """Fit a copy of ``transformer`` on every worker of ``client`` at once.
+
+    Each worker loads the model in parallel with the others (what
+    :func:`fit_on_worker` followed by :func:`load_on_workers` does one after
+    the other) and keeps it for its partitions; one light fitted copy comes
+    back. Workers that join later load the model with their first partition.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    transformer : PretrainedImageFeatures or PretrainedTextEmbeddings
+        An unfitted transformer (it is cloned, not modified).
+    sample : sequence
+        A few input items (paths, URLs, texts) for ``fit`` to validate.
+
+    Returns
+    -------
+    transformer : one of the fitted copies
+    """
+    fitted = client.run(_fit, clone(transformer), list(sample))
+    return next(iter(fitted.values()))
 
 
 def _load(transformer) -> None:
