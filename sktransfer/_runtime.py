@@ -40,6 +40,7 @@ import torch
 
 from sktransfer._device import autocast
 from sktransfer._paths import user_cache_dir
+from sktransfer.backbones import onnx_export_mode
 from sktransfer.exceptions import (
     MissingDependencyError,
     ParameterError,
@@ -62,6 +63,7 @@ __all__ = [
 
 RUNTIMES = ("auto", "torch", "onnx")
 _OPSET = 17
+_EXPORT_FORMAT = 2  # 2: transformers attention exported in its eager form
 _VERIFIED: set[str] = set()  # export files already checked in this process
 
 
@@ -222,7 +224,7 @@ def export_key(module: torch.nn.Module, identity, probe: Mapping) -> str:
                   else tuple(value.shape[1:])) for name, value in probe.items()]
     parts = (digest.hexdigest(), type(module).__qualname__, repr(identity),
              repr(signature), torch.__version__, onnx.__version__,
-             onnxruntime.__version__, sktransfer.__version__, _OPSET)
+             onnxruntime.__version__, sktransfer.__version__, _OPSET, _EXPORT_FORMAT)
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
@@ -249,7 +251,7 @@ def _export(module, probe: Mapping, path: str) -> None:
                       else {0: "batch"}) for name, value in probe.items()}
     dynamic["output"] = {0: "batch"}
     wrapped = _Positional(module, names).eval()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), onnx_export_mode(module):
         warnings.simplefilter("ignore")  # tracer and deprecation chatter
         torch.onnx.export(
             wrapped, tuple(probe[name].cpu() for name in names), path,

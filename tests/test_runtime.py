@@ -199,3 +199,28 @@ def test_text_auto_runtime_is_torch_as_measured():
 
     texts = ["a cat on a mat", "the stock market fell sharply today"]
     assert PretrainedTextEmbeddings(cache=False).fit(texts).runtime_ == "torch"
+
+
+def test_onnx_export_mode_switches_attention_to_eager_and_back():
+    from transformers import BertConfig, BertModel
+
+    from sktransfer.backbones import onnx_export_mode
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=24)
+    torch.manual_seed(0)
+    model = BertModel(config, add_pooling_layer=False).eval()
+    model.set_attn_implementation("sdpa")
+    ids = torch.randint(0, 50, (3, 7))
+    mask = torch.ones(3, 7, dtype=torch.long)
+    mask[0, 4:] = 0
+    wrapper = torch.nn.Sequential()
+    wrapper.add_module("encoder", model)
+    with torch.inference_mode():
+        before = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        with onnx_export_mode(wrapper):
+            assert model.config._attn_implementation == "eager"
+            during = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert model.config._attn_implementation == "sdpa"  # restored
+    torch.testing.assert_close(during[mask.bool()], before[mask.bool()],
+                               rtol=1e-5, atol=1e-5)

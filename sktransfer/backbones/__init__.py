@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         infer_modality,
         resolve_backbone,
     )
-    from sktransfer.backbones._text import mean_pool, token_length
+    from sktransfer.backbones._text import mean_pool, onnx_export_mode, token_length
     from sktransfer.backbones._text_files import (
         TEXT_BACKBONE_FILES,
         load_text_backbone,
@@ -78,6 +78,7 @@ __all__ = [
     "load_text_backbone",
     "make_eval_transform",
     "mean_pool",
+    "onnx_export_mode",
     "resolve_backbone",
     "resolve_image_backbone",
     "run_module",
@@ -102,7 +103,7 @@ _LAZY = {
         "_image": ("build_image_model", "resolve_image_backbone"),
         "_offline": ("OFFLINE_ENV_VARS", "is_offline"),
         "_resolve": ("MODALITIES", "infer_modality", "resolve_backbone"),
-        "_text": ("mean_pool", "token_length"),
+        "_text": ("mean_pool", "onnx_export_mode", "token_length"),
         "_text_files": ("TEXT_BACKBONE_FILES", "load_text_backbone",
                         "save_text_backbone"),
     }.items()
