@@ -43,19 +43,19 @@ def question_shift(n_per_topic=60):
     return load_question_shift(n_per_topic)
 
 
-def make_classifier(data, freeze_depth, epochs, **params):
+def make_classifier(data, freeze_depth, epochs, seed=0, **params):
     if data == "photos":
         return FineTunedClassifier(
             "efficientnet_lite0", freeze_depth=freeze_depth, image_size=64,
-            max_epochs=epochs, random_state=0, **params,
+            max_epochs=epochs, random_state=seed, **params,
         )  # fmt: skip
     return FineTunedTextClassifier(
         freeze_depth=freeze_depth, max_length=64, max_epochs=epochs,
-        random_state=0, **params,
+        random_state=seed, **params,
     )  # fmt: skip
 
 
-def main(data, freeze_depth, epochs, weights, n_per_class):
+def main(data, freeze_depth, epochs, weights, n_per_class, seed=0):
     shift = photo_shift(n_per_class) if data == "photos" else question_shift()
     Xs, ys, Xt, yt, X_test, y_test = shift
     X = [*Xs, *Xt]
@@ -63,7 +63,7 @@ def main(data, freeze_depth, epochs, weights, n_per_class):
 
     def run(name, X_fit, y_fit, **params):
         start = time.perf_counter()
-        clf = make_classifier(data, freeze_depth, epochs, **params)
+        clf = make_classifier(data, freeze_depth, epochs, seed, **params)
         clf.fit(X_fit, y_fit)
         score = clf.score(list(X_test), y_test)
         seconds = time.perf_counter() - start
@@ -101,6 +101,7 @@ if __name__ == "__main__":
     parser.add_argument("--weights", default="1,10")
     parser.add_argument("--n-per-class", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="random_state")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     depth = args.freeze_depth if args.freeze_depth == "all" else int(args.freeze_depth)
@@ -110,4 +111,5 @@ if __name__ == "__main__":
         args.epochs,
         [float(w) for w in args.weights.split(",")],
         args.n_per_class,
+        args.seed,
     )

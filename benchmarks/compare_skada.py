@@ -88,7 +88,7 @@ class BottleneckAndHead(nn.Module):
         return self.head(self.neck(x))
 
 
-def deep_methods(n_features, n_classes, epochs, weights):
+def deep_methods(n_features, n_classes, epochs, weights, seed=0):
     from skada.deep import DAN, DANN, DeepCoral
 
     common = dict(
@@ -106,7 +106,7 @@ def deep_methods(n_features, n_classes, epochs, weights):
             ("DAN", DAN, {}),
             ("DANN", DANN, {"num_features": BOTTLENECK}),
         ]:
-            torch.manual_seed(0)
+            torch.manual_seed(seed)
             module = BottleneckAndHead(n_features, n_classes)
             yield (
                 f"skada {name} reg={weight:g}",
@@ -136,7 +136,7 @@ def shallow_methods():
     yield "skada CORAL reg=0.1 + logistic", CORAL(logistic(), reg=0.1)
 
 
-def main(data, epochs, weights, n_per_class, which="all"):
+def main(data, epochs, weights, n_per_class, which="all", seed=0):
     start = time.perf_counter()
     Fs, ys, Ft, F_test, y_test = shift_features(data, n_per_class)
     print(
@@ -153,7 +153,8 @@ def main(data, epochs, weights, n_per_class, which="all"):
     print(f"{'logistic regression, source only':40s} {source.score(F_test, truth):.3f}")
     methods = []
     if which in ("all", "deep"):
-        methods += deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights)
+        methods += deep_methods(Fs.shape[1], len(encoder.classes_), epochs, weights,
+                                seed)
     if which in ("all", "shallow"):
         methods += shallow_methods()
     for name, estimator in methods:
@@ -186,7 +187,9 @@ if __name__ == "__main__":
     parser.add_argument("--n-per-class", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", choices=["all", "deep", "shallow"], default="all")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="torch seed of the deep methods (init, shuffling)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weights = [float(w) for w in args.weights.split(",")]
-    main(args.data, args.epochs, weights, args.n_per_class, args.methods)
+    main(args.data, args.epochs, weights, args.n_per_class, args.methods, args.seed)

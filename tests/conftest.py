@@ -64,3 +64,25 @@ def small_images():
     photo = data.astronaut()
     return [np.ascontiguousarray(photo[i * 40:i * 40 + 48, i * 50:i * 50 + 64])
             for i in range(8)]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A folder holding a random 2-layer BERT (width 32, 64 positions) with the
+    bundled MiniLM's tokenizer; skips when the bundled model is not installed."""
+    from sktransfer.backbones import bundled_text_path
+
+    if bundled_text_path() is None:
+        pytest.skip("the bundled all-MiniLM-L6-v2 (its tokenizer) is not installed")
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(bundled_text_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
+                        num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

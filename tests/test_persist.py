@@ -63,22 +63,6 @@ def texts():
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A 2-layer random BERT with MiniLM's tokenizer, as ``"hf/<folder>"``."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(bundled_text_path())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
-                        num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def finetuned_search(photos):
     """A grid search over a fine-tuned resnet18 (random weights, 32 px)."""
     X, y = photos

@@ -39,21 +39,6 @@ LABELS = ["pet", "pet", "transport", "transport", "pet", "pet",
           "transport", "transport"] * 2
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(bundled_text_path())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
-                        num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def sentence_transformer(bert, folder, *post):
     """A sentence-transformers model: ``bert``, then the modules ``post`` make."""
     from sentence_transformers import SentenceTransformer
