@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -296,7 +297,7 @@ def transformer_blocks(encoder: nn.Module) -> list[Block]:
 
 
 @contextlib.contextmanager
-def onnx_export_mode(module: nn.Module):
+def onnx_export_mode(module: nn.Module) -> Iterator[nn.Module]:
     """Within the block, the transformers models inside ``module`` run their
     "eager" attention (same weights, same outputs to 1e-6).
 
@@ -309,11 +310,12 @@ def onnx_export_mode(module: nn.Module):
     for sub in module.modules():
         config = getattr(sub, "config", None)
         current = getattr(config, "_attn_implementation", None)
-        if current not in (None, "eager") and hasattr(sub, "set_attn_implementation"):
-            sub.set_attn_implementation("eager")
-            switched.append((sub, current))
+        switch = getattr(sub, "set_attn_implementation", None)
+        if current not in (None, "eager") and callable(switch):
+            switch("eager")
+            switched.append((switch, current))
     try:
         yield module
     finally:
-        for sub, current in reversed(switched):
-            sub.set_attn_implementation(current)
+        for switch, current in reversed(switched):
+            switch(current)
