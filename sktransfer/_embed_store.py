@@ -170,8 +170,11 @@ class EmbedStore:
                 "skipped": skipped}
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _META_KEY: json.dumps(info)})
-        self._atomic_write(self.part_path(index),
-                           lambda handle: pq.write_table(table, handle))
+        # dictionaries and min/max statistics only for the key columns: on
+        # float features they cost a third of the write and help no reader
+        keys = list(self.manifest["key_columns"])
+        self._atomic_write(self.part_path(index), lambda handle: pq.write_table(
+            table, handle, use_dictionary=keys, write_statistics=keys))
 
     def write_skipped(self) -> int:
         """Collect every part's skipped inputs into ``_skipped.csv``."""
