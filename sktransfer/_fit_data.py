@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sktransfer._embed_command import IMAGE_SUFFIXES, _looks_like_paths
 from sktransfer.exceptions import CLIError, InvalidInputError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 AUTO_MIN_NUMERIC = 0.9  # --task auto: a column this numeric is meant to be numbers
 
 
@@ -88,7 +88,6 @@ def column_inputs(path: Path, values, modality=None):
     CSV's folder; every image is checked). ``modality`` forces one (a saved
     model's).
     """
-    from sktransfer._embed_command import _looks_like_paths
 
     column = values.name
     if modality is None:
@@ -156,10 +155,22 @@ def auto_task(values, column) -> str:
     finite = np.isfinite(numbers)
     if not finite.all():
         if finite.mean() >= AUTO_MIN_NUMERIC:
-            regression_target(values, column)  # raises, naming the first bad row
+            try:
+                regression_target(values, column)
+            except InvalidInputError as exc:  # name the first bad row
+                raise InvalidInputError(f"{exc}; or pass --task classification "
+                                        f"if the column holds labels") from None
         return "classification"
     kind = type_of_target(numbers)
-    return "regression" if kind.startswith("continuous") else "classification"
+    if kind.startswith("continuous"):
+        return "regression"
+    _, counts = np.unique(numbers, return_counts=True)
+    if counts.min() < 2:  # whole numbers, some seen once: prices? years? ids?
+        raise CLIError(
+            f"--target column {column!r} holds whole numbers with {len(counts)} "
+            f"distinct values, some on a single row: a quantity (--task "
+            f"regression) or class ids (--task classification)? Pass --task")
+    return "classification"
 
 
 def regression_target(values, column):

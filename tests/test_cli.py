@@ -311,6 +311,13 @@ def test_auto_task_reads_the_target_as_scikit_learn_does(tmp_path):
     assert task == "regression"
     task, _ = resolved_task(tmp_path, ["cat", "dog", "7"] * 4)  # labels
     assert task == "classification"
+    # whole numbers seen once (prices, years): which task is not guessed
+    from sktransfer.exceptions import CLIError
+
+    prices = [100000, 250000, 175000, 320000, 99000, 250000]
+    with pytest.raises(CLIError, match=r"'y' holds whole numbers with 5 distinct "
+                                       r"values.*Pass --task"):
+        resolved_task(tmp_path, prices)
 
 
 def test_a_numeric_target_with_typos_is_an_error_not_a_classification(tmp_path):
