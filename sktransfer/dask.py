@@ -143,8 +143,15 @@ def fit_on_workers(client: Any, transformer: BaseEstimator,
     -------
     transformer : one of the fitted copies
     """
-    fitted = client.run(_fit, clone(transformer), list(sample))
-    return next(iter(fitted.values()))
+    workers = list(client.scheduler_info().get("workers", {}))
+    if not workers:  # none yet: one task, which waits for the first worker
+        return fit_on_worker(transformer, sample)
+    # tasks (not client.run): they load in the workers' task threads, so the
+    # workers' event loops keep answering heartbeats meanwhile
+    futures = [client.submit(_fit, clone(transformer), list(sample), workers=[w],
+                             allow_other_workers=False, pure=False)
+               for w in workers]
+    return client.gather(futures)[0]
 
 
 def _load(transformer) -> None:

@@ -125,6 +125,19 @@ def test_model_is_loaded_once_per_worker(client, photos, image_reference):
                                atol=1e-4)
 
 
+def test_fit_on_workers_loads_the_model_on_every_worker_at_once(client, photos):
+    from sktransfer.dask import fit_on_workers
+
+    client.run(lambda: __import__("sktransfer._embedder")._embedder._SHARED.clear())
+    _, paths, _ = photos
+    unfitted = PretrainedImageFeatures(IMAGE_MODEL, cache=False)
+    fitted = fit_on_workers(client, unfitted, paths[:1])
+    assert fitted.n_features_out_ == 1280 and not hasattr(unfitted, "n_features_out_")
+    loaded = client.run(lambda: len(__import__("sktransfer._embedder")._embedder
+                                    ._SHARED))
+    assert len(loaded) == 2 and min(loaded.values()) >= 1  # each worker holds it
+
+
 def test_fsspec_urls_memory_and_file(client, photos, image_reference):
     fsspec = pytest.importorskip("fsspec")
     _, paths, _ = photos
