@@ -314,7 +314,8 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
                 folder = archive.extract(f"networks/{index}/", Path(tmp, str(index)))
                 try:
                     handler.load(obj, folder, entry)
-                except (KeyError, TypeError, ValueError, OSError) as exc:
+                except (KeyError, TypeError, ValueError, OSError, RuntimeError,
+                        AttributeError) as exc:  # what torch/transformers raise
                     raise ModelFileError(f"{str(path)!r}: network {index} "
                                          f"({entry.get('owner')}) cannot be rebuilt: "
                                          f"{exc}") from exc

@@ -144,6 +144,10 @@ def test_unsupported_modules_are_refused_at_save(post, message, tiny_bert, tmp_p
     ({"type": "Lambda"}, "not one of"),
     ({"in_features": "32"}, "in_features"),
     ({"extra": 1}, "settings"),
+    ({"in_features": -1}, "not a size"),
+    ({"out_features": 1 << 40}, "not a size"),
+    ("empty", "starts with a Pooling"),
+    ("dense first", "starts with a Pooling"),
 ])
 def test_a_tampered_description_is_refused(change, message, tiny_bert, tmp_path):
     spec = sentence_transformer(tiny_bert, tmp_path / "st",
@@ -154,7 +158,13 @@ def test_a_tampered_description_is_refused(change, message, tiny_bert, tmp_path)
     with zipfile.ZipFile(path) as archive:
         content = {name: archive.read(name) for name in archive.namelist()}
     manifest = json.loads(content["manifest.json"])
-    manifest["networks"][0]["text"]["post"][1].update(change)
+    post = manifest["networks"][0]["text"]["post"]
+    if change == "empty":
+        post.clear()
+    elif change == "dense first":
+        post.reverse()
+    else:
+        post[1].update(change)
     content["manifest.json"] = json.dumps(manifest).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in content.items():

@@ -39,6 +39,7 @@ TEXT_BACKBONE_FILES = frozenset({
 ACTIVATIONS = ("GELU", "Identity", "ReLU", "SiLU", "Sigmoid", "Tanh")
 # The sentence-transformers modules allowed after the encoder: their settings,
 # each a JSON value of the given type (Dense's activation is listed apart).
+_MAX_SIZE = 1 << 20  # widths and token limits read back are at most this
 _POST_SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "Pooling": {"embedding_dimension": int, "pooling_mode": (str, list),
                 "include_prompt": bool},
@@ -170,8 +171,10 @@ def load_text_backbone(folder: Path, description: dict[str, Any]) -> Backbone:
     encoder, tokenizer = _encoder_and_tokenizer(folder)
     post = description["post"]
     if post is not None:
-        if not isinstance(post, list):
-            raise ModelFileError(f"the pooling description {post!r} is not a list")
+        if not isinstance(post, list) or not post or not isinstance(
+                post[0], dict) or post[0].get("type") != "Pooling":
+            raise ModelFileError(f"the pooling description {post!r} is not a list "
+                                 f"that starts with a Pooling module")
         post = [_build_post(entry) for entry in post]
     settings = {key: _setting(description, key, kind) for key, kind in
                 (("normalize", bool), ("lowercase", bool), ("max_length", int),
@@ -186,13 +189,19 @@ def _encoder_and_tokenizer(folder: Path):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+    configs = {}
     for name in ("config.json", "tokenizer_config.json"):
         path = folder / name
-        if path.is_file() and "auto_map" in json.loads(path.read_text("utf-8")):
+        if not path.is_file():
+            continue
+        configs[name] = json.loads(path.read_text("utf-8"))
+        if not isinstance(configs[name], dict):
+            raise ModelFileError(f"{path.parent.name}/{path.name} is not a JSON "
+                                 f"object")
+        if "auto_map" in configs[name]:
             raise ModelFileError(f"{path.parent.name}/{path.name} asks for code "
                                  f"from a model hub (auto_map): refused")
-    model_type = json.loads((folder / "config.json").read_text("utf-8")).get(
-        "model_type")
+    model_type = configs.get("config.json", {}).get("model_type")
     if model_type not in CONFIG_MAPPING:
         raise ModelFileError(f"encoder type {model_type!r} is not a transformers "
                              f"architecture")
@@ -240,4 +249,7 @@ def _setting(entry: dict, key: str, types: type | tuple[type, ...]) -> Any:
     if type(value) not in exact:  # bool is not an int here
         raise ModelFileError(f"the text model setting {key}={value!r} is not a "
                              f"{' or '.join(t.__name__ for t in exact)}")
+    if type(value) is int and not 1 <= value <= _MAX_SIZE:  # every int is a size
+        raise ModelFileError(f"the text model setting {key}={value!r} is not a size "
+                             f"between 1 and {_MAX_SIZE}")
     return value
