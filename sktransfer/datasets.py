@@ -89,6 +89,9 @@ def load_question_shift(
     -------
     X_source, y_source, X_target, y_target, X_test, y_test : lists of str
     """
+    if isinstance(n_per_topic, bool) or not isinstance(n_per_topic, int) \
+            or n_per_topic < 1:
+        raise ValueError(f"n_per_topic must be an integer >= 1, got {n_per_topic!r}")
     texts, labels = load_chatterbot_topics(list(SHIFT_TOPICS))
     rng = np.random.RandomState(random_state)
     parts: list[list[tuple[str, str]]] = [[], [], []]  # source, target, test

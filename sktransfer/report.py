@@ -94,7 +94,7 @@ def write_report(
         ("model", _describe(estimator)),
         *data["summary"],
     ]
-    if history is not None:
+    if history is not None and len(history):
         data["figures"].append(_history_figure(history))
     data["examples"] = [_example(X, i, modality, true, predicted, loss)
                         for i, true, predicted, loss in data.pop("worst")]
@@ -287,16 +287,17 @@ def _axes(width=6, height=4.5):
 def _history_figure(history) -> dict:
     ax = _axes()
     epochs = np.arange(1, len(history) + 1)
-    for key in ("train_loss", "valid_loss"):
-        if key in history[-1]:
-            ax.plot(epochs, history[:, key], marker="o", label=key)
+    # a loss may be missing from some epochs (validation added later): gaps
+    keys = [k for k in ("train_loss", "valid_loss") if any(k in row for row in history)]
+    for key in keys:
+        ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o",
+                label=key)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
     ax.grid(alpha=0.3)
-    keys = [k for k in ("train_loss", "valid_loss") if k in history[-1]]
     table = {"columns": ["epoch", *keys],
-             "rows": [[epoch, *(f"{row[k]:.4g}" for k in keys)]
+             "rows": [[epoch, *(f"{row[k]:.4g}" if k in row else "" for k in keys)]
                       for epoch, row in zip(epochs.tolist(), history, strict=True)]}
     return _figure(ax.figure, "Training curve of the final model (loss per epoch)",
                    table)

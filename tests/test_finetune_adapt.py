@@ -362,3 +362,9 @@ def test_regressors_have_no_adaptation(shifted):
     assert reg.fit(X, y).target_mean_[0] == pytest.approx(y.mean())  # -1 rows used
     with pytest.raises(ParameterError, match="sample_domain"):
         reg.fit(X, y, sample_domain=np.zeros(len(X)))
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_load_question_shift_rejects_a_bad_size(n):
+    with pytest.raises(ValueError, match="n_per_topic must be an integer >= 1"):
+        load_question_shift(n)

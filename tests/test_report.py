@@ -396,3 +396,14 @@ def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
     page = tmp_path / "topics.skt.report" / "report.html"
     assert opened == [page.resolve().as_uri()]
     assert "sktransfer fit topics.csv" in page.read_text()
+
+
+def test_training_curve_with_a_loss_missing_from_some_epochs():
+    from sktransfer.report import _history_figure
+
+    history = [{"epoch": 1, "train_loss": 1.0},
+               {"epoch": 2, "train_loss": 0.5, "valid_loss": 0.7}]
+    figure = _history_figure(history)
+    rows = figure["table"]["rows"]
+    assert figure["table"]["columns"] == ["epoch", "train_loss", "valid_loss"]
+    assert rows == [[1, "1", ""], [2, "0.5", "0.7"]]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,12 +44,12 @@ from sktransfer.backbones._offline import (
 from sktransfer.exceptions import ModelNotAvailableError
 
 __all__ = [
-    "onnx_export_mode",
     "BUNDLED_TEXT",
     "PooledEncoder",
     "Tokenize",
     "bundled_text_path",
     "mean_pool",
+    "onnx_export_mode",
     "resolve_text_backbone",
     "token_length",
     "transformer_blocks",
@@ -306,6 +307,14 @@ def onnx_export_mode(module: nn.Module) -> Iterator[nn.Module]:
     to a graph ONNX Runtime runs about 1.3x faster (all-MiniLM-L6-v2, 2 CPU
     threads; benchmarks/RESULTS.md O2). The previous setting is restored.
     """
+    with _EXPORT_LOCK:  # one switch at a time on a model clones share
+        yield from _eager_attention(module)
+
+
+_EXPORT_LOCK = threading.RLock()
+
+
+def _eager_attention(module: nn.Module) -> Iterator[nn.Module]:
     switched = []
     for sub in module.modules():
         config = getattr(sub, "config", None)
