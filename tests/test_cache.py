@@ -106,15 +106,20 @@ def _all_valid(directory, model):
     assert not list(Path(directory).rglob("*.part"))  # no temporary files left
 
 
+def _kill_after_entries(child, directory, n, seconds):
+    """SIGKILL ``child`` once ``n`` entries are on disk (while it embeds more)."""
+    deadline = time.monotonic() + seconds
+    while len(_entries(directory)) < n:
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, f"the child stored nothing in {seconds} s"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+
+
 def test_killed_run_resumes_where_it_stopped(tmp_path, reference, counter):
     child = _child(tmp_path, 600, N_IMAGES)
-    deadline = time.monotonic() + 120
-    while len(_entries(tmp_path)) < 12:  # 3 batches of 4 on disk
-        assert child.poll() is None, child.stderr.read().decode()
-        assert time.monotonic() < deadline, "the child stored nothing in 120 s"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)  # while it embeds its 4th batch
-    assert child.wait() == -signal.SIGKILL
+    _kill_after_entries(child, tmp_path, 12, 120)  # 3 batches of 4, in the 4th
     stored = len(_entries(tmp_path))
     assert stored == 12
     # Fanned out over subfolders, and described by a manifest.
@@ -292,13 +297,7 @@ def test_killed_text_run_keeps_each_finished_batch(tmp_path, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     child = subprocess.Popen([sys.executable, "-c", TEXT_CHILD, str(tmp_path)],
                              env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while len(_entries(tmp_path)) < 12:  # 3 batches of 4 on disk
-        assert child.poll() is None, child.stderr.read().decode()
-        assert time.monotonic() < deadline, "the child stored nothing in 180 s"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)  # while it embeds its 4th batch
-    assert child.wait() == -signal.SIGKILL
+    _kill_after_entries(child, tmp_path, 12, 180)  # 3 batches of 4, in the 4th
     assert len(_entries(tmp_path)) == 12  # a whole window is 32 batches
 
     texts = [f"text number {i} " + "word " * (i % 7) for i in range(64)]
