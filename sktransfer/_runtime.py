@@ -113,9 +113,11 @@ class OnnxRunner:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.max_rows = max_rows
 
-    def run(self, inputs: Mapping[str, torch.Tensor]) -> np.ndarray:
+    def run(self, inputs: Mapping[str, torch.Tensor],
+            max_rows: int | None = None) -> np.ndarray:
+        """The outputs, ``max_rows`` (default ``self.max_rows``) rows per call."""
         feeds = {name: _as_numpy(inputs[name]) for name in self.input_names}
-        n, step = len(next(iter(feeds.values()))), self.max_rows
+        n, step = len(next(iter(feeds.values()))), max_rows or self.max_rows
         outputs = [
             self.session.run(None, {k: v[i:i + step] for k, v in feeds.items()})[0]
             for i in range(0, n, step)

@@ -23,6 +23,11 @@ __all__ = ["PretrainedTextEmbeddings", "TextEmbedding"]
 # Texts are sorted by length (longest first) within windows of this many
 # batches, so that each batch pads little while results stream out in order.
 SORT_WINDOW = 32
+# On a CPU a batch runs in chunks of texts of similar token length, each cut
+# to its own longest text and holding about this many tokens (rows x width;
+# at least one row). One long text used to pad its whole batch: with chunks
+# torch runs chatterbot texts 1.8x faster, ONNX Runtime 2x (RESULTS.md, O2).
+CHUNK_TOKENS = {"torch": 1024, "onnx": 512}
 
 
 class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
@@ -205,7 +210,36 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
 
     def _run(self, module, texts) -> np.ndarray:
         batch = self.backbone_.preprocess(texts, max_length=self.max_length_)
+        budget, mask = self._chunk_tokens(), batch.get("attention_mask")
+        if budget is None or mask is None:
+            return self._forward(module, batch)
+        # Longest first by real token count; each chunk keeps the columns up
+        # to its last real token. Only trailing padding is cut, so a tokenizer
+        # that pads on the left keeps its full width (and its results).
+        order = torch.argsort(mask.sum(1), descending=True, stable=True)
+        pieces, start = [], 0
+        while start < len(texts):
+            rows = max(1, budget // _width(mask[order[start : start + 1]]))
+            index = order[start : start + rows]
+            width = _width(mask[index])
+            pieces.append(self._forward(
+                module, {name: value[index, :width] for name, value in batch.items()}))
+            start += len(index)
+        out = np.empty_like(pieces[0], shape=(len(texts), pieces[0].shape[1]))
+        out[order.numpy()] = np.concatenate(pieces)
+        return out
+
+    def _chunk_tokens(self) -> int | None:
+        """Tokens per forward pass within a batch; None: the whole batch (GPU)."""
         runner = self.runner_
+        if runner is not None and runner.name == "onnx":
+            return CHUNK_TOKENS["onnx"]
+        return CHUNK_TOKENS["torch"] if torch.device(self.device_).type == "cpu" else None
+
+    def _forward(self, module, batch) -> np.ndarray:
+        runner = self.runner_
+        if runner is not None and runner.name == "onnx":
+            return runner.run(batch, max_rows=len(batch["input_ids"]))
         if runner is not None:
             return runner.run(batch)
         device = torch.device(self.device_)  # word vectors: plain torch
@@ -223,6 +257,12 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         key = ("text", spec_identity(backbone.data_config["source"]),
                self.normalize, self.max_length_, self.device_)
         return self._embedding_module(), probe, identity, key
+
+
+def _width(mask: torch.Tensor) -> int:
+    """Columns up to the last real token of any row of ``mask`` (at least 1)."""
+    used = torch.nonzero(mask.any(0))
+    return int(used[-1]) + 1 if len(used) else 1
 
 
 _PROBE_TEXTS = ("A short text.",

@@ -144,3 +144,76 @@ def test_minilm_backbone_blocks_and_fast_count():
     assert backbone.data_config["max_positions"] == 512
     table = list_models(blocks=True).set_index("model")
     assert table.loc[BUNDLED_TEXT, "blocks"] == len(backbone.blocks)
+
+
+def _mixed_length_texts():
+    words = "the quick brown fox jumps over a lazy dog while markets fell".split()
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size=int(n)))
+             for n in rng.integers(1, 30, size=45)]
+    return texts + ["one long text " * 60, "", "short"]
+
+
+@needs_minilm
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_minilm_batch_runs_in_trimmed_chunks_equal_to_encode(runtime, monkeypatch):
+    # A batch of 48 texts with one long text: on a CPU it runs in chunks of
+    # similar token length, each cut to its own longest text and holding at
+    # most CHUNK_TOKENS tokens (or one text), and still equals
+    # sentence-transformers' one padded batch.
+    if runtime == "onnx":
+        pytest.importorskip("onnxruntime")
+    from sentence_transformers import SentenceTransformer
+
+    from sktransfer import text as text_module
+
+    texts = _mixed_length_texts()
+    ours = PretrainedTextEmbeddings(runtime=runtime, cache=False, device="cpu")
+    ours.fit(texts[:2])
+    shapes = []
+    forward = text_module.PretrainedTextEmbeddings._forward
+
+    def recording(self, module, batch):
+        shapes.append(tuple(batch["input_ids"].shape))
+        return forward(self, module, batch)
+
+    monkeypatch.setattr(text_module.PretrainedTextEmbeddings, "_forward", recording)
+    got = ours.transform(texts)
+    budget = text_module.CHUNK_TOKENS[runtime]
+    assert sum(n for n, _ in shapes) == len(texts) and len(shapes) > 2
+    assert all(n * width <= budget or n == 1 for n, width in shapes)
+    widths = [width for _, width in shapes]
+    assert widths == sorted(widths, reverse=True) and widths[0] > 150
+    assert shapes[0][0] < 8 and widths[-1] < 32  # the long text is not padding the rest
+    st = SentenceTransformer(ours.backbone_.data_config["source"], device="cpu")
+    expected = st.encode(texts, batch_size=64, normalize_embeddings=True)
+    np.testing.assert_allclose(got, expected, atol=1e-5 if runtime == "torch" else 1e-4)
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_left_padding_tokenizer_keeps_its_width_in_chunks(monkeypatch):
+    # Cutting trailing columns would cut real tokens of a left-padded batch:
+    # chunks then keep the full width, and results equal the unchunked run.
+    from sktransfer import text as text_module
+
+    texts = _mixed_length_texts()
+    ours = PretrainedTextEmbeddings(runtime="torch", cache=False, device="cpu")
+    ours.fit(texts[:2])
+    right = ours.transform(texts)
+    # The backbone is shared between estimators: monkeypatch puts it back.
+    monkeypatch.setattr(ours.backbone_.preprocess.tokenizer, "padding_side", "left")
+    widths = []
+    forward = text_module.PretrainedTextEmbeddings._forward
+
+    def recording(self, module, batch):
+        widths.append(batch["input_ids"].shape[1])
+        return forward(self, module, batch)
+
+    monkeypatch.setattr(text_module.PretrainedTextEmbeddings, "_forward", recording)
+    chunked = ours.transform(texts)
+    assert len(widths) > 2 and len(set(widths)) == 1
+    monkeypatch.setitem(text_module.CHUNK_TOKENS, "torch", 10**6)
+    np.testing.assert_allclose(chunked, ours.transform(texts), atol=1e-5)
+    assert not np.allclose(chunked, right, atol=1e-3)  # left padding did apply
