@@ -1,7 +1,7 @@
 """``sktransfer embed DATA --out OUT``: embed a collection on a Dask cluster.
 
 The inputs are listed on the client, cut into fixed-size partitions in a
-deterministic order, embedded by :func:`sktransfer.dask.embed` on the workers,
+deterministic order, embedded by :func:`sktransfer.dask.embed_items` on the workers,
 and each partition is written as soon as it arrives (see ``_embed_store``).
 Killed and rerun, the command embeds only the partitions not on disk yet.
 """
@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 import time
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,6 +168,17 @@ def build_transformer(args, modality: str):
     return transformer
 
 
+# Our own LocalCluster has no dashboard to feed: without the workers' stack
+# sampler (every 10 ms) and with the event-loop watchdog ticking every second
+# instead of every 20 ms, two one-thread workers embed ~5% faster on 2 cores
+# (benchmarks/RESULTS.md, scale-out). A cluster given with --scheduler keeps
+# its own configuration.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+}
+
+
 @contextlib.contextmanager
 def connect(scheduler=None, workers: int = 1, timeout: float = 10.0):
     """A ``distributed.Client``: to ``scheduler``, or to a new LocalCluster."""
@@ -188,10 +200,15 @@ def connect(scheduler=None, workers: int = 1, timeout: float = 10.0):
         return
     if workers < 1:
         raise InvalidInputError(f"--workers must be >= 1, got {workers}")
+    import dask
+
     # Workers that outlive close() by a few seconds are killed: not news.
     logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    # the scheduler's HTTP server on any free port: two commands at once (or
+    # another cluster on 8787) must not collide
+    with dask.config.set(LOCAL_CLUSTER_CONFIG), LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            dashboard_address=":0") as cluster, Client(cluster) as client:
         client.run(_quiet_worker_logs)
         yield client
 
@@ -203,25 +220,14 @@ def _quiet_worker_logs() -> None:
 
 # --- the command ---------------------------------------------------------------
 
-def _partitions(keys: pd.DataFrame, store, todo: list[int]):
-    import dask.dataframe as dd
-
-    pieces = [keys.iloc[store.rows(i).start:store.rows(i).stop] for i in todo]
-    return dd.from_map(_identity, pieces, meta=keys.iloc[:0],
-                       divisions=[None] * (len(pieces) + 1))
-
-
-def _identity(frame):
-    return frame
-
-
-def _split_errors(frame: pd.DataFrame, key_columns):
-    if "error" not in frame.columns:
-        return frame, []
-    bad = frame["error"].notna()
-    skipped = [{**{c: _plain(frame[c].iloc[i]) for c in key_columns},
-                "error": frame["error"].iloc[i]} for i in bad.to_numpy().nonzero()[0]]
-    return frame.loc[~bad].drop(columns="error"), skipped
+def _skipped_rows(keys: pd.DataFrame, errors) -> tuple[list[int], list[dict]]:
+    """Positions of the good rows, and a record per skipped one."""
+    if errors is None:
+        return list(range(len(keys))), []
+    good = [i for i, error in enumerate(errors) if error is None]
+    skipped = [{**{c: _plain(keys[c].iloc[i]) for c in keys.columns},
+                "error": error} for i, error in enumerate(errors) if error is not None]
+    return good, skipped
 
 
 def _plain(value):
@@ -232,34 +238,43 @@ def _embed_missing(client, keys, column, transformer, store, todo, skip_bad,
                    progress):
     """Compute the partitions ``todo`` and write each one as it arrives.
 
-    A bounded number of partitions is in flight (two per worker, submitted in
-    batches), so neither the scheduler nor the workers ever hold the whole
-    input or output, however large.
+    One task per partition (:func:`sktransfer.dask.embed_items`) takes the
+    partition's inputs and returns a plain float32 array; the fitted
+    transformer is sent to every worker once. A bounded number of partitions
+    is in flight (two per worker), so neither the scheduler nor the workers
+    ever hold the whole input or output, however large.
     """
     from distributed import as_completed
 
-    from sktransfer.dask import embed
+    from sktransfer.dask import embed_items
 
-    lazy = embed(_partitions(keys, store, todo), transformer, column=column,
-                 on_error="skip" if skip_bad else "raise")
-    queue = deque(zip(todo, lazy.to_delayed(), strict=True))
+    on_error = "skip" if skip_bad else "raise"
+    shared = client.scatter(transformer, broadcast=True, hash=False)
+    queue = deque(todo)
     window = max(4, 2 * len(client.scheduler_info().get("workers", {})))
     running, index_of = as_completed(), {}
 
     def submit():
-        if running.count() >= window or not queue:
-            return
-        batch = [queue.popleft() for _ in range(min(window, len(queue)))]
-        for (index, _), future in zip(batch, client.compute(
-                [part for _, part in batch]), strict=True):
+        while running.count() < window and queue:
+            index = queue.popleft()
+            rows = store.rows(index)
+            items = keys[column].iloc[rows.start:rows.stop].tolist()
+            future = client.submit(embed_items, items, shared, on_error,
+                                   key=f"sktransfer-embed-{index}-{uuid.uuid4().hex}")
             index_of[future.key] = index
             running.add(future)
 
     submit()
     for future in running:
-        frame, skipped = _split_errors(future.result(), list(keys.columns))
-        store.write(index_of.pop(future.key), frame, skipped)
-        progress.update(len(frame) + len(skipped))
+        index = index_of.pop(future.key)
+        features, errors = future.result()
+        rows = store.rows(index)
+        part = keys.iloc[rows.start:rows.stop]
+        good, skipped = _skipped_rows(part, errors)
+        if skipped:
+            part, features = part.iloc[good], features[good]
+        store.write(index, part, features, skipped)
+        progress.update(len(rows))
         future.release()
         submit()
 

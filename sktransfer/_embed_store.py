@@ -22,6 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sktransfer.exceptions import EmbedOutputError
@@ -160,21 +161,33 @@ class EmbedStore:
                  and schema.names == self.columns)
         return info if valid else None
 
-    def write(self, index: int, frame: pd.DataFrame, skipped: list) -> None:
-        """Write a partition's embeddings atomically (temp file, then rename)."""
+    def write(self, index: int, keys: pd.DataFrame, features: np.ndarray,
+              skipped: list) -> None:
+        """Write a partition's embeddings atomically (temp file, then rename).
+
+        ``keys``: the key columns of the embedded rows; ``features``: their
+        ``(n, d)`` float32 features; ``skipped``: a record per skipped input.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if len(keys) != len(features):
+            raise ValueError(f"{len(keys)} key rows but {len(features)} feature rows")
+        key_table = pa.Table.from_pandas(keys.reset_index(drop=True),
+                                         preserve_index=False)
+        # one contiguous column per feature: arrow takes them without a copy
+        columns = np.asfortranarray(features, dtype=np.float32)
+        arrays = [*key_table.columns,
+                  *(pa.array(columns[:, j]) for j in range(columns.shape[1]))]
         info = {"partition": index, "rows": len(self.rows(index)),
                 "skipped": skipped}
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), _META_KEY: json.dumps(info)})
+        table = pa.Table.from_arrays(arrays, names=self.columns,
+                                     metadata={_META_KEY: json.dumps(info)})
         # dictionaries and min/max statistics only for the key columns: on
         # float features they cost a third of the write and help no reader
-        keys = list(self.manifest["key_columns"])
+        names = list(self.manifest["key_columns"])
         self._atomic_write(self.part_path(index), lambda handle: pq.write_table(
-            table, handle, use_dictionary=keys, write_statistics=keys))
+            table, handle, use_dictionary=names, write_statistics=names))
 
     def write_skipped(self) -> int:
         """Collect every part's skipped inputs into ``_skipped.csv``."""

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import dask.dataframe
     from sklearn.base import BaseEstimator
 
-__all__ = ["embed", "fit_on_worker", "fit_on_workers", "is_url", "load_on_workers"]
+__all__ = ["embed", "embed_items", "fit_on_worker", "fit_on_workers", "is_url", "load_on_workers"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _BAD_INPUT = (InvalidInputError, InvalidInputTypeError)
@@ -198,20 +198,29 @@ def _transform_skipping(transformer, items):
     return features, errors
 
 
+def embed_items(items: list, transformer: BaseEstimator,
+                on_error: str = "raise") -> tuple[np.ndarray, list | None]:
+    """Features of a list of inputs: the work of one partition, on a worker.
+
+    Returns ``(features, errors)``: ``features`` a float32 ``(n, d)`` array;
+    ``errors`` None with ``on_error="raise"`` (a bad input raises, naming it),
+    else one entry per input, the reason it was skipped or None (its row of
+    ``features`` is then NaN). Plain arrays travel back cheaply: Dask sizes a
+    result of 1,280 DataFrame columns column by column, 15 ms a time.
+    """
+    if not items:
+        features = np.empty((0, transformer.n_features_out_), dtype=np.float32)
+        return features, [] if on_error == "skip" else None
+    if on_error == "skip":
+        return _transform_skipping(transformer, items)
+    features = transformer.transform(_prepare(items, transformer))
+    return np.asarray(features, dtype=np.float32), None
+
+
 def _embed_partition(part: pd.DataFrame, transformer, column: str,
                      on_error: str) -> pd.DataFrame:
-    if len(part) == 0:
-        frame = _feature_frame(transformer, part.index, np.empty(
-            (0, transformer.n_features_out_), dtype=np.float32))
-        errors = []
-    else:
-        items = part[column].tolist()
-        if on_error == "skip":
-            features, errors = _transform_skipping(transformer, items)
-        else:
-            features = transformer.transform(_prepare(items, transformer))
-        frame = _feature_frame(transformer, part.index, features)
-    out = pd.concat([part, frame], axis=1)
+    features, errors = embed_items(part[column].tolist(), transformer, on_error)
+    out = pd.concat([part, _feature_frame(transformer, part.index, features)], axis=1)
     if on_error == "skip":
         out["error"] = pd.Series(errors, index=part.index, dtype=object)
     return out

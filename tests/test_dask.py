@@ -94,35 +94,65 @@ def test_embed_equals_in_process_transform(client, texts):
     np.testing.assert_allclose(from_bag[names].to_numpy(), reference, atol=1e-5)
 
 
-def test_model_is_loaded_once_per_worker(client, photos, image_reference):
-    def install_counter():
-        import sktransfer._embedder as embedder
-        import sktransfer.image as image
+def _install_load_counter():
+    import sktransfer._embedder as embedder
+    import sktransfer.image as image
 
-        embedder._SHARED.clear()
-        original = getattr(image, "_uncounted", image.resolve_image_backbone)
-        calls = []
+    embedder._SHARED.clear()
+    original = getattr(image, "_uncounted", image.resolve_image_backbone)
+    calls = []
 
-        def counting(*args, **kwargs):
-            calls.append(1)
-            return original(*args, **kwargs)
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
 
-        image._uncounted, image._calls = original, calls
-        image.resolve_image_backbone = counting
+    image._uncounted, image._calls = original, calls
+    image.resolve_image_backbone = counting
 
-    client.run(install_counter)
-    _, paths, _ = photos
-    frame = dd.from_pandas(pd.DataFrame({"path": paths}), npartitions=6)
-    result = embed(frame, PretrainedImageFeatures(IMAGE_MODEL, cache=False)
-                   ).compute()
+
+def _loads_per_worker(client) -> list[int]:
+    """How many times each worker built the network since the counter went in."""
     loads = client.run(lambda: len(__import__("sktransfer.image").image._calls))
     client.run(lambda: setattr(__import__("sktransfer.image").image,
                                "resolve_image_backbone",
                                __import__("sktransfer.image").image._uncounted))
-    assert sum(loads.values()) >= 1
-    assert max(loads.values()) == 1  # 6 partitions, at most one load per worker
+    return list(loads.values())
+
+
+def test_model_is_loaded_once_per_worker(client, photos, image_reference):
+    client.run(_install_load_counter)
+    _, paths, _ = photos
+    frame = dd.from_pandas(pd.DataFrame({"path": paths}), npartitions=6)
+    result = embed(frame, PretrainedImageFeatures(IMAGE_MODEL, cache=False)
+                   ).compute()
+    loads = _loads_per_worker(client)
+    assert sum(loads) >= 1
+    assert max(loads) == 1  # 6 partitions, at most one load per worker
     np.testing.assert_allclose(result.iloc[:, 1:].to_numpy(), image_reference[0],
                                atol=1e-4)
+
+
+def test_embed_items_returns_arrays_and_names_skipped_inputs(client, photos,
+                                                             image_reference,
+                                                             tmp_path):
+    from sktransfer.dask import embed_items
+
+    _, paths, _ = photos
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    fitted = PretrainedImageFeatures(IMAGE_MODEL, cache=False).fit(paths[:1])
+    features, errors = client.submit(embed_items, paths[:3], fitted).result()
+    assert errors is None and features.dtype == np.float32
+    np.testing.assert_allclose(features, image_reference[0][:3], atol=1e-4)
+    items = [paths[0], str(bad), paths[1]]
+    features, errors = client.submit(embed_items, items, fitted, "skip").result()
+    assert errors[0] is None and errors[2] is None and str(bad) in errors[1]
+    assert np.isnan(features[1]).all()
+    np.testing.assert_allclose(features[[0, 2]], image_reference[0][:2], atol=1e-4)
+    with pytest.raises(Exception, match="bad.jpg"):
+        client.submit(embed_items, items, fitted).result()
+    empty, errors = embed_items([], fitted, "skip")
+    assert empty.shape == (0, fitted.n_features_out_) and errors == []
 
 
 def test_fit_on_workers_loads_the_model_on_every_worker_at_once(client, photos):
@@ -182,6 +212,17 @@ def test_cli_embeds_an_image_folder(client, photos, image_reference, tmp_path,
     assert code == 2
     assert "refusing to mix" in io.err and "weights=None" in io.err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_cli_loads_the_model_once_per_worker(client, photos, tmp_path, capsys):
+    root, paths, _ = photos
+    client.run(_install_load_counter)
+    code, io = run_cli(root, "--out", tmp_path / "o", "--scheduler",
+                       client.scheduler.address, "--partition-size", 2,
+                       capsys=capsys)
+    assert code == 0, io.err
+    assert f"{len(paths)} of {len(paths)} inputs" in io.out
+    assert _loads_per_worker(client) == [1, 1]  # fit on each; 9 partitions reuse it
 
 
 def test_cli_embeds_a_csv_of_texts(client, texts, tmp_path, capsys):
@@ -377,3 +418,18 @@ def test_a_shared_cache_embeds_each_sample_once(client, photos, tmp_path,
     assert sum(counts) == len(paths)
     entries = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".json"]
     assert len(entries) == len(paths)  # one cache entry per sample
+
+
+def test_own_local_cluster_workers_run_without_the_stack_sampler():
+    # --workers N starts a LocalCluster whose workers get LOCAL_CLUSTER_CONFIG
+    # (measured ~5% faster); the caller's own configuration is left as it was.
+    import dask
+
+    from sktransfer._embed_command import LOCAL_CLUSTER_CONFIG, connect
+
+    before = dask.config.get("distributed.worker.profile.enabled")
+    with connect(None, workers=1) as client:
+        seen = client.run(lambda: {key: __import__("dask").config.get(key)
+                                   for key in LOCAL_CLUSTER_CONFIG})
+    assert list(seen.values()) == [LOCAL_CLUSTER_CONFIG]
+    assert dask.config.get("distributed.worker.profile.enabled") == before
