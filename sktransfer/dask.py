@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     import dask.dataframe
     from sklearn.base import BaseEstimator
 
-__all__ = ["embed", "embed_items", "fit_on_worker", "fit_on_workers", "is_url", "load_on_workers"]
+__all__ = ["embed", "embed_items", "fit_on_worker", "fit_on_workers", "is_url",
+           "load_on_workers"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _BAD_INPUT = (InvalidInputError, InvalidInputTypeError)

@@ -234,7 +234,8 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         runner = self.runner_
         if runner is not None and runner.name == "onnx":
             return CHUNK_TOKENS["onnx"]
-        return CHUNK_TOKENS["torch"] if torch.device(self.device_).type == "cpu" else None
+        on_cpu = torch.device(self.device_).type == "cpu"
+        return CHUNK_TOKENS["torch"] if on_cpu else None
 
     def _forward(self, module, batch) -> np.ndarray:
         runner = self.runner_
