@@ -301,8 +301,8 @@ class RunnerMixin:
     """
 
     # What ``runtime="auto"`` means for this estimator: "auto" picks ONNX
-    # Runtime on the CPU; a subclass whose exported model measured no faster
-    # (the text transformer) sets "torch".
+    # Runtime on the CPU; a subclass whose exported model measured too little
+    # faster to pay for the export and memory (the text transformer) sets "torch".
     _auto_runtime = "auto"
 
     def fit(self, X: Any, y: Any | None = None) -> Self:

@@ -86,10 +86,11 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         with ONNX Runtime on the CPU (torch, with a ``RuntimeFallbackWarning``,
         if the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
         when installed, torch on CUDA. Word vectors always run in torch.
-        ``"auto"`` means torch here: all-MiniLM-L6-v2 measured no faster on
-        ONNX Runtime than in torch on a 2-core CPU (ratio 1.01,
-        benchmarks/RESULTS.md O2), so the export would cost seconds for
-        nothing; ask for ``"onnx"`` explicitly to use it.
+        ``"auto"`` means torch here: all-MiniLM-L6-v2 measured only
+        1.06-1.13x faster on ONNX Runtime than in torch on a 2-core CPU
+        (benchmarks/RESULTS.md O2), for ~200 MB more memory (the session
+        holds a second copy of the weights); ask for ``"onnx"`` explicitly
+        to use it.
 
     Attributes
     ----------

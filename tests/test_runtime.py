@@ -193,7 +193,7 @@ def test_text_embeddings_export_pooling_and_normalisation_together():
 
 
 def test_text_auto_runtime_is_torch_as_measured():
-    # ONNX Runtime measured no faster for MiniLM (RESULTS.md O2): "auto" skips
+    # ONNX Runtime measured only ~1.1x faster for MiniLM (RESULTS.md O2): "auto" skips
     # the export for text; "onnx" must be asked for.
     from sktransfer import PretrainedTextEmbeddings
 
