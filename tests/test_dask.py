@@ -431,5 +431,9 @@ def test_own_local_cluster_workers_run_without_the_stack_sampler():
     with connect(None, workers=1) as client:
         seen = client.run(lambda: {key: __import__("dask").config.get(key)
                                    for key in LOCAL_CLUSTER_CONFIG})
+        environ = client.run(lambda: dict(__import__("os").environ))
     assert list(seen.values()) == [LOCAL_CLUSTER_CONFIG]
+    (environ,) = environ.values()
+    assert environ["OMP_NUM_THREADS"] == "1"  # one core per worker, as Dask does
+    assert "MALLOC_TRIM_THRESHOLD_" not in environ
     assert dask.config.get("distributed.worker.profile.enabled") == before
