@@ -176,12 +176,12 @@ def build_transformer(args, modality: str):
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
-    # What the nanny sets before a worker starts: one thread per library, as
-    # Dask does, but without MALLOC_TRIM_THRESHOLD_=65536, which hands every
-    # freed decode buffer back to the OS only to fault it in again (5-7%
-    # slower here); worker memory stays flat in N without it (RESULTS.md D3).
-    "distributed.nanny.pre-spawn-environ": {
-        "OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+    # The nanny sets Dask's environment before a worker starts (one thread
+    # per library: kept) but not MALLOC_TRIM_THRESHOLD_=65536 (None unsets
+    # it), which makes glibc hand every freed decode buffer back to the OS
+    # only to fault it in again: 5-7% slower here; worker memory stays flat
+    # in N without it (RESULTS.md D3).
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
 
