@@ -57,7 +57,10 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         downloaded only when offline mode is off
         (``sktransfer.backbones.is_offline``).
     batch_size : int, default=64
-        Texts per forward pass.
+        Texts tokenised, cached and reported together. On a CPU a batch runs
+        in chunks of texts of similar token length, each cut to its own
+        longest text (about ``CHUNK_TOKENS`` tokens a chunk), so one long
+        text does not pad the whole batch; on a GPU the batch runs whole.
     normalize : bool, default=True
         Scale each embedding to unit L2 norm (zero vectors stay zero). With
         ``False`` the model's own output is returned, which for
