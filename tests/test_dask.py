@@ -420,10 +420,15 @@ def test_a_shared_cache_embeds_each_sample_once(client, photos, tmp_path,
     assert len(entries) == len(paths)  # one cache entry per sample
 
 
-def test_own_local_cluster_workers_run_without_the_stack_sampler():
+def test_own_local_cluster_workers_run_without_the_stack_sampler(monkeypatch):
     # --workers N starts a LocalCluster whose workers get LOCAL_CLUSTER_CONFIG
     # (measured ~5% faster); the caller's own configuration is left as it was.
     import dask
+
+    # A nanny sets its pre-spawn environment in its own process too, so the
+    # module's cluster left MALLOC_TRIM_THRESHOLD_ here; the command starts
+    # from a fresh process, without it (a user's own setting is inherited).
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
 
     from sktransfer._embed_command import LOCAL_CLUSTER_CONFIG, connect
 
