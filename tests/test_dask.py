@@ -24,6 +24,7 @@ from sktransfer import PretrainedImageFeatures, PretrainedTextEmbeddings  # noqa
 from sktransfer.cli import main  # noqa: E402
 from sktransfer.dask import embed  # noqa: E402
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches  # noqa: E402
+from sktransfer.exceptions import InvalidInputError  # noqa: E402
 
 IMAGE_MODEL = "efficientnet_lite0"  # bundled: same weights in every process
 
@@ -153,6 +154,8 @@ def test_embed_items_returns_arrays_and_names_skipped_inputs(client, photos,
         client.submit(embed_items, items, fitted).result()
     empty, errors = embed_items([], fitted, "skip")
     assert empty.shape == (0, fitted.n_features_out_) and errors == []
+    with pytest.raises(InvalidInputError, match="on_error must be 'raise' or 'skip'"):
+        embed_items(paths[:1], fitted, "ignore")
 
 
 def test_fit_on_workers_loads_the_model_on_every_worker_at_once(client, photos):
