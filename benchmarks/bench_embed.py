@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,14 @@ def make_folder(root: Path, n: int, size: int) -> list[str]:
 
 def run_command(folder: Path, workers: int, args) -> dict:
     """Run the command once; its wall time, embedding time and worker RSS."""
-    out = tempfile.mkdtemp(prefix="bench-embed-") + "/out.parquet"
+    scratch = tempfile.mkdtemp(prefix="bench-embed-")
+    try:
+        return _run_command(folder, workers, args, scratch + "/out.parquet")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_command(folder: Path, workers: int, args, out: str) -> dict:
     command = [sys.executable, "-m", "sktransfer.cli", "embed", str(folder),
                "--out", out, "--workers", str(workers), "--model", args.model,
                "--partition-size", str(args.partition_size), "--no-progress"]

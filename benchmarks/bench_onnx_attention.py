@@ -13,7 +13,9 @@ ONNX Runtime on the eager export after onnxruntime's own transformer optimizer
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -85,6 +87,7 @@ def main() -> None:
                          max_length=256, return_tensors="pt")
                for i in range(0, len(texts), 64)]
     tmp = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, tmp, True)  # three exports, ~90 MB each
     print(f"torch {torch.__version__}, {threads} threads, load "
           f"{os.getloadavg()[0]:.1f}, {len(texts)} texts")
     reference = None
