@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from sktransfer._fit_data import (
-    IMAGE_SUFFIXES,
     _check_readable,
     _ensure_path,
     _ensure_writable,
     column_inputs,
+    image_files,
     load_training_data,
     read_csv,
     resolve_task,
@@ -194,8 +194,7 @@ def _image_inputs(inputs):
     for item in inputs:
         path = _ensure_path(item)
         if path.is_dir():
-            paths += sorted(str(p) for p in path.rglob("*")
-                            if p.suffix.lower() in IMAGE_SUFFIXES)
+            paths += [str(p) for p in image_files(path)]
         else:
             paths.append(str(path))
     _check_readable(paths)

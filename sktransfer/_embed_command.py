@@ -69,11 +69,16 @@ def add_embed_parser(sub) -> None:
 
 # --- inputs --------------------------------------------------------------------
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursive, by suffix), sorted."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def _image_folder(folder: Path) -> pd.DataFrame:
     import pandas as pd
 
-    paths = sorted(str(p) for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = [str(p) for p in image_files(folder)]
     if not paths:
         raise InvalidInputError(f"{str(folder)!r} holds no image "
                                 f"({', '.join(sorted(IMAGE_SUFFIXES))})")

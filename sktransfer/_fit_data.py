@@ -7,7 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sktransfer._embed_command import IMAGE_SUFFIXES, _looks_like_paths
+from sktransfer._embed_command import (
+    IMAGE_SUFFIXES,
+    _looks_like_paths,
+    image_files,
+)
 from sktransfer.exceptions import CLIError, InvalidInputError
 
 AUTO_MIN_NUMERIC = 0.9  # --task auto: a column this numeric is meant to be numbers
@@ -37,8 +41,7 @@ def read_image_folder(folder: Path):
                        f"(at least 2), found {len(classes)}")
     paths, labels = [], []
     for cls in classes:
-        files = sorted(p for p in cls.rglob("*") if p.suffix.lower()
-                       in IMAGE_SUFFIXES)
+        files = image_files(cls)
         if not files:
             raise CLIError(f"class folder {str(cls)!r} holds no image "
                            f"({', '.join(sorted(IMAGE_SUFFIXES))})")
