@@ -25,8 +25,12 @@ def _ensure_path(path) -> Path:
 
 
 def _ensure_writable(path) -> Path:
-    """Checked before the work: a missing folder is not found after training."""
+    """Checked before the work: a missing folder or an output path that is a
+    folder is not found after training."""
     path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"cannot write {str(path)!r}: it is a folder; give a file "
+                       f"name")
     if not path.parent.is_dir():
         raise CLIError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
                        f"does not exist")
@@ -54,10 +58,12 @@ def read_image_folder(folder: Path):
 def _check_readable(paths):
     from PIL import Image
 
+    from sktransfer.cache import open_regular
+
     bad = []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with open_regular(path) as handle, Image.open(handle) as image:
                 image.verify()
         except Exception:
             bad.append(str(path))
@@ -73,7 +79,9 @@ def read_csv(path: Path, column, target=None):
         raise CLIError("a CSV needs --column, the column holding the texts or "
                        "image paths (and --target for fit)")
     try:
-        frame = pd.read_csv(path)
+        # labels stay exactly as written ("007" is not 7, "1e3" is not
+        # "1000"); regression_target turns them into numbers
+        frame = pd.read_csv(path, dtype=None if target is None else {target: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError,
             UnicodeDecodeError) as exc:
         raise CLIError(f"{str(path)!r} cannot be read as a CSV file: "
@@ -126,7 +134,7 @@ def load_training_data(args):
         row = int(np.flatnonzero(target.isna())[0])
         raise CLIError(f"row {row} of {args.target!r} has no label")
     X, _, modality = column_inputs(data, frame[args.text_column])
-    return X, target.to_numpy(), modality
+    return X, target.to_numpy(dtype=object), modality
 
 
 def resolve_task(args, y):

@@ -43,6 +43,7 @@ module of ``ESTIMATOR_MODULES`` (a test checks every public estimator is).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tempfile
@@ -63,7 +64,11 @@ from sktransfer._persist_archive import (
     sha256,
     write_archive,
 )
-from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.exceptions import (
+    ModelFileError,
+    ParameterError,
+    UnsafeModelFileError,
+)
 
 if TYPE_CHECKING:  # names used in annotations only
     import os
@@ -272,8 +277,18 @@ def _check_no_stray_network(objects) -> None:
 
 # --- load --------------------------------------------------------------------------
 
-def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEstimator:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    trusted: Iterable[str] = (),
+    max_parameters: int | None = None,
+) -> BaseEstimator:
     """Read an estimator written by :func:`save`, running no code from the file.
+
+    The file is data: nothing in it becomes a path or a registry key (a
+    loaded embedder caches in memory, under a key made of the digest of its
+    actual weights), and every size in it is checked before anything is
+    allocated (``sktransfer._persist_limits``).
 
     Parameters
     ----------
@@ -282,6 +297,9 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
     trusted : iterable of str, default=()
         Extra type names (``"module.Class"``) you vouch for, added to
         ``trusted_types()``: e.g. your own transformer inside a Pipeline.
+    max_parameters : int, default=None
+        The largest network (in parameters) the file may build; None: the
+        default limit (1e9). Raise it for a larger network you trust.
 
     Returns
     -------
@@ -294,14 +312,35 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
     UnsafeModelFileError
         The file is a pickle, or holds types that are not trusted.
     ModelFileError
-        The file is not a sktransfer archive, or it is corrupt or modified.
+        The file is not a sktransfer archive, or it is damaged, modified, or
+        over a size limit.
     """
+    from sktransfer import _persist_limits as limits
+
+    if max_parameters is not None and (
+            not isinstance(max_parameters, int) or max_parameters < 1):
+        raise ParameterError(f"max_parameters must be a positive int, got "
+                             f"{max_parameters!r}")
+    saved = dataclasses.replace(limits.LIMITS)
+    if max_parameters is not None:
+        limits.LIMITS.max_parameters = max_parameters
+    try:
+        return _load(Path(path), trusted)
+    finally:
+        limits.LIMITS.max_parameters = saved.max_parameters
+
+
+def _load(path: Path, trusted) -> BaseEstimator:
+    from sktransfer import _persist_limits as limits
     from sktransfer._persist_nets import HANDLERS
 
-    path = Path(path)
     kinds = {h.kind: h for h in HANDLERS}
     with Archive(path) as archive:
-        estimator = _loads(archive.read(TREE), path, trusted)
+        tree = archive.read(TREE)
+        limits.check_tree(tree, archive.size, repr(str(path)))
+        estimator = _loads(tree, path, trusted)
+        objects = list(_estimators(estimator))
+        _check_data_only(objects, path)
         owners = _owners(estimator, len(archive.networks), path)
         _map_devices(estimator)
         with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
@@ -311,15 +350,49 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
                 if handler is None:
                     raise ModelFileError(f"{str(path)!r}: network {index} is of an "
                                          f"unknown kind {entry.get('kind')!r}")
-                folder = archive.extract(f"networks/{index}/", Path(tmp, str(index)))
+                prefix = f"networks/{index}/"
+                folder = archive.extract(prefix, Path(tmp, str(index)))
                 try:
                     handler.load(obj, folder, entry)
-                except (KeyError, TypeError, ValueError, OSError, RuntimeError,
-                        AttributeError) as exc:  # what torch/transformers raise
+                except _REBUILD_ERRORS as exc:  # what torch/transformers raise
                     raise ModelFileError(f"{str(path)!r}: network {index} "
                                          f"({entry.get('owner')}) cannot be rebuilt: "
                                          f"{exc}") from exc
+                obj.__dict__["_weights_digest"] = archive.digests.get(
+                    prefix + "weights.safetensors")
     return estimator
+
+
+# What rebuilding a network from a damaged or crafted description raises.
+_REBUILD_ERRORS = (KeyError, TypeError, ValueError, OSError, RuntimeError,
+                   AttributeError, ImportError, ArithmeticError, RecursionError,
+                   IndexError)
+
+
+def _check_data_only(objects, path: Path) -> None:
+    """A loaded sktransfer object holds data only: no instance attribute may
+    stand in for a method of its class, none of the state that is derived
+    (cache keys, loaded networks, runners) is taken from the file, and a
+    persistent cache folder named in the file is not used (in-memory cache)."""
+    for obj in objects:
+        cls = type(obj)
+        if not cls.__module__.startswith("sktransfer"):
+            continue
+        for name in list(obj.__dict__):
+            if isinstance(getattr(cls, name, None), property):
+                del obj.__dict__[name]  # e.g. model_key_ in older files
+            elif callable(getattr(cls, name, None)):
+                raise ModelFileError(f"{str(path)!r}: {cls.__name__}.{name} is a "
+                                     f"method, and the file sets it")
+        for name in _DERIVED:
+            obj.__dict__.pop(name, None)
+        cache = obj.__dict__.get("cache")
+        if cache is not None and not isinstance(cache, bool):
+            obj.__dict__["cache"] = True
+
+
+# Private state computed on this machine, never read from a file.
+_DERIVED = ("_model", "_runner", "_model_key", "_weights_digest")
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict:
