@@ -430,3 +430,79 @@ def test_a_folder_and_a_pickle(tmp_path):
     path.write_bytes(pickle.dumps({"format": "sktransfer-model"}))
     with pytest.raises(UnsafeModelFileError, match="pickle"):
         sktransfer.load(path)
+
+
+# --- text networks: configs checked against known encoders, sizes capped ---------
+
+TEXTS = ["The cat sat on the mat.", "A dog barked all night long!",
+         "The train left the station.", "Buses run every ten minutes.",
+         "My kitten sleeps all day.", "The parrot talks too much.",
+         "Trams are quiet and fast.", "The plane landed on time."]
+LABELS = ["pet", "pet", "transport", "transport", "pet", "pet", "transport",
+          "transport"]
+
+
+@pytest.fixture(scope="module")
+def text_bytes(tiny_bert, tmp_path_factory):
+    from sktransfer import FineTunedTextClassifier
+
+    clf = FineTunedTextClassifier(f"hf/{tiny_bert}", freeze_depth="all",
+                                  max_epochs=1, batch_size=8, max_length=16,
+                                  random_state=0).fit(TEXTS, LABELS)
+    path = tmp_path_factory.mktemp("text") / "text.skt"
+    sktransfer.save(clf, path)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def text_saved(text_bytes, tmp_path):
+    path = tmp_path / "text.skt"
+    path.write_bytes(text_bytes)
+    return path
+
+
+def _edit_config(path, **changes):
+    name = "networks/0/encoder/config.json"
+    config = json.loads(members(path)[name])
+    config.update(changes)
+    rewrite(path, {name: json.dumps(config).encode()})
+
+
+def test_a_text_model_round_trips_within_the_limits(text_saved):
+    assert sktransfer.load(text_saved).predict(TEXTS).shape == (8,)
+
+
+def test_an_unknown_text_architecture_is_never_built(text_saved):
+    _edit_config(text_saved, model_type="llama")  # 6.7 B parameters by default
+    with pytest.raises(ModelFileError, match="'llama' is not one of the text "
+                                             "encoders"):
+        sktransfer.load(text_saved)
+
+
+def test_a_huge_vocabulary_is_refused_before_it_is_built(text_saved):
+    _edit_config(text_saved, vocab_size=6_000_000)
+    with pytest.raises(ModelFileError, match=r"text encoder 'bert' has 19\d,\d{3},"
+                                             r"\d{3} parameters but its weights"):
+        sktransfer.load(text_saved)
+
+
+def test_a_huge_dense_layer_is_refused_before_it_is_built(text_saved):
+    def edit(manifest):
+        manifest["networks"][0]["text"]["post"] = [
+            {"type": "Pooling", "embedding_dimension": 32,
+             "pooling_mode": "mean", "include_prompt": True},
+            {"type": "Dense", "in_features": 60000, "out_features": 60000,
+             "bias": True, "module_input_name": "sentence_embedding",
+             "module_output_name": "sentence_embedding", "use_residual": False,
+             "activation": "Tanh"}]
+
+    rewrite(text_saved, manifest=edit)
+    with pytest.raises(ModelFileError, match=r"3,60\d,\d{3},\d{3} parameters, over "
+                                             r"the limit of max_parameters"):
+        sktransfer.load(text_saved)
+
+
+def test_flash_attention_is_refused(text_saved):
+    _edit_config(text_saved, _attn_implementation="flash_attention_2")
+    with pytest.raises(ModelFileError, match="flash_attention_2.*only 'eager'"):
+        sktransfer.load(text_saved)
