@@ -219,6 +219,7 @@ class EmbeddingCache:
             raise ValueError(f"model_key {model_key!r} is not a plain name of "
                              f"letters, digits, '-' and '_' (it names the cache "
                              f"folder)")
+        memory_limit()  # a bad SKTRANSFER_CACHE_MB is reported before any work
         self.model_key = model_key
         self.n_features = int(n_features)
         self.directory = None if directory is None else Path(directory) / model_key
