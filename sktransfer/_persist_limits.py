@@ -46,7 +46,7 @@ DEFAULT_MAX_PARAMETERS = 1_000_000_000
 class Limits:
     """The bounds ``sktransfer.load`` holds a file to (see the module docstring)."""
 
-    ratio: float = 4.0
+    ratio: float = 3.0
     slack: int = 64 << 20
     max_member_bytes: int = 64 << 30
     max_arrays: int = 100_000

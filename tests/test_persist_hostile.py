@@ -211,6 +211,25 @@ def test_a_loaded_network_does_not_poison_the_stock_one(saved, photos, tmp_path)
     np.testing.assert_array_equal(again.transform(X), changed)
 
 
+@pytest.mark.slow
+def test_a_tampered_bundled_model_does_not_stand_in_for_the_stock_one(photos,
+                                                                      tmp_path):
+    X, _ = photos
+    stock = PretrainedImageFeatures("efficientnet_lite0", runtime="torch").fit(X)
+    before = stock.transform(X)
+    tampered = PretrainedImageFeatures("efficientnet_lite0", runtime="torch")
+    tampered.fit(X)
+    tampered._model = __import__("copy").deepcopy(tampered.backbone_)
+    perturb(tampered.backbone_.module)
+    sktransfer.save(tampered, tmp_path / "evil.skt")  # "efficientnet_lite0, DEFAULT"
+    loaded = sktransfer.load(tmp_path / "evil.skt")
+    assert not np.allclose(loaded.transform(X), before)
+    again = PretrainedImageFeatures("efficientnet_lite0", runtime="torch",
+                                    cache=False).fit(X)
+    np.testing.assert_array_equal(again.transform(X), before)
+    assert again.model_key_ == stock.model_key_ != loaded.model_key_
+
+
 # --- 3. sizes are bounded before anything is allocated ----------------------------
 
 def test_members_over_the_ratio_are_refused(saved, monkeypatch):
