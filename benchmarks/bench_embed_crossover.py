@@ -6,7 +6,7 @@ default partition size), and of an in-process ``transform`` (model load
 included) as the no-cluster reference. A straight line ``T(N) = a + b N`` fitted
 to each gives the start-up cost ``a`` and the per-input cost ``b``; the crossover
 is where the two-worker line drops below the one-worker line (and below the
-in-process one). ``LOCAL_CLUSTER_CROSSOVER`` in ``sktransfer/_embed_command.py``
+in-process one). ``LOCAL_CLUSTER_CROSSOVER`` in ``sktransfer/cli/embed.py``
 is set from it.
 
     python benchmarks/bench_embed_crossover.py              # N = 16 64 192

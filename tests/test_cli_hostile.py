@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from sktransfer._fit_data import load_training_data, resolve_task
+from sktransfer.cli._inputs import load_training_data, resolve_task
 
 
 def assert_clean_error(result, *fragments):

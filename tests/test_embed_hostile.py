@@ -24,8 +24,8 @@ distributed = pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 
 from sktransfer import PretrainedImageFeatures  # noqa: E402
-from sktransfer._embed_command import default_partition_size  # noqa: E402
 from sktransfer.cli import main  # noqa: E402
+from sktransfer.cli.embed import default_partition_size  # noqa: E402
 from sktransfer.datasets import load_photo_patches  # noqa: E402
 from sktransfer.exceptions import InvalidInputError  # noqa: E402
 

@@ -26,9 +26,9 @@ from sklearn.pipeline import make_pipeline
 
 import sktransfer
 from sktransfer import PretrainedImageFeatures
-from sktransfer import _persist_limits as limits
 from sktransfer.datasets import load_photo_patches
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.persist import _limits as limits
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = "shufflenet_v2_x0_5"  # 0.34 M parameters: a 1.4 MB file
@@ -42,7 +42,7 @@ def photos():
 @pytest.fixture(autouse=True)
 def _private_registry(monkeypatch):
     """Each test sees its own table of shared models."""
-    monkeypatch.setattr("sktransfer._embedder._SHARED", OrderedDict())
+    monkeypatch.setattr("sktransfer._embedding.embedder._SHARED", OrderedDict())
 
 
 def features(**params):

@@ -13,6 +13,8 @@ part of ``backbone.module``'s state dict). Config files asking for remote code
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,8 +140,11 @@ def _activation_name(activation: object) -> str:
 
 # --- load -----------------------------------------------------------------------
 
-def load_text_backbone(folder: Path, description: dict[str, Any],
-                       weights: Path | None = None) -> Backbone:
+def load_text_backbone(
+    folder: Path,
+    description: dict[str, Any],
+    check_parameters: Callable[[int, str], None] | None = None,
+) -> Backbone:
     """Rebuild a text backbone from ``save_text_backbone``'s folder and description.
 
     No code from the files runs and nothing is downloaded: the encoder is
@@ -153,11 +158,11 @@ def load_text_backbone(folder: Path, description: dict[str, Any],
         The folder ``save_text_backbone`` wrote.
     description : dict
         What ``save_text_backbone`` returned.
-    weights : Path, default=None
-        The safetensors file the caller will load: before anything is built,
-        the network's parameter count (estimated on the meta device) is
-        checked against it and against ``max_parameters``
-        (``sktransfer._persist_limits``).
+    check_parameters : callable, default=None
+        ``check_parameters(count, what)`` is called with the network's
+        parameter count, estimated on the meta device, before anything is
+        built; it raises to refuse (``sktransfer.load`` checks it against
+        ``max_parameters`` and against the values the weights file holds).
 
     Returns
     -------
@@ -181,7 +186,7 @@ def load_text_backbone(folder: Path, description: dict[str, Any],
                                  f"that starts with a Pooling module")
         for entry in post:
             _check_post(entry)
-    encoder, tokenizer = _encoder_and_tokenizer(folder, post, weights)
+    encoder, tokenizer = _encoder_and_tokenizer(folder, post, check_parameters)
     if post is not None:
         post = [_build_post(entry) for entry in post]
     settings = {key: _setting(description, key, kind) for key, kind in
@@ -193,18 +198,15 @@ def load_text_backbone(folder: Path, description: dict[str, Any],
                           settings["out_features"])
 
 
-def _encoder_and_tokenizer(folder: Path, post, weights: Path | None):
+def _encoder_and_tokenizer(folder: Path, post, check_parameters):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    from sktransfer import _persist_limits as limits
 
     configs = {}
     for name in ("config.json", "tokenizer_config.json"):
         path = folder / name
         if not path.is_file():
             continue
-        configs[name] = limits.read_json(path.read_bytes(),
-                                         f"{path.parent.name}/{path.name}")
+        configs[name] = _read_json(path)
         if not isinstance(configs[name], dict):
             raise ModelFileError(f"{path.parent.name}/{path.name} is not a JSON "
                                  f"object")
@@ -223,13 +225,22 @@ def _encoder_and_tokenizer(folder: Path, post, weights: Path | None):
                                  f"'sdpa' are loaded")
     options = dict(local_files_only=True, trust_remote_code=False)
     config = AutoConfig.from_pretrained(folder, **options)
-    if weights is not None:
+    if check_parameters is not None:
         count = _meta_parameter_count(config) + sum(
             e["in_features"] * e["out_features"] + e["out_features"] * e["bias"]
             for e in post or () if e["type"] == "Dense")
-        limits.check_parameters(count, weights, f"the text encoder {model_type!r}")
+        check_parameters(count, f"the text encoder {model_type!r}")
     encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
     return encoder, AutoTokenizer.from_pretrained(folder, **options)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ModelFileError(f"{path.parent.name}/{path.name} is not valid JSON "
+                             f"({reason})") from None
 
 
 #: The transformers encoder families ``load_text_backbone`` builds.

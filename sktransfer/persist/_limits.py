@@ -19,7 +19,8 @@ scikit-learn tree, a network's parameter count, an image size) is bounded:
 
 Each refusal is a :class:`~sktransfer.exceptions.ModelFileError` that names
 the member and the limit. ``LIMITS`` holds the values in force; tests lower
-them to stay fast.
+them to stay fast. ``check_data_only`` keeps what a loaded object takes from
+the file to data (no cache folder, no cache key, no method).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from pathlib import Path
 
 from sktransfer.exceptions import ModelFileError
 
-__all__ = ["DEFAULT_MAX_PARAMETERS", "LIMITS", "Limits", "check_members",
+__all__ = ["DEFAULT_MAX_PARAMETERS", "DERIVED", "LIMITS", "REBUILD_ERRORS",
+           "Limits", "check_data_only", "check_members",
            "check_parameters", "check_tree", "image_config", "read_json",
            "safetensors_values"]
 
@@ -296,3 +298,36 @@ def check_int(value: object, what: str, low: int, high: int) -> int:
                              f"and {high}")
     return value
 
+
+# --- the loaded objects -------------------------------------------------------
+
+# What rebuilding a network from a damaged or crafted description raises.
+REBUILD_ERRORS = (KeyError, TypeError, ValueError, OSError, RuntimeError,
+                  AttributeError, ImportError, ArithmeticError, RecursionError,
+                  IndexError)
+
+
+def check_data_only(objects, path: Path) -> None:
+    """A loaded sktransfer object holds data only: no instance attribute may
+    stand in for a method of its class, none of the state that is derived
+    (cache keys, loaded networks, runners) is taken from the file, and a
+    persistent cache folder named in the file is not used (in-memory cache)."""
+    for obj in objects:
+        cls = type(obj)
+        if not cls.__module__.startswith("sktransfer"):
+            continue
+        for name in list(obj.__dict__):
+            if isinstance(getattr(cls, name, None), property):
+                del obj.__dict__[name]  # e.g. model_key_ in older files
+            elif callable(getattr(cls, name, None)):
+                raise ModelFileError(f"{str(path)!r}: {cls.__name__}.{name} is a "
+                                     f"method, and the file sets it")
+        for name in DERIVED:
+            obj.__dict__.pop(name, None)
+        cache = obj.__dict__.get("cache")
+        if cache is not None and not isinstance(cache, bool):
+            obj.__dict__["cache"] = True
+
+
+# Private state computed on this machine, never read from a file.
+DERIVED = ("_model", "_runner", "_model_key", "_weights_digest")

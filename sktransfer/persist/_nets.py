@@ -17,9 +17,9 @@ from typing import TypeGuard
 import torch
 from torch import nn
 
-from sktransfer import _persist_limits as limits
 from sktransfer.backbones import TEXT_BACKBONE_FILES
 from sktransfer.exceptions import ModelFileError, ModelNotAvailableError
+from sktransfer.persist import _limits as limits
 
 __all__ = ["HANDLERS", "NETWORK_FILES", "handler_for"]
 
@@ -208,8 +208,10 @@ class FineTunedHandler:
         if entry.get("modality") == "image":
             backbone = _image_backbone(entry.get("image") or {}, folder / WEIGHTS)
         else:
-            backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {},
-                                          weights=folder / WEIGHTS)
+            backbone = load_text_backbone(
+                folder / ENCODER, entry.get("text") or {},
+                lambda count, what: limits.check_parameters(count, folder / WEIGHTS,
+                                                            what))
         from sktransfer.finetune._adapt import ADAPT_LOSSES
 
         adapt = getattr(obj, "adapt", None)

@@ -26,11 +26,11 @@ archive's config (no ``auto_map`` remote code) and tokenizer files. A network
 fitted on CUDA loads on the CPU when CUDA is absent.
 
 The archive itself (writing, validating, reading members) lives in
-``sktransfer._persist_archive``, the networks in ``sktransfer._persist_nets``.
+``sktransfer.persist._archive``, the networks in ``sktransfer.persist._nets``.
 
 Extension point
 ---------------
-``sktransfer._persist_nets.HANDLERS`` lists the kinds of network: every
+``sktransfer.persist._nets.HANDLERS`` lists the kinds of network: every
 estimator with a skorch ``net_`` around a ``FineTuneModule`` (anything built
 on ``BaseFineTuned``: classifiers and regressors, image and text) and every
 ``BaseEmbedder`` with an image ``backbone_``. Text embedders keep no weights:
@@ -56,18 +56,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from sktransfer._persist_archive import (
+from sktransfer.exceptions import (
+    ModelFileError,
+    ParameterError,
+    UnsafeModelFileError,
+)
+from sktransfer.persist._archive import (
     FORMAT,
     TREE,
     VERSION,
     Archive,
     sha256,
     write_archive,
-)
-from sktransfer.exceptions import (
-    ModelFileError,
-    ParameterError,
-    UnsafeModelFileError,
 )
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -125,7 +125,7 @@ def save(
     --------
     load : read it back.
     """
-    from sktransfer._persist_nets import handler_for
+    from sktransfer.persist._nets import handler_for
 
     path = Path(path)
     objects = list(_estimators(estimator))
@@ -250,7 +250,7 @@ def _is_object(obj) -> bool:
 def _attributes(obj) -> list:
     """``(name, value)`` of what is saved of ``obj`` (its ``__getstate__``, as
     skops sees it), its networks left out."""
-    from sktransfer._persist_nets import handler_for
+    from sktransfer.persist._nets import handler_for
 
     if _is_network(obj):
         return []
@@ -288,7 +288,7 @@ def load(
     The file is data: nothing in it becomes a path or a registry key (a
     loaded embedder caches in memory, under a key made of the digest of its
     actual weights), and every size in it is checked before anything is
-    allocated (``sktransfer._persist_limits``).
+    allocated (``sktransfer.persist._limits``).
 
     Parameters
     ----------
@@ -315,7 +315,7 @@ def load(
         The file is not a sktransfer archive, or it is damaged, modified, or
         over a size limit.
     """
-    from sktransfer import _persist_limits as limits
+    from sktransfer.persist import _limits as limits
 
     if max_parameters is not None and (
             not isinstance(max_parameters, int) or max_parameters < 1):
@@ -331,8 +331,8 @@ def load(
 
 
 def _load(path: Path, trusted) -> BaseEstimator:
-    from sktransfer import _persist_limits as limits
-    from sktransfer._persist_nets import HANDLERS
+    from sktransfer.persist import _limits as limits
+    from sktransfer.persist._nets import HANDLERS
 
     kinds = {h.kind: h for h in HANDLERS}
     with Archive(path) as archive:
@@ -340,7 +340,7 @@ def _load(path: Path, trusted) -> BaseEstimator:
         limits.check_tree(tree, archive.size, repr(str(path)))
         estimator = _loads(tree, path, trusted)
         objects = list(_estimators(estimator))
-        _check_data_only(objects, path)
+        limits.check_data_only(objects, path)
         owners = _owners(estimator, len(archive.networks), path)
         _map_devices(estimator)
         with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
@@ -354,45 +354,13 @@ def _load(path: Path, trusted) -> BaseEstimator:
                 folder = archive.extract(prefix, Path(tmp, str(index)))
                 try:
                     handler.load(obj, folder, entry)
-                except _REBUILD_ERRORS as exc:  # what torch/transformers raise
+                except limits.REBUILD_ERRORS as exc:  # what torch/transformers raise
                     raise ModelFileError(f"{str(path)!r}: network {index} "
                                          f"({entry.get('owner')}) cannot be rebuilt: "
                                          f"{exc}") from exc
                 obj.__dict__["_weights_digest"] = archive.digests.get(
                     prefix + "weights.safetensors")
     return estimator
-
-
-# What rebuilding a network from a damaged or crafted description raises.
-_REBUILD_ERRORS = (KeyError, TypeError, ValueError, OSError, RuntimeError,
-                   AttributeError, ImportError, ArithmeticError, RecursionError,
-                   IndexError)
-
-
-def _check_data_only(objects, path: Path) -> None:
-    """A loaded sktransfer object holds data only: no instance attribute may
-    stand in for a method of its class, none of the state that is derived
-    (cache keys, loaded networks, runners) is taken from the file, and a
-    persistent cache folder named in the file is not used (in-memory cache)."""
-    for obj in objects:
-        cls = type(obj)
-        if not cls.__module__.startswith("sktransfer"):
-            continue
-        for name in list(obj.__dict__):
-            if isinstance(getattr(cls, name, None), property):
-                del obj.__dict__[name]  # e.g. model_key_ in older files
-            elif callable(getattr(cls, name, None)):
-                raise ModelFileError(f"{str(path)!r}: {cls.__name__}.{name} is a "
-                                     f"method, and the file sets it")
-        for name in _DERIVED:
-            obj.__dict__.pop(name, None)
-        cache = obj.__dict__.get("cache")
-        if cache is not None and not isinstance(cache, bool):
-            obj.__dict__["cache"] = True
-
-
-# Private state computed on this machine, never read from a file.
-_DERIVED = ("_model", "_runner", "_model_key", "_weights_digest")
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict:

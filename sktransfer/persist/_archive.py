@@ -14,8 +14,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from sktransfer import _persist_limits as limits
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.persist import _limits as limits
 
 __all__ = ["FORMAT", "MANIFEST", "TREE", "VERSION", "Archive", "sha256",
            "write_archive"]
@@ -62,7 +62,7 @@ def write_archive(path: Path, manifest: dict, members: dict[str, Path]) -> None:
 
 class Archive:
     """A validated archive: a zip with a manifest, expected members only, each
-    within the size limits (``sktransfer._persist_limits``) and with the
+    within the size limits (``sktransfer.persist._limits``) and with the
     SHA-256 the manifest records. Whatever zipfile raises on a damaged file
     becomes a ``ModelFileError``."""
 
@@ -99,7 +99,7 @@ class Archive:
                               f"{exc})")
 
     def _validate(self) -> None:
-        from sktransfer._persist_nets import NETWORK_FILES
+        from sktransfer.persist._nets import NETWORK_FILES
 
         infos = self.zip.infolist()
         names = [info.filename for info in infos]
