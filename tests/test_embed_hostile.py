@@ -182,3 +182,16 @@ def test_the_default_partition_size_keeps_every_worker_busy():
     assert default_partition_size(1000, 2) == 125
     assert default_partition_size(100_000, 2) == 1024
     assert default_partition_size(5, 1) == 16
+
+
+def test_a_small_input_on_several_local_workers_gets_a_note(capsys):
+    from argparse import Namespace
+
+    from sktransfer.cli.embed import LOCAL_CLUSTER_CROSSOVER, _note_small_input
+
+    _note_small_input(50, Namespace(scheduler=None, workers=2))
+    assert f"below about {LOCAL_CLUSTER_CROSSOVER}" in capsys.readouterr().err
+    for n, workers, scheduler in ((50, 1, None), (10_000, 2, None),
+                                  (50, 1, "tcp://x:8786")):
+        _note_small_input(n, Namespace(scheduler=scheduler, workers=workers))
+        assert capsys.readouterr().err == ""
