@@ -532,3 +532,13 @@ def test_flash_attention_is_refused(text_saved):
     _edit_config(text_saved, _attn_implementation="flash_attention_2")
     with pytest.raises(ModelFileError, match="flash_attention_2.*only 'eager'"):
         sktransfer.load(text_saved)
+
+
+def test_a_wrong_output_count_fails_at_load(text_saved):
+    def edit(manifest):
+        manifest["networks"][0]["n_outputs"] = 3
+
+    rewrite(text_saved, manifest=edit)
+    with pytest.raises(ModelFileError, match="3 outputs but the estimator's fitted "
+                                             "state asks for 2"):
+        sktransfer.load(text_saved)
