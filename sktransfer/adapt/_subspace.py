@@ -33,6 +33,7 @@ from sktransfer.adapt._utils import (
     target_rows,
     validate_data,
 )
+from sktransfer.exceptions import ParameterError
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -55,7 +56,7 @@ _FIT_DOC = """
 
 def _check_components(n_components, limit, what):
     if n_components > limit:
-        raise ValueError(
+        raise ParameterError(
             f"n_components={n_components} is larger than {what} ({limit}); "
             f"use n_components <= {limit}."
         )

@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from sktransfer.exceptions import InvalidInputError
+
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
 except ImportError:  # pragma: no cover - older scikit-learn
@@ -60,7 +62,7 @@ def domain_mask(sample_domain, n_samples):
     """Boolean "is target" mask from ``sample_domain``; errors name bad values."""
     domain = np.asarray(sample_domain, dtype=object).ravel()
     if domain.shape[0] != n_samples:
-        raise ValueError(
+        raise InvalidInputError(
             f"sample_domain has {domain.shape[0]} entries but X has {n_samples} "
             "rows; give one domain per row."
         )
@@ -69,7 +71,7 @@ def domain_mask(sample_domain, n_samples):
     bad = ~(is_target | is_source)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise InvalidInputError(
             f"sample_domain[{index}] = {domain[index]!r} is not a domain; use 0 or "
             "'source' for source rows and 1 or 'target' for target rows."
         )
@@ -109,7 +111,7 @@ def split_domains(y, sample_domain=None):
         stray = ~target & unlabelled
         if stray.any():
             index = int(np.flatnonzero(stray)[0])
-            raise ValueError(
+            raise InvalidInputError(
                 f"Row {index} is marked as source in sample_domain but has no label "
                 "(y == -1); source rows must be labelled."
             )
@@ -119,7 +121,7 @@ def split_domains(y, sample_domain=None):
 def check_domains(source, target, *, needs_target=True):
     """Raise if there are no labelled source rows; warn if there are no target rows."""
     if not source.any():
-        raise ValueError(
+        raise InvalidInputError(
             "No labelled source rows: every row is a target row (y == -1 or "
             "sample_domain == 'target'). Give labelled source rows to train on."
         )
@@ -135,7 +137,7 @@ def check_domains(source, target, *, needs_target=True):
 def check_n_classes(classes, where="the labelled rows"):
     """Raise a ``ValueError`` when fewer than two classes are present."""
     if len(classes) < 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"Only one class ({classes[0]!r}) in {where}; a classifier needs at "
             "least two classes."
         )
@@ -175,7 +177,7 @@ def check_kernel_size(n_rows, max_samples, estimator_name, what="rows"):
     """Raise before building an ``n_rows x n_rows`` kernel matrix above the limit."""
     if n_rows > max_samples:
         gib = n_rows**2 * 8 / 2**30
-        raise ValueError(
+        raise InvalidInputError(
             f"{estimator_name} builds a {n_rows} x {n_rows} kernel matrix over the "
             f"{what} ({gib:.1f} GiB, O(n^2) memory, O(n^3) time for an eigen/QP "
             f"solve), above max_samples={max_samples}. Subsample the {what} "

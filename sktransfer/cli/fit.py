@@ -17,13 +17,12 @@ MODEL_FORMAT = "sktransfer-model"
 
 
 def _freeze_depth(value: str):
-    if value == "all":
-        return "all"
+    """An int when the option reads as one; anything else goes to the estimator,
+    whose ``fit`` says what ``freeze_depth`` accepts."""
     try:
         return int(value)
     except ValueError:
-        raise CLIError(f"--freeze-depth must be an int or 'all', got {value!r}") \
-            from None
+        return value
 
 
 def _weights(value):

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from sktransfer.adapt._utils import split_domains
+from sktransfer.exceptions import InvalidInputError
 
 __all__ = ["ADAPT_LOSSES", "CORALLoss", "DANNLoss", "MMDLoss", "split_rows"]
 
@@ -120,12 +121,12 @@ def split_rows(y, sample_domain, adapt):
     _, target, labelled_target = split_domains(y, sample_domain)
     labelled = ~target | labelled_target
     if not labelled.any():
-        raise ValueError(
+        raise InvalidInputError(
             "Every row is unlabelled (y == -1): give labelled rows to train on; "
             "-1 marks the unlabelled target rows used by adapt."
         )
     if adapt is not None and not target.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"adapt={adapt!r} needs target rows: mark unlabelled target rows with "
             f"y == -1 (or pass sample_domain); got none. Use adapt=None to train "
             f"on labelled rows only."

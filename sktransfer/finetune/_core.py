@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
+from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import (
     ADAPT_LOSSES,
     PairedCollate,
@@ -376,8 +377,9 @@ class _LabeledCollate:
 
 def _check_rows(y, n_samples: int) -> None:
     if len(y) != n_samples:
-        raise ValueError(f"X has {n_samples} samples but y has {len(y)} rows "
-                         f"(labels or targets)")
+        raise InvalidInputError(
+            f"X has {n_samples} samples but y has {len(y)} rows (labels or targets)"
+        )
 
 
 def _take(y, rows):

@@ -55,7 +55,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.exceptions import (
+    ModelFileError,
+    ParameterTypeError,
+    UnsafeModelFileError,
+)
 from sktransfer.persist._archive import (
     FORMAT,
     TREE,
@@ -190,7 +194,7 @@ def _manifest(networks, members, metadata) -> dict:
     try:
         metadata = json.loads(json.dumps(dict(metadata or {})))
     except TypeError as exc:
-        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
+        raise ParameterTypeError(f"metadata must be JSON-serialisable: {exc}") from None
     return {
         "format": FORMAT, "version": VERSION,
         "versions": {"sktransfer": __version__, "torch": torch.__version__,
