@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from sktransfer._utils.device import autocast
+from sktransfer._utils.files import replacing
 from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones import onnx_export_mode
 from sktransfer.exceptions import (
@@ -236,14 +236,8 @@ def _export_cached(module, probe, identity, cache_dir) -> str:
     if os.path.isfile(path):
         return path
     os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".onnx.part", dir=directory)
-    os.close(handle)
-    try:
-        _export(module, probe, tmp)
-        os.replace(tmp, path)  # atomic: readers never see half a file
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as partial:  # readers never see half a file
+        _export(module, probe, str(partial))
     return path
 
 
@@ -286,7 +280,7 @@ def _verify(runner: OnnxRunner, torch_runner: TorchRunner, probe, path) -> None:
                                                       atol=1e-4):
         difference = (np.abs(got - expected).max() if got.shape == expected.shape
                       else f"shape {got.shape} != {expected.shape}")
-        raise ValueError(f"the exported model differs from torch ({difference})")
+        raise RuntimeError(f"the exported model differs from torch ({difference})")
     _VERIFIED.add(path)
 
 
