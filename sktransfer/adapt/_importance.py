@@ -125,8 +125,8 @@ class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Source labels; ``-1`` marks unlabelled target rows.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
-            pass labelled target rows. Routed by metadata routing.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; needed only
+            to pass labelled target rows. Routed by metadata routing.
 
         Returns
         -------

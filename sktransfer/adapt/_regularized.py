@@ -78,7 +78,7 @@ def _source_coef(est, shape):
     return coef.reshape(shape)
 
 
-def _target_rows(X, y, sample_domain, regression=False):
+def _select_target_data(X, y, sample_domain, regression=False):
     """The labelled target rows.
 
     Classification: rows with ``y == -1`` are unlabelled (never a class) and
@@ -178,8 +178,8 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Targets.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; only target rows are
-            used (``-1`` is an ordinary target value here). ``None``: all rows
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only target
+            rows are used (``-1`` is an ordinary target value here). ``None``: all rows
             are target rows.
 
         Returns
@@ -189,7 +189,7 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, y_numeric=True)
         if sample_domain is not None:
-            X, y = _target_rows(X, y, sample_domain, regression=True)
+            X, y = _select_target_data(X, y, sample_domain, regression=True)
         n_features = X.shape[1]
         self.source_coef_ = _source_coef(self, (n_features,))
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(n_features)
@@ -334,8 +334,8 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels; ``-1`` marks unlabelled rows, which are ignored.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; only labelled target
-            rows are used. ``None``: all labelled rows are target rows.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only labelled
+            target rows are used. ``None``: all labelled rows are target rows.
 
         Returns
         -------
@@ -343,7 +343,7 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         X, y = validate_data(self, X, y)
-        X, y = _target_rows(X, y, sample_domain)
+        X, y = _select_target_data(X, y, sample_domain)
         check_classification_targets(y)
         self.classes_ = self._classes(y)
         check_n_classes(self.classes_)

@@ -112,8 +112,9 @@ ADAPT_LOSSES = {"coral": CORALLoss, "dann": DANNLoss, "mmd": MMDLoss}
 def split_rows(y, sample_domain, adapt):
     """Indices of the labelled rows and of the target rows; clear errors.
 
-    ``y == -1`` marks unlabelled target rows; ``sample_domain`` (0/"source",
-    1/"target") may mark target rows explicitly, labelled or not.
+    ``y == -1`` marks unlabelled target rows; ``sample_domain`` (as in skada:
+    > 0 or "source", < 0 or "target") may mark target rows explicitly,
+    labelled or not.
     """
     y = np.asarray(y)
     if y.ndim != 1:

@@ -119,9 +119,9 @@ class BaseFineTuned(BaseEstimator):
             by ``adapt`` and ignored when ``adapt`` is None) or numeric targets
             (regressors, where -1 is a value like any other).
         sample_domain : array-like of shape (n_samples,), default=None
-            Classifiers: ``0``/``"source"`` or ``1``/``"target"`` per row;
-            target rows may then carry labels (they are trained on, and
-            aligned). None: the target rows are the ``y == -1`` rows.
+            Classifiers, as in skada: > 0 (or ``"source"``) for a source row, < 0 (or
+            ``"target"``) for a target row; target rows may then carry labels (they are
+            trained on, and aligned). None: the target rows are the ``y == -1`` rows.
 
         Returns
         -------
