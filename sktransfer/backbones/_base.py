@@ -204,12 +204,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 def _masked_pool(tokens, mask, pooling: str) -> torch.Tensor:
-    keep = mask.unsqueeze(-1).to(tokens.dtype)
-    mean = (tokens * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
+    mean = mean_pool(tokens, mask)
     if pooling == "avg":
         return mean
     lowest = torch.finfo(tokens.dtype).min
-    top = tokens.masked_fill(keep == 0, lowest).amax(dim=1)
+    top = tokens.masked_fill(mask.unsqueeze(-1) == 0, lowest).amax(dim=1)
     return top if pooling == "max" else torch.cat([mean, top], dim=1)
 
 

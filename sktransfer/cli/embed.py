@@ -17,6 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.cli._inputs import _check_texts, read_inputs
 from sktransfer.exceptions import (
     InvalidInputError,
@@ -75,12 +76,12 @@ def build_transformer(args, modality: str):
         from sktransfer import PretrainedImageFeatures
 
         transformer = PretrainedImageFeatures(
-            args.model or "efficientnet_lite0", weights=_weights(args.weights),
+            args.model or BUNDLED_IMAGE, weights=_weights(args.weights),
             cache=False)
     else:
         from sktransfer import PretrainedTextEmbeddings
 
-        transformer = PretrainedTextEmbeddings(args.model or "all-MiniLM-L6-v2",
+        transformer = PretrainedTextEmbeddings(args.model or BUNDLED_TEXT,
                                                cache=False)
     params = transformer.get_params()
     if args.batch_size is not None:

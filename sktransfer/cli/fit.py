@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.cli._inputs import (
     _ensure_writable,
     load_training_data,
@@ -38,13 +39,13 @@ def build_estimator(args, modality, task="classification"):
     if args.finetune:
         if modality == "image":
             cls = skt.FineTunedRegressor if regression else skt.FineTunedClassifier
-            return cls(args.model or "efficientnet_lite0",
+            return cls(args.model or BUNDLED_IMAGE,
                        weights=_weights(args.weights),
                        freeze_depth=_freeze_depth(args.freeze_depth),
                        max_epochs=args.max_epochs, image_size=args.image_size,
                        random_state=0, fast_decode=_fast_decode(args))
         cls = skt.FineTunedTextRegressor if regression else skt.FineTunedTextClassifier
-        return cls(args.model or "all-MiniLM-L6-v2",
+        return cls(args.model or BUNDLED_TEXT,
                    freeze_depth=_freeze_depth(args.freeze_depth),
                    max_epochs=args.max_epochs, random_state=0)
     return _frozen_pipeline(args, modality, regression)
@@ -66,11 +67,11 @@ def _frozen_pipeline(args, modality, regression):
             else LogisticRegression(max_iter=2000))
     if modality == "image":
         features = skt.PretrainedImageFeatures(
-            args.model or "efficientnet_lite0", weights=_weights(args.weights),
+            args.model or BUNDLED_IMAGE, weights=_weights(args.weights),
             runtime=runtime, fast_decode=_fast_decode(args))
         return make_pipeline(features, StandardScaler(), head)
     return make_pipeline(skt.PretrainedTextEmbeddings(
-        args.model or "all-MiniLM-L6-v2", runtime=runtime), head)
+        args.model or BUNDLED_TEXT, runtime=runtime), head)
 
 
 def _cross_validate(args, X, y, estimator, task):

@@ -11,7 +11,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import Dataset
 
 from sktransfer.augment import EDA
-from sktransfer.backbones import Backbone, resolve_backbone, token_length
+from sktransfer.backbones import (
+    BUNDLED_TEXT,
+    Backbone,
+    resolve_backbone,
+    token_length,
+)
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 from sktransfer.finetune._core import BaseFineTuned
@@ -194,7 +199,7 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         freeze_depth: int | str = 0,
         max_epochs: int = 5,
         lr: float = 1e-3,
