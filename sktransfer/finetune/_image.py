@@ -10,11 +10,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sktransfer.augment import IMAGE_PRESETS, image_augmentation
-from sktransfer.backbones import (
-    BUNDLED_IMAGE,
-    make_eval_transform,
-    resolve_backbone,
-)
+from sktransfer.backbones import BUNDLED_IMAGE, make_eval_transform, resolve_backbone
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._tasks import ClassifierTask

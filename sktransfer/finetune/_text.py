@@ -11,12 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import Dataset
 
 from sktransfer.augment import EDA
-from sktransfer.backbones import (
-    BUNDLED_TEXT,
-    Backbone,
-    resolve_backbone,
-    token_length,
-)
+from sktransfer.backbones import BUNDLED_TEXT, Backbone, resolve_backbone, token_length
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 from sktransfer.finetune._core import BaseFineTuned
