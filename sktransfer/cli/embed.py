@@ -83,14 +83,9 @@ def build_transformer(args, modality: str):
 
         transformer = PretrainedTextEmbeddings(args.model or BUNDLED_TEXT,
                                                cache=False)
-    params = transformer.get_params()
     if args.batch_size is not None:
         transformer.set_params(batch_size=args.batch_size)
-    if args.runtime is not None:
-        if "runtime" not in params:
-            raise InvalidInputError(
-                f"--runtime is not supported by {type(transformer).__name__} "
-                f"in this version")
+    if args.runtime is not None:  # the transformer's fit checks the value
         transformer.set_params(runtime=args.runtime)
     return transformer
 

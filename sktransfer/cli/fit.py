@@ -109,6 +109,14 @@ def _write_report(args, X, y, modality, estimator, fitted):
         webbrowser.open(path.resolve().as_uri())
 
 
+def _check_params(estimator) -> None:
+    """The estimators' own parameter checks, run before any work: the CLI
+    does not restate them."""
+    for _, step in getattr(estimator, "steps", [(None, estimator)]):
+        if hasattr(step, "_validate_params"):
+            step._validate_params()
+
+
 def run_fit(args):
     from sklearn.base import clone
 
@@ -118,6 +126,7 @@ def run_fit(args):
     X, y, modality = load_training_data(args)
     task, y = resolve_task(args, y)
     estimator = build_estimator(args, modality, task)
+    _check_params(estimator)
     _, counts = np.unique(y, return_counts=True)
     if task != "regression" and len(counts) < 2:
         raise CLIError(f"{args.data!r} holds a single class: a classifier needs "
