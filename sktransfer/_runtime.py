@@ -28,6 +28,7 @@ once, with ``torch.set_num_threads``, for both runtimes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -325,23 +326,44 @@ class RunnerMixin:
         self.runtime_ = None if runner is None else runner.name
         return self
 
+    def _fit_model(self, X: Any) -> Self:
+        """``fit`` without choosing a runner (no ONNX export): for callers
+        that run the network through ``_layers_view`` (``sktransfer.select``)."""
+        super().fit(X)  # type: ignore[misc]
+        self._runner = None
+        return self
+
     @property
     def runner_(self):
         if not hasattr(self, "n_features_out_"):
             raise AttributeError("runner_ is set by fit")
         if getattr(self, "_runner", None) is None:
-            from sktransfer._embedder import shared_model
-
-            parts = self._runner_parts()
-            if parts is None:  # nothing to run (word vectors)
-                return None
-            module, probe, identity, key = parts
-            runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
-            if key is not None:
-                key = ("runner", key, runtime, torch.get_num_threads())
-            self._runner = shared_model(key, lambda: make_runner(
-                runtime, module, probe, device=self.device_, identity=identity))
+            self._runner = self._make_runner(self._runner_parts())
         return self._runner
+
+    def _make_runner(self, parts):
+        if parts is None:  # nothing to run (word vectors)
+            return None
+        from sktransfer._embedder import shared_model
+
+        module, probe, identity, key = parts
+        runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
+        if key is not None:
+            key = ("runner", key, runtime, torch.get_num_threads())
+        return shared_model(key, lambda: make_runner(
+            runtime, module, probe, device=self.device_, identity=identity))
+
+    def _layers_view(self, requests: list) -> Self | None:
+        """A copy of this fitted embedder whose batches hold the features of
+        every ``(layer, pooling)`` in ``requests`` side by side, from one
+        forward pass per batch (same runtime rules); None when the model has
+        no layers to run (word vectors)."""
+        parts = self._runner_parts(list(requests))
+        if parts is None:
+            return None
+        view = copy.copy(self)
+        view._runner = self._make_runner(parts)
+        return view
 
     def __getstate__(self):
         state = super().__getstate__()

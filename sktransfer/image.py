@@ -182,18 +182,24 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
     def _sample_keys(self, items):
         return [content_key(item) for item in items]
 
-    def _runner_parts(self):
+    def _runner_parts(self, requests=None):
+        """What runs: ``(module, probe, identity, key)``; ``requests``: the
+        ``(layer, pooling)`` pairs to compute side by side (default: this
+        estimator's own)."""
+        own = requests is None or list(requests) == [(self.layer, self.pooling)]
+        requests = [(self.layer, self.pooling)] if own else list(requests)
         backbone = self.backbone_
-        module = _Features(backbone.module, backbone, self.layer, self.pooling)
+        module = _Features(backbone.module, backbone, requests)
         generator = torch.Generator().manual_seed(0)
         size = backbone.data_config["input_size"]
         probe = {"images": torch.randn(2, *size, generator=generator)}
         stable = isinstance(self.model, (str, os.PathLike)) and self.weights is not None
-        identity = ("image", self.layer, self.pooling) if stable else None
+        what = (self.layer, self.pooling) if own else ("layers", tuple(requests))
+        identity = ("image", *what) if stable else None
         key = None
         if stable:
             key = (spec_identity(self.model), spec_identity(self.weights),
-                   self.layer, self.pooling, self.device_)
+                   *what, self.device_)
         return module, probe, identity, key
 
     def _embed_batches(self, items, indices):
@@ -219,15 +225,19 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
 
 
 class _Features(torch.nn.Module):
-    """``backbone.extract(images, layer, pooling)`` as a module: what runs."""
+    """``backbone.extract(images, layer, pooling)`` as a module: what runs.
 
-    def __init__(self, module, backbone, layer, pooling):
+    With several ``(layer, pooling)`` requests, their features side by side
+    from one forward pass (``Backbone.extract_many``).
+    """
+
+    def __init__(self, module, backbone, requests):
         super().__init__()
         self.module = module  # registered: its weights are the export's
         self.backbone = backbone
-        self.layer = layer
-        self.pooling = pooling
+        self.requests = list(requests)
 
     def forward(self, images):
-        return self.backbone.extract(images, self.layer, self.pooling)
-
+        if len(self.requests) == 1:
+            return self.backbone.extract(images, *self.requests[0])
+        return torch.cat(self.backbone.extract_many(images, self.requests), dim=1)

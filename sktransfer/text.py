@@ -300,18 +300,25 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         with torch.inference_mode(), autocast(device):
             return module(**batch).float().cpu().numpy()
 
-    def _runner_parts(self):
+    def _runner_parts(self, requests=None):
+        """What runs: ``(module, probe, identity, key)``, or None (word
+        vectors); ``requests``: the ``(layer, pooling)`` pairs to compute side
+        by side (default: this estimator's own)."""
         backbone = self.backbone_
         if backbone.data_config["kind"] == "word2vec":
             return None  # a mean of word vectors: nothing worth exporting
         probe = dict(backbone.preprocess(list(_PROBE_TEXTS),
                                          max_length=self.max_length_))
-        identity = ("text", self.normalize, self.max_length_,
-                    *self._layer_identity())
+        if requests is None or list(requests) == [(self.layer, self.pooling)]:
+            module, what = self._embedding_module(), self._layer_identity()
+        else:
+            requests = list(requests)
+            module = TextLayers(backbone, requests, [self.normalize] * len(requests))
+            what = (("layers", tuple(requests)),)
+        identity = ("text", self.normalize, self.max_length_, *what)
         key = ("text", spec_identity(backbone.data_config["source"]),
-               self.normalize, self.max_length_, *self._layer_identity(),
-               self.device_)
-        return self._embedding_module(), probe, identity, key
+               self.normalize, self.max_length_, *what, self.device_)
+        return module, probe, identity, key
 
 
 def _width(mask: torch.Tensor) -> int:
