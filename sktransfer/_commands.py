@@ -261,7 +261,11 @@ def _speed_overrides(estimator, args, X):
 # --- models --------------------------------------------------------------------
 
 def run_models(args):
+    from sktransfer._rank_command import run_rank
     from sktransfer.backbones import list_model_rows
+
+    if run_rank(args):
+        return
 
     # The static part (block counts, weight file names) is read from the shipped
     # catalog: no torch import, so the table takes a fraction of a second.
