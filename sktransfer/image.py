@@ -186,14 +186,19 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         """What runs: ``(module, probe, identity, key)``; ``requests``: the
         ``(layer, pooling)`` pairs to compute side by side (default: this
         estimator's own)."""
-        own = requests is None or list(requests) == [(self.layer, self.pooling)]
-        requests = [(self.layer, self.pooling)] if own else list(requests)
+        view = requests is not None  # a layers view (_layers_view)
+        requests = list(requests) if view else [(self.layer, self.pooling)]
+        own = requests == [(self.layer, self.pooling)]
         backbone = self.backbone_
         module = _Features(backbone.module, backbone, requests)
         generator = torch.Generator().manual_seed(0)
         size = backbone.data_config["input_size"]
         probe = {"images": torch.randn(2, *size, generator=generator)}
-        stable = isinstance(self.model, (str, os.PathLike)) and self.weights is not None
+        named = isinstance(self.model, (str, os.PathLike))
+        # A layers view (sktransfer.select) also exports a named model with
+        # random weights: their initialisation is seeded, so the export (keyed
+        # by a hash of the weights) is reused rather than redone at every fit.
+        stable = named and (self.weights is not None or view)
         what = (self.layer, self.pooling) if own else ("layers", tuple(requests))
         identity = ("image", *what) if stable else None
         key = None

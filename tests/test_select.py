@@ -9,7 +9,7 @@ from sktransfer.datasets import load_photo_patches
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.select import logme, rank_models
 
-TINY = {"model": "mobilenet_v3_small", "weights": None}
+TINY = {"model": "mobilenet_v3_small", "weights": None, "runtime": "torch"}
 
 
 def _direct_evidence(F, t, alpha, beta):
