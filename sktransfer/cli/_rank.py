@@ -34,7 +34,7 @@ def run_rank(args) -> bool:
         if given:
             raise CLIError(f"{', '.join(given)} only apply with --rank DATA")
         return False
-    from sktransfer._fit_data import load_training_data, resolve_task
+    from sktransfer.cli._inputs import load_training_data, resolve_task
     from sktransfer.select import default_candidates, rank_models
 
     args.data, args.task = args.rank, "auto"

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from sktransfer._rank_command import add_rank_arguments
+    from sktransfer.cli._rank import add_rank_arguments
 
     parser = argparse.ArgumentParser(
         prog="sktransfer",
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                                            "availability; --rank DATA ranks them")
     add_rank_arguments(models)
 
-    from sktransfer._embed_command import add_embed_parser
+    from sktransfer.cli.embed import add_embed_parser
 
     add_embed_parser(sub)
     return parser
@@ -102,12 +103,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from sktransfer import _commands
-
-    if args.command == "embed":
-        from sktransfer._embed_command import run_embed as handler
-    else:
-        handler = getattr(_commands, f"run_{args.command}")
+    # one module per command: sktransfer/cli/<command>.py defines run_<command>
+    command = import_module(f"sktransfer.cli.{args.command}")
+    handler = getattr(command, f"run_{args.command}")
     try:
         handler(args)
     except KeyboardInterrupt:
@@ -131,7 +129,3 @@ def _user_error_types() -> tuple[type[Exception], ...]:
     if validation is None:
         return (SktransferError,)
     return (SktransferError, validation.InvalidParameterError)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

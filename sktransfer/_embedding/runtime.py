@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from sktransfer._device import autocast
-from sktransfer._paths import user_cache_dir
+from sktransfer._utils.device import autocast
+from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones import onnx_export_mode
 from sktransfer.exceptions import (
     MissingDependencyError,
@@ -344,7 +344,7 @@ class RunnerMixin:
     def _make_runner(self, parts):
         if parts is None:  # nothing to run (word vectors)
             return None
-        from sktransfer._embedder import shared_model
+        from sktransfer._embedding.embedder import shared_model
 
         module, probe, identity, key = parts
         runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
