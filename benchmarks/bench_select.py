@@ -87,7 +87,8 @@ def judge(name, table, accuracy):
         if metric not in table:
             continue
         values = table[metric].sort_index().to_numpy()
-        pick = int(np.argmax(values))
+        # "score": the table's first row (ties go to the higher LogME)
+        pick = int(table.index[0] if metric == "score" else np.argmax(values))
         tau = kendalltau(values, accuracy).statistic
         gap = best - accuracy[pick]
         first = table.loc[pick, "candidate"]

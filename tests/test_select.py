@@ -143,6 +143,11 @@ def test_bad_input_is_named(small_images):
         rank_models(small_images, np.zeros(8, int), [PretrainedImageFeatures(**TINY)])
     with pytest.raises(InvalidInputError, match="y has 3 values but X 8"):
         rank_models(small_images, [0, 1, 0], [PretrainedImageFeatures(**TINY)])
+    with pytest.raises(ParameterError, match=r"candidate 0: \['layers'\] are not"):
+        rank_models(small_images, y, [{"layers": 3}])
+    with pytest.raises(InvalidInputError, match="class 1 has 1 samples, fewer than "
+                                                "the probe's cv=5 folds"):
+        rank_models(small_images, [0] * 7 + [1], [PretrainedImageFeatures(**TINY)])
     with pytest.raises(ParameterError, match="metric='best' is not one of"):
         rank_models(small_images, y, [PretrainedImageFeatures(**TINY)], metric="best")
 

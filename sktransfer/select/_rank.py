@@ -178,7 +178,8 @@ def rank_models(
     Returns
     -------
     pandas.DataFrame
-        One row per candidate, best first, indexed by its position in
+        One row per candidate, best first (ties of ``score`` broken by the
+        higher LogME), indexed by its position in
         ``candidates`` (or in ``default_candidates``): ``candidate`` (a
         readable name), ``score``, ``seconds`` (its share of the shared
         forward pass plus its metrics) and one column per metric computed
@@ -186,6 +187,7 @@ def rank_models(
     """
     import pandas as pd
     from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
 
     from sktransfer.select._shared_pass import embed_candidates, modality_of
 
@@ -204,18 +206,26 @@ def rank_models(
     widest = max(f.shape[1] for f in features)
     run_probe = metric == "probe" or (
         metric == "auto" and len(y) * widest <= PROBE_MAX_CELLS)
+    if run_probe and not regression:
+        _check_folds(y, cv)
     rows = []
-    for i, (estimator, values) in enumerate(zip(estimators, features, strict=True)):
-        start = time.perf_counter()
-        row = {"candidate": candidate_name(estimator), "logme": logme(values, y)}
-        if run_probe:
-            row["probe"] = _probe(values, y, regression, cv)
-        row["score"] = row["probe" if run_probe else "logme"]
-        row["seconds"] = seconds[i] + time.perf_counter() - start
-        rows.append(row)
+    # Small dense problems (an SVD of n x d, ridge folds): one BLAS thread.
+    # Measured on a busy 2-core machine, OpenBLAS's two spinning threads made
+    # them 10-50x slower than one (benchmarks/RESULTS.md, S3).
+    with threadpool_limits(1, user_api="blas"):
+        for i, (estimator, values) in enumerate(
+                zip(estimators, features, strict=True)):
+            start = time.perf_counter()
+            row = {"candidate": candidate_name(estimator), "logme": logme(values, y)}
+            if run_probe:
+                row["probe"] = _probe(values, y, regression, cv)
+            row["score"] = row["probe" if run_probe else "logme"]
+            row["seconds"] = seconds[i] + time.perf_counter() - start
+            rows.append(row)
     columns = ["candidate", "score", "seconds", "logme"] + ["probe"] * run_probe
     table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values("score", ascending=False, kind="stable")
+    # Ties of the probe (it saturates on easy data) go to the higher LogME.
+    return table.sort_values(["score", "logme"], ascending=False, kind="stable")
 
 
 def _check_target(y, X) -> tuple[bool, np.ndarray]:
@@ -228,6 +238,15 @@ def _check_target(y, X) -> tuple[bool, np.ndarray]:
     regression = y.dtype.kind == "f"
     _targets(y, len(y))  # NaN, a constant or a single class: a clear error
     return regression, y
+
+
+def _check_folds(y: np.ndarray, cv: int) -> None:
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < cv:
+        raise InvalidInputError(
+            f"class {classes[counts.argmin()]!r} has {counts.min()} samples, fewer "
+            f"than the probe's cv={cv} folds: pass a smaller cv, or "
+            f"metric='logme' (no folds)")
 
 
 def _as_estimators(candidates, modality: str) -> list:
@@ -255,6 +274,10 @@ def _as_estimators(candidates, modality: str) -> list:
                     f"X holds {modality}s, which {cls.__name__} embeds")
             out.append(clone(item))
         elif isinstance(item, dict):
+            unknown = sorted(set(item) - set(cls().get_params()))
+            if unknown:
+                raise ParameterError(f"candidate {i}: {unknown} are not parameters "
+                                     f"of {cls.__name__}")
             out.append(cls(**{**_defaults(cls), **item}))
         else:
             out.append(cls(**{**_defaults(cls), "model": item}))
