@@ -87,7 +87,8 @@ def _targets(y, n: int) -> np.ndarray:
     if y.ndim != 1:
         raise InvalidInputError(f"class labels y must be 1-D, got shape {y.shape}")
     if len(classes) < 2:
-        raise InvalidInputError(f"y holds a single class ({classes[0]!r}): ranking "
+        only = classes[0].tolist()
+        raise InvalidInputError(f"y holds a single class ({only!r}): ranking "
                                 f"needs at least 2 classes")
     return np.eye(len(classes))[codes]
 
@@ -243,8 +244,9 @@ def _check_target(y, X) -> tuple[bool, np.ndarray]:
 def _check_folds(y: np.ndarray, cv: int) -> None:
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < cv:
+        small = classes[counts.argmin()].tolist()
         raise InvalidInputError(
-            f"class {classes[counts.argmin()]!r} has {counts.min()} samples, fewer "
+            f"class {small!r} has {counts.min()} samples, fewer "
             f"than the probe's cv={cv} folds: pass a smaller cv, or "
             f"metric='logme' (no folds)")
 
