@@ -203,6 +203,8 @@ def rank_models(
         raise ParameterError(f"metric={metric!r} is not one of {list(METRICS)}")
     if isinstance(cv, bool) or not isinstance(cv, Integral) or cv < 2:
         raise ParameterError(f"cv={cv!r} must be an int >= 2 (the probe's folds)")
+    if metric == "probe" and not regression:
+        _check_folds(y, cv)  # before anything is embedded
     if cache is not True:
         estimators = [clone(e).set_params(cache=cache or False) for e in estimators]
     features, seconds = embed_candidates(estimators, X, progress=progress)
@@ -214,7 +216,8 @@ def rank_models(
     rows = []
     # Small dense problems (an SVD of n x d, ridge folds): one BLAS thread.
     # Measured on a busy 2-core machine, OpenBLAS's two spinning threads made
-    # them 10-50x slower than one (benchmarks/RESULTS.md, S3).
+    # them 10-50x slower than one (benchmarks/RESULTS.md, model and layer
+    # choice).
     with threadpool_limits(1, user_api="blas"):
         for i, (estimator, values) in enumerate(
                 zip(estimators, features, strict=True)):
