@@ -198,3 +198,15 @@ def test_cli_ranks_the_offline_models_of_an_image_folder(tmp_path, capsys):
     assert [line.split()[1] for line in lines[1:]] == [
         "efficientnet_lite0", "efficientnet_lite0"]
     assert "weights=None" in lines[2]  # random weights rank last
+
+
+def test_text_layer_and_pooling_export_to_onnx(tiny_bert):
+    pytest.importorskip("onnxruntime")
+    texts = ["a cat sat on the mat", "dogs bark loudly at night", "rain"]
+    params = {"model": f"hf/{tiny_bert}", "layer": 1, "pooling": "cls",
+              "cache": False}
+    onnx = PretrainedTextEmbeddings(**params, runtime="onnx").fit(texts)
+    torch_ = PretrainedTextEmbeddings(**params, runtime="torch").fit(texts)
+    assert onnx.runtime_ == "onnx"
+    np.testing.assert_allclose(onnx.transform(texts), torch_.transform(texts),
+                               atol=1e-5)
