@@ -181,18 +181,29 @@ class PretrainedImageFeatures(BaseEmbedder):
     def _sample_keys(self, items):
         return [content_key(item) for item in items]
 
-    def _runner_parts(self):
+    def _runner_parts(self, requests=None):
+        """What runs: ``(module, probe, identity, key)``; ``requests``: the
+        ``(layer, pooling)`` pairs to compute side by side (default: this
+        estimator's own)."""
+        view = requests is not None  # a layers view (_layers_view)
+        requests = list(requests) if view else [(self.layer, self.pooling)]
+        own = requests == [(self.layer, self.pooling)]
         backbone = self.backbone_
-        module = _Features(backbone.module, backbone, self.layer, self.pooling)
+        module = _Features(backbone.module, backbone, requests)
         generator = torch.Generator().manual_seed(0)
         size = backbone.data_config["input_size"]
         probe = {"images": torch.randn(2, *size, generator=generator)}
-        stable = isinstance(self.model, (str, os.PathLike)) and self.weights is not None
-        identity = ("image", self.layer, self.pooling) if stable else None
+        named = isinstance(self.model, (str, os.PathLike))
+        # A layers view (sktransfer.select) also exports a named model with
+        # random weights: their initialisation is seeded, so the export (keyed
+        # by a hash of the weights) is reused rather than redone at every fit.
+        stable = named and (self.weights is not None or view)
+        what = (self.layer, self.pooling) if own else ("layers", tuple(requests))
+        identity = ("image", *what) if stable else None
         key = None
         if stable:
             key = (spec_identity(self.model), self._weights_identity(),
-                   self.layer, self.pooling, self.device_)
+                   *what, self.device_)
         return module, probe, identity, key
 
     def _embed_batches(self, items, indices):
@@ -218,15 +229,19 @@ class PretrainedImageFeatures(BaseEmbedder):
 
 
 class _Features(torch.nn.Module):
-    """``backbone.extract(images, layer, pooling)`` as a module: what runs."""
+    """``backbone.extract(images, layer, pooling)`` as a module: what runs.
 
-    def __init__(self, module, backbone, layer, pooling):
+    With several ``(layer, pooling)`` requests, their features side by side
+    from one forward pass (``Backbone.extract_many``).
+    """
+
+    def __init__(self, module, backbone, requests):
         super().__init__()
         self.module = module  # registered: its weights are the export's
         self.backbone = backbone
-        self.layer = layer
-        self.pooling = pooling
+        self.requests = list(requests)
 
     def forward(self, images):
-        return self.backbone.extract(images, self.layer, self.pooling)
-
+        if len(self.requests) == 1:
+            return self.backbone.extract(images, *self.requests[0])
+        return torch.cat(self.backbone.extract_many(images, self.requests), dim=1)

@@ -4,6 +4,7 @@ in ``fit``), feature names, ``set_output`` and light pickles."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -86,6 +87,13 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         -------
         self
         """
+        self._fit_model(X)
+        self._apply_settings()
+        return self
+
+    def _fit_model(self, X):
+        """``fit`` without choosing a runner (no ONNX export): for callers
+        that run the network through ``_layers_view`` (``sktransfer.select``)."""
         self._validate_params()
         self._coerce(X)
         self._weights_digest = None  # fit builds the network from its spec
@@ -94,7 +102,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self.n_features_out_ = int(self._n_out(self._model))
         self._model_key = None
         self.model_key_  # noqa: B018 - computed now, while the spec is at hand
-        self._apply_settings()
+        self._runner = None
         return self
 
     def _apply_settings(self) -> None:
@@ -137,16 +145,30 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         if not hasattr(self, "n_features_out_"):
             raise AttributeError("runner_ is set by fit")
         if getattr(self, "_runner", None) is None:
-            parts = self._runner_parts()
-            if parts is None:  # nothing to run (word vectors)
-                return None
-            module, probe, identity, key = parts
-            runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
-            if key is not None:
-                key = ("runner", key, runtime, torch.get_num_threads())
-            self._runner = shared_model(key, lambda: make_runner(
-                runtime, module, probe, device=self.device_, identity=identity))
+            self._runner = self._make_runner(self._runner_parts())
         return self._runner
+
+    def _make_runner(self, parts):
+        if parts is None:  # nothing to run (word vectors)
+            return None
+        module, probe, identity, key = parts
+        runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
+        if key is not None:
+            key = ("runner", key, runtime, torch.get_num_threads())
+        return shared_model(key, lambda: make_runner(
+            runtime, module, probe, device=self.device_, identity=identity))
+
+    def _layers_view(self, requests: list):
+        """A copy of this fitted embedder whose batches hold the features of
+        every ``(layer, pooling)`` in ``requests`` side by side, from one
+        forward pass per batch (same runtime rules); None when the model has
+        no layers to run (word vectors)."""
+        parts = self._runner_parts(list(requests))
+        if parts is None:
+            return None
+        view = copy.copy(self)
+        view._runner = self._make_runner(parts)
+        return view
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed ``X``.

@@ -26,7 +26,7 @@ __all__ = [
     "run_module",
 ]
 
-POOLINGS = ("avg", "max", "avgmax")
+POOLINGS = ("avg", "max", "avgmax")  # images; text also pools "cls"
 
 _INTERPOLATIONS = {
     "bilinear": InterpolationMode.BILINEAR,
@@ -130,14 +130,49 @@ class Backbone:
         pooled output (a ViT's class token, a CNN's global average, a sentence
         embedding). Otherwise the forward pass stops after the requested block
         and its output is pooled over the spatial axes, or over the real
-        (unpadded) tokens of each text.
+        (unpadded) tokens of each text (``"cls"``: the first token).
         """
         if layer is None and pooling == "avg":
             return run_module(self.module, x)
-        index = len(self.blocks) - 1 if layer is None else self.block_index(layer)
-        output = _run_until(self.module, self.blocks[index].output_module, x)
+        return self.extract_many(x, [(layer, pooling)])[0]
+
+    def extract_many(self, x, requests) -> list:
+        """``[extract(x, layer, pooling) for layer, pooling in requests]`` from
+        ONE forward pass.
+
+        Forward hooks capture the output of every requested block; the pass
+        stops after the deepest one unless a request is the module's own
+        output (``(None, "avg")``), which needs the whole pass.
+        """
+        last = len(self.blocks) - 1
+        indices = [None if (layer is None and pooling == "avg")
+                   else last if layer is None else self.block_index(layer)
+                   for layer, pooling in requests]
+        wanted = sorted({i for i in indices if i is not None})
+        whole = None in indices
+        captured: dict[int, Any] = {}
+        handles = [self._capture(i, captured, stop=not whole and i == wanted[-1])
+                   for i in wanted]
+        try:
+            output = run_module(self.module, x)
+        except _Stop:
+            output = None
+        finally:
+            for handle in handles:
+                handle.remove()
+        if any(i not in captured for i in wanted):
+            raise RuntimeError("a requested block was not run by the forward pass")
         mask = x.get("attention_mask") if isinstance(x, Mapping) else None
-        return pool(output, pooling, mask)
+        return [output if i is None else pool(captured[i], pooling, mask)
+                for i, (_, pooling) in zip(indices, requests, strict=True)]
+
+    def _capture(self, index: int, captured: dict, stop: bool):
+        def hook(_module, _inputs, output):
+            captured.setdefault(index, output)  # the first call of the module
+            if stop:
+                raise _Stop
+
+        return self.blocks[index].output_module.register_forward_hook(hook)
 
 
 def run_module(module: nn.Module, x: Any) -> Any:
@@ -147,25 +182,6 @@ def run_module(module: nn.Module, x: Any) -> Any:
 
 class _Stop(Exception):
     pass
-
-
-def _run_until(module: nn.Module, stop_at: nn.Module, x: torch.Tensor):
-    captured = []
-
-    def hook(_module, _inputs, output):
-        captured.append(output)
-        raise _Stop
-
-    handle = stop_at.register_forward_hook(hook)
-    try:
-        run_module(module, x)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise RuntimeError("the requested block was not run by the forward pass")
-    return captured[0]
 
 
 def pool(output, pooling: str, mask=None) -> torch.Tensor:
@@ -178,6 +194,11 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
         output = output[0]
     if output.ndim == 2:
         return output
+    if pooling == "cls":
+        if output.ndim != 3:
+            raise ValueError(f"pooling='cls' takes the first token of a (n, tokens, "
+                             f"width) output, got shape {tuple(output.shape)}")
+        return output[:, 0]
     if output.ndim == 3 and mask is not None:
         return _masked_pool(output, mask, pooling)
     if output.ndim == 4:

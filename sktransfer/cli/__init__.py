@@ -19,6 +19,8 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from sktransfer.cli._rank import add_rank_arguments
+
     parser = argparse.ArgumentParser(
         prog="sktransfer",
         description="Transfer learning with pretrained networks, the "
@@ -89,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="decode JPEGs at full resolution (default: "
                                   "draft mode at the size the network needs)")
 
-    sub.add_parser("models", help="model specs, block counts, offline availability")
+    models = sub.add_parser("models", help="model specs, block counts, offline "
+                                           "availability; --rank DATA ranks them")
+    add_rank_arguments(models)
 
     from sktransfer.cli.embed import add_embed_parser
 
