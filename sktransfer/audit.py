@@ -174,14 +174,16 @@ def out_of_fold_proba(
 def split_frozen(estimator: Any, X: Any) -> tuple[Any, Any]:
     """``(inputs for the rest, the rest)``: the leading frozen embedders of a
     pipeline applied once, or ``(X, estimator)`` when there are none."""
+    import sys
+
     from sklearn.pipeline import Pipeline
 
-    from sktransfer.image import PretrainedImageFeatures
-    from sktransfer.text import PretrainedTextEmbeddings
-
-    frozen = (PretrainedImageFeatures, PretrainedTextEmbeddings)
     if not isinstance(estimator, Pipeline):
         return X, estimator
+    # a pipeline can only hold an embedder whose module is loaded (no torch import)
+    frozen = tuple(getattr(sys.modules[module], name) for module, name in (
+        ("sktransfer.image", "PretrainedImageFeatures"),
+        ("sktransfer.text", "PretrainedTextEmbeddings")) if module in sys.modules)
     steps = estimator.steps
     n = 0
     while n < len(steps) - 1 and isinstance(steps[n][1], frozen):

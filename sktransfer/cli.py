@@ -1,4 +1,4 @@
-"""The ``sktransfer`` command: demo, fit, predict, models, embed.
+"""The ``sktransfer`` command: demo, fit, predict, models, embed, audit.
 
 Every expected failure (a missing path, an empty class folder, unreadable
 images, a CSV without the named column, a model spec that does not resolve, a
@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     from sktransfer._embed_command import add_embed_parser
 
     add_embed_parser(sub)
+    from sktransfer._audit_command import add_audit_parser  # issue 24
+
+    add_audit_parser(sub)
     return parser
 
 
@@ -102,6 +105,8 @@ def main(argv=None) -> int:
 
     if args.command == "embed":
         from sktransfer._embed_command import run_embed as handler
+    elif args.command == "audit":
+        from sktransfer._audit_command import run_audit as handler
     else:
         handler = getattr(_commands, f"run_{args.command}")
     try:
