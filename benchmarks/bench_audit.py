@@ -66,7 +66,8 @@ def label_issues(name, estimator, X, y):
         ours = found.index[found["is_issue"]].to_numpy()
         proba, classes = out_of_fold_proba(estimator, X, noisy)  # same folds
         theirs = np.flatnonzero(cleanlab_find(np.searchsorted(classes, noisy), proba))
-        picks = np.random.default_rng(seed).choice(len(y), len(ours), replace=False)
+        rng = np.random.default_rng(seed + 1000)  # not the flips' stream
+        picks = rng.choice(len(y), len(ours), replace=False)
         for key, flagged in zip(results, (ours, theirs, picks), strict=True):
             results[key].append(precision_recall(flagged, truth))
     print(f"\n{name}: 10% flipped, {len(y)} rows, {DRAWS} draws (mean precision / "
