@@ -49,14 +49,14 @@ def add_audit_parser(sub) -> None:
 def run_audit(args) -> None:
     from tqdm.auto import tqdm
 
-    from sktransfer._commands import build_estimator
-    from sktransfer._fit_data import load_training_data
     from sktransfer.audit import (
         DUPLICATE_THRESHOLDS,
         find_duplicates,
         find_label_issues,
         find_outliers,
     )
+    from sktransfer.cli._inputs import load_training_data
+    from sktransfer.cli.fit import build_estimator
     from sktransfer.exceptions import CLIError
 
     if args.cv < 2:
