@@ -50,6 +50,7 @@ __all__ = [
     "find_duplicates",
     "find_label_issues",
     "find_outliers",
+    "issues_from_proba",
     "out_of_fold_proba",
 ]
 
@@ -98,6 +99,16 @@ def find_label_issues(
     y = np.asarray(y)
     proba, classes = out_of_fold_proba(estimator, X, y, cv=cv,
                                        random_state=random_state)
+    return issues_from_proba(y, proba, classes, method)
+
+
+def issues_from_proba(y: ArrayLike, proba: np.ndarray, classes: np.ndarray,
+                      method: str = "auto") -> pd.DataFrame:
+    """:func:`find_label_issues`'s table from out-of-fold probabilities
+    (``proba[:, k]`` is the probability of ``classes[k]``)."""
+    if method not in METHODS:
+        raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
+    y = np.asarray(y)
     given = np.searchsorted(classes, y)
     quality = proba[np.arange(len(y)), given]
     if method == "cleanlab":

@@ -178,3 +178,38 @@ def test_finds_re_encoded_jpeg_copies():
               jpeg_copy(X[33], 50, 1.0, 3)]
     groups = find_duplicates(list(X) + copies)
     assert groups == [[0, 40], [12, 41], [33, 42]]
+
+
+@pytest.mark.slow
+def test_audit_command_reports_a_moved_image_and_a_copy(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from sktransfer.datasets import load_photo_patches
+
+    X, y = load_photo_patches(8, 64, classes=("brick", "grass", "coffee"))
+    root = tmp_path / "photos"
+    for i, (image, label) in enumerate(zip(X, y, strict=True)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / label / f"{i}.png")
+    (root / "brick" / "0.png").rename(root / "grass" / "moved.png")  # a wrong label
+    Image.fromarray(X[20]).save(root / "coffee" / "copy.jpg", quality=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "sktransfer.cli", "audit", str(root), "--report",
+         str(tmp_path / "out"), "--cv", "3", "--runtime", "torch"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "audit" in result.stderr  # the progress bar
+    findings = pd.read_csv(tmp_path / "out" / "findings.csv")
+    issues = findings[findings["finding"] == "label_issue"]
+    moved = issues[issues["input"].str.endswith("moved.png")]
+    assert len(moved) == 1 and moved["suggested"].iloc[0] == "brick"
+    assert len(issues) <= 3
+    groups = findings[findings["finding"] == "duplicate"].groupby("group")["input"]
+    names = [sorted(v.str.rsplit("/", n=1).str[-1]) for _, v in groups]
+    assert ["20.png", "copy.jpg"] in names
+    page = (tmp_path / "out" / "audit.html").read_text()
+    assert "moved.png" in page and "data:image/jpeg;base64," in page
+    assert "suggested: brick" in page
