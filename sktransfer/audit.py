@@ -50,6 +50,7 @@ __all__ = [
     "find_duplicates",
     "find_label_issues",
     "find_outliers",
+    "image_thumbnails",
     "issues_from_proba",
     "out_of_fold_proba",
 ]
@@ -57,7 +58,8 @@ __all__ = [
 METHODS = ("auto", "confident", "cleanlab")
 # cosine similarity above which two embeddings are copies of one input
 # (re-encoded, resized, lightly cropped); measured in benchmarks/bench_audit.py
-DUPLICATE_THRESHOLDS = {"image": 0.95, "text": 0.97}
+DUPLICATE_THRESHOLDS = {"thumbnail": 0.9, "image": 0.95, "text": 0.97}
+THUMBNAIL_SIDE = 12  # images are compared as gray THUMBNAIL_SIDE^2 thumbnails
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 OUTLIER_MADS = 4.0  # an outlier lies this many MADs above the median score
 
@@ -214,26 +216,30 @@ def find_duplicates(
 ) -> list[list[int]]:
     """Groups of near-identical inputs: copies re-encoded, resized or cropped.
 
-    Two inputs are copies when the cosine similarity of their embeddings
-    reaches ``threshold``; groups are the connected sets of copies.
+    Two inputs are copies when the cosine similarity of their descriptors
+    (image thumbnails, text embeddings) reaches ``threshold``; groups are the
+    connected sets of copies.
 
     Parameters
     ----------
     X : images, texts, or (``embedder="precomputed"``) an embedding matrix
     embedder : transformer, "precomputed" or None, default=None
-        None: ``PretrainedImageFeatures()`` for images,
+        None: gray thumbnails (:func:`image_thumbnails`) for images,
         ``PretrainedTextEmbeddings()`` for texts.
     threshold : float in (0, 1] or "auto", default="auto"
-        ``"auto"``: ``DUPLICATE_THRESHOLDS`` of the modality (0.95 for images
-        and precomputed embeddings, 0.97 for texts), measured to keep similar
-        but distinct inputs apart.
+        ``"auto"``: ``DUPLICATE_THRESHOLDS`` of what is compared (0.9 for
+        image thumbnails, 0.97 for text embeddings, 0.95 for an embedder or
+        precomputed embeddings).
 
     Returns
     -------
     list of list of int
         Each group's row numbers ascending; groups ordered by their first row.
     """
-    features, modality = embed_inputs(X, embedder)
+    if embedder is None and input_modality(X) == "image":
+        features, modality = image_thumbnails(X), "thumbnail"
+    else:
+        features, modality = embed_inputs(X, embedder)
     if threshold == "auto":
         threshold = DUPLICATE_THRESHOLDS[modality]
     if isinstance(threshold, str) or not 0 < float(threshold) <= 1:
@@ -285,6 +291,27 @@ def find_outliers(
     frame = pd.DataFrame({"score": scores,
                           "is_outlier": scores > median + OUTLIER_MADS * spread})
     return frame.sort_values("score", ascending=False, kind="stable")
+
+
+def image_thumbnails(X: Any) -> np.ndarray:
+    """Gray ``THUMBNAIL_SIDE`` x ``THUMBNAIL_SIDE`` thumbnails (box-filtered,
+    mean removed, unit norm), one row per image: what copies share.
+
+    A network's embedding says what an image shows, so different crops of one
+    texture embed alike; the thumbnail keeps where things are, so it matches a
+    re-encoded, resized or slightly cropped copy and little else.
+    """
+    from PIL import Image
+
+    from sktransfer.data import as_image_list, load_image
+
+    rows = []
+    for index, item in enumerate(as_image_list(X)):
+        gray = load_image(item, index).convert("L")
+        small = gray.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.BOX)  # type: ignore[attr-defined]
+        values = np.asarray(small, dtype=np.float64).ravel()
+        rows.append(values - values.mean())
+    return _unit(np.asarray(rows))
 
 
 def embed_inputs(X: Any, embedder: Any = None) -> tuple[np.ndarray, str]:
