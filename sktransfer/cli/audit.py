@@ -2,10 +2,11 @@
 
 DATA is read as ``sktransfer fit`` reads it (an image folder with one
 sub-folder per class, or a CSV with ``--column`` and ``--target``). The inputs
-are embedded once; the out-of-fold label check, the duplicate search and the
-outlier scores all use those embeddings. Writes ``DIR/audit.html`` (the
-``templates/audit.html`` Jinja2 template fed with the findings, autoescaped)
-and ``DIR/findings.csv``.
+are embedded once; the out-of-fold label check and the outlier scores use
+those embeddings, and so does the duplicate search of texts (images are
+compared as thumbnails: ``sktransfer.audit.find_duplicates``). Writes
+``DIR/audit.html`` (the ``templates/audit.html`` Jinja2 template fed with the
+findings, autoescaped) and ``DIR/findings.csv``.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def run_audit(args) -> None:
         issues = find_label_issues(head, features, y, cv=args.cv, method=args.method)
         bar.update()
         bar.set_postfix_str("duplicates")
-        groups = find_duplicates(features, embedder="precomputed",
-                                 threshold=DUPLICATE_THRESHOLDS[modality])
+        groups = (find_duplicates(X) if modality == "image"  # gray thumbnails
+                  else find_duplicates(features, embedder="precomputed",
+                                       threshold=DUPLICATE_THRESHOLDS["text"]))
         bar.update()
         bar.set_postfix_str("outliers")
         outliers = find_outliers(features, embedder="precomputed")
