@@ -213,3 +213,18 @@ def test_audit_command_reports_a_moved_image_and_a_copy(tmp_path):
     page = (tmp_path / "out" / "audit.html").read_text()
     assert "moved.png" in page and "data:image/jpeg;base64," in page
     assert "suggested: brick" in page
+
+
+def test_audit_command_refuses_a_single_class(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "one.csv"
+    data.write_text("text,topic\nhello there,greeting\ngood morning,greeting\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sktransfer.cli", "audit", str(data), "--column",
+         "text", "--target", "topic", "--report", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "single class" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
