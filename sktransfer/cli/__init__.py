@@ -1,4 +1,4 @@
-"""The ``sktransfer`` command: demo, fit, predict, models, embed.
+"""The ``sktransfer`` command: demo, fit, predict, models, embed, audit.
 
 Every expected failure (a missing path, an empty class folder, unreadable
 images, a CSV without the named column, a model spec that does not resolve, a
@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     from sktransfer.cli.embed import add_embed_parser
 
     add_embed_parser(sub)
+    from sktransfer.cli.audit import add_audit_parser  # issue 24
+
+    add_audit_parser(sub)
     return parser
 
 
