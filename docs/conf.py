@@ -68,7 +68,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r".*\.py$",  # run every example, not only plot_*
-    "ignore_pattern": r"(__init__|/_[^/]*)\.py$",  # helper modules
+    "ignore_pattern": r"(^|/)_[^/]*\.py$",  # helper modules (and __init__.py)
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
