@@ -49,7 +49,7 @@ scores["KMM (rbf)"] = KernelMeanMatchingClassifier().fit(X, y).score(Xt, yt)
 sa = SubspaceAlignment(30).fit(X, y)
 Zt = sa.transform(Xt, sample_domain=np.ones(len(Xt)))
 scores["subspace alignment, d=30"] = lr().fit(sa.transform(Xs), ys).score(Zt, yt)
-for mu in (1.0, 100.0):
+for mu in (1.0, 100.0):  # mu trades alignment against variance
     tca = TransferComponentAnalysis(30, mu=mu).fit(X, y)
     scores[f"TCA, 30 components, mu={mu:g}"] = lr().fit(
         tca.transform(Xs), ys).score(tca.transform(Xt), yt)

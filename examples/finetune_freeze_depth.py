@@ -17,10 +17,10 @@ from sklearn.model_selection import GridSearchCV
 from sktransfer import FineTunedClassifier
 from sktransfer.datasets import load_photo_patches
 
-X_train, y_train = load_photo_patches(n_per_class=8, split="train")
-X_test, y_test = load_photo_patches(n_per_class=8, split="test", random_state=1)
+X_train, y_train = load_photo_patches(n_per_class=6, split="train")
+X_test, y_test = load_photo_patches(n_per_class=6, split="test", random_state=1)
 
-clf = FineTunedClassifier("efficientnet_lite0", image_size=64, max_epochs=3,
+clf = FineTunedClassifier("efficientnet_lite0", image_size=48, max_epochs=2,
                           head_epochs=1, lr=3e-3, random_state=0)
 search = GridSearchCV(clf, {"freeze_depth": ["all", -2, 0]}, cv=2)
 search.fit(X_train, y_train)
@@ -33,8 +33,8 @@ print(f"best refit ({search.best_params_}), held-out accuracy: "
 
 # %%
 # The same network with random weights, trained for as many epochs.
-scratch = FineTunedClassifier("efficientnet_lite0", weights=None, image_size=64,
-                              max_epochs=4, lr=3e-3, random_state=0)
+scratch = FineTunedClassifier("efficientnet_lite0", weights=None, image_size=48,
+                              max_epochs=3, lr=3e-3, random_state=0)
 scratch_score = scratch.fit(X_train, y_train).score(X_test, y_test)
 print(f"from scratch, held-out accuracy: {scratch_score:.3f}")
 

@@ -34,8 +34,8 @@ candidates = {
         PretrainedImageFeatures("efficientnet_lite0", weights=None)),
     "frozen features + logistic": linear(PretrainedImageFeatures("efficientnet_lite0")),
     "fine-tuned (last 2 blocks)": FineTunedClassifier(
-        "efficientnet_lite0", freeze_depth=-2, head_epochs=1, max_epochs=3,
-        image_size=64, lr=3e-3, random_state=0),
+        "efficientnet_lite0", freeze_depth=-2, head_epochs=1, max_epochs=2,
+        image_size=48, lr=3e-3, random_state=0),
 }
 table = compare(X, y, candidates, cv=3)
 print(format_table(table))
