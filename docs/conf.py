@@ -76,6 +76,9 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1,
     "plot_gallery": "True",
+    # CPU seconds of each example in the build log ("[gallery] name: s CPU")
+    "reset_modules": ("matplotlib", "sktdocs.example_cpu_time"),
+    "reset_modules_order": "both",
 }
 
 # -- HTML ---------------------------------------------------------------------

@@ -62,10 +62,10 @@ loss = -np.log(probabilities[np.arange(len(y)), np.searchsorted(classes, y)])
 wrong = np.flatnonzero(predicted != y)
 wrong = wrong[np.argsort(-loss[wrong])][:8]
 if len(wrong):
-    fig, axes = plt.subplots(1, len(wrong), figsize=(1.4 * len(wrong), 2),
+    fig, axes = plt.subplots(1, len(wrong), figsize=(1.8 * len(wrong), 2.2),
                              squeeze=False)
     for ax, index in zip(axes[0], wrong, strict=True):
         ax.imshow(X[index])
-        ax.set_title(f"{y[index]}\n→ {predicted[index]}", fontsize=7)
+        ax.set_title(f"{y[index][:12]}\n→ {predicted[index][:12]}", fontsize=7)
         ax.axis("off")
     plt.show()

@@ -24,6 +24,7 @@ import inspect
 import os
 import pkgutil
 import re
+import resource
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -250,6 +251,25 @@ def rewrite_outside_links(app, docname, source):
         return f"{{download}}`{text} <{target}>`"
 
     source[0] = MD_LINK.sub(replace, source[0])
+
+
+# ------------------------------------------------------------- gallery timing
+
+_CPU_AT_START: dict[str, float] = {}
+
+
+def example_cpu_time(gallery_conf, fname, when):
+    """Print each gallery example's CPU seconds (sphinx-gallery reports wall
+    time, which means little on a shared machine); a ``reset_modules`` hook."""
+    if fname is None:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    now = usage.ru_utime + usage.ru_stime
+    if when == "before":
+        _CPU_AT_START[str(fname)] = now
+    elif str(fname) in _CPU_AT_START:
+        spent = now - _CPU_AT_START.pop(str(fname))
+        print(f"\n[gallery] {Path(fname).name}: {spent:.1f} s CPU")
 
 
 # ------------------------------------------------------------ autodoc filtering
