@@ -41,7 +41,8 @@ candidates = {
 }
 curve = learning_curve(X_train, y_train, X_test, y_test, candidates,
                        per_class=(1, 3, 6, 12))
-print(curve.pivot(index="per_class", columns="model", values="accuracy").round(3))
+table = curve.pivot(index="per_class", columns="model", values="accuracy")
+print(table.round(3).to_string())
 
 # %%
 # With three labelled photos per class, frozen ImageNet features beat both
