@@ -25,9 +25,8 @@ import os
 import pkgutil
 import re
 import resource
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.request import Request, urlopen
 
 PACKAGE = "sktransfer"
 # Public-looking modules that are not API: the command line has its own guide
@@ -208,11 +207,13 @@ def generate_guide(srcdir: Path) -> None:
 
 
 def reachable(url: str, timeout: float = 3.0) -> bool:
-    host = urlparse(url).hostname
+    """Whether ``url``'s ``objects.inv`` can be fetched now (a missing inventory
+    would be a warning, so an error under ``-W``)."""
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
+        with urlopen(Request(f"{url}/objects.inv", method="HEAD"),
+                     timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
         return False
 
 
