@@ -179,7 +179,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_out_), dtype float32
+        ndarray of shape (n_samples, n_features_out), dtype float32
         """
         check_is_fitted(self, "n_features_out_")
         items = self._coerce(X)

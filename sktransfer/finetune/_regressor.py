@@ -86,7 +86,7 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
     ----------
     n_outputs_ : int
         Number of target columns (1 for a 1-D ``y``).
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
         Mean and standard deviation of each target column: the network learns
         ``(y - target_mean_) / target_scale_``, ``predict`` undoes it.
     net_ : FineTuneNet
@@ -214,7 +214,7 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
     ----------
     n_outputs_ : int
         Number of target columns (1 for a 1-D ``y``).
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
         Mean and standard deviation of each target column: the network learns
         ``(y - target_mean_) / target_scale_``, ``predict`` undoes it.
     net_ : FineTuneNet
