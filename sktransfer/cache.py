@@ -216,7 +216,7 @@ class EmbeddingCache:
     ):
         if directory is not None and not (isinstance(model_key, str)
                                           and _NAME.fullmatch(model_key)):
-            raise ValueError(f"model_key {model_key!r} is not a plain name of "
+            raise ParameterError(f"model_key {model_key!r} is not a plain name of "
                              f"letters, digits, '-' and '_' (it names the cache "
                              f"folder)")
         memory_limit()  # a bad SKTRANSFER_CACHE_MB is reported before any work
@@ -295,7 +295,7 @@ class EmbeddingCache:
 
     def _path(self, key: str) -> Path:
         if not _NAME.fullmatch(key):
-            raise ValueError(f"sample key {key!r} is not a plain name (it names "
+            raise ParameterError(f"sample key {key!r} is not a plain name (it names "
                              f"a cache file)")
         fan = hashlib.blake2b(key.encode(), digest_size=1).hexdigest()
         return self._root() / fan / f"{key}.emb"

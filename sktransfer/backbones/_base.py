@@ -196,8 +196,9 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
         return output
     if pooling == "cls":
         if output.ndim != 3:
-            raise ValueError(f"pooling='cls' takes the first token of a (n, tokens, "
-                             f"width) output, got shape {tuple(output.shape)}")
+            raise ParameterError(f"pooling='cls' takes the first token of a "
+                                 f"(n, tokens, width) output, got shape "
+                                 f"{tuple(output.shape)}")
         return output[:, 0]
     if output.ndim == 3 and mask is not None:
         return _masked_pool(output, mask, pooling)
