@@ -33,12 +33,12 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["FewShotTextClassifier", "NAME_WEIGHT"]
 
 #: Sample weight of each label-name row in the head, relative to one text.
-NAME_WEIGHT = 2.0
+NAME_WEIGHT = 4.0
 
 
 def default_head() -> LogisticRegression:
     """The head used when ``head=None``."""
-    return LogisticRegression(C=10.0, max_iter=2000)
+    return LogisticRegression(max_iter=2000)
 
 
 class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
@@ -70,7 +70,7 @@ class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
         all-MiniLM-L6-v2 works offline.
     head : classifier or None, default=None
         Any scikit-learn classifier, cloned at fit; None is
-        ``LogisticRegression(C=10, max_iter=2000)``. Its parameters are
+        ``LogisticRegression(max_iter=2000)``. Its parameters are
         nested: ``head__C`` works in ``set_params`` and ``GridSearchCV``
         (with ``head=None`` they set the default head's).
     n_pairs : int, default=4000
