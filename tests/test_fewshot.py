@@ -44,7 +44,10 @@ def test_pair_batches_take_two_texts_of_distinct_classes():
             assert row in groups[owner]
         seen_single += int((rows == 5).sum() == 2)  # the one-text class: twice
     assert seen_single > 0
-    assert pairs_per_batch(16, 12) == 120 and pairs_per_batch(16, 2) == 6
+    assert pairs_per_batch(16, 12) == 120 and pairs_per_batch(16, 2) == 120
+    two = PairBatches([np.arange(3), np.arange(3, 20)], 16, np.random.default_rng(0))
+    rows, owners = two.draw()  # 8 of each class; the 3-text class repeats
+    assert set(rows[owners == 0]) == {0, 1, 2} and len(set(rows[owners == 1])) == 8
 
 
 def test_pair_loss_is_zero_for_separated_classes_and_grows_when_mixed():
@@ -241,3 +244,43 @@ def test_fewshot_with_names_beats_frozen_embeddings_at_two_a_class(
                            LogisticRegression(max_iter=2000)).fit(X, y)
     few = FewShotTextClassifier(n_pairs=600, random_state=0).fit(X, y)
     assert few.score(X_test, y_test) >= frozen.score(X_test, y_test) + 0.05
+
+
+# --- command line -------------------------------------------------------------------
+
+def test_cli_zero_shot_from_label_names_alone(tiny, tmp_path, capsys):
+    import pandas as pd
+
+    from sktransfer.cli import main
+
+    model = tmp_path / "topics.skt"
+    assert main(["fit", "--zero-shot", "--labels", "sports, cooking", "--model",
+                 tiny, "--out", str(model)]) == 0
+    assert "2 classes: sports, cooking" in capsys.readouterr().out
+    pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(model), str(tmp_path / "new.csv"), "--column",
+                 "text", "--output", str(out)]) == 0
+    expected = sktransfer.load(model).predict(TEXTS)
+    assert pd.read_csv(out)["prediction"].tolist() == expected.tolist()
+    assert main(["fit", "--out", str(model)]) == 2
+    assert "needs DATA" in capsys.readouterr().err
+    assert main(["fit", "--zero-shot", "--labels", "sports", "--out",
+                 str(model)]) == 2
+    assert "at least 2" in capsys.readouterr().err
+
+
+def test_cli_few_shot_fit_and_report(tiny, tmp_path, capsys):
+    import pandas as pd
+
+    from sktransfer.cli import main
+
+    data = tmp_path / "texts.csv"
+    pd.DataFrame({"text": TEXTS, "label": LABELS}).to_csv(data, index=False)
+    model, report = tmp_path / "m.skt", tmp_path / "report"
+    assert main(["fit", str(data), "--column", "text", "--target", "label",
+                 "--few-shot", "--model", tiny, "--cv", "2", "--out", str(model),
+                 "--report", str(report)]) == 0
+    assert isinstance(sktransfer.load(model), FewShotTextClassifier)
+    page = next(report.glob("*.html")).read_text()
+    assert "Learning curve" in page and "predicted: " in page

@@ -1,7 +1,8 @@
 """SetFit's first stage: contrastive fine-tuning on pairs sampled on the fly.
 
-Each step draws a batch of ``batch_size`` texts: ``batch_size // 2`` classes
-(all of them when there are fewer), two texts of each. Every pair inside the
+Each step draws a batch of ``batch_size`` texts: two of each of
+``batch_size // 2`` random classes, or, when there are fewer classes, all of
+them with ``batch_size // n_classes`` texts each. Every pair inside the
 batch is a training pair (``b * (b - 1) / 2`` of them for ``b`` texts), its
 target 1 when both texts share a class and 0 otherwise, as in SetFit's
 ``CosineSimilarityLoss``: the squared error between the pair's cosine
@@ -10,9 +11,10 @@ negative pairs separately, so that the few positives weigh as much as the many
 negatives. No list of pairs exists: memory holds the tokenised texts (each
 tokenised once) and one batch, whatever ``n``.
 
-A class with a single text pairs that text with itself: the two copies run
-through the encoder with different dropout masks (SimCSE's positive pair),
-and with label names its name sentence is a second member anyway.
+A class with fewer texts than a batch takes from it repeats them: a class
+with a single text pairs that text with itself, the two copies running
+through the encoder with different dropout masks (SimCSE's positive pair);
+with label names its name sentence is a second member anyway.
 """
 
 from __future__ import annotations
@@ -33,9 +35,18 @@ from sktransfer.backbones import (
 __all__ = ["PairBatches", "contrastive_tune", "pairs_per_batch"]
 
 
+def _shape(batch_size: int, n_classes: int) -> tuple[int, int]:
+    """``(classes, texts a class)`` of a batch: two texts of each of
+    ``batch_size // 2`` classes, or, with fewer classes, all of them with
+    ``batch_size // n_classes`` texts each."""
+    per_batch = min(max(batch_size // 2, 1), n_classes)
+    return per_batch, max(batch_size // per_batch, 2)
+
+
 def pairs_per_batch(batch_size: int, n_classes: int) -> int:
     """Pairs in one batch: every pair of its texts."""
-    b = 2 * min(max(batch_size // 2, 1), n_classes)
+    classes, each = _shape(batch_size, n_classes)
+    b = classes * each
     return b * (b - 1) // 2
 
 
@@ -52,18 +63,23 @@ class PairBatches:
 
     def __init__(self, groups, batch_size: int, rng: np.random.Generator):
         self.groups = [np.asarray(g) for g in groups]
-        self.per_batch = min(max(batch_size // 2, 1), len(self.groups))
+        self.per_batch, self.each = _shape(batch_size, len(self.groups))
         self.rng = rng
 
     def draw(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, class_of_row)`` of one batch."""
-        rng = self.rng
+        """``(rows, class_of_row)`` of one batch: distinct texts of a class
+        as far as it has them, then repeats (dropout makes them differ)."""
+        rng, each = self.rng, self.each
         classes = rng.choice(len(self.groups), self.per_batch, replace=False)
         rows, owners = [], []
         for c in classes:
             group = self.groups[c]
-            rows.extend(rng.choice(group, 2, replace=len(group) < 2))
-            owners.extend((c, c))
+            picked = rng.permutation(group)[:each]
+            if len(picked) < each:
+                picked = np.concatenate(
+                    [picked, rng.choice(group, each - len(picked))])
+            rows.extend(picked)
+            owners.extend([c] * each)
         return np.asarray(rows), np.asarray(owners)
 
 
