@@ -283,4 +283,4 @@ def test_cli_few_shot_fit_and_report(tiny, tmp_path, capsys):
                  "--report", str(report)]) == 0
     assert isinstance(sktransfer.load(model), FewShotTextClassifier)
     page = next(report.glob("*.html")).read_text()
-    assert "Learning curve" in page and "predicted: " in page
+    assert "<h2>Metrics" in page and "predicted: " in page
