@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--open", action="store_true",
                      help="open the report in a browser (implies --report)")
 
-    from sktransfer._fewshot_command import add_fewshot_arguments
+    from sktransfer.cli._fewshot import add_fewshot_arguments
 
     add_fewshot_arguments(fit)
 

@@ -34,7 +34,7 @@ def build_estimator(args, modality, task="classification"):
     """Frozen features + a linear model, or the fine-tuned estimator, for the
     modality (``image`` / ``text``) and task (``classification`` / ``regression``)."""
     import sktransfer as skt
-    from sktransfer._fewshot_command import fewshot_estimator
+    from sktransfer.cli._fewshot import fewshot_estimator
 
     if (few_labels := fewshot_estimator(args, modality, task)) is not None:
         return few_labels
@@ -116,7 +116,7 @@ def run_fit(args):
     from sklearn.base import clone
 
     from sktransfer import persist
-    from sktransfer._fewshot_command import fit_label_names_only
+    from sktransfer.cli._fewshot import fit_label_names_only
 
     out = _ensure_writable(args.out)
     if fit_label_names_only(args, lambda model, path, meta: persist.save(

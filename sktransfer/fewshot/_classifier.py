@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from sktransfer._device import resolve_device
+from sktransfer._utils.device import resolve_device
 from sktransfer.backbones import frozen_block_count, resolve_backbone, token_length
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import InvalidInputError, ModelNotAvailableError
