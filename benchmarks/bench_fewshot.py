@@ -6,6 +6,7 @@ test set), plus fit time, for:
 
 - ``frozen``: frozen all-MiniLM-L6-v2 embeddings + LogisticRegression;
 - ``fewshot``: ``sktransfer.FewShotTextClassifier`` (defaults);
+- ``fewshot-lr1e-4``: the same with ``lr=1e-4``;
 - ``zeroshot``: ``sktransfer.ZeroShotTextClassifier`` (class names only; it
   needs no training text, so it is scored once per draw's test set);
 - ``setfit``: setfit 1.2 with the same model (benchmark-only dependency:
@@ -141,6 +142,12 @@ def fit_fewshot(X, y, seed):
     return FewShotTextClassifier(MODEL, random_state=seed).fit(X, y)
 
 
+def fit_fewshot_lr(X, y, seed):
+    from sktransfer import FewShotTextClassifier
+
+    return FewShotTextClassifier(MODEL, lr=1e-4, random_state=seed).fit(X, y)
+
+
 def fit_zeroshot(X, y, seed):
     from sktransfer import ZeroShotTextClassifier
 
@@ -151,6 +158,7 @@ METHODS = {
     "setfit": fit_setfit,
     "frozen": fit_frozen,
     "fewshot": fit_fewshot,
+    "fewshot-lr1e-4": fit_fewshot_lr,
     "zeroshot": fit_zeroshot,
 }
 

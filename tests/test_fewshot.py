@@ -140,7 +140,7 @@ def test_a_class_with_a_single_text_works(tiny):
     clf = FewShotTextClassifier(tiny, n_pairs=300, lr=1e-3, random_state=0)
     clf.fit(X, y)
     assert not clf.use_label_names_ and clf.classes_.tolist() == [0, 1]
-    assert _separation(clf, X, y) > _separation(frozen, X, y) + 0.2
+    assert _separation(clf, X, y) > _separation(frozen, X, y) + 0.1
 
 
 def test_freeze_depth_all_leaves_the_encoder_as_it_was(tiny):
