@@ -47,7 +47,7 @@ def blur_unsupervised(Xs, ys, Xt, yt):
     row("KMM (rbf, B=1000)", KernelMeanMatchingClassifier().fit(X, y).score(Xt, yt))
     for d in (20, 30, 40):
         sa = SubspaceAlignment(d).fit(X, y)
-        Zt = sa.transform(Xt, sample_domain=np.ones(len(Xt)))
+        Zt = sa.transform(Xt, sample_domain=np.full(len(Xt), -2))
         row(f"subspace alignment d={d}", lr().fit(sa.transform(Xs), ys).score(Zt, yt))
     for mu in (1.0, 10.0, 100.0, 1000.0):
         tca = TransferComponentAnalysis(30, mu=mu).fit(X, y)
@@ -60,7 +60,7 @@ def blur_few_labels(Xs, ys, Xt, yt):
     train = np.random.RandomState(0).choice(400, 60, replace=False)
     Xf, yf, X_test, y_test = Xt[train], yt[train], Xt[400:], yt[400:]
     X, y = np.r_[Xs, Xf], np.r_[ys, yf]
-    domain = np.r_[np.zeros(len(Xs)), np.ones(60)]
+    domain = np.r_[np.ones(len(Xs)), -2 * np.ones(60)]  # skada: 1 / -2
     row("source only", lr().fit(Xs, ys).score(X_test, y_test))
     row("target only", lr().fit(Xf, yf).score(X_test, y_test))
     row("source + target pooled", lr().fit(X, y).score(X_test, y_test))

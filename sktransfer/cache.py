@@ -32,7 +32,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sktransfer._utils.files import atomic_write
 from sktransfer.exceptions import (
     CacheCorruptionWarning,
     CacheWriteWarning,
@@ -308,7 +308,7 @@ class EmbeddingCache:
             if path.parent not in self._folders:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._folders.add(path.parent)
-            _atomic_write(path, encode_entry(self.model_key, key, vector))
+            atomic_write(path, encode_entry(self.model_key, key, vector))
         except OSError as error:
             self._writable = False
             warnings.warn(f"cannot write to the cache directory {self.directory} "
@@ -330,7 +330,7 @@ class EmbeddingCache:
                 warnings.warn(f"{manifest} described another model or format; "
                               "rewriting it", CacheCorruptionWarning, stacklevel=7)
             directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(manifest, content)
+            atomic_write(manifest, content)
         self._manifest_done = True
 
 
@@ -353,30 +353,6 @@ def read_regular(path: str | os.PathLike[str], size: int = -1) -> bytes:
     """Up to ``size`` bytes of the regular file ``path`` (``open_regular``)."""
     with open_regular(path) as handle:
         return handle.read(size)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a unique temporary file, then rename it to ``path``.
-
-    A concurrent writer of the same entry just wins or loses the rename; a
-    failed write (disk full) removes its temporary file and raises.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        try:
-            os.replace(tmp, path)
-        except PermissionError:  # Windows: a reader holds the entry open
-            if not path.is_file():
-                raise
-            os.unlink(tmp)  # a concurrent writer has put the same entry
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def embed_with_cache(

@@ -13,9 +13,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
-from sktransfer._embedding.runtime import RUNTIMES, RunnerMixin
+from sktransfer._embedding.runtime import RUNTIMES
 from sktransfer._utils.device import decode_threads
-from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
+from sktransfer.backbones import (
+    BUNDLED_IMAGE,
+    POOLINGS,
+    resolve_image_backbone,
+    spec_identity,
+)
 from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list, iter_batches
 
@@ -25,12 +30,12 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["PretrainedImageFeatures"]
 
 
-class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
+class PretrainedImageFeatures(BaseEmbedder):
     """Embed images with a pretrained network, as a scikit-learn transformer.
 
     Parameters
     ----------
-    model : str, path or nn.Module, default="resnet50"
+    model : str, path or nn.Module, default="efficientnet_lite0"
         A torchvision name (``"resnet50"``, ``"vgg16"``, ``"vit_b_16"``...), a
         timm name as ``"timm/<name>"``, the bundled offline model
         ``"efficientnet_lite0"``, a checkpoint path or an ``nn.Module``.
@@ -117,7 +122,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,
         weights: str | os.PathLike[str] | None = "DEFAULT",
         layer: int | str | None = None,
         pooling: str = "avg",
@@ -140,12 +145,6 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         self.num_workers = num_workers
         self.fast_decode = fast_decode
         self.runtime = runtime
-
-    @property
-    def backbone_(self):
-        if not hasattr(self, "n_features_out_"):
-            raise AttributeError("backbone_ is set by fit")
-        return self._loaded_model()
 
     def _resolve(self):
         key = None

@@ -12,9 +12,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
-from sktransfer._embedding.runtime import RUNTIMES, RunnerMixin
+from sktransfer._embedding.runtime import RUNTIMES, TOKENS_PER_PASS
 from sktransfer._utils.device import autocast
-from sktransfer.backbones import resolve_backbone, spec_identity, token_length
+from sktransfer.backbones import (
+    BUNDLED_TEXT,
+    resolve_backbone,
+    spec_identity,
+    token_length,
+)
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
 
@@ -27,10 +32,10 @@ SORT_WINDOW = 32
 # to its own longest text and holding about this many tokens (rows x width;
 # at least one row). One long text used to pad its whole batch: with chunks
 # torch runs chatterbot texts 1.8x faster, ONNX Runtime 2x (RESULTS.md, O2).
-CHUNK_TOKENS = {"torch": 1024, "onnx": 512}
+CHUNK_TOKENS = TOKENS_PER_PASS  # per runtime; each runner reads its own
 
 
-class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
+class PretrainedTextEmbeddings(BaseEmbedder):
     """Embed texts with a pretrained model, as a scikit-learn transformer.
 
     Parameters
@@ -142,7 +147,7 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         batch_size: int = 64,
         normalize: bool = True,
         max_length: int | None = None,
@@ -159,12 +164,6 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         self.cache = cache
         self.progress = progress
         self.runtime = runtime
-
-    @property
-    def backbone_(self):
-        if not hasattr(self, "n_features_out_"):
-            raise AttributeError("backbone_ is set by fit")
-        return self._loaded_model()
 
     def _resolve(self):
         key = ("text", spec_identity(self.model), self.device_)
@@ -236,17 +235,15 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
     def _chunk_tokens(self) -> int | None:
         """Tokens per forward pass within a batch; None: the whole batch (GPU)."""
         runner = self.runner_
-        if runner is not None and runner.name == "onnx":
-            return CHUNK_TOKENS["onnx"]
-        on_cpu = torch.device(self.device_).type == "cpu"
+        if runner is not None:
+            return runner.tokens_per_pass
+        on_cpu = torch.device(self.device_).type == "cpu"  # word vectors
         return CHUNK_TOKENS["torch"] if on_cpu else None
 
     def _forward(self, module, batch) -> np.ndarray:
         runner = self.runner_
-        if runner is not None and runner.name == "onnx":
-            return runner.run(batch, max_rows=len(batch["input_ids"]))
         if runner is not None:
-            return runner.run(batch)
+            return runner.run(batch, max_rows=len(batch["input_ids"]))
         device = torch.device(self.device_)  # word vectors: plain torch
         batch = {name: tensor.to(device) for name, tensor in batch.items()}
         with torch.inference_mode(), autocast(device):

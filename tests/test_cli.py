@@ -284,7 +284,8 @@ def test_a_bug_shows_its_traceback():
 
 def test_bad_freeze_depth(image_folder):
     assert_clean_error(sktransfer("fit", image_folder, "--finetune",
-                                  "--freeze-depth", "half"), "--freeze-depth")
+                                  "--freeze-depth", "half"),
+                       "freeze_depth", "'half'")
 
 
 # --- which task a CSV target is (--task auto) ---------------------------------------

@@ -205,7 +205,7 @@ def test_every_adapt_estimator(tmp_path):
     import sktransfer.adapt as adapt
 
     X, y, source, _ = _domains()
-    domain = np.r_[np.zeros(40), np.ones(30)]
+    domain = np.r_[np.ones(40), -2 * np.ones(30)]  # skada's encoding
     y_reg = np.r_[source[:, 0], X[40:45, 0], np.zeros(25)]
     for name in adapt.__all__:
         cls = getattr(adapt, name)

@@ -1,5 +1,6 @@
 """What the image and text transformers share: fit/transform with the cache,
-device resolution, feature names, ``set_output`` and light pickles."""
+device resolution, the backbone and its runner (torch or ONNX Runtime, chosen
+in ``fit``), feature names, ``set_output`` and light pickles."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._embedding.runtime import make_runner
 from sktransfer._utils.device import resolve_device
 from sktransfer.backbones import spec_identity
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
@@ -58,10 +61,20 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     per batch: ``rows`` a subset of ``indices`` and ``array`` their float32
     embeddings, in any order, covering each index once (each batch is cached
     as soon as it is yielded, so a killed run loses at most one batch).
+    _runner_parts() -> ``(module, probe, identity, key)``: the module to run, a
+    probe batch, its export identity (None: no stable identity) and a memo key
+    (None: not shared between clones); or None when there is no network to
+    run (``runner_`` is then None). The runner is rebuilt after unpickling
+    rather than pickled; the embedder never asks which runner it holds.
     """
 
+    # What ``runtime="auto"`` means for this estimator: "auto" picks ONNX
+    # Runtime on the CPU; a subclass whose exported model measured too little
+    # faster to pay for the export and memory (the text transformer) sets "torch".
+    _auto_runtime = "auto"
+
     def fit(self, X, y=None):
-        """Validate the parameters and ``X``, and load the pretrained model.
+        """Validate ``X``, load the pretrained model and choose its runtime.
 
         Parameters
         ----------
@@ -81,7 +94,18 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self.n_features_out_ = int(self._n_out(self._model))
         self._model_key = None
         self.model_key_  # noqa: B018 - computed now, while the spec is at hand
+        self._apply_settings()
         return self
+
+    def _apply_settings(self) -> None:
+        """Choose the runner (in ``fit``, and after ``set_params(runtime=...,
+        fast_decode=...)`` on a fitted embedder): the same network (never rebuilt
+        from the spec, which a loaded model's weights need not match), a new
+        runner and cache key."""
+        self._runner = None
+        self._model_key = None
+        runner = self.runner_
+        self.runtime_ = None if runner is None else runner.name
 
     @property
     def model_key_(self) -> str:
@@ -101,6 +125,28 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         if digest is not None:
             return f"loaded-weights:{digest}"
         return spec_identity(getattr(self, "weights", None))
+
+    @property
+    def backbone_(self):
+        if not hasattr(self, "n_features_out_"):
+            raise AttributeError("backbone_ is set by fit")
+        return self._loaded_model()
+
+    @property
+    def runner_(self):
+        if not hasattr(self, "n_features_out_"):
+            raise AttributeError("runner_ is set by fit")
+        if getattr(self, "_runner", None) is None:
+            parts = self._runner_parts()
+            if parts is None:  # nothing to run (word vectors)
+                return None
+            module, probe, identity, key = parts
+            runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
+            if key is not None:
+                key = ("runner", key, runtime, torch.get_num_threads())
+            self._runner = shared_model(key, lambda: make_runner(
+                runtime, module, probe, device=self.device_, identity=identity))
+        return self._runner
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed ``X``.
@@ -159,6 +205,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         # it travels with the pickle.
         if self.__dict__.get("_weights_digest") is None:
             state.pop("_model", None)
+        state.pop("_runner", None)
         return state
 
     def __setstate__(self, state):

@@ -11,6 +11,8 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
+from sktransfer.exceptions import ParameterError
+
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
 
@@ -108,13 +110,13 @@ class Backbone:
         n = len(names)
         if isinstance(layer, str):
             if layer not in names:
-                raise ValueError(
+                raise ParameterError(
                     f"layer={layer!r} is not a block of {self.name}; "
                     f"its blocks are {names}"
                 )
             return names.index(layer)
         if isinstance(layer, bool) or not isinstance(layer, int) or not -n <= layer < n:
-            raise ValueError(
+            raise ParameterError(
                 f"layer={layer!r} is out of range for {self.name}, which has {n} "
                 f"blocks: use an int in [{-n}, {n - 1}] or one of {names}"
             )
@@ -185,7 +187,9 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
     elif output.ndim == 3:
         dims = (1,)
     else:
-        raise ValueError(f"cannot pool a block output of shape {tuple(output.shape)}")
+        raise ParameterError(
+            f"cannot pool a block output of shape {tuple(output.shape)}"
+        )
     if pooling == "avg":
         return output.mean(dim=dims)
     if pooling == "max":
@@ -200,12 +204,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 def _masked_pool(tokens, mask, pooling: str) -> torch.Tensor:
-    keep = mask.unsqueeze(-1).to(tokens.dtype)
-    mean = (tokens * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
+    mean = mean_pool(tokens, mask)
     if pooling == "avg":
         return mean
     lowest = torch.finfo(tokens.dtype).min
-    top = tokens.masked_fill(keep == 0, lowest).amax(dim=1)
+    top = tokens.masked_fill(mask.unsqueeze(-1) == 0, lowest).amax(dim=1)
     return top if pooling == "max" else torch.cat([mean, top], dim=1)
 
 

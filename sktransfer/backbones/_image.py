@@ -24,7 +24,11 @@ from sktransfer.backbones._torchvision import (
     all_torchvision_names,
     build_torchvision,
 )
-from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.exceptions import (
+    ModelNotAvailableError,
+    ParameterError,
+    ParameterTypeError,
+)
 
 __all__ = [
     "BUNDLED_IMAGE",
@@ -67,12 +71,12 @@ def _build_image_model(model, weights):
     ):
         return _build_from_checkpoint(Path(model))
     if not isinstance(model, str):
-        raise TypeError(
+        raise ParameterTypeError(
             f"model must be a model name, a checkpoint path or an nn.Module, "
             f"got {type(model).__name__}"
         )
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be 'DEFAULT', None, an enum name or a "
+        raise ParameterError(f"weights must be 'DEFAULT', None, an enum name or a "
                          f"path, got {weights!r}")
     if model == BUNDLED_IMAGE:
         return build_efficientnet_lite0(weights)

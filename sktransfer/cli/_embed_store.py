@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sktransfer._utils.files import atomic_write
 from sktransfer.exceptions import EmbedOutputError
 
 __all__ = ["EmbedStore", "check_folder", "input_signature", "manifest_for",
@@ -38,8 +38,6 @@ FORMAT = "sktransfer-embeddings"
 MANIFEST = "_manifest.json"
 SKIPPED = "_skipped.csv"
 _META_KEY = b"sktransfer"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 # Parameters that change how fast, not what: not part of the identity.
 _SPEED_ONLY = {"batch_size", "device", "cache", "progress", "num_workers"}
 
@@ -234,7 +232,7 @@ class EmbedStore:
         import pyarrow.parquet as pq
 
         if len(keys) != len(features):
-            raise ValueError(f"{len(keys)} key rows but {len(features)} feature rows")
+            raise RuntimeError(f"{len(keys)} key rows but {len(features)} feature rows")
         key_table = pa.Table.from_pandas(keys.reset_index(drop=True),
                                          preserve_index=False)
         # one contiguous column per feature: arrow takes them without a copy
@@ -268,12 +266,4 @@ class EmbedStore:
         return len(records)
 
     def _atomic_write(self, path: Path, write) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
-        try:
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, write)

@@ -18,6 +18,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.cli._inputs import _check_texts, read_inputs
 from sktransfer.exceptions import (
     InvalidInputError,
@@ -78,21 +79,16 @@ def build_transformer(args, modality: str):
         from sktransfer import PretrainedImageFeatures
 
         transformer = PretrainedImageFeatures(
-            args.model or "efficientnet_lite0", weights=_weights(args.weights),
+            args.model or BUNDLED_IMAGE, weights=_weights(args.weights),
             cache=False)
     else:
         from sktransfer import PretrainedTextEmbeddings
 
-        transformer = PretrainedTextEmbeddings(args.model or "all-MiniLM-L6-v2",
+        transformer = PretrainedTextEmbeddings(args.model or BUNDLED_TEXT,
                                                cache=False)
-    params = transformer.get_params()
     if args.batch_size is not None:
         transformer.set_params(batch_size=args.batch_size)
-    if args.runtime is not None:
-        if "runtime" not in params:
-            raise InvalidInputError(
-                f"--runtime is not supported by {type(transformer).__name__} "
-                f"in this version")
+    if args.runtime is not None:  # the transformer's fit checks the value
         transformer.set_params(runtime=args.runtime)
     return transformer
 

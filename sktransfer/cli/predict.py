@@ -11,7 +11,8 @@ from sktransfer.cli._inputs import (
     _ensure_writable,
     column_inputs,
     image_files,
-    read_csv,
+    is_table,
+    read_table,
 )
 from sktransfer.cli.fit import MODEL_FORMAT
 from sktransfer.exceptions import CLIError, ModelFileError, UnsafeModelFileError
@@ -105,16 +106,14 @@ def _predict_inputs(args, saved):
     """``(X, names)``: image files / folders, or one CSV whose column (``--column``
     or the one the model was fitted on) holds the texts or image paths."""
     column = getattr(args, "column", None) or saved["text_column"]
-    csv = len(args.inputs) == 1 and args.inputs[0].lower().endswith(".csv")
-    if saved["modality"] == "image" and not csv:
+    table = len(args.inputs) == 1 and is_table(args.inputs[0])
+    if saved["modality"] == "image" and not table:
         names = _image_inputs(args.inputs)
         return names, names
-    if not csv:
-        raise CLIError("a text model predicts on one CSV file")
-    if column is None:
-        raise CLIError("name the CSV column holding the image paths with --column")
+    if not table:
+        raise CLIError("a text model predicts on one table (a CSV or parquet file)")
     path = _ensure_path(args.inputs[0])
-    X, names, _ = column_inputs(path, read_csv(path, column)[column],
+    X, names, _ = column_inputs(path, read_table(path, {"--column": column})[column],
                                 saved["modality"])
     return X, names
 

@@ -10,7 +10,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sktransfer.augment import IMAGE_PRESETS, image_augmentation
-from sktransfer.backbones import make_eval_transform, resolve_backbone
+from sktransfer.backbones import BUNDLED_IMAGE, make_eval_transform, resolve_backbone
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._tasks import ClassifierTask
@@ -62,7 +62,7 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
 
     Parameters
     ----------
-    model : str, path or nn.Module, default="resnet50"
+    model : str, path or nn.Module, default="efficientnet_lite0"
         A torchvision name, ``"timm/<name>"``, the bundled offline model
         ``"efficientnet_lite0"``, a checkpoint path or an ``nn.Module``.
     weights : str, path or None, default="DEFAULT"
@@ -166,7 +166,7 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,
         weights: str | os.PathLike[str] | None = "DEFAULT",
         freeze_depth: int | str = 0,
         max_epochs: int = 10,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.finetune._image import ImageFineTuning
 from sktransfer.finetune._tasks import REGRESSION_CONSTRAINTS, RegressorTask
 from sktransfer.finetune._text import TextFineTuning
@@ -31,7 +32,7 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
 
     Parameters
     ----------
-    model : str, path or nn.Module, default="resnet50"
+    model : str, path or nn.Module, default="efficientnet_lite0"
         As for ``FineTunedClassifier`` (``"efficientnet_lite0"`` is offline).
     weights : str, path or None, default="DEFAULT"
         ``"DEFAULT"``, a weights enum name, a file, or None (from scratch).
@@ -119,7 +120,7 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,
         weights: str | os.PathLike[str] | None = "DEFAULT",
         loss: str = "mse",
         freeze_depth: int | str = 0,
@@ -247,7 +248,7 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         loss: str = "mse",
         freeze_depth: int | str = 0,
         max_epochs: int = 5,

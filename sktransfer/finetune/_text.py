@@ -11,9 +11,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import Dataset
 
 from sktransfer.augment import EDA
-from sktransfer.backbones import Backbone, resolve_backbone, token_length
+from sktransfer.backbones import BUNDLED_TEXT, Backbone, resolve_backbone, token_length
 from sktransfer.data import as_text_list
-from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._tasks import ClassifierTask
 
@@ -194,7 +194,7 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         freeze_depth: int | str = 0,
         max_epochs: int = 5,
         lr: float = 1e-3,
@@ -256,7 +256,7 @@ class TextDataset(Dataset):
             return self.augment(text, random_state=seed)
         augmented = self.augment(text)
         if not isinstance(augmented, str):
-            raise TypeError(
+            raise ParameterTypeError(
                 f"augment must return a str, returned a {type(augmented).__name__} "
                 f"for text {i}"
             )

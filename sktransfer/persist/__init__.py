@@ -59,6 +59,7 @@ from sklearn.base import BaseEstimator
 from sktransfer.exceptions import (
     ModelFileError,
     ParameterError,
+    ParameterTypeError,
     UnsafeModelFileError,
 )
 from sktransfer.persist._archive import (
@@ -195,7 +196,7 @@ def _manifest(networks, members, metadata) -> dict:
     try:
         metadata = json.loads(json.dumps(dict(metadata or {})))
     except TypeError as exc:
-        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
+        raise ParameterTypeError(f"metadata must be JSON-serialisable: {exc}") from None
     return {
         "format": FORMAT, "version": VERSION,
         "versions": {"sktransfer": __version__, "torch": torch.__version__,

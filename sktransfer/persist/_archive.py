@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import struct
-import uuid
 import zipfile
 import zlib
 from pathlib import Path
 
+from sktransfer._utils.files import atomic_write
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 from sktransfer.persist import _limits as limits
 
@@ -44,20 +43,16 @@ def sha256(file: Path) -> str:
 
 def write_archive(path: Path, manifest: dict, members: dict[str, Path]) -> None:
     """Write the zip beside ``path`` and rename it: never half-written."""
-    # Not mkstemp: its file is private (0600); this one gets the umask's mode.
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        with open(partial, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:
+    def write(handle) -> None:
+        with zipfile.ZipFile(handle, "w") as archive:
             archive.writestr(MANIFEST, json.dumps(manifest, indent=1),
                              zipfile.ZIP_DEFLATED)
             for name, file in members.items():
                 stored = name.endswith(".safetensors")
                 archive.write(file, name, zipfile.ZIP_STORED if stored
                               else zipfile.ZIP_DEFLATED)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+
+    atomic_write(path, write)
 
 
 class Archive:
