@@ -12,6 +12,7 @@ whether the call needs no data at all::
 
 from __future__ import annotations
 
+from sktransfer.backbones import BUNDLED_TEXT
 from sktransfer.exceptions import CLIError
 
 __all__ = ["add_fewshot_arguments", "fewshot_estimator", "fit_label_names_only"]
@@ -49,7 +50,7 @@ def fewshot_estimator(args, modality: str, task: str):
     if getattr(args, "finetune", False):
         raise CLIError(f"{flag} and --finetune are two different estimators: "
                        f"pick one")
-    model = args.model or "all-MiniLM-L6-v2"
+    model = args.model or BUNDLED_TEXT
     import sktransfer as skt
 
     if few:
@@ -76,7 +77,7 @@ def fit_label_names_only(args, save) -> bool:
     labels = _labels(args)
     model = skt.ZeroShotTextClassifier(
         labels, template=args.template,
-        model=args.model or "all-MiniLM-L6-v2").fit()
+        model=args.model or BUNDLED_TEXT).fit()
     save(model, args.out, {"modality": "text", "text_column": args.text_column,
                            "task": "classification"})
     print(f"saved a zero-shot text model ({len(labels)} classes: "

@@ -16,7 +16,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from sktransfer._utils.device import resolve_device
-from sktransfer.backbones import frozen_block_count, resolve_backbone, token_length
+from sktransfer.backbones import (
+    BUNDLED_TEXT,
+    frozen_block_count,
+    resolve_backbone,
+    token_length,
+)
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import InvalidInputError, ModelNotAvailableError
 from sktransfer.fewshot._contrastive import contrastive_tune
@@ -141,7 +146,7 @@ class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         head: BaseEstimator | None = None,
         n_pairs: int = 4000,
         max_epochs: int = 1,

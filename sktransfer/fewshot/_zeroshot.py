@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer.backbones import BUNDLED_TEXT
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.fewshot._labels import (
@@ -97,7 +98,7 @@ class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
         self,
         labels: list | dict | None = None,
         template: str = "This is about {}.",
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         description_weight: float = 2.0,
         batch_size: int = 64,
         max_length: int | None = None,
