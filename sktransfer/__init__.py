@@ -18,15 +18,20 @@ _LAZY = {
     "list_models": "sktransfer.backbones",
     "load": "sktransfer.persist",
     "save": "sktransfer.persist",
+    # few labels or none (issue 21)
+    "FewShotTextClassifier": "sktransfer.fewshot",
+    "ZeroShotTextClassifier": "sktransfer.fewshot",
 }
 
 __all__ = [
+    "FewShotTextClassifier",
     "FineTunedClassifier",
     "FineTunedRegressor",
     "FineTunedTextClassifier",
     "FineTunedTextRegressor",
     "PretrainedImageFeatures",
     "PretrainedTextEmbeddings",
+    "ZeroShotTextClassifier",
     "__version__",
     "list_models",
     "load",

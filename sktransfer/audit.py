@@ -328,7 +328,7 @@ def embed_inputs(X: Any, embedder: Any = None) -> tuple[np.ndarray, str]:
         from sktransfer.image import PretrainedImageFeatures
         from sktransfer.text import PretrainedTextEmbeddings
 
-        embedder = (PretrainedImageFeatures("efficientnet_lite0")
+        embedder = (PretrainedImageFeatures()
                     if modality == "image" else PretrainedTextEmbeddings())
     if isinstance(embedder, str) or not hasattr(embedder, "transform"):
         raise ParameterError(f"embedder must be a transformer, 'precomputed' or "

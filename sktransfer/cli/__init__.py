@@ -36,9 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="folder for the tables and learning-curve PNGs")
 
     fit = sub.add_parser("fit", help="cross-validate and fit a model on DATA")
-    fit.add_argument("data", help="an image folder with one sub-folder per class, "
-                                  "or a CSV / parquet table (a column of texts "
-                                  "or of image paths, and a --target column)")
+    fit.add_argument("data", nargs="?",  # none: fit --zero-shot --labels
+                     help="an image folder with one sub-folder per class, "
+                          "or a CSV / parquet table (a column of texts "
+                          "or of image paths, and a --target column)")
     fit.add_argument("--model", help="model spec (default: efficientnet_lite0 for "
                                      "images, all-MiniLM-L6-v2 for text)")
     fit.add_argument("--weights", default="DEFAULT",
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
                           "examples; DIR defaults to <out>.report)")
     fit.add_argument("--open", action="store_true",
                      help="open the report in a browser (implies --report)")
+
+    from sktransfer.cli._fewshot import add_fewshot_arguments
+
+    add_fewshot_arguments(fit)
 
     predict = sub.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model_file", help="a file written by 'sktransfer fit'")

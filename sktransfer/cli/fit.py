@@ -34,7 +34,10 @@ def build_estimator(args, modality, task="classification"):
     """Frozen features + a linear model, or the fine-tuned estimator, for the
     modality (``image`` / ``text``) and task (``classification`` / ``regression``)."""
     import sktransfer as skt
+    from sktransfer.cli._fewshot import fewshot_estimator
 
+    if (few_labels := fewshot_estimator(args, modality, task)) is not None:
+        return few_labels
     regression = task == "regression"
     if args.finetune:
         if modality == "image":
@@ -121,8 +124,12 @@ def run_fit(args):
     from sklearn.base import clone
 
     from sktransfer import persist
+    from sktransfer.cli._fewshot import fit_label_names_only
 
     out = _ensure_writable(args.out)
+    if fit_label_names_only(args, lambda model, path, meta: persist.save(
+            model, path, metadata={"format": MODEL_FORMAT, **meta})):
+        return
     X, y, modality = load_training_data(args)
     task, y = resolve_task(args, y)
     estimator = build_estimator(args, modality, task)

@@ -227,13 +227,44 @@ class FineTunedHandler:
         obj.net_ = net
 
 
+class TunedEncoderHandler:
+    """A ``FewShotTextClassifier``'s contrastively tuned text backbone
+    (``encoder_``): its config and tokenizer files and its weights."""
+
+    kind = "tuned-text-encoder"
+    heavy: tuple[str, ...] = ("encoder_",)
+
+    @staticmethod
+    def matches(obj) -> bool:
+        from sktransfer.fewshot import FewShotTextClassifier
+
+        return isinstance(obj, FewShotTextClassifier) and "encoder_" in obj.__dict__
+
+    @staticmethod
+    def save(obj, folder: Path) -> dict:
+        from sktransfer.backbones import save_text_backbone
+
+        entry = {"text": save_text_backbone(obj.encoder_, folder / ENCODER)}
+        save_weights(obj.encoder_.module, folder / WEIGHTS)
+        return entry
+
+    @staticmethod
+    def load(obj, folder: Path, entry: dict) -> None:
+        from sktransfer.backbones import load_text_backbone
+
+        backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
+        load_weights(backbone.module, folder / WEIGHTS)
+        backbone.module.to(torch.device(obj.device_)).eval()
+        obj.encoder_ = backbone
+
+
 def _json_number(value):
     if hasattr(value, "item"):  # numpy and torch scalars
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-HANDLERS = (FineTunedHandler, ImageFeaturesHandler)
+HANDLERS = (FineTunedHandler, ImageFeaturesHandler, TunedEncoderHandler)
 
 
 def handler_for(obj):

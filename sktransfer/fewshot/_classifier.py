@@ -1,0 +1,296 @@
+"""``FewShotTextClassifier``: SetFit's two stages as one scikit-learn classifier."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from sktransfer._utils.device import resolve_device
+from sktransfer.backbones import (
+    BUNDLED_TEXT,
+    frozen_block_count,
+    resolve_backbone,
+    token_length,
+)
+from sktransfer.data import as_text_list
+from sktransfer.exceptions import InvalidInputError, ModelNotAvailableError
+from sktransfer.fewshot._contrastive import contrastive_tune
+from sktransfer.fewshot._embed import embed_with
+from sktransfer.fewshot._labels import (
+    DEFAULT_TEMPLATE,
+    describe,
+    resolve_use_label_names,
+)
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing_extensions import Self
+
+__all__ = ["FewShotTextClassifier", "NAME_WEIGHT"]
+
+#: Sample weight of each label-name row in the head, relative to one text.
+NAME_WEIGHT = 4.0
+
+
+def default_head() -> LogisticRegression:
+    """The head used when ``head=None``."""
+    return LogisticRegression(max_iter=2000)
+
+
+class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
+    """Few-shot text classification: contrastive tuning, then a head.
+
+    SetFit's two stages in one estimator:
+
+    1. **contrastive fine-tuning** of the sentence encoder on pairs of texts
+       sampled on the fly: each step takes ``batch_size`` texts (two of each
+       of ``batch_size // 2`` random classes) and trains on every pair inside
+       the batch, pulling the cosine similarity of same-class pairs to 1 and
+       of other pairs to 0 (positives and negatives weighted equally). No pair
+       list is built, and each text is tokenised once: memory stays flat in
+       the number of texts;
+    2. a scikit-learn **head** on the tuned, unit-norm embeddings.
+
+    With ``use_label_names``, each class's name enters as a sentence
+    (``"This is about {name}."``, ``_`` read as a space): a member of its
+    class in every pair batch, and a row of weight ``NAME_WEIGHT`` in the
+    head. A class with a single text still gets positive pairs: the text is
+    paired with its own copy (two dropout masks, as in SimCSE) and, with
+    label names, with its name sentence.
+
+    Parameters
+    ----------
+    model : str or path, default="all-MiniLM-L6-v2"
+        A sentence-transformers name or folder, or ``"hf/<name>"``
+        (``sktransfer.backbones.resolve_backbone``); the bundled
+        all-MiniLM-L6-v2 works offline.
+    head : classifier or None, default=None
+        Any scikit-learn classifier, cloned at fit; None is
+        ``LogisticRegression(max_iter=2000)``. Its parameters are
+        nested: ``head__C`` works in ``set_params`` and ``GridSearchCV``
+        (with ``head=None`` they set the default head's).
+    n_pairs : int, default=4000
+        Pairs trained on per epoch: ``ceil(n_pairs / p)`` steps, where a
+        batch of ``b`` texts holds ``p = b * (b - 1) / 2`` pairs (120 for
+        16). 0 skips the fine-tuning (frozen encoder + head).
+    max_epochs : int, default=1
+    batch_size : int, default=16
+        Texts per step (an even number is used: two per class).
+    lr : float, default=2e-5
+        AdamW learning rate of the encoder.
+    freeze_depth : int or "all", default=0
+        The leading blocks (embeddings, then each encoder layer) left as
+        they are, as in ``FineTunedTextClassifier``; ``"all"`` tunes nothing.
+    use_label_names : "auto" or bool, default="auto"
+        ``"auto"``: when every label is a string that is not a number.
+        ``True`` with numeric labels or ids is an error.
+    max_length : int or None, default=None
+        Tokens read of each text (``sktransfer.backbones.token_length``).
+    device : str, default="auto"
+    random_state : int, RandomState or None, default=None
+        Seeds the pair batches and dropout.
+    progress : bool, default=False
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    encoder_ : Backbone
+        The tuned text backbone.
+    head_ : classifier
+        The fitted head.
+    use_label_names_ : bool
+    loss_curve_ : list of float
+        Mean contrastive loss of each epoch.
+    n_frozen_ : int
+    max_length_ : int or None
+    device_ : str
+
+    See Also
+    --------
+    sktransfer.ZeroShotTextClassifier : labels described in words, no training.
+    sktransfer.FineTunedTextClassifier : end-to-end fine-tuning with more labels.
+
+    Examples
+    --------
+    >>> from sktransfer import FewShotTextClassifier
+    >>> clf = FewShotTextClassifier(random_state=0).fit(
+    ...     ["I love this film", "great movie", "my code fails", "a python bug"],
+    ...     ["movies", "movies", "coding", "coding"])
+    >>> clf.predict(["the compiler crashed"]).tolist()
+    ['coding']
+    """
+
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike],
+        "head": [HasMethods(["fit", "predict"]), None],
+        "n_pairs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "freeze_depth": [Integral, StrOptions({"all"})],
+        "use_label_names": ["boolean", StrOptions({"auto"})],
+        "max_length": [Interval(Integral, 2, None, closed="left"), None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
+        head: BaseEstimator | None = None,
+        n_pairs: int = 4000,
+        max_epochs: int = 1,
+        batch_size: int = 16,
+        lr: float = 2e-5,
+        freeze_depth: int | str = 0,
+        use_label_names: bool | str = "auto",
+        max_length: int | None = None,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool = False,
+    ):
+        self.model = model
+        self.head = head
+        self.n_pairs = n_pairs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.freeze_depth = freeze_depth
+        self.use_label_names = use_label_names
+        self.max_length = max_length
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    def set_params(self, **params) -> Self:
+        """Set parameters; ``head__<name>`` with ``head=None`` sets the default
+        head's (``head`` becomes that head)."""
+        if self.head is None and any(k.startswith("head__") for k in params):
+            self.head = default_head()
+        return super().set_params(**params)
+
+    def fit(self, X: Any, y: Any) -> Self:
+        """Tune the encoder on pairs of ``X``'s texts, then fit the head.
+
+        Parameters
+        ----------
+        X : sequence of str
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        texts = as_text_list(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(texts):
+            raise InvalidInputError(
+                f"y must be 1-D with one label per text: {len(texts)} texts, "
+                f"y of shape {y.shape}")
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.use_label_names_ = resolve_use_label_names(self.use_label_names,
+                                                        self.classes_.tolist())
+        names = ([describe(c, DEFAULT_TEMPLATE) for c in self.classes_]
+                 if self.use_label_names_ else [])
+        self.device_ = str(resolve_device(self.device))
+        backbone = self._load_backbone()
+        rows = texts + names
+        owners = np.concatenate([codes, np.arange(len(names))]).astype(int)
+        groups = [np.flatnonzero(owners == c) for c in range(len(self.classes_))]
+        tokens = backbone.preprocess(rows, max_length=self.max_length_)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.loss_curve_ = contrastive_tune(
+            backbone, tokens, groups, n_pairs=self.n_pairs,
+            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+            n_frozen=self.n_frozen_, seed=seed, device=torch.device(self.device_),
+            progress=self.progress)
+        self.encoder_ = backbone
+        features = self._embed(rows)
+        weights = np.concatenate([np.ones(len(texts)),
+                                  np.full(len(names), NAME_WEIGHT)])
+        labels = self.classes_[owners]
+        self.head_ = _fit_head(self.head, features, labels, weights)
+        return self
+
+    def _load_backbone(self):
+        backbone = resolve_backbone(self.model, modality="text", device=self.device_)
+        kind = backbone.data_config["kind"]
+        if kind == "word2vec":
+            raise ModelNotAvailableError(
+                f"model={self.model!r} is a {kind} model, which cannot be "
+                f"fine-tuned: use a transformer encoder (a sentence-transformers "
+                f"name or folder, or 'hf/<name>')")
+        self.max_length_ = token_length(backbone, self.max_length)
+        self.n_frozen_ = frozen_block_count(self.freeze_depth, len(backbone.blocks),
+                                            repr(self.model))
+        return backbone
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return embed_with(self.encoder_, texts, max_length=self.max_length_,
+                          device=self.device_)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Unit-norm embeddings of ``X`` by the tuned encoder.
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), float32
+        """
+        check_is_fitted(self, "head_")
+        return self._embed(as_text_list(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class of each text.
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.head_.predict(self.transform(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities from the head (columns follow ``classes_``).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        return self.head_.predict_proba(self.transform(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.non_deterministic = True
+        return tags
+
+
+def _fit_head(head, features, labels, weights):
+    head = default_head() if head is None else clone(head)
+    if has_fit_parameter(head, "sample_weight"):
+        return head.fit(features, labels, sample_weight=weights)
+    return head.fit(features, labels)

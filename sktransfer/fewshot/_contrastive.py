@@ -1,0 +1,167 @@
+"""SetFit's first stage: contrastive fine-tuning on pairs sampled on the fly.
+
+Each step draws a batch of ``batch_size`` texts: two of each of
+``batch_size // 2`` random classes, or, when there are fewer classes, all of
+them with ``batch_size // n_classes`` texts each. Every pair inside the
+batch is a training pair (``b * (b - 1) / 2`` of them for ``b`` texts), its
+target 1 when both texts share a class and 0 otherwise, as in SetFit's
+``CosineSimilarityLoss``: the squared error between the pair's cosine
+similarity and its target, averaged over the positive pairs and over the
+negative pairs separately, so that the few positives weigh as much as the many
+negatives. No list of pairs exists: memory holds the tokenised texts (each
+tokenised once) and one batch, whatever ``n``.
+
+A class with fewer texts than a batch takes from it repeats them: a class
+with a single text pairs that text with itself, the two copies running
+through the encoder with different dropout masks (SimCSE's positive pair);
+with label names its name sentence is a second member anyway.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sktransfer.backbones import (
+    Backbone,
+    block_parameters,
+    keep_frozen_in_eval,
+    set_frozen,
+)
+
+__all__ = ["PairBatches", "contrastive_tune", "pairs_per_batch"]
+
+
+def _shape(batch_size: int, n_classes: int) -> tuple[int, int]:
+    """``(classes, texts a class)`` of a batch: two texts of each of
+    ``batch_size // 2`` classes, or, with fewer classes, all of them with
+    ``batch_size // n_classes`` texts each."""
+    per_batch = min(max(batch_size // 2, 1), n_classes)
+    return per_batch, max(batch_size // per_batch, 2)
+
+
+def pairs_per_batch(batch_size: int, n_classes: int) -> int:
+    """Pairs in one batch: every pair of its texts."""
+    classes, each = _shape(batch_size, n_classes)
+    b = classes * each
+    return b * (b - 1) // 2
+
+
+class PairBatches:
+    """Rows of each training batch, drawn on the fly from ``groups``.
+
+    Parameters
+    ----------
+    groups : list of int arrays
+        The rows of each class (at least one each).
+    batch_size : int
+    rng : numpy Generator
+    """
+
+    def __init__(self, groups, batch_size: int, rng: np.random.Generator):
+        self.groups = [np.asarray(g) for g in groups]
+        self.per_batch, self.each = _shape(batch_size, len(self.groups))
+        self.rng = rng
+
+    def draw(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, class_of_row)`` of one batch: distinct texts of a class
+        as far as it has them, then repeats (dropout makes them differ)."""
+        rng, each = self.rng, self.each
+        classes = rng.choice(len(self.groups), self.per_batch, replace=False)
+        rows, owners = [], []
+        for c in classes:
+            group = self.groups[c]
+            picked = rng.permutation(group)[:each]
+            if len(picked) < each:
+                picked = np.concatenate(
+                    [picked, rng.choice(group, each - len(picked))])
+            rows.extend(picked)
+            owners.extend([c] * each)
+        return np.asarray(rows), np.asarray(owners)
+
+
+def pair_loss(embeddings: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
+    """SetFit's cosine loss over every pair of the batch, classes balanced."""
+    unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
+    cosine = unit @ unit.T
+    upper = torch.triu(torch.ones_like(cosine, dtype=torch.bool), diagonal=1)
+    same = owners[:, None] == owners[None, :]
+    positive, negative = same & upper, ~same & upper
+    loss = (cosine[positive] - 1).pow(2).mean()
+    if negative.any():
+        loss = loss + cosine[negative].pow(2).mean()
+    return loss
+
+
+def _adamw(params, lr: float, device) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has a fused kernel for the device (CPU too)."""
+    try:
+        return torch.optim.AdamW(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr)
+
+
+def _trim(tokens: dict, rows: np.ndarray, device) -> dict:
+    """The batch's rows, cut after the last real token of its longest text."""
+    index = torch.as_tensor(rows)
+    batch = {name: value[index] for name, value in tokens.items()}
+    used = torch.nonzero(batch["attention_mask"].any(0))
+    width = int(used[-1]) + 1 if len(used) else 1
+    return {name: value[:, :width].to(device) for name, value in batch.items()}
+
+
+def contrastive_tune(
+    backbone: Backbone,
+    tokens: dict,
+    groups: list,
+    *,
+    n_pairs: int,
+    max_epochs: int,
+    batch_size: int,
+    lr: float,
+    n_frozen: int,
+    seed: int,
+    device: torch.device,
+    progress: bool = False,
+) -> list[float]:
+    """Tune ``backbone.module`` in place; returns the mean loss of each epoch.
+
+    ``tokens``: every text tokenised once (``backbone.preprocess``), padded
+    to the longest; ``groups``: the rows of each class. An epoch is
+    ``ceil(n_pairs / pairs_per_batch)`` steps.
+    """
+    module, blocks = backbone.module, backbone.blocks
+    set_frozen(blocks, n_frozen)
+    params = list(block_parameters(blocks, n_frozen))
+    losses: list[float] = []
+    if not params or n_pairs == 0 or len(groups) < 2:
+        module.eval()
+        return losses
+    torch.manual_seed(seed)
+    sampler = PairBatches(groups, batch_size, np.random.default_rng(seed))
+    optimizer = _adamw(params, lr, device)
+    steps = math.ceil(n_pairs / pairs_per_batch(batch_size, len(groups)))
+    module.to(device).train()
+    keep_frozen_in_eval(blocks, n_frozen)
+    with tqdm(total=steps * max_epochs, disable=not progress,
+              desc="contrastive", unit="step") as bar:
+        for _ in range(max_epochs):
+            total = 0.0
+            for _ in range(steps):
+                rows, owners = sampler.draw()
+                batch = _trim(tokens, rows, device)
+                owners = torch.as_tensor(owners, device=device)
+                loss = pair_loss(module(**batch), owners)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach())
+                bar.update()
+            losses.append(total / steps)
+    module.eval()
+    for param in module.parameters():
+        param.requires_grad_(False)
+    return losses

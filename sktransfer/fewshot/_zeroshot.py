@@ -1,0 +1,250 @@
+"""``ZeroShotTextClassifier``: classify by similarity to label descriptions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from sktransfer.backbones import BUNDLED_TEXT
+from sktransfer.data import as_text_list
+from sktransfer.exceptions import InvalidInputError, ParameterError
+from sktransfer.fewshot._labels import (
+    check_template,
+    label_descriptions,
+    labels_are_words,
+)
+from sktransfer.text import PretrainedTextEmbeddings
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing_extensions import Self
+
+__all__ = ["ZeroShotTextClassifier"]
+
+#: Softmax temperature of ``predict_proba`` over cosine similarities.
+TEMPERATURE = 0.05
+
+
+class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
+    """Classify texts by their similarity to a description of each label.
+
+    Each class is a unit vector, its **prototype**: the embedding of its
+    description (``template`` filled with the label name, or the text given
+    in a ``labels`` dict) and, when ``fit`` gets labelled texts, the
+    embeddings of its examples, the description counting as
+    ``description_weight`` examples. A text goes to the class whose
+    prototype is the most cosine-similar. With no examples this is
+    zero-shot; with a few a class it becomes a nearest-centroid few-shot
+    classifier that still knows what the label means.
+
+    Parameters
+    ----------
+    labels : list or dict or None, default=None
+        The classes: a list of label names (each described by ``template``;
+        names must be words, not numbers), or a dict label -> description
+        (any hashable labels, the description used as written). None takes
+        the labels of ``y`` (then ``fit`` needs ``y``).
+    template : str, default="This is about {}."
+        How a label name becomes a sentence (``_`` in a name reads as a
+        space).
+    model : str or path, default="all-MiniLM-L6-v2"
+        The sentence encoder (as in ``PretrainedTextEmbeddings``; frozen).
+    description_weight : float, default=2.0
+        How many examples a description is worth in its prototype; 0 ignores
+        the descriptions of classes that have examples.
+    batch_size : int, default=64
+    max_length : int or None, default=None
+    device : str, default="auto"
+    cache : bool or path, default=True
+        ``PretrainedTextEmbeddings``' embedding cache.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    descriptions_ : list of str
+        The sentence of each class, in ``classes_`` order.
+    prototypes_ : ndarray of shape (n_classes, n_features)
+    class_counts_ : ndarray of shape (n_classes,)
+        Examples a class was fitted with (0: zero-shot).
+    embedder_ : PretrainedTextEmbeddings
+
+    Examples
+    --------
+    >>> from sktransfer import ZeroShotTextClassifier
+    >>> clf = ZeroShotTextClassifier(labels=["sports", "cooking"]).fit()
+    >>> clf.predict(["He scored twice in the final", "Simmer the sauce"]).tolist()
+    ['sports', 'cooking']
+    """
+
+    _parameter_constraints: dict = {
+        "labels": [list, tuple, np.ndarray, Mapping, None],
+        "template": [str],
+        "model": [str, os.PathLike],
+        "description_weight": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 2, None, closed="left"), None],
+        "device": [str, torch.device],
+        "cache": ["boolean", str, os.PathLike, None],
+    }
+
+    def __init__(
+        self,
+        labels: list | dict | None = None,
+        template: str = "This is about {}.",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
+        description_weight: float = 2.0,
+        batch_size: int = 64,
+        max_length: int | None = None,
+        device: str | torch.device = "auto",
+        cache: bool | str | os.PathLike[str] | None = True,
+    ):
+        self.labels = labels
+        self.template = template
+        self.model = model
+        self.description_weight = description_weight
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self.cache = cache
+
+    def fit(self, X: Any | None = None, y: Any | None = None) -> Self:
+        """Embed the descriptions, and blend in the examples when given.
+
+        Parameters
+        ----------
+        X : sequence of str or None, default=None
+            Labelled examples (optional).
+        y : array-like of shape (n_samples,) or None, default=None
+            Their labels: each one of ``labels`` when ``labels`` is given.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        check_template(self.template)
+        texts, y = self._examples(X, y)
+        keys, descriptions = self._classes(y)
+        try:
+            order = sorted(range(len(keys)), key=lambda i: keys[i])
+        except TypeError:  # labels of mixed types
+            order = sorted(range(len(keys)), key=lambda i: str(keys[i]))
+        self.classes_ = np.asarray([keys[i] for i in order])
+        self.descriptions_ = [descriptions[i] for i in order]
+        self.embedder_ = PretrainedTextEmbeddings(
+            self.model, batch_size=self.batch_size, max_length=self.max_length,
+            device=self.device, cache=self.cache, runtime="torch",
+        ).fit(self.descriptions_)
+        described = self.embedder_.transform(self.descriptions_).astype(np.float64)
+        sums = described * self.description_weight
+        self.class_counts_ = np.zeros(len(self.classes_), dtype=int)
+        if texts:
+            index = {key: i for i, key in enumerate(self.classes_.tolist())}
+            rows = np.asarray([index[label] for label in y.tolist()])
+            np.add.at(sums, rows, self.embedder_.transform(texts))
+            self.class_counts_ = np.bincount(rows, minlength=len(self.classes_))
+        empty = ~sums.any(axis=1)  # description_weight=0 and no example
+        sums[empty] = described[empty]
+        self.prototypes_ = _unit(sums).astype(np.float32)
+        return self
+
+    def _examples(self, X, y):
+        if (X is None) != (y is None):
+            raise InvalidInputError(
+                "fit(X, y) needs both the texts and their labels, or neither "
+                "(fit() with labels=... is zero-shot)")
+        if X is None:
+            return [], None
+        texts = as_text_list(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(texts):
+            raise InvalidInputError(
+                f"y must be 1-D with one label per text: {len(texts)} texts, "
+                f"y of shape {y.shape}")
+        return texts, y
+
+    def _classes(self, y):
+        labels = self.labels
+        if labels is None:
+            if y is None:
+                raise ParameterError(
+                    "labels=None and no y: give labels=[...] (or a dict label -> "
+                    "description), or fit(X, y) with labelled texts")
+            labels = np.unique(y).tolist()
+        if not isinstance(labels, Mapping):
+            numbers = [k for k in labels if not labels_are_words([k])]
+            if numbers:
+                raise ParameterError(
+                    f"the label {numbers[0]!r} is a number or id, which says "
+                    f"nothing to the model: use label names, or labels={{label: "
+                    f"'a description'}}")
+        keys, descriptions = label_descriptions(labels, self.template)
+        if y is not None:
+            known = set(keys)
+            unknown = [label for label in np.unique(y).tolist() if label not in known]
+            if unknown:
+                raise InvalidInputError(
+                    f"y holds the label {unknown[0]!r}, which is not in labels "
+                    f"{keys!r}")
+        return keys, descriptions
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Cosine similarity of each text to each class prototype.
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self, "prototypes_")
+        return self.embedder_.transform(as_text_list(X)) @ self.prototypes_.T
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most similar class of each text.
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Softmax of the similarities over ``TEMPERATURE`` (columns: ``classes_``).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X) / TEMPERATURE
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
