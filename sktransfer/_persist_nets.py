@@ -184,10 +184,7 @@ class FineTunedHandler:
             backbone = _image_backbone(entry.get("image") or {})
         else:
             backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
-        from sktransfer.finetune._adapt import ADAPT_LOSSES
-
-        adapt = getattr(obj, "adapt", None)
-        adapter = ADAPT_LOSSES[adapt] if adapt else None
+        adapter, _ = obj._adaptation()
         module = FineTuneModule(backbone, int(entry["n_outputs"]), obj.n_frozen_,
                                 adapter)
         load_weights(module, folder / WEIGHTS)

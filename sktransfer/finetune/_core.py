@@ -44,11 +44,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
-from sktransfer.finetune._adapt import (
-    ADAPT_LOSSES,
-    PairedCollate,
-    PairedRows,
-)
+from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
 
@@ -86,8 +82,6 @@ class BaseFineTuned(BaseEstimator):
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "adapt": [StrOptions(set(ADAPT_LOSSES)), None],
-        "adapt_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     # --- subclass hooks -------------------------------------------------------
@@ -103,6 +97,12 @@ class BaseFineTuned(BaseEstimator):
 
     def _collate(self, samples):
         return default_collate(samples)
+
+    # --- task hooks (``sktransfer.finetune._tasks``) ------------------------------
+
+    def _adaptation(self):
+        """``(domain adaptation loss class or None, its weight)``."""
+        raise NotImplementedError
 
     # --- fit ------------------------------------------------------------------
 
@@ -131,8 +131,8 @@ class BaseFineTuned(BaseEstimator):
         _check_rows(y, len(items))
         labelled, target = self._split_rows(y, sample_domain)
         y_encoded = self._encode_target(_take(y, labelled), len(labelled))
-        adapt = getattr(self, "adapt", None)
-        targets = [items[i] for i in target] if adapt else None
+        adapter, _ = self._adaptation()
+        targets = [items[i] for i in target] if adapter else None
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
         self.device_ = str(device)
@@ -150,8 +150,7 @@ class BaseFineTuned(BaseEstimator):
         n_frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
         self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
         first = n_blocks if self.head_epochs else n_frozen
-        adapt = getattr(self, "adapt", None)
-        adapter = ADAPT_LOSSES[adapt] if adapt else None
+        adapter, _ = self._adaptation()
         module = FineTuneModule(backbone, self._n_outputs(), first, adapter)
         if _channels_last(device, self._cuda_speedups):
             # torch stubs: no overload takes device and memory_format together
@@ -270,7 +269,7 @@ class BaseFineTuned(BaseEstimator):
             l2sp=0.0 if fast else self.l2sp,
             amp_dtype=_training_amp(device, self._cuda_speedups),
             channels_last=_channels_last(device, self._cuda_speedups),
-            adapt_weight=getattr(self, "adapt_weight", 0.0),
+            adapt_weight=self._adaptation()[1],
             adapt_steps=epochs * -(-len(train_ds) // self.batch_size),
         )
 
