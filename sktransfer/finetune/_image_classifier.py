@@ -76,5 +76,9 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         fast_decode: bool = True,
         adapt: str | None = None,
         adapt_weight: float = 1.0,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.0,
+        lora_targets: str | list[str] = "auto",
     ):
         store_parameters(self, locals())

@@ -87,5 +87,9 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
         progress: bool = False,
         num_workers: int = 0,
         fast_decode: bool = True,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.0,
+        lora_targets: str | list[str] = "auto",
     ):
         store_parameters(self, locals())

@@ -57,12 +57,13 @@ PARAMETERS: dict[str | tuple[str, str], tuple[str, str]] = {
         "text: the embeddings, then each encoder layer), ``-k`` all but the last "
         "``k``, ``\"all\"`` the whole backbone. Frozen blocks keep their weights "
         "and BatchNorm statistics. With ``\"all\"`` the features are computed "
-        "once per fit (without augmentation) and the head is a tuned linear "
-        "probe: multinomial logistic regression (classifiers) or ridge "
-        "regression (regressors) with its penalty chosen by internal "
-        "cross-validation, as ``LogisticRegressionCV`` / ``RidgeCV`` on the same "
-        "features (``max_epochs``, ``lr`` and ``batch_size`` then only apply with "
-        "``adapt``).",
+        "once per fit (without augmentation) and the head is the tuned linear "
+        "probe on them: ``LogisticRegressionCV`` (classifiers) or ``RidgeCV`` "
+        "(regressors), the penalty chosen by internal cross-validation, fitted "
+        "on every labelled row in closed form: no epochs run, so ``max_epochs``, "
+        "``lr``, ``batch_size`` and ``early_stopping`` do not apply. With "
+        "``loss=\"huber\"`` or ``adapt`` the head (and bottleneck) train for "
+        "``max_epochs`` from that start (see ``head_weight_decay_``).",
     ),
     "max_epochs": ("int", "Fine-tuning epochs (after the ``head_epochs``)."),
     "lr": (
@@ -155,6 +156,30 @@ PARAMETERS: dict[str | tuple[str, str], tuple[str, str]] = {
         "float",
         "Weight λ of the adaptation loss: source cross-entropy + λ · alignment.",
     ),
+    "lora_rank": (
+        "int or None",
+        "LoRA (low-rank adaptation, through peft: ``pip install "
+        "'sktransfer[lora]'``): the unfrozen blocks keep their pretrained "
+        "weights and each of their ``lora_targets`` layers learns a rank-"
+        "``lora_rank`` update at the learning rate ``lr``; the head trains "
+        "fully. The adapters are merged after fitting (prediction costs what "
+        "the plain network costs) and ``sktransfer.save`` stores only them and "
+        "the head. None: full fine-tuning. See docs/lora.md.",
+    ),
+    "lora_alpha": (
+        "float or None",
+        "LoRA scaling: the update is ``lora_alpha / lora_rank`` times ``B A``; "
+        "None means ``2 * lora_rank``.",
+    ),
+    "lora_dropout": ("float", "Dropout on the adapters' input while training."),
+    "lora_targets": (
+        '"auto" or list of str',
+        "The layers of the unfrozen blocks that get adapters: ``\"auto\"`` is "
+        "every ``nn.Linear`` (a transformer's attention and MLP projections) "
+        "and every ``nn.Conv2d`` with ``groups == 1`` (a CNN's full and "
+        "pointwise convolutions); a list keeps the layers whose name ends with "
+        "one of its strings (e.g. ``[\"query\", \"value\"]``).",
+    ),
 }
 
 #: (name, type, description) of the fitted attributes every estimator has.
@@ -171,6 +196,15 @@ ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
      "Parameters of the network: backbone (with any LoRA adapters) and head."),
     ("n_trainable_params_", "int",
      "Of those, the parameters the last training phase updated."),
+    ("head_weight_decay_", "float",
+     "Weight decay of the head's weight: the penalty of the tuned probe the "
+     "head started from (``freeze_depth=\"all\"`` or ``head_epochs``), else 0."),
+    ("lora_modules_", "list of str or None",
+     "With ``lora_rank``: the layers (names in ``backbone_.module``) that got "
+     "adapters."),
+    ("backbone_digest_", "str or None",
+     "With ``lora_rank``: SHA-256 of the pretrained backbone's tensors, checked "
+     "when a saved model rebuilds it."),
     ("validation_indices_", "ndarray or None",
      "Rows of ``X`` held out for early stopping (labelled rows only)."),
     ("device_", "str", "The device the network runs on."),

@@ -31,6 +31,7 @@ from sklearn.utils.validation import column_or_1d
 
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.finetune._adapt import ADAPT_LOSSES, split_rows
+from sktransfer.finetune._probe import classifier_probe, regressor_probe
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -86,6 +87,12 @@ class ClassifierTask(ClassifierMixin):
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
+
+    def _probe(self, features, y):
+        return classifier_probe(features, y, len(self.classes_))
+
+    def _probe_is_the_fit(self) -> bool:
+        return True  # penalised cross-entropy
 
     def _criterion(self):
         return torch.nn.CrossEntropyLoss
@@ -174,6 +181,12 @@ class RegressorTask(RegressorMixin):
 
     def _n_outputs(self) -> int:
         return self.n_outputs_
+
+    def _probe(self, features, y):
+        return regressor_probe(features, y)
+
+    def _probe_is_the_fit(self) -> bool:
+        return self.loss == "mse"  # ridge; Huber trains from the ridge solution
 
     def _criterion(self):
         return REGRESSION_LOSSES[self.loss]

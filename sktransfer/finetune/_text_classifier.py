@@ -77,5 +77,9 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         num_workers: int = 0,
         adapt: str | None = None,
         adapt_weight: float = 1.0,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.0,
+        lora_targets: str | list[str] = "auto",
     ):
         store_parameters(self, locals())

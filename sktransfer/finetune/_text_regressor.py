@@ -80,5 +80,9 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
         random_state: int | np.random.RandomState | None = None,
         progress: bool = False,
         num_workers: int = 0,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.0,
+        lora_targets: str | list[str] = "auto",
     ):
         store_parameters(self, locals())
