@@ -240,3 +240,38 @@ def test_minilm_lora_save_load_small_file(topics, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X_test), lora.predict_proba(X_test),
                                atol=1e-5)
     assert all(m.merged for m in loaded.net_.module_.modules() if hasattr(m, "merged"))
+    # the backbone is rebuilt from its spec and checked against the digest
+    import sktransfer.finetune._lora as lora_module
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(lora_module, "state_digest", lambda module: "0" * 64)
+    try:
+        with pytest.raises(sktransfer.exceptions.ModelFileError, match="not the one"):
+            sktransfer.load(tmp_path / "lora.skt")
+    finally:
+        monkey.undo()
+
+
+@pytest.mark.slow
+def test_efficientnet_lora_save_load_small_file(photos, tmp_path):
+    X, y = photos
+    common = dict(model="efficientnet_lite0", image_size=64, max_epochs=1,
+                  batch_size=12, random_state=0)
+    lora = FineTunedClassifier(lora_rank=8, **common).fit(X, y)
+    full = FineTunedClassifier(**common).fit(X[::4], y[::4])
+    assert lora.n_trainable_params_ / lora.n_params_ < 0.1
+    sktransfer.save(lora, tmp_path / "lora.skt")
+    sktransfer.save(full, tmp_path / "full.skt")
+    ratio = (tmp_path / "lora.skt").stat().st_size / (tmp_path / "full.skt").stat(
+    ).st_size
+    assert ratio <= 0.15, ratio
+    loaded = sktransfer.load(tmp_path / "lora.skt")
+    np.testing.assert_allclose(loaded.predict_proba(X), lora.predict_proba(X),
+                               atol=1e-5)
+
+
+def test_lora_of_a_module_spec_cannot_be_saved_alone(photos, tmp_path):
+    X, y = photos
+    clf = tiny(lora_rank=2, max_epochs=1).fit(X, y)
+    with pytest.raises(sktransfer.exceptions.ModelFileError, match="model name"):
+        sktransfer.save(clf, tmp_path / "m.skt")
