@@ -7,7 +7,7 @@ Dask DataFrame (or Bag) goes through ``transformer.transform`` with
 The fitted transformer travels to the workers as one task in the graph, so each
 worker process deserialises it once and keeps the loaded network for all its
 partitions. Its pickle is light (the network is dropped and rebuilt from the
-spec, see ``sktransfer._embedder.shared_model``), so it ships in milliseconds.
+spec, see ``sktransfer._embedding.embedder.shared_model``), so it ships in milliseconds.
 
 Image paths may be fsspec URLs (``s3://``, ``gs://``, ``https://``,
 ``memory://``, ``file://``) when fsspec is installed: they are read to bytes and
@@ -163,8 +163,8 @@ def load_on_workers(client: Any, transformer: BaseEstimator) -> None:
     """Load a fitted transformer's model on every worker of ``client`` now.
 
     Optional: otherwise each worker loads it with its first partition. The
-    model stays in the worker process (see ``sktransfer._embedder``), where the
-    transformer deserialised by the tasks finds it.
+    model stays in the worker process (see ``sktransfer._embedding.embedder``),
+    where the transformer deserialised by the tasks finds it.
 
     Parameters
     ----------

@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from sktransfer._device import decode_threads
-from sktransfer._embedder import BaseEmbedder, shared_model
-from sktransfer._runtime import RUNTIMES, RunnerMixin
+from sktransfer._embedding.embedder import BaseEmbedder, shared_model
+from sktransfer._embedding.runtime import RUNTIMES, RunnerMixin
+from sktransfer._utils.device import decode_threads
 from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
 from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list, iter_batches
@@ -73,7 +73,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         when the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
         when it is installed and the weights are pretrained (not for
         ``weights=None`` or an ``nn.Module`` spec), torch on CUDA. See
-        ``sktransfer._runtime`` for the cache directory and thread count.
+        ``sktransfer._embedding.runtime`` for the cache directory and thread count.
 
     Attributes
     ----------

@@ -11,9 +11,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from tqdm.auto import tqdm
 
-from sktransfer._device import autocast
-from sktransfer._embedder import BaseEmbedder, shared_model
-from sktransfer._runtime import RUNTIMES, RunnerMixin
+from sktransfer._embedding.embedder import BaseEmbedder, shared_model
+from sktransfer._embedding.runtime import RUNTIMES, RunnerMixin
+from sktransfer._utils.device import autocast
 from sktransfer.backbones import resolve_backbone, spec_identity, token_length
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list

@@ -243,10 +243,10 @@ def test_sklearn_parameter_errors_are_clean_errors():
     # the CLI catches InvalidParameterError without importing sklearn up front
     code = ("import sys\n"
             "from sklearn.utils._param_validation import InvalidParameterError\n"
-            "from sktransfer import _commands\n"
+            "from sktransfer.cli import models\n"
             "def bad(args):\n"
             "    raise InvalidParameterError('n_components must be > 0')\n"
-            "_commands.run_models = bad\n"
+            "models.run_models = bad\n"
             "from sktransfer.cli import main\n"
             "sys.exit(main(['models']))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
@@ -270,8 +270,8 @@ def test_an_output_folder_that_does_not_exist(image_folder, tmp_path):
 def test_a_bug_shows_its_traceback():
     # Only the package's own exceptions are user errors; a ValueError from a bug
     # must not be disguised as one.
-    code = ("import sys; from sktransfer import _commands; "
-            "_commands.run_models = lambda args: int('not a number'); "
+    code = ("import sys; from sktransfer.cli import models; "
+            "models.run_models = lambda args: int('not a number'); "
             "from sktransfer.cli import main; sys.exit(main(['models']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
                             text=True, timeout=300)
@@ -290,7 +290,7 @@ def test_bad_freeze_depth(image_folder):
 def resolved_task(tmp_path, target, texts=None):
     import argparse
 
-    from sktransfer._fit_data import load_training_data, resolve_task
+    from sktransfer.cli._inputs import load_training_data, resolve_task
 
     texts = texts or [f"text {i}" for i in range(len(target))]
     path = tmp_path / "data.csv"

@@ -27,6 +27,7 @@ from sktransfer.datasets import load_chatterbot_topics, load_photo_patches  # no
 from sktransfer.exceptions import InvalidInputError  # noqa: E402
 
 IMAGE_MODEL = "efficientnet_lite0"  # bundled: same weights in every process
+EMBEDDER = "sktransfer._embedding.embedder"  # the models a process holds
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_embed_equals_in_process_transform(client, texts):
 
 
 def _install_load_counter():
-    import sktransfer._embedder as embedder
+    import sktransfer._embedding.embedder as embedder
     import sktransfer.image as image
 
     embedder._SHARED.clear()
@@ -161,13 +162,12 @@ def test_embed_items_returns_arrays_and_names_skipped_inputs(client, photos,
 def test_fit_on_workers_loads_the_model_on_every_worker_at_once(client, photos):
     from sktransfer.dask import fit_on_workers
 
-    client.run(lambda: __import__("sktransfer._embedder")._embedder._SHARED.clear())
+    client.run(lambda: __import__(EMBEDDER, fromlist=["_"])._SHARED.clear())
     _, paths, _ = photos
     unfitted = PretrainedImageFeatures(IMAGE_MODEL, cache=False)
     fitted = fit_on_workers(client, unfitted, paths[:1])
     assert fitted.n_features_out_ == 1280 and not hasattr(unfitted, "n_features_out_")
-    loaded = client.run(lambda: len(__import__("sktransfer._embedder")._embedder
-                                    ._SHARED))
+    loaded = client.run(lambda: len(__import__(EMBEDDER, fromlist=["_"])._SHARED))
     assert len(loaded) == 2 and min(loaded.values()) >= 1  # each worker holds it
 
 
@@ -433,7 +433,7 @@ def test_own_local_cluster_workers_run_without_the_stack_sampler(monkeypatch):
     # from a fresh process, without it (a user's own setting is inherited).
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
 
-    from sktransfer._embed_command import LOCAL_CLUSTER_CONFIG, connect
+    from sktransfer.cli.embed import LOCAL_CLUSTER_CONFIG, connect
 
     before = dask.config.get("distributed.worker.profile.enabled")
     with connect(None, workers=1) as client:

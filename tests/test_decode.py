@@ -210,7 +210,7 @@ def test_decode_threads_keep_the_order_and_report_bad_files(tmp_path):
 
 
 def test_decode_threads_follow_the_thread_budget_on_the_cpu(monkeypatch):
-    from sktransfer._device import decode_threads
+    from sktransfer._utils.device import decode_threads
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     previous = torch.get_num_threads()

@@ -253,7 +253,7 @@ def test_bad_parameters_are_named(small_images):
 
 
 def test_clones_share_one_loaded_model(monkeypatch):
-    import sktransfer._embedder
+    import sktransfer._embedding.embedder
     import sktransfer.image
 
     calls = []
@@ -264,8 +264,8 @@ def test_clones_share_one_loaded_model(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(sktransfer.image, "resolve_image_backbone", counting)
-    monkeypatch.setattr(sktransfer._embedder, "_SHARED", type(
-        sktransfer._embedder._SHARED)())
+    monkeypatch.setattr(sktransfer._embedding.embedder, "_SHARED", type(
+        sktransfer._embedding.embedder._SHARED)())
     X, y = load_photo_patches(4, 32, "train", classes=("brick", "grass"))
     GridSearchCV(make_pipeline(tiny(), LogisticRegression()),
                  {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)

@@ -89,3 +89,151 @@ def test_model_libraries_are_imported_only_in_backbones():
             if hits:
                 offenders.setdefault(str(path.relative_to(ROOT)), []).extend(hits)
     assert offenders == {}
+
+
+# --- the import graph: no circles, no private module at the top, cli/ on top ----
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _runtime_imports(tree: ast.AST):
+    """Import nodes that run: at module level and inside functions, not under
+    ``if TYPE_CHECKING:`` (annotations only)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """``{module: modules of the package it imports}`` for every module under
+    ``package`` (a folder), imports inside functions and relative ones included;
+    ``from pkg import name`` points at ``pkg.name`` when that is a module."""
+    root = package.parent
+    files = {_module_name(p, root): p for p in sorted(package.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        here = name.split(".") if is_package else name.split(".")[:-1]
+        targets = set()
+        for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                candidates = [[alias.name] for alias in node.names]
+            else:
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                candidates = [[f"{module}.{alias.name}", module]
+                              for alias in node.names]
+            for options in candidates:
+                for option in options:
+                    # `import a.b.c` needs a.b.c; the longest prefix that is ours
+                    parts = option.split(".")
+                    found = next((".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                                  if ".".join(parts[:n]) in files), None)
+                    if found is not None:
+                        targets.add(found)
+                        break
+        targets.discard(name)
+        graph[name] = targets
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle per strongly connected group of modules (Tarjan), as the
+    modules in import order, the first repeated at the end."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_circle_in(graph, set(group)) for group in groups]
+
+
+def _circle_in(graph: dict[str, set[str]], group: set[str]) -> list[str]:
+    start = min(group)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:  # breadth first: the shortest way back to start
+        node = frontier.pop(0)
+        for target in sorted(graph[node] & group):
+            if target == start:
+                return paths[node] + [start]
+            if target not in paths:
+                paths[target] = paths[node] + [target]
+                frontier.append(target)
+    raise AssertionError("a strongly connected group always holds a circle")
+
+
+def test_no_import_circles_in_the_package():
+    graph = import_graph(PACKAGE)
+    assert len(graph) == len(list(PACKAGE.rglob("*.py")))
+    assert "sktransfer.exceptions" in graph["sktransfer.cli"]  # inside a function
+    assert import_cycles(graph) == []
+
+
+def test_the_graph_sees_every_spelling_and_finds_circles(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from . import b\n")
+    (package / "a.py").write_text("def f():\n    from .sub.b import x\n")
+    (package / "sub" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import pkg.c\n"
+        "if TYPE_CHECKING:\n    from pkg import a\n")
+    (package / "c.py").write_text("from pkg import sub\n")
+    graph = import_graph(package)
+    assert graph == {"pkg": set(), "pkg.a": {"pkg.sub.b"}, "pkg.sub": {"pkg.sub.b"},
+                     "pkg.sub.b": {"pkg.c"}, "pkg.c": {"pkg.sub"}}
+    assert import_cycles(graph) == [["pkg.c", "pkg.sub", "pkg.sub.b", "pkg.c"]]
+    (package / "c.py").write_text("")
+    assert import_cycles(import_graph(package)) == []
+
+
+def test_at_most_one_private_module_at_the_top():
+    private = sorted(path.name for path in PACKAGE.glob("_*.py")
+                     if path.name not in ("__init__.py", "__main__.py"))
+    assert len(private) <= 1, private
+
+
+def test_nothing_outside_cli_imports_cli():
+    graph = import_graph(PACKAGE)
+
+    def in_cli(module: str) -> bool:
+        return module == "sktransfer.cli" or module.startswith("sktransfer.cli.")
+
+    offenders = {module: sorted(filter(in_cli, targets))
+                 for module, targets in graph.items()
+                 if not in_cli(module) and any(map(in_cli, targets))}
+    assert offenders == {}

@@ -90,7 +90,7 @@ def perturb(module):
 def test_image_features_pipeline(photos, tmp_path, monkeypatch):
     # perturb() edits the loaded backbone in place, and frozen models are
     # shared between estimators of this process: use a private table.
-    monkeypatch.setattr("sktransfer._embedder._SHARED", OrderedDict())
+    monkeypatch.setattr("sktransfer._embedding.embedder._SHARED", OrderedDict())
     X, y = photos
     features = PretrainedImageFeatures("resnet18", weights=None, cache=False)
     pipe = make_pipeline(features, StandardScaler(), LogisticRegression())

@@ -381,7 +381,7 @@ def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
     import argparse
     import webbrowser
 
-    from sktransfer import _commands
+    from sktransfer.cli import fit
 
     opened = []
     monkeypatch.setattr(webbrowser, "open", opened.append)
@@ -392,7 +392,7 @@ def test_open_shows_the_default_report_next_to_the_model(tmp_path, monkeypatch):
     out = tmp_path / "topics.skt"
     args = argparse.Namespace(report="", open=True, out=str(out), cv=3,
                               data=str(tmp_path / "topics.csv"))
-    _commands._write_report(args, X, y, "text", model, clone(model).fit(X, y))
+    fit._write_report(args, X, y, "text", model, clone(model).fit(X, y))
     page = tmp_path / "topics.skt.report" / "report.html"
     assert opened == [page.resolve().as_uri()]
     assert "sktransfer fit topics.csv" in page.read_text()

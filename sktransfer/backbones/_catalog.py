@@ -8,7 +8,7 @@ torch nor torchvision: ``sktransfer models`` answers in well under a second.
 When the installed torchvision or timm differs from the versions recorded in
 the file, the table is computed again from the libraries (exact, a few seconds
 with the torch import), so it is never stale, and stored in the user cache
-directory (``catalog-<versions>.json`` under ``sktransfer._paths.user_cache_dir``)
+directory (``catalog-<versions>.json`` under ``sktransfer._utils.paths.user_cache_dir``)
 for the next call. A test compares the file with a fresh computation.
 """
 
@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sktransfer._paths import user_cache_dir
+from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones._bundled import (
     BUNDLED_IMAGE,
     BUNDLED_TEXT,

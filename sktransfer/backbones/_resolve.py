@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from sktransfer.backbones._base import Backbone
-from sktransfer.backbones._text import (
-    BUNDLED_ALIASES,
-    VECTOR_SUFFIXES,
-    resolve_text_backbone,
-)
+from sktransfer.backbones._text import BUNDLED_ALIASES, resolve_text_backbone
+from sktransfer.backbones._words import VECTOR_SUFFIXES
 
 if TYPE_CHECKING:  # names used in annotations only
     import torch

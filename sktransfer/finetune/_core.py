@@ -42,7 +42,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
-from sktransfer._device import amp_dtype, autocast, resolve_device
+from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._lora import (

@@ -17,6 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sktransfer.cli._inputs import _check_texts, read_inputs
 from sktransfer.exceptions import (
     InvalidInputError,
     MissingDependencyError,
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["add_embed_parser", "run_embed"]
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 
 
 def add_embed_parser(sub) -> None:
@@ -67,88 +65,11 @@ def add_embed_parser(sub) -> None:
     embed.add_argument("--no-progress", action="store_true")
 
 
-# --- inputs --------------------------------------------------------------------
-
-def image_files(folder: Path) -> list[Path]:
-    """The image files under ``folder`` (recursive, by suffix), sorted."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def _image_folder(folder: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    paths = [str(p) for p in image_files(folder)]
-    if not paths:
-        raise InvalidInputError(f"{str(folder)!r} holds no image "
-                                f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return pd.DataFrame({"path": paths})
-
-
-def _path_list(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    paths = [line for line in lines if line and not line.startswith("#")]
-    if not paths:
-        raise InvalidInputError(f"{str(path)!r} lists no path or URL")
-    return pd.DataFrame({"path": paths})
-
-
-def _looks_like_paths(values: pd.Series) -> bool:
-    head = values.dropna().astype(str).head(50)
-    return len(head) > 0 and all(
-        Path(value.split("?")[0]).suffix.lower() in IMAGE_SUFFIXES for value in head)
-
-
-def _table(path: Path, column, modality: str) -> tuple[pd.DataFrame, str]:
-    import pandas as pd
-
-    frame = (pd.read_csv(path) if path.suffix.lower() == ".csv"
-             else pd.read_parquet(path))
-    if column is None or column not in frame.columns:
-        raise InvalidInputError(
-            f"{str(path)!r}: name the column to embed with --column; its columns "
-            f"are {list(frame.columns)}")
-    values = frame[column]
-    if modality == "auto":
-        modality = "image" if _looks_like_paths(values) else "text"
-    if modality == "image":
-        return pd.DataFrame({"path": values.astype(object)}), "image"
-    return pd.DataFrame({"row": range(len(values)), "text": values.astype(object)}), \
-        "text"
-
-
-def read_inputs(data: str, column=None, modality: str = "auto"):
-    """``(keys frame, input column, modality)`` for DATA, in a fixed order."""
-    path = Path(data)
-    if not path.exists():
-        raise InvalidInputError(f"{data!r} does not exist")
-    if path.is_dir():
-        keys, found = _image_folder(path), "image"
-    elif path.suffix.lower() in TABLE_SUFFIXES:
-        keys, found = _table(path, column, modality)
-    else:
-        keys, found = _path_list(path), "image"
-    if modality not in ("auto", found):
-        raise InvalidInputError(f"{data!r} holds {found} inputs, not {modality}")
-    return keys, ("path" if found == "image" else "text"), found
-
-
-def _check_texts(keys: pd.DataFrame) -> None:
-    missing = keys["text"].isna()
-    if missing.any():
-        row = int(missing.to_numpy().nonzero()[0][0])
-        raise InvalidInputError(
-            f"row {row} has no text (empty or NaN); fill or drop it, or pass "
-            f"--skip-bad to record it in _skipped.csv")
-
-
 # --- transformer and cluster ---------------------------------------------------
 
 def build_transformer(args, modality: str):
     """The transformer for ``modality`` from the command's options."""
-    from sktransfer._commands import _weights
+    from sktransfer.cli.fit import _weights
 
     if modality == "image":
         from sktransfer import PretrainedImageFeatures
@@ -293,7 +214,7 @@ def _embed_missing(client, keys, column, transformer, store, todo, skip_bad,
 def run_embed(args) -> None:
     from tqdm.auto import tqdm
 
-    from sktransfer._embed_store import EmbedStore, check_folder, manifest_for
+    from sktransfer.cli._embed_store import EmbedStore, check_folder, manifest_for
     from sktransfer.dask import fit_on_workers
 
     if args.partition_size < 1:

@@ -18,7 +18,7 @@ from sktransfer.evaluate import (
     text_candidates,
 )
 
-__all__ = ["run"]
+__all__ = ["run", "run_demo"]
 
 SETTINGS = {  # quick: < 3 minutes on 2 CPU cores
     True: {"images_per_class": 12, "texts_per_topic": 40, "cv": 3, "epochs": 4,
@@ -26,6 +26,10 @@ SETTINGS = {  # quick: < 3 minutes on 2 CPU cores
     False: {"images_per_class": 30, "texts_per_topic": 70, "cv": 5, "epochs": 6,
             "curve_images": (1, 3, 10, 30), "curve_texts": (2, 5, 15, 35)},
 }
+
+
+def run_demo(args):
+    run(quick=args.quick, modality=args.modality, out=args.out)
 
 
 def run(quick=False, modality="all", out="sktransfer-output"):

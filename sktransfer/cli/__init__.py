@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 __all__ = ["main"]
 
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="model specs, block counts, offline availability")
 
-    from sktransfer._embed_command import add_embed_parser
+    from sktransfer.cli.embed import add_embed_parser
 
     add_embed_parser(sub)
     return parser
@@ -98,12 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from sktransfer import _commands
-
-    if args.command == "embed":
-        from sktransfer._embed_command import run_embed as handler
-    else:
-        handler = getattr(_commands, f"run_{args.command}")
+    # one module per command: sktransfer/cli/<command>.py defines run_<command>
+    command = import_module(f"sktransfer.cli.{args.command}")
+    handler = getattr(command, f"run_{args.command}")
     try:
         handler(args)
     except KeyboardInterrupt:
@@ -127,7 +125,3 @@ def _user_error_types() -> tuple[type[Exception], ...]:
     if validation is None:
         return (SktransferError,)
     return (SktransferError, validation.InvalidParameterError)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

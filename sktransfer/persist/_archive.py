@@ -76,7 +76,7 @@ class Archive:
         self.zip.close()
 
     def _validate(self) -> None:
-        from sktransfer._persist_nets import NETWORK_FILES
+        from sktransfer.persist._nets import NETWORK_FILES
 
         infos = self.zip.infolist()
         names = [info.filename for info in infos]

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from sktransfer._device import resolve_device
+from sktransfer._utils.device import resolve_device
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 
 if TYPE_CHECKING:  # names used in annotations only

@@ -26,11 +26,11 @@ archive's config (no ``auto_map`` remote code) and tokenizer files. A network
 fitted on CUDA loads on the CPU when CUDA is absent.
 
 The archive itself (writing, validating, reading members) lives in
-``sktransfer._persist_archive``, the networks in ``sktransfer._persist_nets``.
+``sktransfer.persist._archive``, the networks in ``sktransfer.persist._nets``.
 
 Extension point
 ---------------
-``sktransfer._persist_nets.HANDLERS`` lists the kinds of network: every
+``sktransfer.persist._nets.HANDLERS`` lists the kinds of network: every
 estimator with a skorch ``net_`` around a ``FineTuneModule`` (anything built
 on ``BaseFineTuned``: classifiers and regressors, image and text) and every
 ``BaseEmbedder`` with an image ``backbone_``. Text embedders keep no weights:
@@ -55,7 +55,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from sktransfer._persist_archive import (
+from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.persist._archive import (
     FORMAT,
     TREE,
     VERSION,
@@ -63,7 +64,6 @@ from sktransfer._persist_archive import (
     sha256,
     write_archive,
 )
-from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 
 if TYPE_CHECKING:  # names used in annotations only
     import os
@@ -120,7 +120,7 @@ def save(
     --------
     load : read it back.
     """
-    from sktransfer._persist_nets import handler_for
+    from sktransfer.persist._nets import handler_for
 
     path = Path(path)
     objects = list(_estimators(estimator))
@@ -245,7 +245,7 @@ def _is_object(obj) -> bool:
 def _attributes(obj) -> list:
     """``(name, value)`` of what is saved of ``obj`` (its ``__getstate__``, as
     skops sees it), its networks left out."""
-    from sktransfer._persist_nets import handler_for
+    from sktransfer.persist._nets import handler_for
 
     if _is_network(obj):
         return []
@@ -296,7 +296,7 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
     ModelFileError
         The file is not a sktransfer archive, or it is corrupt or modified.
     """
-    from sktransfer._persist_nets import HANDLERS
+    from sktransfer.persist._nets import HANDLERS
 
     path = Path(path)
     kinds = {h.kind: h for h in HANDLERS}

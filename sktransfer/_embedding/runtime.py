@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from sktransfer._device import autocast
-from sktransfer._paths import user_cache_dir
+from sktransfer._utils.device import autocast
+from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones import onnx_export_mode
 from sktransfer.exceptions import (
     MissingDependencyError,
@@ -330,7 +330,7 @@ class RunnerMixin:
         if not hasattr(self, "n_features_out_"):
             raise AttributeError("runner_ is set by fit")
         if getattr(self, "_runner", None) is None:
-            from sktransfer._embedder import shared_model
+            from sktransfer._embedding.embedder import shared_model
 
             parts = self._runner_parts()
             if parts is None:  # nothing to run (word vectors)

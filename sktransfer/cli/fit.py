@@ -1,0 +1,134 @@
+"""``sktransfer fit DATA --out MODEL``: cross-validate, fit and save a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sktransfer.cli._inputs import (
+    _ensure_writable,
+    load_training_data,
+    resolve_task,
+)
+from sktransfer.exceptions import CLIError
+
+MODEL_FORMAT = "sktransfer-model"
+
+
+def _freeze_depth(value: str):
+    if value == "all":
+        return "all"
+    try:
+        return int(value)
+    except ValueError:
+        raise CLIError(f"--freeze-depth must be an int or 'all', got {value!r}") \
+            from None
+
+
+def _weights(value):
+    return None if value in ("None", "none", "random") else value
+
+
+def build_estimator(args, modality, task="classification"):
+    """Frozen features + a linear model, or the fine-tuned estimator, for the
+    modality (``image`` / ``text``) and task (``classification`` / ``regression``)."""
+    import sktransfer as skt
+
+    regression = task == "regression"
+    if args.finetune:
+        if modality == "image":
+            cls = skt.FineTunedRegressor if regression else skt.FineTunedClassifier
+            return cls(args.model or "efficientnet_lite0",
+                       weights=_weights(args.weights),
+                       freeze_depth=_freeze_depth(args.freeze_depth),
+                       max_epochs=args.max_epochs, image_size=args.image_size,
+                       random_state=0, fast_decode=_fast_decode(args))
+        cls = skt.FineTunedTextRegressor if regression else skt.FineTunedTextClassifier
+        return cls(args.model or "all-MiniLM-L6-v2",
+                   freeze_depth=_freeze_depth(args.freeze_depth),
+                   max_epochs=args.max_epochs, random_state=0)
+    return _frozen_pipeline(args, modality, regression)
+
+
+def _fast_decode(args) -> bool:
+    return not getattr(args, "exact_decode", False)
+
+
+def _frozen_pipeline(args, modality, regression):
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import sktransfer as skt
+
+    runtime = getattr(args, "runtime", None) or "auto"
+    head = (RidgeCV(np.logspace(-3, 4, 15)) if regression
+            else LogisticRegression(max_iter=2000))
+    if modality == "image":
+        features = skt.PretrainedImageFeatures(
+            args.model or "efficientnet_lite0", weights=_weights(args.weights),
+            runtime=runtime, fast_decode=_fast_decode(args))
+        return make_pipeline(features, StandardScaler(), head)
+    return make_pipeline(skt.PretrainedTextEmbeddings(
+        args.model or "all-MiniLM-L6-v2", runtime=runtime), head)
+
+
+def _cross_validate(args, X, y, estimator, task):
+    from sktransfer.evaluate import compare, format_table
+
+    if task == "regression":
+        scoring = ("r2", "neg_mean_absolute_error")
+        table = compare(X, y, {"model": estimator}, cv=args.cv, scoring=scoring,
+                        progress=True)
+        print(format_table(table, scoring))
+        return
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() < args.cv:
+        raise CLIError(f"--cv {args.cv} needs at least {args.cv} samples per "
+                       f"class; the smallest class has {counts.min()}")
+    table = compare(X, y, {"model": estimator}, cv=args.cv, progress=True)
+    print(format_table(table))
+
+
+def _write_report(args, X, y, modality, estimator, fitted):
+    """``estimator`` (unfitted) is cross-validated; ``fitted`` (on all rows, the
+    model just saved) gives the training curve of a fine-tuned one."""
+    import webbrowser
+
+    from sklearn.base import clone
+
+    from sktransfer.report import write_report
+
+    folder = args.report or f"{args.out}.report"
+    path = write_report(clone(estimator), X, y, folder, modality=modality,
+                        cv=max(args.cv, 2), fitted=fitted,
+                        title=f"sktransfer fit {Path(args.data).name}")
+    print(f"wrote the report to {path}")
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
+
+
+def run_fit(args):
+    from sklearn.base import clone
+
+    from sktransfer import persist
+
+    out = _ensure_writable(args.out)
+    X, y, modality = load_training_data(args)
+    task, y = resolve_task(args, y)
+    estimator = build_estimator(args, modality, task)
+    _, counts = np.unique(y, return_counts=True)
+    if task != "regression" and len(counts) < 2:
+        raise CLIError(f"{args.data!r} holds a single class: a classifier needs "
+                       f"at least 2")
+    if args.cv >= 2:
+        _cross_validate(args, X, y, estimator, task)
+    fitted = clone(estimator).fit(X, y)
+    persist.save(fitted, out, metadata={
+        "format": MODEL_FORMAT, "modality": modality,
+        "text_column": args.text_column, "task": task})
+    kind = "regression" if task == "regression" else f"{len(counts)} classes"
+    print(f"saved {modality} model ({len(y)} samples, {kind}) to {out}")
+    if args.report is not None or args.open:
+        _write_report(args, X, y, modality, estimator, fitted)
