@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -100,6 +102,8 @@ def test_merged_predictions_equal_unmerged(photos):
     merged = clf.predict_proba(X)
     layers = [m for m in clf.net_.module_.modules() if hasattr(m, "merged")]
     assert layers and all(m.merged for m in layers)  # predict runs merged
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(clf)).predict_proba(X),
+                               merged, atol=1e-6)
     set_adapters_merged(clf.net_.module_, False)
     np.testing.assert_allclose(clf.predict_proba(X), merged, atol=1e-5)
 
