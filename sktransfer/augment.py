@@ -60,6 +60,11 @@ import torch
 from torchvision.transforms import v2 as T
 
 from sktransfer.backbones import interpolation_mode, make_eval_transform
+from sktransfer.exceptions import (
+    InvalidInputTypeError,
+    ParameterError,
+    ParameterTypeError,
+)
 
 if TYPE_CHECKING:  # names used in annotations only
     from collections.abc import Callable
@@ -100,7 +105,7 @@ def image_augmentation(
     if callable(augment):
         return T.Compose([T.Lambda(augment), eval_transform])
     if augment not in IMAGE_PRESETS:
-        raise ValueError(
+        raise ParameterError(
             f"augment={augment!r} is not an image augmentation: use one of "
             f"{list(IMAGE_PRESETS)}, None or a callable on PIL images"
         )
@@ -190,7 +195,9 @@ class EDA:
     def __call__(self, text: str, random_state=None) -> str:
         """One augmented copy of ``text`` (``random_state`` seeds this call)."""
         if not isinstance(text, str):
-            raise TypeError(f"EDA augments str texts, got {type(text).__name__}")
+            raise InvalidInputTypeError(
+                f"EDA augments str texts, got {type(text).__name__}"
+            )
         rng = self._rng if random_state is None else random.Random(_seed(random_state))
         words = text.split()
         if not words:
@@ -279,7 +286,7 @@ def eda(
     ['the cat sat the mat', 'the cat on the mat']
     """
     if isinstance(n_aug, bool) or not isinstance(n_aug, int) or n_aug < 1:
-        raise ValueError(f"n_aug must be an int >= 1, got {n_aug!r}")
+        raise ParameterError(f"n_aug must be an int >= 1, got {n_aug!r}")
     augmenter = EDA(rate, operations, vocabulary, synonyms, random_state)
     return [augmenter(text) for _ in range(n_aug)]
 
@@ -290,20 +297,20 @@ def _check_eda(rate, operations, synonyms) -> None:
         or not isinstance(rate, (int, float))
         or not (0 < rate <= 1)
     ):
-        raise ValueError(f"rate must be a float in (0, 1], got {rate!r}")
+        raise ParameterError(f"rate must be a float in (0, 1], got {rate!r}")
     if isinstance(operations, str):
-        raise TypeError(
+        raise ParameterTypeError(
             f"operations must be a sequence of names such as ('delete',), got "
             f"the string {operations!r}"
         )
     unknown = [op for op in operations if op not in EDA_OPERATIONS]
     if unknown or not operations:
-        raise ValueError(
+        raise ParameterError(
             f"unknown EDA operations {unknown}: use a non-empty subset of "
             f"{list(EDA_OPERATIONS)}"
         )
     if synonyms is not None and not isinstance(synonyms, Mapping):
-        raise TypeError(
+        raise ParameterTypeError(
             f"synonyms must be a mapping {{word: [synonyms]}}, got "
             f"{type(synonyms).__name__}"
         )

@@ -29,8 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 import struct
-import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -41,7 +42,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sktransfer.exceptions import CacheCorruptionWarning, CacheWriteWarning
+from sktransfer._utils.files import atomic_write
+from sktransfer.exceptions import (
+    CacheCorruptionWarning,
+    CacheWriteWarning,
+    ParameterError,
+)
 
 __all__ = [
     "EmbeddingCache",
@@ -51,6 +57,7 @@ __all__ = [
     "embed_with_cache",
     "encode_entry",
     "hash_parts",
+    "open_regular",
     "text_key",
 ]
 
@@ -59,6 +66,9 @@ _MAGIC = b"SKTEMB1\n"
 _DTYPE = b"<f4\x00"
 # magic, dtype of the payload, number of values, blake2b digest
 _HEADER = struct.Struct("<8s4sI16s")
+# What a model key and a sample key may be on disk: they name a folder and a
+# file, so one plain name each (no separator, no "..").
+_NAME = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
 
 def hash_parts(*parts: object) -> str:
@@ -78,7 +88,7 @@ def content_key(item: str | os.PathLike[str] | Image.Image | np.ndarray) -> str:
     """Hash of an image sample's content: file bytes, pixels or array bytes."""
     if isinstance(item, (str, os.PathLike)):
         digest = hashlib.blake2b(digest_size=16)
-        with open(item, "rb") as handle:
+        with open_regular(item) as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         return "file-" + digest.hexdigest()
@@ -96,7 +106,7 @@ class _MemoryStore:
 
     @property
     def limit(self) -> int:
-        return int(float(os.environ.get("SKTRANSFER_CACHE_MB", 2048)) * 2**20)
+        return memory_limit()
 
     def get(self, key):
         with self.lock:
@@ -123,6 +133,20 @@ class _MemoryStore:
 
 
 _MEMORY = _MemoryStore()
+
+
+def memory_limit() -> int:
+    """Bytes of the in-memory cache: ``SKTRANSFER_CACHE_MB`` (default 2048)."""
+    value = os.environ.get("SKTRANSFER_CACHE_MB", "2048")
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not (megabytes >= 0 and megabytes != float("inf")):
+        raise ParameterError(f"the environment variable SKTRANSFER_CACHE_MB="
+                             f"{value!r} must be a number of megabytes >= 0 "
+                             f"(e.g. 2048; 0 disables the in-memory cache)")
+    return int(megabytes * 2**20)
 
 
 def clear_memory_cache() -> None:
@@ -190,6 +214,12 @@ class EmbeddingCache:
         directory: str | os.PathLike[str] | None = None,
         description: dict[str, Any] | None = None,
     ):
+        if directory is not None and not (isinstance(model_key, str)
+                                          and _NAME.fullmatch(model_key)):
+            raise ParameterError(f"model_key {model_key!r} is not a plain name of "
+                             f"letters, digits, '-' and '_' (it names the cache "
+                             f"folder)")
+        memory_limit()  # a bad SKTRANSFER_CACHE_MB is reported before any work
         self.model_key = model_key
         self.n_features = int(n_features)
         self.directory = None if directory is None else Path(directory) / model_key
@@ -245,8 +275,7 @@ class EmbeddingCache:
             return value
         path = self._path(key)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(_HEADER.size + 4 * self.n_features + 1)
+            data = read_regular(path, _HEADER.size + 4 * self.n_features + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:
@@ -265,6 +294,9 @@ class EmbeddingCache:
         return self.directory
 
     def _path(self, key: str) -> Path:
+        if not _NAME.fullmatch(key):
+            raise ParameterError(f"sample key {key!r} is not a plain name (it names "
+                             f"a cache file)")
         fan = hashlib.blake2b(key.encode(), digest_size=1).hexdigest()
         return self._root() / fan / f"{key}.emb"
 
@@ -276,7 +308,7 @@ class EmbeddingCache:
             if path.parent not in self._folders:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._folders.add(path.parent)
-            _atomic_write(path, encode_entry(self.model_key, key, vector))
+            atomic_write(path, encode_entry(self.model_key, key, vector))
         except OSError as error:
             self._writable = False
             warnings.warn(f"cannot write to the cache directory {self.directory} "
@@ -298,32 +330,29 @@ class EmbeddingCache:
                 warnings.warn(f"{manifest} described another model or format; "
                               "rewriting it", CacheCorruptionWarning, stacklevel=7)
             directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(manifest, content)
+            atomic_write(manifest, content)
         self._manifest_done = True
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a unique temporary file, then rename it to ``path``.
-
-    A concurrent writer of the same entry just wins or loses the rename; a
-    failed write (disk full) removes its temporary file and raises.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+def open_regular(path: str | os.PathLike[str]):
+    """``open(path, "rb")`` for a regular file only: opened without blocking
+    (a FIFO would wait for a writer forever), then checked; anything else
+    raises ``OSError``."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        try:
-            os.replace(tmp, path)
-        except PermissionError:  # Windows: a reader holds the entry open
-            if not path.is_file():
-                raise
-            os.unlink(tmp)  # a concurrent writer has put the same entry
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{str(path)!r} is not a regular file")
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        os.close(fd)
         raise
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: str | os.PathLike[str], size: int = -1) -> bytes:
+    """Up to ``size`` bytes of the regular file ``path`` (``open_regular``)."""
+    with open_regular(path) as handle:
+        return handle.read(size)
 
 
 def embed_with_cache(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sktransfer.exceptions import MissingDependencyError
+from sktransfer.exceptions import MissingDependencyError, ParameterError
 
 if TYPE_CHECKING:  # names used in annotations only
     from collections.abc import Sequence
@@ -54,7 +54,7 @@ def load_chatterbot_topics(
         topics = [t for t, texts in by_topic.items() if len(texts) >= min_per_topic]
     unknown = sorted(set(topics) - set(by_topic))
     if unknown:
-        raise ValueError(
+        raise ParameterError(
             f"unknown chatterbot topics {unknown}; available: {sorted(by_topic)}"
         )
     seen: dict[str, set] = {}
@@ -91,7 +91,9 @@ def load_question_shift(
     """
     if isinstance(n_per_topic, bool) or not isinstance(n_per_topic, int) \
             or n_per_topic < 1:
-        raise ValueError(f"n_per_topic must be an integer >= 1, got {n_per_topic!r}")
+        raise ParameterError(
+            f"n_per_topic must be an integer >= 1, got {n_per_topic!r}"
+        )
     texts, labels = load_chatterbot_topics(list(SHIFT_TOPICS))
     rng = np.random.RandomState(random_state)
     parts: list[list[tuple[str, str]]] = [[], [], []]  # source, target, test
@@ -192,7 +194,7 @@ def _photo_region(name: str, split: str) -> np.ndarray:
             "the sample photos need scikit-image: pip install 'sktransfer[data]'"
         ) from exc
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ParameterError(f"split must be 'train' or 'test', got {split!r}")
     photo = getattr(data, name)()
     if photo.ndim == 2:
         photo = np.repeat(photo[..., None], 3, axis=2)
@@ -246,7 +248,7 @@ def load_photo_zoom(
             side = int(round(size * 2**z))
             height, width = region.shape[:2]
             if side > min(height, width):
-                raise ValueError(f"size={size} is too large for photo {name!r}")
+                raise ParameterError(f"size={size} is too large for photo {name!r}")
             top = rng.integers(0, height - side + 1)
             left = rng.integers(0, width - side + 1)
             crop = Image.fromarray(region[top:top + side, left:left + side])

@@ -25,6 +25,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.data import as_image_list, load_image
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -83,7 +84,7 @@ def _linear(features):
 
 
 def image_candidates(
-    model: str = "efficientnet_lite0",
+    model: str = BUNDLED_IMAGE,
     finetune: bool = True,
     image_size: int | None = 96,
     max_epochs: int = 5,
@@ -107,7 +108,7 @@ def image_candidates(
 
 
 def text_candidates(
-    model: str = "all-MiniLM-L6-v2",
+    model: str = BUNDLED_TEXT,
     finetune: bool = True,
     max_epochs: int = 5,
     random_state: int = 0,

@@ -20,6 +20,7 @@ __all__ = [
     "ModelFileError",
     "ModelNotAvailableError",
     "ParameterError",
+    "ParameterTypeError",
     "RuntimeFallbackWarning",
     "SchedulerUnreachableError",
     "SktransferError",
@@ -46,6 +47,11 @@ class ModelNotAvailableError(SktransferError, ValueError):
 class ParameterError(SktransferError, ValueError):
     """A parameter value does not fit the model or data (e.g. ``freeze_depth``
     beyond the network's blocks); checked in ``fit``."""
+
+
+class ParameterTypeError(SktransferError, TypeError):
+    """A parameter has a type that is not accepted (e.g. a model spec that is
+    neither a name, a path nor an ``nn.Module``); the message says what is."""
 
 
 class MissingDependencyError(SktransferError, ImportError):

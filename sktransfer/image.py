@@ -13,9 +13,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
-from sktransfer._embedding.runtime import RUNTIMES, RunnerMixin
+from sktransfer._embedding.runtime import RUNTIMES
 from sktransfer._utils.device import decode_threads
-from sktransfer.backbones import POOLINGS, resolve_image_backbone, spec_identity
+from sktransfer.backbones import (
+    BUNDLED_IMAGE,
+    POOLINGS,
+    resolve_image_backbone,
+    spec_identity,
+)
 from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list, iter_batches
 
@@ -25,12 +30,12 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["PretrainedImageFeatures"]
 
 
-class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
+class PretrainedImageFeatures(BaseEmbedder):
     """Embed images with a pretrained network, as a scikit-learn transformer.
 
     Parameters
     ----------
-    model : str, path or nn.Module, default="resnet50"
+    model : str, path or nn.Module, default="efficientnet_lite0"
         A torchvision name (``"resnet50"``, ``"vgg16"``, ``"vit_b_16"``...), a
         timm name as ``"timm/<name>"``, the bundled offline model
         ``"efficientnet_lite0"``, a checkpoint path or an ``nn.Module``.
@@ -117,7 +122,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,
         weights: str | os.PathLike[str] | None = "DEFAULT",
         layer: int | str | None = None,
         pooling: str = "avg",
@@ -141,16 +146,10 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         self.fast_decode = fast_decode
         self.runtime = runtime
 
-    @property
-    def backbone_(self):
-        if not hasattr(self, "n_features_out_"):
-            raise AttributeError("backbone_ is set by fit")
-        return self._loaded_model()
-
     def _resolve(self):
         key = None
         if isinstance(self.model, (str, os.PathLike)):
-            key = ("image", spec_identity(self.model), spec_identity(self.weights),
+            key = ("image", spec_identity(self.model), self._weights_identity(),
                    self.device_)
         backbone = shared_model(key, self._build_backbone)
         if self.layer is not None:
@@ -172,7 +171,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
             return backbone.extract(x, self.layer, self.pooling).shape[1]
 
     def _model_identity(self):
-        return (spec_identity(self.model), spec_identity(self.weights),
+        return (spec_identity(self.model), self._weights_identity(),
                 self.layer, self.pooling, repr(self.backbone_.preprocess),
                 "fast_decode" if self.fast_decode else "exact_decode")
 
@@ -182,18 +181,29 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
     def _sample_keys(self, items):
         return [content_key(item) for item in items]
 
-    def _runner_parts(self):
+    def _runner_parts(self, requests=None):
+        """What runs: ``(module, probe, identity, key)``; ``requests``: the
+        ``(layer, pooling)`` pairs to compute side by side (default: this
+        estimator's own)."""
+        view = requests is not None  # a layers view (_layers_view)
+        requests = list(requests) if view else [(self.layer, self.pooling)]
+        own = requests == [(self.layer, self.pooling)]
         backbone = self.backbone_
-        module = _Features(backbone.module, backbone, self.layer, self.pooling)
+        module = _Features(backbone.module, backbone, requests)
         generator = torch.Generator().manual_seed(0)
         size = backbone.data_config["input_size"]
         probe = {"images": torch.randn(2, *size, generator=generator)}
-        stable = isinstance(self.model, (str, os.PathLike)) and self.weights is not None
-        identity = ("image", self.layer, self.pooling) if stable else None
+        named = isinstance(self.model, (str, os.PathLike))
+        # A layers view (sktransfer.select) also exports a named model with
+        # random weights: their initialisation is seeded, so the export (keyed
+        # by a hash of the weights) is reused rather than redone at every fit.
+        stable = named and (self.weights is not None or view)
+        what = (self.layer, self.pooling) if own else ("layers", tuple(requests))
+        identity = ("image", *what) if stable else None
         key = None
         if stable:
-            key = (spec_identity(self.model), spec_identity(self.weights),
-                   self.layer, self.pooling, self.device_)
+            key = (spec_identity(self.model), self._weights_identity(),
+                   *what, self.device_)
         return module, probe, identity, key
 
     def _embed_batches(self, items, indices):
@@ -219,15 +229,19 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
 
 
 class _Features(torch.nn.Module):
-    """``backbone.extract(images, layer, pooling)`` as a module: what runs."""
+    """``backbone.extract(images, layer, pooling)`` as a module: what runs.
 
-    def __init__(self, module, backbone, layer, pooling):
+    With several ``(layer, pooling)`` requests, their features side by side
+    from one forward pass (``Backbone.extract_many``).
+    """
+
+    def __init__(self, module, backbone, requests):
         super().__init__()
         self.module = module  # registered: its weights are the export's
         self.backbone = backbone
-        self.layer = layer
-        self.pooling = pooling
+        self.requests = list(requests)
 
     def forward(self, images):
-        return self.backbone.extract(images, self.layer, self.pooling)
-
+        if len(self.requests) == 1:
+            return self.backbone.extract(images, *self.requests[0])
+        return torch.cat(self.backbone.extract_many(images, self.requests), dim=1)

@@ -30,6 +30,8 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
+from sktransfer.exceptions import InvalidInputError
+
 if TYPE_CHECKING:  # names used in annotations only
     import os
     from typing import Any
@@ -145,9 +147,10 @@ def _classification(estimator, X, y, cv, random_state) -> dict:
 
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        raise ValueError(f"class {classes[counts.argmin()].item()!r} has a single "
-                         f"example: "
-                         f"a report needs at least 2 per class")
+        raise InvalidInputError(
+            f"class {classes[counts.argmin()].item()!r} has a single example: "
+            f"a report needs at least 2 per class"
+        )
     cv = max(2, min(cv, counts.min()))
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
     if hasattr(estimator, "predict_proba"):

@@ -12,13 +12,21 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
-from sktransfer._embedding.runtime import RUNTIMES, RunnerMixin
+from sktransfer._embedding.runtime import RUNTIMES, TOKENS_PER_PASS
 from sktransfer._utils.device import autocast
-from sktransfer.backbones import resolve_backbone, spec_identity, token_length
+from sktransfer.backbones import (
+    BUNDLED_TEXT,
+    resolve_backbone,
+    spec_identity,
+    token_length,
+)
 from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
+from sktransfer.exceptions import ParameterError
 
-__all__ = ["PretrainedTextEmbeddings", "TextEmbedding"]
+__all__ = ["TEXT_POOLINGS", "PretrainedTextEmbeddings", "TextEmbedding", "TextLayers"]
+
+TEXT_POOLINGS = ("mean", "cls", "max")
 
 # Texts are sorted by length (longest first) within windows of this many
 # batches, so that each batch pads little while results stream out in order.
@@ -27,10 +35,10 @@ SORT_WINDOW = 32
 # to its own longest text and holding about this many tokens (rows x width;
 # at least one row). One long text used to pad its whole batch: with chunks
 # torch runs chatterbot texts 1.8x faster, ONNX Runtime 2x (RESULTS.md, O2).
-CHUNK_TOKENS = {"torch": 1024, "onnx": 512}
+CHUNK_TOKENS = TOKENS_PER_PASS  # per runtime; each runner reads its own
 
 
-class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
+class PretrainedTextEmbeddings(BaseEmbedder):
     """Embed texts with a pretrained model, as a scikit-learn transformer.
 
     Parameters
@@ -56,6 +64,17 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         Hub names are looked up in the local Hugging Face cache first, and
         downloaded only when offline mode is off
         (``sktransfer.backbones.is_offline``).
+    layer : int or None, default=None
+        Take the token states of this block: 0 is the embedding layer, ``k``
+        the output of encoder layer ``k`` (negative counts from the last).
+        None: the last layer. Transformers only (not word vectors).
+    pooling : {"mean", "cls", "max"}, default="mean"
+        How token states become one vector: the mean or the maximum over the
+        real (unpadded) tokens, or the first token. ``layer=None`` with
+        ``"mean"`` is the model's own sentence embedding (a
+        sentence-transformers model's configured pooling and ``Dense``
+        modules, mean pooling for ``"hf/..."``); any other choice pools the
+        raw token states of the chosen layer.
     batch_size : int, default=64
         Texts tokenised, cached and reported together. On a CPU a batch runs
         in chunks of texts of similar token length, each cut to its own
@@ -78,7 +97,8 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         ``"auto"`` uses CUDA when present (with bf16/fp16 autocast), else the
         CPU.
     cache : bool or path, default=True
-        Embed each distinct text once per (model, normalize, max_length):
+        Embed each distinct text once per (model, layer, pooling, normalize,
+        max_length):
         ``True`` in memory, a directory to persist across runs.
     progress : bool, default=False
         Show a tqdm progress bar.
@@ -131,6 +151,8 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
 
     _parameter_constraints = {
         "model": [str, os.PathLike],
+        "layer": [Integral, None],
+        "pooling": [StrOptions(set(TEXT_POOLINGS))],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
@@ -142,7 +164,9 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
+        layer: int | None = None,
+        pooling: str = "mean",
         batch_size: int = 64,
         normalize: bool = True,
         max_length: int | None = None,
@@ -152,6 +176,8 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         runtime: str = "auto",
     ):
         self.model = model
+        self.layer = layer
+        self.pooling = pooling
         self.batch_size = batch_size
         self.normalize = normalize
         self.max_length = max_length
@@ -160,27 +186,45 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
         self.progress = progress
         self.runtime = runtime
 
-    @property
-    def backbone_(self):
-        if not hasattr(self, "n_features_out_"):
-            raise AttributeError("backbone_ is set by fit")
-        return self._loaded_model()
-
     def _resolve(self):
         key = ("text", spec_identity(self.model), self.device_)
         backbone = shared_model(key, self._build_backbone)
         self.max_length_ = token_length(backbone, self.max_length)
+        if self._own_output():
+            return backbone
+        if backbone.data_config["kind"] == "word2vec":
+            raise ParameterError(
+                f"layer={self.layer!r}, pooling={self.pooling!r}: word vectors "
+                f"have no layers or token states; use layer=None, pooling='mean'")
+        if self.layer is not None:
+            backbone.block_index(self.layer)  # validates, naming the blocks
         return backbone
+
+    def _own_output(self) -> bool:
+        """True: the model's own sentence embedding (``layer=None``, mean)."""
+        return self.layer is None and self.pooling == "mean"
+
+    def _layer_identity(self) -> tuple:
+        # The default adds nothing: caches written before layers existed hold.
+        return () if self._own_output() else (("layer", self.layer, self.pooling),)
 
     def _build_backbone(self):
         return resolve_backbone(self.model, modality="text", device=self.device_)
 
     def _n_out(self, backbone):
-        return backbone.out_features
+        if self._own_output():
+            return backbone.out_features
+        probe = backbone.preprocess(list(_PROBE_TEXTS), max_length=8)
+        probe = {name: value.to(torch.device(self.device_))
+                 for name, value in probe.items()}
+        module = TextLayers(backbone, [(self.layer, self.pooling)], [False])
+        with torch.inference_mode():
+            return module(**probe).shape[1]
 
     def _model_identity(self):
         source = self.backbone_.data_config["source"]
-        return (spec_identity(source), self.normalize, self.max_length_)
+        return (spec_identity(source), self.normalize, self.max_length_,
+                *self._layer_identity())
 
     def _coerce(self, X):
         return as_text_list(X)
@@ -190,7 +234,10 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
 
     def _embedding_module(self) -> nn.Module:
         """The one module that maps a tokenized batch to the output vectors."""
-        return TextEmbedding(self.backbone_.module, self.normalize)
+        if self._own_output():
+            return TextEmbedding(self.backbone_.module, self.normalize)
+        return TextLayers(self.backbone_, [(self.layer, self.pooling)],
+                          [self.normalize])
 
     def _embed_batches(self, items, indices):
         """``(rows, embeddings)`` of ``items[indices]``, one pair per batch.
@@ -236,32 +283,39 @@ class PretrainedTextEmbeddings(RunnerMixin, BaseEmbedder):
     def _chunk_tokens(self) -> int | None:
         """Tokens per forward pass within a batch; None: the whole batch (GPU)."""
         runner = self.runner_
-        if runner is not None and runner.name == "onnx":
-            return CHUNK_TOKENS["onnx"]
-        on_cpu = torch.device(self.device_).type == "cpu"
+        if runner is not None:
+            return runner.tokens_per_pass
+        on_cpu = torch.device(self.device_).type == "cpu"  # word vectors
         return CHUNK_TOKENS["torch"] if on_cpu else None
 
     def _forward(self, module, batch) -> np.ndarray:
         runner = self.runner_
-        if runner is not None and runner.name == "onnx":
-            return runner.run(batch, max_rows=len(batch["input_ids"]))
         if runner is not None:
-            return runner.run(batch)
+            return runner.run(batch, max_rows=len(batch["input_ids"]))
         device = torch.device(self.device_)  # word vectors: plain torch
         batch = {name: tensor.to(device) for name, tensor in batch.items()}
         with torch.inference_mode(), autocast(device):
             return module(**batch).float().cpu().numpy()
 
-    def _runner_parts(self):
+    def _runner_parts(self, requests=None):
+        """What runs: ``(module, probe, identity, key)``, or None (word
+        vectors); ``requests``: the ``(layer, pooling)`` pairs to compute side
+        by side (default: this estimator's own)."""
         backbone = self.backbone_
         if backbone.data_config["kind"] == "word2vec":
             return None  # a mean of word vectors: nothing worth exporting
         probe = dict(backbone.preprocess(list(_PROBE_TEXTS),
                                          max_length=self.max_length_))
-        identity = ("text", self.normalize, self.max_length_)
+        if requests is None or list(requests) == [(self.layer, self.pooling)]:
+            module, what = self._embedding_module(), self._layer_identity()
+        else:
+            requests = list(requests)
+            module = TextLayers(backbone, requests, [self.normalize] * len(requests))
+            what = (("layers", tuple(requests)),)
+        identity = ("text", self.normalize, self.max_length_, *what)
         key = ("text", spec_identity(backbone.data_config["source"]),
-               self.normalize, self.max_length_, self.device_)
-        return self._embedding_module(), probe, identity, key
+               self.normalize, self.max_length_, *what, self.device_)
+        return module, probe, identity, key
 
 
 def _width(mask: torch.Tensor) -> int:
@@ -290,3 +344,30 @@ class TextEmbedding(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         out = self.encoder(input_ids, attention_mask, token_type_ids)
         return nn.functional.normalize(out, dim=1) if self.normalize else out
+
+
+class TextLayers(nn.Module):
+    """Token states of several layers, pooled, from one forward pass.
+
+    ``requests``: ``(layer, pooling)`` pairs (``sktransfer.text`` names:
+    ``"mean"``, ``"cls"``, ``"max"``; ``(None, "mean")`` is the model's own
+    sentence embedding); ``normalize``: one flag per request. The output is
+    the pooled vectors side by side, in the order of ``requests``.
+    """
+
+    def __init__(self, backbone, requests, normalize):
+        super().__init__()
+        self.encoder = backbone.module  # registered: its weights are the export's
+        self.backbone = backbone
+        self.requests = [(layer, "avg" if pooling == "mean" else pooling)
+                         for layer, pooling in requests]
+        self.normalize = list(normalize)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            batch["token_type_ids"] = token_type_ids
+        parts = self.backbone.extract_many(batch, self.requests)
+        parts = [nn.functional.normalize(part.float(), dim=1) if flag else part
+                 for part, flag in zip(parts, self.normalize, strict=True)]
+        return torch.cat(parts, dim=1)

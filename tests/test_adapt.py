@@ -308,4 +308,4 @@ def test_regularized_errors(noisy_binary):
     with pytest.raises(NotFittedError, match="FrozenEstimator"):
         clone(RegularizedTransferClassifier(source_estimator=source)).fit(X, y)
     with pytest.raises(ValueError, match="No labelled target rows"):
-        RegularizedTransferRegressor().fit(X, y, sample_domain=np.zeros(80))
+        RegularizedTransferRegressor().fit(X, y, sample_domain=np.ones(80))

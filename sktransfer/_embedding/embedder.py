@@ -1,17 +1,22 @@
 """What the image and text transformers share: fit/transform with the cache,
-device resolution, feature names, ``set_output`` and light pickles."""
+device resolution, the backbone and its runner (torch or ONNX Runtime, chosen
+in ``fit``), feature names, ``set_output`` and light pickles."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._embedding.runtime import make_runner
 from sktransfer._utils.device import resolve_device
+from sktransfer.backbones import spec_identity
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -57,10 +62,20 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     per batch: ``rows`` a subset of ``indices`` and ``array`` their float32
     embeddings, in any order, covering each index once (each batch is cached
     as soon as it is yielded, so a killed run loses at most one batch).
+    _runner_parts() -> ``(module, probe, identity, key)``: the module to run, a
+    probe batch, its export identity (None: no stable identity) and a memo key
+    (None: not shared between clones); or None when there is no network to
+    run (``runner_`` is then None). The runner is rebuilt after unpickling
+    rather than pickled; the embedder never asks which runner it holds.
     """
 
+    # What ``runtime="auto"`` means for this estimator: "auto" picks ONNX
+    # Runtime on the CPU; a subclass whose exported model measured too little
+    # faster to pay for the export and memory (the text transformer) sets "torch".
+    _auto_runtime = "auto"
+
     def fit(self, X, y=None):
-        """Validate the parameters and ``X``, and load the pretrained model.
+        """Validate ``X``, load the pretrained model and choose its runtime.
 
         Parameters
         ----------
@@ -72,13 +87,88 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         -------
         self
         """
+        self._fit_model(X)
+        self._apply_settings()
+        return self
+
+    def _fit_model(self, X):
+        """``fit`` without choosing a runner (no ONNX export): for callers
+        that run the network through ``_layers_view`` (``sktransfer.select``)."""
         self._validate_params()
         self._coerce(X)
+        self._weights_digest = None  # fit builds the network from its spec
         self.device_ = str(resolve_device(self.device))
         self._model = self._resolve()
         self.n_features_out_ = int(self._n_out(self._model))
-        self.model_key_ = hash_parts(type(self).__name__, *self._model_identity())
+        self._model_key = None
+        self.model_key_  # noqa: B018 - computed now, while the spec is at hand
+        self._runner = None
         return self
+
+    def _apply_settings(self) -> None:
+        """Choose the runner (in ``fit``, and after ``set_params(runtime=...,
+        fast_decode=...)`` on a fitted embedder): the same network (never rebuilt
+        from the spec, which a loaded model's weights need not match), a new
+        runner and cache key."""
+        self._runner = None
+        self._model_key = None
+        runner = self.runner_
+        self.runtime_ = None if runner is None else runner.name
+
+    @property
+    def model_key_(self) -> str:
+        """Hash of what determines the embeddings (model, weights, layer...):
+        the cache key. Always computed here, never read from a saved file."""
+        check_is_fitted(self, "n_features_out_")
+        key = self.__dict__.get("_model_key")
+        if key is None:
+            key = hash_parts(type(self).__name__, *self._model_identity())
+            self._model_key = key
+        return key
+
+    def _weights_identity(self):
+        """What the weights are, for keys: the digest of the weights a saved
+        file held (``sktransfer.load`` sets ``_weights_digest``), else the spec."""
+        digest = self.__dict__.get("_weights_digest")
+        if digest is not None:
+            return f"loaded-weights:{digest}"
+        return spec_identity(getattr(self, "weights", None))
+
+    @property
+    def backbone_(self):
+        if not hasattr(self, "n_features_out_"):
+            raise AttributeError("backbone_ is set by fit")
+        return self._loaded_model()
+
+    @property
+    def runner_(self):
+        if not hasattr(self, "n_features_out_"):
+            raise AttributeError("runner_ is set by fit")
+        if getattr(self, "_runner", None) is None:
+            self._runner = self._make_runner(self._runner_parts())
+        return self._runner
+
+    def _make_runner(self, parts):
+        if parts is None:  # nothing to run (word vectors)
+            return None
+        module, probe, identity, key = parts
+        runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
+        if key is not None:
+            key = ("runner", key, runtime, torch.get_num_threads())
+        return shared_model(key, lambda: make_runner(
+            runtime, module, probe, device=self.device_, identity=identity))
+
+    def _layers_view(self, requests: list):
+        """A copy of this fitted embedder whose batches hold the features of
+        every ``(layer, pooling)`` in ``requests`` side by side, from one
+        forward pass per batch (same runtime rules); None when the model has
+        no layers to run (word vectors)."""
+        parts = self._runner_parts(list(requests))
+        if parts is None:
+            return None
+        view = copy.copy(self)
+        view._runner = self._make_runner(parts)
+        return view
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed ``X``.
@@ -89,7 +179,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_out_), dtype float32
+        ndarray of shape (n_samples, n_features_out), dtype float32
         """
         check_is_fitted(self, "n_features_out_")
         items = self._coerce(X)
@@ -133,14 +223,18 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ is __dict__
         # A named model is reloaded from its spec (a small pickle); a module
         # spec already travels inside the ``model`` parameter.
-        state.pop("_model", None)
+        # A network loaded from a model file cannot be rebuilt from its spec:
+        # it travels with the pickle.
+        if self.__dict__.get("_weights_digest") is None:
+            state.pop("_model", None)
+        state.pop("_runner", None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if "device_" in state and self.device == "auto":
             self.device_ = str(resolve_device("auto"))
-        self._model = None
+        self._model = state.get("_model")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from sktransfer._utils.device import autocast
+from sktransfer._utils.files import replacing
 from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones import onnx_export_mode
 from sktransfer.exceptions import (
@@ -47,21 +46,20 @@ from sktransfer.exceptions import (
     RuntimeFallbackWarning,
 )
 
-if TYPE_CHECKING:  # names used in annotations only
-    from typing import Any
-
-    from typing_extensions import Self
-
 __all__ = [
     "RUNTIMES",
+    "TOKENS_PER_PASS",
     "OnnxRunner",
-    "RunnerMixin",
     "TorchRunner",
     "make_runner",
     "onnx_cache_dir",
 ]
 
 RUNTIMES = ("auto", "torch", "onnx")
+# Tokens a text forward pass suits best on a CPU (a text batch runs in chunks of
+# about this many tokens): chunks ran chatterbot texts 1.8x faster with torch and
+# 2x with ONNX Runtime (RESULTS.md, O2). Read by each runner's tokens_per_pass.
+TOKENS_PER_PASS = {"torch": 1024, "onnx": 512}
 _OPSET = 17
 _EXPORT_FORMAT = 2  # 2: transformers attention exported in its eager form
 _VERIFIED: set[str] = set()  # export files already checked in this process
@@ -76,7 +74,14 @@ class TorchRunner:
         self.module = module
         self.device = torch.device(device)
 
-    def run(self, inputs: Mapping[str, torch.Tensor]) -> np.ndarray:
+    @property
+    def tokens_per_pass(self) -> int | None:
+        """Tokens per text forward pass; None: the whole batch (a GPU)."""
+        return TOKENS_PER_PASS["torch"] if self.device.type == "cpu" else None
+
+    def run(self, inputs: Mapping[str, torch.Tensor],
+            max_rows: int | None = None) -> np.ndarray:
+        """The outputs of one pass (``max_rows`` is for runners that split)."""
         device = self.device
         moved = {}
         for key, value in inputs.items():
@@ -99,6 +104,11 @@ class OnnxRunner:
     """
 
     name = "onnx"
+
+    @property
+    def tokens_per_pass(self) -> int:
+        """Tokens per text forward pass (see ``TOKENS_PER_PASS``)."""
+        return TOKENS_PER_PASS["onnx"]
 
     def __init__(self, path: str, n_threads: int | None = None, max_rows: int = 8):
         import onnxruntime as ort
@@ -236,14 +246,8 @@ def _export_cached(module, probe, identity, cache_dir) -> str:
     if os.path.isfile(path):
         return path
     os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".onnx.part", dir=directory)
-    os.close(handle)
-    try:
-        _export(module, probe, tmp)
-        os.replace(tmp, path)  # atomic: readers never see half a file
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as partial:  # readers never see half a file
+        _export(module, probe, str(partial))
     return path
 
 
@@ -286,64 +290,5 @@ def _verify(runner: OnnxRunner, torch_runner: TorchRunner, probe, path) -> None:
                                                       atol=1e-4):
         difference = (np.abs(got - expected).max() if got.shape == expected.shape
                       else f"shape {got.shape} != {expected.shape}")
-        raise ValueError(f"the exported model differs from torch ({difference})")
+        raise RuntimeError(f"the exported model differs from torch ({difference})")
     _VERIFIED.add(path)
-
-
-class RunnerMixin:
-    """For embedders: ``runner_``, chosen in ``fit`` from ``runtime``.
-
-    The subclass defines ``_runner_parts() -> (module, probe, identity, key)``:
-    the module to run, a probe batch, its export identity (None: no stable
-    identity) and a memo key (None: not shared between clones); or None when
-    there is no network to run (``runner_`` is then None). The runner is
-    rebuilt after unpickling rather than pickled.
-    """
-
-    # What ``runtime="auto"`` means for this estimator: "auto" picks ONNX
-    # Runtime on the CPU; a subclass whose exported model measured too little
-    # faster to pay for the export and memory (the text transformer) sets "torch".
-    _auto_runtime = "auto"
-
-    def fit(self, X: Any, y: Any | None = None) -> Self:
-        """Validate, load the pretrained model and choose its runtime.
-
-        Parameters
-        ----------
-        X : sequence of samples
-            Only validated: the model is pretrained, nothing is learned from X.
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        # A mixin: the estimator class after it in the MRO defines ``fit``.
-        super().fit(X, y)  # type: ignore[misc]
-        self._runner = None
-        runner = self.runner_
-        self.runtime_ = None if runner is None else runner.name
-        return self
-
-    @property
-    def runner_(self):
-        if not hasattr(self, "n_features_out_"):
-            raise AttributeError("runner_ is set by fit")
-        if getattr(self, "_runner", None) is None:
-            from sktransfer._embedding.embedder import shared_model
-
-            parts = self._runner_parts()
-            if parts is None:  # nothing to run (word vectors)
-                return None
-            module, probe, identity, key = parts
-            runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
-            if key is not None:
-                key = ("runner", key, runtime, torch.get_num_threads())
-            self._runner = shared_model(key, lambda: make_runner(
-                runtime, module, probe, device=self.device_, identity=identity))
-        return self._runner
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_runner", None)
-        return state

@@ -7,6 +7,8 @@ import os
 
 import torch
 
+from sktransfer.exceptions import ParameterError
+
 __all__ = ["autocast", "decode_threads", "resolve_device"]
 
 
@@ -21,12 +23,14 @@ def resolve_device(device="auto") -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(
+        raise ParameterError(
             f"device={device!r} is not a device: use 'auto', 'cpu', 'cuda' or "
             f"'cuda:N'"
         ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+        raise ParameterError(
+            f"device={device!r} was asked for but CUDA is not available"
+        )
     return resolved
 
 

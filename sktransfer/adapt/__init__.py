@@ -1,9 +1,10 @@
 """Domain adaptation: instance-, feature- and parameter-based transfer.
 
-Data convention (scikit-learn's semi-supervised one): pass labelled source rows
-and unlabelled target rows together to ``fit(X, y)``, target rows marked
-``y == -1``. Optionally ``sample_domain`` (``0``/``"source"``, ``1``/``"target"``
-per row) marks domains explicitly, which allows labelled target rows.
+Data convention (scikit-learn's semi-supervised one): pass labelled source rows and
+unlabelled target rows together to ``fit(X, y)``, target rows marked ``y == -1``.
+Optionally ``sample_domain`` (as in skada: > 0 or ``"source"`` for source rows, < 0 or
+``"target"`` for target rows, e.g. skada's 1 / -2) marks domains explicitly, which
+allows labelled target rows.
 
 One convention: every classifier here reads ``-1`` as unlabelled, never as a
 class, and never predicts it.

@@ -22,11 +22,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from sktransfer.adapt._utils import (
+    SOURCE_DOMAIN,
+    TARGET_DOMAIN,
     NoTargetSamplesWarning,
     check_domains,
     estimator_has,
     labelled_classes,
-    target_rows,
+    target_mask,
     validate_data,
 )
 
@@ -63,9 +65,9 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     it on source rows; target rows already live in the target domain and are
     left as they are (``CORALClassifier`` does exactly that).
 
-    Rows are split by the semi-supervised convention: ``y == -1`` marks target
-    rows, the others are source rows; or ``sample_domain`` (``0``/``"source"``,
-    ``1``/``"target"``). Without target rows the map is the identity and a
+    Rows are split by the semi-supervised convention: ``y == -1`` marks target rows, the
+    others are source rows; or ``sample_domain`` (skada's encoding: > 0 or ``"source"``,
+    < 0 or ``"target"``). Without target rows the map is the identity and a
     ``NoTargetSamplesWarning`` is raised.
 
     Parameters
@@ -129,7 +131,8 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         y : array-like of shape (n_samples,), default=None
             ``-1`` marks target rows; other values (or ``None``) are source rows.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; overrides ``y``.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; overrides
+            ``y``.
 
         Returns
         -------
@@ -137,7 +140,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X = validate_data(self, X)
-        target = target_rows(y, sample_domain, X.shape[0])
+        target = target_mask(y, sample_domain, X.shape[0])
         check_domains(~target, target)
         self.source_mean_ = X[~target].mean(axis=0)
         source_cov = _covariance(X[~target], self.eps)
@@ -243,8 +246,8 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Source labels; ``-1`` marks unlabelled target rows.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
-            pass labelled target rows. Routed by metadata routing.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; needed only
+            to pass labelled target rows. Routed by metadata routing.
 
         Returns
         -------
@@ -253,7 +256,7 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y)
         source, target, labelled, self.classes_ = labelled_classes(y, sample_domain)
-        domain = np.where(target, 1, 0)[source | target]
+        domain = np.where(target, TARGET_DOMAIN, SOURCE_DOMAIN)[source | target]
         self.coral_ = CORAL(eps=self.eps, align_mean=self.align_mean)
         with warnings.catch_warnings():  # already warned above
             warnings.simplefilter("ignore", NoTargetSamplesWarning)

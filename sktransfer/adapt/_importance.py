@@ -18,6 +18,7 @@ from sktransfer.adapt._utils import (
     labelled_classes,
     validate_data,
 )
+from sktransfer.exceptions import ParameterTypeError
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -96,7 +97,7 @@ def _fit_weighted(estimator, X, y, sample_weight):
     else:
         key, accepts = "sample_weight", has_fit_parameter(estimator, "sample_weight")
     if not accepts:
-        raise TypeError(
+        raise ParameterTypeError(
             f"{type(estimator).__name__}.fit does not accept sample_weight, which "
             "re-weighting (importance weights, KMM, TrAdaBoost) needs; use an "
             "estimator whose fit takes "
@@ -124,8 +125,8 @@ class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Source labels; ``-1`` marks unlabelled target rows.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; needed only to
-            pass labelled target rows. Routed by metadata routing.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; needed only
+            to pass labelled target rows. Routed by metadata routing.
 
         Returns
         -------

@@ -159,7 +159,8 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     weights_ : ndarray of shape (n_labelled,)
         Sample weights of the labelled rows, in their order in ``X``.
     n_iter_ : int
-        Solver iterations (0 without target rows).
+        Solver iterations (1 without target rows: the source matched to
+        itself, uniform weights, in one step).
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_features_in_ : int
@@ -211,8 +212,11 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
         self.max_samples = max_samples
 
     def _source_weights(self, X_source, X_target):
-        self.n_iter_ = 0
         if X_target is None:
+            # Without target rows the source is matched to itself: the QP's
+            # solution is the uniform weights, its starting point, found in
+            # one step (so n_iter_ >= 1 like every iterative estimator's).
+            self.n_iter_ = 1
             return None
         check_kernel_size(
             X_source.shape[0], self.max_samples, type(self).__name__, "source rows"

@@ -28,6 +28,7 @@ from sktransfer.adapt._utils import (
     unlabelled_mask,
     validate_data,
 )
+from sktransfer.exceptions import InvalidInputError, ParameterError, ParameterTypeError
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -47,7 +48,7 @@ _PARAMS = {
 def _source_coef(est, shape):
     """The source coefficients, shaped ``shape``; zeros when no source is given."""
     if est.source_estimator is not None and est.source_coef is not None:
-        raise ValueError("Give either source_estimator or source_coef, not both.")
+        raise ParameterError("Give either source_estimator or source_coef, not both.")
     if est.source_estimator is not None:
         try:
             check_is_fitted(est.source_estimator)
@@ -59,7 +60,7 @@ def _source_coef(est, shape):
                 "or pass its coefficients as source_coef."
             ) from error
         if not hasattr(est.source_estimator, "coef_"):
-            raise TypeError(
+            raise ParameterTypeError(
                 f"source_estimator {type(est.source_estimator).__name__} has no "
                 "coef_; pass a fitted linear model or use source_coef."
             )
@@ -70,14 +71,14 @@ def _source_coef(est, shape):
         return np.zeros(shape)
     coef = np.asarray(coef, dtype=float)
     if coef.size != int(np.prod(shape)):
-        raise ValueError(
+        raise ParameterError(
             f"The source coefficients have shape {coef.shape}, but this problem "
             f"needs {shape} (or {int(np.prod(shape))} values)."
         )
     return coef.reshape(shape)
 
 
-def _target_rows(X, y, sample_domain, regression=False):
+def _select_target_data(X, y, sample_domain, regression=False):
     """The labelled target rows.
 
     Classification: rows with ``y == -1`` are unlabelled (never a class) and
@@ -91,7 +92,7 @@ def _target_rows(X, y, sample_domain, regression=False):
     else:
         keep = split_domains(y, sample_domain)[2]
     if not keep.any():
-        raise ValueError(
+        raise InvalidInputError(
             "No labelled target rows to fit on: "
             + (
                 "sample_domain marks no target row"
@@ -177,8 +178,8 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Targets.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; only target rows are
-            used (``-1`` is an ordinary target value here). ``None``: all rows
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only target
+            rows are used (``-1`` is an ordinary target value here). ``None``: all rows
             are target rows.
 
         Returns
@@ -188,7 +189,7 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, y_numeric=True)
         if sample_domain is not None:
-            X, y = _target_rows(X, y, sample_domain, regression=True)
+            X, y = _select_target_data(X, y, sample_domain, regression=True)
         n_features = X.shape[1]
         self.source_coef_ = _source_coef(self, (n_features,))
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(n_features)
@@ -333,8 +334,8 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels; ``-1`` marks unlabelled rows, which are ignored.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; only labelled target
-            rows are used. ``None``: all labelled rows are target rows.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only labelled
+            target rows are used. ``None``: all labelled rows are target rows.
 
         Returns
         -------
@@ -342,7 +343,7 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         X, y = validate_data(self, X, y)
-        X, y = _target_rows(X, y, sample_domain)
+        X, y = _select_target_data(X, y, sample_domain)
         check_classification_targets(y)
         self.classes_ = self._classes(y)
         check_n_classes(self.classes_)
@@ -360,13 +361,13 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         if classes is None:
             return target_classes
         if unlabelled_mask(classes).any():
-            raise ValueError(
+            raise ParameterError(
                 "source_estimator has -1 among its classes_; -1 marks unlabelled "
                 "rows in sktransfer.adapt and cannot be a class. Relabel it."
             )
         unknown = np.setdiff1d(target_classes, classes)
         if unknown.size:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The target rows have classes {unknown.tolist()} that "
                 f"source_estimator was not trained on (it knows "
                 f"{np.asarray(classes).tolist()}); the classes must be shared."

@@ -34,6 +34,7 @@ from sklearn.utils.validation import _num_samples, check_array
 
 from sktransfer.adapt._importance import importance_weights
 from sktransfer.adapt._utils import NoTargetSamplesWarning, split_domains
+from sktransfer.exceptions import InvalidInputError, ParameterError, ParameterTypeError
 
 if TYPE_CHECKING:  # names used in annotations only
     from sklearn.base import BaseEstimator
@@ -102,7 +103,7 @@ def importance_weighted_score(
     X = check_array(X)
     source, target, _ = split_domains(np.asarray(y))
     if not source.any():
-        raise ValueError(
+        raise InvalidInputError(
             "No labelled source rows in this validation fold; the importance-"
             "weighted score needs labelled rows (y != -1) to score on."
         )
@@ -169,14 +170,14 @@ def _rows(X, y, *, need_source=False):
     else:
         source, target, _ = split_domains(np.asarray(y))
     if not target.any():
-        raise ValueError(
+        raise InvalidInputError(
             "No target rows (y == -1) in this validation fold; an unsupervised "
             "adaptation score is computed on the target rows. Use a split that "
             "puts target rows in every fold, e.g. StratifiedKFold (-1 is "
             "stratified like a class)."
         )
     if need_source and not source.any():
-        raise ValueError(
+        raise InvalidInputError(
             "No labelled source rows in this validation fold (every row is "
             "y == -1); this score needs labelled source rows to compute a loss on."
         )
@@ -185,7 +186,7 @@ def _rows(X, y, *, need_source=False):
 
 def _predict_proba(estimator, X):
     if not hasattr(estimator, "predict_proba"):
-        raise TypeError(
+        raise ParameterTypeError(
             f"{type(estimator).__name__} has no predict_proba, which this score "
             "needs; use a probabilistic classifier (e.g. LogisticRegression)."
         )
@@ -275,7 +276,9 @@ def soft_neighborhood_density_score(
         rng = np.random.RandomState(random_state)
         target = np.sort(rng.choice(target, max_samples, replace=False))
     if target.size < 2:
-        raise ValueError("soft neighbourhood density needs at least 2 target rows.")
+        raise InvalidInputError(
+            "soft neighbourhood density needs at least 2 target rows."
+        )
     proba = _predict_proba(estimator, _safe_indexing(X, target))
     proba /= np.maximum(np.linalg.norm(proba, axis=1, keepdims=True), 1e-12)
     sim = proba @ proba.T / temperature
@@ -382,7 +385,7 @@ def make_adaptation_scorer(name: str, **kwargs: Any) -> Callable[..., float]:
     >>> scorer = make_adaptation_scorer("snd", temperature=0.05)
     """
     if name not in _SCORERS:
-        raise ValueError(
+        raise ParameterError(
             f"Unknown adaptation scorer {name!r}; allowed names: "
             f"{', '.join(sorted(_SCORERS))}."
         )
@@ -390,5 +393,7 @@ def make_adaptation_scorer(name: str, **kwargs: Any) -> Callable[..., float]:
     try:
         inspect.signature(func).bind(None, None, None, **kwargs)
     except TypeError as error:
-        raise TypeError(f"make_adaptation_scorer({name!r}, ...): {error}") from None
+        raise ParameterTypeError(
+            f"make_adaptation_scorer({name!r}, ...): {error}"
+        ) from None
     return functools.partial(func, **kwargs)

@@ -30,9 +30,10 @@ from sktransfer.adapt._utils import (
     check_domains,
     check_kernel_size,
     kernel_params,
-    target_rows,
+    target_mask,
     validate_data,
 )
+from sktransfer.exceptions import ParameterError
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -49,13 +50,14 @@ _FIT_DOC = """
         y : array-like of shape (n_samples,), default=None
             ``-1`` marks target rows; other values (or ``None``) are source rows.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; overrides ``y``.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; overrides
+            ``y``.
 """
 
 
 def _check_components(n_components, limit, what):
     if n_components > limit:
-        raise ValueError(
+        raise ParameterError(
             f"n_components={n_components} is larger than {what} ({limit}); "
             f"use n_components <= {limit}."
         )
@@ -76,7 +78,7 @@ class SubspaceAlignment(
     Rows are split as for :class:`CORAL`: ``y == -1`` (or ``sample_domain``)
     marks target rows. ``transform(X)`` maps rows **as source rows**, like
     ``CORAL.transform``; pass ``sample_domain`` to map target rows (e.g. the
-    test rows: ``transform(X_test, sample_domain=np.ones(len(X_test)))``).
+    test rows: ``transform(X_test, sample_domain=np.full(len(X_test), -2))``).
     ``fit_transform`` maps each row by its domain. Without target rows
     ``P_T = P_S`` and a ``NoTargetSamplesWarning`` is raised.
 
@@ -129,7 +131,7 @@ class SubspaceAlignment(
 
     def _fit(self, X, y, sample_domain):
         X = validate_data(self, X)
-        target = target_rows(y, sample_domain, X.shape[0])
+        target = target_mask(y, sample_domain, X.shape[0])
         check_domains(~target, target)
         counts = {"source": int((~target).sum()), "target": int(target.sum())}
         k = self.n_components
@@ -190,8 +192,8 @@ class SubspaceAlignment(
         X : array-like of shape (n_samples, n_features)
             Rows to map.
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; ``None``: all rows
-            are source rows (as ``CORAL.transform``).
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; ``None``: all
+            rows are source rows (as ``CORAL.transform``).
 
         Returns
         -------
@@ -200,7 +202,7 @@ class SubspaceAlignment(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        return self._map(X, target_rows(None, sample_domain, X.shape[0]))
+        return self._map(X, target_mask(None, sample_domain, X.shape[0]))
 
     def _map(self, X, target):
         out = (X - self.source_mean_) @ self.source_components_.T
@@ -356,7 +358,7 @@ class TransferComponentAnalysis(
         """
         X = validate_data(self, X)
         n = X.shape[0]
-        target = target_rows(y, sample_domain, n)
+        target = target_mask(y, sample_domain, n)
         check_domains(~target, target)
         check_kernel_size(n, self.max_samples, type(self).__name__)
         _check_components(self.n_components, n, "the number of rows")

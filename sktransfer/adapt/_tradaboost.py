@@ -111,9 +111,9 @@ def _prepare(model, X, y, sample_domain, regression):
 
 def _fit_without_target(model, base, X, y):
     warnings.warn(
-        "TrAdaBoost needs labelled target rows (mark them with sample_domain=1 "
-        "or 'target'); none were given, so the estimator is trained once on the "
-        "source rows, without adaptation.",
+        "TrAdaBoost needs labelled target rows (mark them with a negative "
+        "sample_domain, e.g. -2, or 'target'); none were given, so the "
+        "estimator is trained once on the source rows, without adaptation.",
         NoTargetSamplesWarning,
         stacklevel=3,
     )
@@ -141,7 +141,7 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     the weighted vote generalises their binary threshold rule).
 
     Data convention: labelled target rows are marked with ``sample_domain``
-    (``1``/``"target"``); rows with ``y == -1`` are unlabelled target rows,
+    (< 0 or ``"target"``); rows with ``y == -1`` are unlabelled target rows,
     which TrAdaBoost has no use for: they are ignored (never read as a class).
     Without labelled target rows there is nothing to boost on: the estimator is
     fitted once on the source rows and a ``NoTargetSamplesWarning`` is raised.
@@ -180,7 +180,7 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(60, 2))
     >>> y = np.r_[(X[:40, 0] > 0), (X[40:, 1] > 0)].astype(int)
-    >>> domain = np.r_[np.zeros(40), np.ones(20)]
+    >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]  # skada: 1 / -2
     >>> clf = TrAdaBoostClassifier(n_estimators=4).fit(X, y, sample_domain=domain)
     >>> len(clf.estimators_)
     4
@@ -206,8 +206,8 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels; ``-1`` marks unlabelled rows (ignored).
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row; marks the labelled
-            target rows TrAdaBoost needs. Routed by metadata routing.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; marks the
+            labelled target rows TrAdaBoost needs. Routed by metadata routing.
 
         Returns
         -------
@@ -251,7 +251,7 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
     two-stage variant.)
 
     ``-1`` is an ordinary target value for a regressor: the labelled target rows
-    are the ones ``sample_domain`` marks ``1``/``"target"``. Without any, the
+    are the ones ``sample_domain`` marks < 0 or ``"target"``. Without any, the
     estimator is fitted once on all rows and a ``NoTargetSamplesWarning`` is
     raised.
 
@@ -288,7 +288,7 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(60, 2))
     >>> y = np.r_[X[:40, 0], X[40:, 0] + 0.5]
-    >>> domain = np.r_[np.zeros(40), np.ones(20)]
+    >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]  # skada: 1 / -2
     >>> reg = TrAdaBoostR2Regressor(n_estimators=4).fit(X, y, sample_domain=domain)
     >>> reg.predict(X[:3]).shape
     (3,)
@@ -314,8 +314,8 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Targets (``-1`` is an ordinary value).
         sample_domain : array-like of shape (n_samples,), default=None
-            ``0``/``"source"`` or ``1``/``"target"`` per row. Routed by metadata
-            routing.
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada. Routed by
+            metadata routing.
 
         Returns
         -------

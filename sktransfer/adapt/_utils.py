@@ -2,13 +2,17 @@
 
 Convention (scikit-learn's semi-supervised one): labelled source rows carry their
 class in ``y``, unlabelled target rows carry ``y == -1``. Optionally
-``sample_domain`` marks each row's domain explicitly with ``0``/``"source"`` or
-``1``/``"target"``; then target rows may also be labelled.
+``sample_domain`` marks each row's domain explicitly, encoded as in skada: a
+positive integer for a source row, a negative one for a target row (skada's
+defaults: ``1`` and ``-2``), or the strings ``"source"`` / ``"target"``; then
+target rows may also be labelled. ``0`` is refused: it is neither.
 """
 
 import warnings
 
 import numpy as np
+
+from sktransfer.exceptions import InvalidInputError
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -26,8 +30,13 @@ __all__ = [
     "validate_data",
 ]
 
-_SOURCE_VALUES = (0, "source")
-_TARGET_VALUES = (1, "target")
+SOURCE_DOMAIN = 1  # skada's defaults
+TARGET_DOMAIN = -2
+_CONVENTION = (
+    "sample_domain is encoded as in skada: a positive integer marks a source row "
+    "and a negative one a target row (skada's defaults: 1 and -2), or use "
+    "'source' / 'target'"
+)
 
 
 class NoTargetSamplesWarning(UserWarning):
@@ -57,32 +66,47 @@ def _is_minus_one(value):
 
 
 def domain_mask(sample_domain, n_samples):
-    """Boolean "is target" mask from ``sample_domain``; errors name bad values."""
+    """Boolean "is target" mask from ``sample_domain`` (skada's encoding:
+    source > 0, target < 0, or ``"source"`` / ``"target"``); errors name the
+    first bad value and explain the convention."""
     domain = np.asarray(sample_domain, dtype=object).ravel()
     if domain.shape[0] != n_samples:
-        raise ValueError(
+        raise InvalidInputError(
             f"sample_domain has {domain.shape[0]} entries but X has {n_samples} "
             "rows; give one domain per row."
         )
-    is_target = np.array([_in(v, _TARGET_VALUES) for v in domain], dtype=bool)
-    is_source = np.array([_in(v, _SOURCE_VALUES) for v in domain], dtype=bool)
-    bad = ~(is_target | is_source)
-    if bad.any():
-        index = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"sample_domain[{index}] = {domain[index]!r} is not a domain; use 0 or "
-            "'source' for source rows and 1 or 'target' for target rows."
+    signs = np.array([_domain_sign(v) for v in domain])
+    if (signs == 0).any():
+        index = int(np.flatnonzero(signs == 0)[0])
+        value = domain[index]
+        why = (" 0 is neither a source nor a target domain" if _is_zero(value)
+               else "")
+        raise InvalidInputError(
+            f"sample_domain[{index}] = {value!r} is not a domain;{why} "
+            f"{_CONVENTION}."
         )
-    return is_target
+    return signs < 0
 
 
-def _in(value, accepted):
+def _domain_sign(value):
+    """+1 for a source row, -1 for a target row, 0 for anything else."""
     if isinstance(value, str):
-        return value in accepted
+        return {"source": 1, "target": -1}.get(value, 0)
+    number = None if isinstance(value, (bool, np.bool_)) else _number(value)
+    if number is None or not number.is_integer():
+        return 0
+    return int(np.sign(number))
+
+
+def _is_zero(value):
+    return not isinstance(value, (str, bool, np.bool_)) and _number(value) == 0
+
+
+def _number(value):
     try:
-        return any(value == a for a in accepted if not isinstance(a, str))
-    except (TypeError, ValueError):
-        return False
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def split_domains(y, sample_domain=None):
@@ -93,8 +117,9 @@ def split_domains(y, sample_domain=None):
     y : array-like of shape (n_samples,)
         Labels; ``-1`` marks an unlabelled row.
     sample_domain : array-like of shape (n_samples,), default=None
-        ``0``/``"source"`` or ``1``/``"target"`` per row. When ``None``, the
-        unlabelled rows (``y == -1``) are the target rows.
+        Per row, as in skada: > 0 (or ``"source"``) for a source row, < 0 (or
+        ``"target"``) for a target row. When ``None``, the unlabelled rows
+        (``y == -1``) are the target rows.
 
     Returns
     -------
@@ -109,7 +134,7 @@ def split_domains(y, sample_domain=None):
         stray = ~target & unlabelled
         if stray.any():
             index = int(np.flatnonzero(stray)[0])
-            raise ValueError(
+            raise InvalidInputError(
                 f"Row {index} is marked as source in sample_domain but has no label "
                 "(y == -1); source rows must be labelled."
             )
@@ -119,7 +144,7 @@ def split_domains(y, sample_domain=None):
 def check_domains(source, target, *, needs_target=True):
     """Raise if there are no labelled source rows; warn if there are no target rows."""
     if not source.any():
-        raise ValueError(
+        raise InvalidInputError(
             "No labelled source rows: every row is a target row (y == -1 or "
             "sample_domain == 'target'). Give labelled source rows to train on."
         )
@@ -135,7 +160,7 @@ def check_domains(source, target, *, needs_target=True):
 def check_n_classes(classes, where="the labelled rows"):
     """Raise a ``ValueError`` when fewer than two classes are present."""
     if len(classes) < 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"Only one class ({classes[0]!r}) in {where}; a classifier needs at "
             "least two classes."
         )
@@ -175,7 +200,7 @@ def check_kernel_size(n_rows, max_samples, estimator_name, what="rows"):
     """Raise before building an ``n_rows x n_rows`` kernel matrix above the limit."""
     if n_rows > max_samples:
         gib = n_rows**2 * 8 / 2**30
-        raise ValueError(
+        raise InvalidInputError(
             f"{estimator_name} builds a {n_rows} x {n_rows} kernel matrix over the "
             f"{what} ({gib:.1f} GiB, O(n^2) memory, O(n^3) time for an eigen/QP "
             f"solve), above max_samples={max_samples}. Subsample the {what} "
@@ -200,7 +225,7 @@ def kernel_params(kernel, gamma, X):
     return {"gamma": gamma}
 
 
-def target_rows(y, sample_domain, n_samples):
+def target_mask(y, sample_domain, n_samples):
     """ "Is target" mask for transformers: ``sample_domain``, else ``y == -1``.
 
     ``y`` may be ``None`` or not 1-D (then every row is a source row).

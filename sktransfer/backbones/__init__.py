@@ -8,7 +8,12 @@ the names below (a test keeps it so).
 
 Names are imported lazily (PEP 562), so that the torch-free parts
 (``list_model_rows``, behind ``sktransfer models``) do not pull in torch.
+``_LAZY`` is the one list of public names (``__all__`` is made from it); the
+``TYPE_CHECKING`` imports repeat them for type checkers only, and a test keeps
+the two equal.
 """
+
+# ruff: noqa: F401 - the TYPE_CHECKING imports are for type checkers only
 
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -39,6 +44,8 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from sktransfer.backbones._identity import spec_identity
     from sktransfer.backbones._image import (
         build_image_model,
+        image_parameter_count,
+        is_image_name,
         resolve_image_backbone,
     )
     from sktransfer.backbones._offline import OFFLINE_ENV_VARS, is_offline
@@ -54,40 +61,6 @@ if TYPE_CHECKING:  # the same names, for type checkers
         save_text_backbone,
     )
 
-__all__ = [
-    "BUNDLED_IMAGE",
-    "BUNDLED_TEXT",
-    "HEAD_NAMES",
-    "MODALITIES",
-    "OFFLINE_ENV_VARS",
-    "POOLINGS",
-    "TEXT_BACKBONE_FILES",
-    "Backbone",
-    "Block",
-    "block_parameters",
-    "build_image_model",
-    "bundled_text_path",
-    "find_blocks",
-    "frozen_block_count",
-    "infer_modality",
-    "interpolation_mode",
-    "is_offline",
-    "keep_frozen_in_eval",
-    "list_model_rows",
-    "list_models",
-    "load_text_backbone",
-    "make_eval_transform",
-    "mean_pool",
-    "onnx_export_mode",
-    "resolve_backbone",
-    "resolve_image_backbone",
-    "run_module",
-    "save_text_backbone",
-    "set_frozen",
-    "spec_identity",
-    "token_length",
-]
-
 # public name -> the private module that defines it
 _LAZY = {
     name: module
@@ -100,7 +73,8 @@ _LAZY = {
         "_catalog": ("list_model_rows", "list_models"),
         "_heads": ("HEAD_NAMES",),
         "_identity": ("spec_identity",),
-        "_image": ("build_image_model", "resolve_image_backbone"),
+        "_image": ("build_image_model", "image_parameter_count", "is_image_name",
+                   "resolve_image_backbone"),
         "_offline": ("OFFLINE_ENV_VARS", "is_offline"),
         "_resolve": ("MODALITIES", "infer_modality", "resolve_backbone"),
         "_text": ("mean_pool", "onnx_export_mode", "token_length"),
@@ -109,6 +83,7 @@ _LAZY = {
     }.items()
     for name in names
 }
+__all__ = sorted(_LAZY, key=lambda name: (not name.isupper(), name))  # constants first
 
 
 def __getattr__(name):

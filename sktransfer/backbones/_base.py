@@ -11,6 +11,8 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
+from sktransfer.exceptions import ParameterError
+
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
 
@@ -24,7 +26,7 @@ __all__ = [
     "run_module",
 ]
 
-POOLINGS = ("avg", "max", "avgmax")
+POOLINGS = ("avg", "max", "avgmax")  # images; text also pools "cls"
 
 _INTERPOLATIONS = {
     "bilinear": InterpolationMode.BILINEAR,
@@ -108,13 +110,13 @@ class Backbone:
         n = len(names)
         if isinstance(layer, str):
             if layer not in names:
-                raise ValueError(
+                raise ParameterError(
                     f"layer={layer!r} is not a block of {self.name}; "
                     f"its blocks are {names}"
                 )
             return names.index(layer)
         if isinstance(layer, bool) or not isinstance(layer, int) or not -n <= layer < n:
-            raise ValueError(
+            raise ParameterError(
                 f"layer={layer!r} is out of range for {self.name}, which has {n} "
                 f"blocks: use an int in [{-n}, {n - 1}] or one of {names}"
             )
@@ -128,14 +130,49 @@ class Backbone:
         pooled output (a ViT's class token, a CNN's global average, a sentence
         embedding). Otherwise the forward pass stops after the requested block
         and its output is pooled over the spatial axes, or over the real
-        (unpadded) tokens of each text.
+        (unpadded) tokens of each text (``"cls"``: the first token).
         """
         if layer is None and pooling == "avg":
             return run_module(self.module, x)
-        index = len(self.blocks) - 1 if layer is None else self.block_index(layer)
-        output = _run_until(self.module, self.blocks[index].output_module, x)
+        return self.extract_many(x, [(layer, pooling)])[0]
+
+    def extract_many(self, x, requests) -> list:
+        """``[extract(x, layer, pooling) for layer, pooling in requests]`` from
+        ONE forward pass.
+
+        Forward hooks capture the output of every requested block; the pass
+        stops after the deepest one unless a request is the module's own
+        output (``(None, "avg")``), which needs the whole pass.
+        """
+        last = len(self.blocks) - 1
+        indices = [None if (layer is None and pooling == "avg")
+                   else last if layer is None else self.block_index(layer)
+                   for layer, pooling in requests]
+        wanted = sorted({i for i in indices if i is not None})
+        whole = None in indices
+        captured: dict[int, Any] = {}
+        handles = [self._capture(i, captured, stop=not whole and i == wanted[-1])
+                   for i in wanted]
+        try:
+            output = run_module(self.module, x)
+        except _Stop:
+            output = None
+        finally:
+            for handle in handles:
+                handle.remove()
+        if any(i not in captured for i in wanted):
+            raise RuntimeError("a requested block was not run by the forward pass")
         mask = x.get("attention_mask") if isinstance(x, Mapping) else None
-        return pool(output, pooling, mask)
+        return [output if i is None else pool(captured[i], pooling, mask)
+                for i, (_, pooling) in zip(indices, requests, strict=True)]
+
+    def _capture(self, index: int, captured: dict, stop: bool):
+        def hook(_module, _inputs, output):
+            captured.setdefault(index, output)  # the first call of the module
+            if stop:
+                raise _Stop
+
+        return self.blocks[index].output_module.register_forward_hook(hook)
 
 
 def run_module(module: nn.Module, x: Any) -> Any:
@@ -145,25 +182,6 @@ def run_module(module: nn.Module, x: Any) -> Any:
 
 class _Stop(Exception):
     pass
-
-
-def _run_until(module: nn.Module, stop_at: nn.Module, x: torch.Tensor):
-    captured = []
-
-    def hook(_module, _inputs, output):
-        captured.append(output)
-        raise _Stop
-
-    handle = stop_at.register_forward_hook(hook)
-    try:
-        run_module(module, x)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise RuntimeError("the requested block was not run by the forward pass")
-    return captured[0]
 
 
 def pool(output, pooling: str, mask=None) -> torch.Tensor:
@@ -176,6 +194,12 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
         output = output[0]
     if output.ndim == 2:
         return output
+    if pooling == "cls":
+        if output.ndim != 3:
+            raise ParameterError(f"pooling='cls' takes the first token of a "
+                                 f"(n, tokens, width) output, got shape "
+                                 f"{tuple(output.shape)}")
+        return output[:, 0]
     if output.ndim == 3 and mask is not None:
         return _masked_pool(output, mask, pooling)
     if output.ndim == 4:
@@ -185,7 +209,9 @@ def pool(output, pooling: str, mask=None) -> torch.Tensor:
     elif output.ndim == 3:
         dims = (1,)
     else:
-        raise ValueError(f"cannot pool a block output of shape {tuple(output.shape)}")
+        raise ParameterError(
+            f"cannot pool a block output of shape {tuple(output.shape)}"
+        )
     if pooling == "avg":
         return output.mean(dim=dims)
     if pooling == "max":
@@ -200,12 +226,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 def _masked_pool(tokens, mask, pooling: str) -> torch.Tensor:
-    keep = mask.unsqueeze(-1).to(tokens.dtype)
-    mean = (tokens * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
+    mean = mean_pool(tokens, mask)
     if pooling == "avg":
         return mean
     lowest = torch.finfo(tokens.dtype).min
-    top = tokens.masked_fill(keep == 0, lowest).amax(dim=1)
+    top = tokens.masked_fill(mask.unsqueeze(-1) == 0, lowest).amax(dim=1)
     return top if pooling == "max" else torch.cat([mean, top], dim=1)
 
 

@@ -167,7 +167,7 @@ def frozen_block_count(
     if freeze_depth == "all":
         return n_blocks
     if isinstance(freeze_depth, bool) or not isinstance(freeze_depth, int):
-        raise ValueError(
+        raise ParameterError(
             f"freeze_depth must be an int or 'all', got {freeze_depth!r}"
         )
     if not -n_blocks <= freeze_depth <= n_blocks:

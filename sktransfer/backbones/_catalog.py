@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sktransfer._utils.files import atomic_write
 from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones._bundled import (
     BUNDLED_IMAGE,
@@ -166,13 +167,11 @@ def _read_catalog(path: Path) -> dict[str, Any] | None:
 def _store_catalog(catalog: dict[str, Any]) -> None:
     """Keep a computed catalog for the next call (best effort, atomic)."""
     path = _user_catalog_file(catalog["versions"])
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(catalog, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write(path, json.dumps(catalog, sort_keys=True).encode("utf-8"))
     except OSError:
-        temporary.unlink(missing_ok=True)
+        pass
 
 
 def hub_checkpoints_dir() -> Path:

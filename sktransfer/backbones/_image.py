@@ -24,12 +24,17 @@ from sktransfer.backbones._torchvision import (
     all_torchvision_names,
     build_torchvision,
 )
-from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.exceptions import (
+    ModelNotAvailableError,
+    ParameterError,
+    ParameterTypeError,
+)
 
 __all__ = [
     "BUNDLED_IMAGE",
     "build_image_model",
     "image_block_count",
+    "image_parameter_count",
     "is_image_name",
     "resolve_image_backbone",
 ]
@@ -66,12 +71,12 @@ def _build_image_model(model, weights):
     ):
         return _build_from_checkpoint(Path(model))
     if not isinstance(model, str):
-        raise TypeError(
+        raise ParameterTypeError(
             f"model must be a model name, a checkpoint path or an nn.Module, "
             f"got {type(model).__name__}"
         )
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be 'DEFAULT', None, an enum name or a "
+        raise ParameterError(f"weights must be 'DEFAULT', None, an enum name or a "
                          f"path, got {weights!r}")
     if model == BUNDLED_IMAGE:
         return build_efficientnet_lite0(weights)
@@ -154,6 +159,14 @@ def image_block_count(name: str) -> int:
     with torch.device("meta"), _SkipInPlace():
         net, _ = _build_image_model(name, None)
         return len(find_blocks(strip_head(net)))
+
+
+def image_parameter_count(name: str) -> int:
+    """Parameters of ``resolve_image_backbone(name)``'s network (shared ones
+    once), counted on the meta device: nothing is allocated or initialised."""
+    with torch.device("meta"), _SkipInPlace():
+        net, _ = _build_image_model(name, None)
+        return sum(p.numel() for p in strip_head(net).parameters())
 
 
 class _SkipInPlace(TorchFunctionMode):

@@ -11,6 +11,7 @@ from torch import nn
 from sktransfer.backbones._base import Backbone
 from sktransfer.backbones._text import BUNDLED_ALIASES, resolve_text_backbone
 from sktransfer.backbones._words import VECTOR_SUFFIXES
+from sktransfer.exceptions import ParameterError, ParameterTypeError
 
 if TYPE_CHECKING:  # names used in annotations only
     import torch
@@ -66,7 +67,7 @@ def resolve_backbone(
     if modality == "text":
         return resolve_text_backbone(spec, weights, device)
     if modality != "image":
-        raise ValueError(f"modality must be one of {MODALITIES} or None, got "
+        raise ParameterError(f"modality must be one of {MODALITIES} or None, got "
                          f"{modality!r}")
     from sktransfer.backbones._image import resolve_image_backbone
 
@@ -87,7 +88,7 @@ def infer_modality(spec: str | os.PathLike[str] | nn.Module) -> str:
     if isinstance(spec, nn.Module):
         return "image"
     if not isinstance(spec, (str, os.PathLike)):
-        raise TypeError(
+        raise ParameterTypeError(
             f"a model spec must be a name, a path or an nn.Module, got "
             f"{type(spec).__name__}"
         )

@@ -43,7 +43,7 @@ from sktransfer.backbones._offline import (
     quiet_transformers,
 )
 from sktransfer.backbones._words import VECTOR_SUFFIXES
-from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 
 __all__ = [
     "BUNDLED_TEXT",
@@ -147,7 +147,7 @@ def resolve_text_backbone(spec, weights="DEFAULT", device="cpu") -> Backbone:
     if isinstance(spec, os.PathLike):
         spec = os.fspath(spec)
     if not isinstance(spec, str):
-        raise TypeError(
+        raise ParameterTypeError(
             f"a text model spec must be a str or a path, got {type(spec).__name__}"
         )
     if weights != "DEFAULT":

@@ -1,4 +1,4 @@
-"""The ``sktransfer`` command: demo, fit, predict, models, embed.
+"""The ``sktransfer`` command: demo, fit, predict, models, embed, audit.
 
 Every expected failure (a missing path, an empty class folder, unreadable
 images, a CSV without the named column, a model spec that does not resolve, a
@@ -19,6 +19,8 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from sktransfer.cli._rank import add_rank_arguments
+
     parser = argparse.ArgumentParser(
         prog="sktransfer",
         description="Transfer learning with pretrained networks, the "
@@ -35,16 +37,16 @@ def _parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="cross-validate and fit a model on DATA")
     fit.add_argument("data", help="an image folder with one sub-folder per class, "
-                                  "or a CSV file (a column of texts or of image "
-                                  "paths, and a --target column)")
+                                  "or a CSV / parquet table (a column of texts "
+                                  "or of image paths, and a --target column)")
     fit.add_argument("--model", help="model spec (default: efficientnet_lite0 for "
                                      "images, all-MiniLM-L6-v2 for text)")
     fit.add_argument("--weights", default="DEFAULT",
                      help="DEFAULT, a weights enum name, a file, or None (random)")
     fit.add_argument("--column", "--text-column", dest="text_column",
-                     help="CSV column holding the texts, or the image paths "
+                     help="table column holding the texts, or the image paths "
                           "(relative to the CSV's folder)")
-    fit.add_argument("--target", help="CSV column holding the labels")
+    fit.add_argument("--target", help="table column holding the labels")
     fit.add_argument("--finetune", action="store_true",
                      help="fine-tune the network instead of frozen features")
     fit.add_argument("--freeze-depth", default="-2",
@@ -70,11 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model_file", help="a file written by 'sktransfer fit'")
     predict.add_argument("inputs", nargs="+",
-                         help="image files or folders, or one CSV (a column of "
-                              "texts or image paths)")
+                         help="image files or folders, or one CSV / parquet "
+                              "table (a column of texts or image paths)")
     predict.add_argument("--output", help="write a CSV instead of printing")
     predict.add_argument("--column", "--text-column", dest="column",
-                         help="the CSV column to predict on (default: the one "
+                         help="the table column to predict on (default: the one "
                               "the model was fitted on)")
     predict.add_argument("--trust-pickle", action="store_true",
                          help="also accept a pickle/joblib model file; loading one "
@@ -89,11 +91,16 @@ def _parser() -> argparse.ArgumentParser:
                              help="decode JPEGs at full resolution (default: "
                                   "draft mode at the size the network needs)")
 
-    sub.add_parser("models", help="model specs, block counts, offline availability")
+    models = sub.add_parser("models", help="model specs, block counts, offline "
+                                           "availability; --rank DATA ranks them")
+    add_rank_arguments(models)
 
     from sktransfer.cli.embed import add_embed_parser
 
     add_embed_parser(sub)
+    from sktransfer.cli.audit import add_audit_parser  # issue 24
+
+    add_audit_parser(sub)
     return parser
 
 

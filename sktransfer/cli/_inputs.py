@@ -1,6 +1,10 @@
-"""What the commands read: image folders and CSV columns (texts, or paths of
-images) for ``fit`` / ``predict``, which task a ``--target`` column is, and the
-inputs of ``embed`` (a folder, a CSV / parquet table, a list of paths)."""
+"""What the commands read: image folders and table columns (CSV or parquet:
+texts, or paths of images) for ``fit`` / ``predict``, which task a ``--target``
+column is, and the inputs of ``embed`` (a folder, a table, a list of paths).
+
+One rule each: image suffixes (``IMAGE_SUFFIXES``), tables (``read_table``,
+one ``CLIError`` type), "these strings are image paths" (``_looks_like_paths``).
+"""
 
 from __future__ import annotations
 
@@ -27,8 +31,12 @@ def _ensure_path(path) -> Path:
 
 
 def _ensure_writable(path) -> Path:
-    """Checked before the work: a missing folder is not found after training."""
+    """Checked before the work: a missing folder or an output path that is a
+    folder is not found after training."""
     path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"cannot write {str(path)!r}: it is a folder; give a file "
+                       f"name")
     if not path.parent.is_dir():
         raise CLIError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
                        f"does not exist")
@@ -56,10 +64,12 @@ def read_image_folder(folder: Path):
 def _check_readable(paths):
     from PIL import Image
 
+    from sktransfer.cache import open_regular
+
     bad = []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with open_regular(path) as handle, Image.open(handle) as image:
                 image.verify()
         except Exception:
             bad.append(str(path))
@@ -68,21 +78,34 @@ def _check_readable(paths):
         raise CLIError(f"{len(bad)} unreadable image(s): {shown}")
 
 
-def read_csv(path: Path, column, target=None):
+def is_table(path) -> bool:
+    """Whether ``path`` names a table (CSV or parquet), by its suffix."""
+    return Path(path).suffix.lower() in TABLE_SUFFIXES
+
+
+def read_table(path: Path, columns: dict) -> pd.DataFrame:
+    """The CSV or parquet table ``path``, for ``fit``, ``predict`` and ``embed``
+    alike; ``columns`` maps each option (``{"--column": "text"}``) to the column
+    it must name. Every problem is one ``CLIError`` naming the file."""
     import pandas as pd
 
-    if not column:
-        raise CLIError("a CSV needs --column, the column holding the texts or "
-                       "image paths (and --target for fit)")
+    kind = "CSV" if Path(path).suffix.lower() == ".csv" else "parquet"
+    target = columns.get("--target")
     try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError,
-            UnicodeDecodeError) as exc:
-        raise CLIError(f"{str(path)!r} cannot be read as a CSV file: "
+        # labels stay exactly as written ("007" is not 7, "1e3" is not
+        # "1000"); regression_target turns them into numbers
+        frame = (pd.read_csv(path, dtype=None if target is None else {target: str})
+                 if kind == "CSV" else pd.read_parquet(path))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise CLIError(f"{str(path)!r} cannot be read as a {kind} file: "
                        f"{type(exc).__name__}: {exc}") from None
-    for option, name in (("--column", column), ("--target", target)):
-        if name is not None and name not in frame.columns:
-            raise CLIError(f"{str(path)!r} has no column {name!r} ({option}); "
+    for flag, name in columns.items():
+        if name is None:
+            raise CLIError(f"{str(path)!r}: name the column to use with {flag}; "
+                           f"its columns are {list(frame.columns)}")
+        if name not in frame.columns:
+            raise CLIError(f"{str(path)!r} has no column {name!r} ({flag}); "
                            f"its columns are {list(frame.columns)}")
     return frame
 
@@ -118,17 +141,17 @@ def load_training_data(args):
     if data.is_dir():
         X, y = read_image_folder(data)
         return X, y, "image"
-    if data.suffix.lower() != ".csv":
-        raise CLIError(f"{str(data)!r} is neither an image folder nor a .csv file")
-    if not args.target:
-        raise CLIError("a CSV needs --target, the column holding the labels")
-    frame = read_csv(data, args.text_column, args.target)
+    if not is_table(data):
+        raise CLIError(f"{str(data)!r} is neither an image folder nor a table "
+                       f"({', '.join(sorted(TABLE_SUFFIXES))})")
+    frame = read_table(data, {"--column": args.text_column,
+                               "--target": args.target})
     target = frame[args.target]
     if target.isna().any():
         row = int(np.flatnonzero(target.isna())[0])
         raise CLIError(f"row {row} of {args.target!r} has no label")
     X, _, modality = column_inputs(data, frame[args.text_column])
-    return X, target.to_numpy(), modality
+    return X, target.to_numpy(dtype=object), modality
 
 
 def resolve_task(args, y):
@@ -214,10 +237,14 @@ def _image_folder(folder: Path) -> pd.DataFrame:
 
 
 def _path_list(path: Path) -> pd.DataFrame:
+    """One path or URL per line, read literally (spaces and a leading ``#``
+    are part of the name); empty lines are ignored."""
     import pandas as pd
 
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    paths = [line for line in lines if line and not line.startswith("#")]
+    from sktransfer.cache import read_regular
+
+    paths = [line for line in read_regular(path).decode("utf-8").splitlines()
+             if line]
     if not paths:
         raise InvalidInputError(f"{str(path)!r} lists no path or URL")
     return pd.DataFrame({"path": paths})
@@ -232,13 +259,7 @@ def _looks_like_paths(values: pd.Series) -> bool:
 def _table(path: Path, column, modality: str) -> tuple[pd.DataFrame, str]:
     import pandas as pd
 
-    frame = (pd.read_csv(path) if path.suffix.lower() == ".csv"
-             else pd.read_parquet(path))
-    if column is None or column not in frame.columns:
-        raise InvalidInputError(
-            f"{str(path)!r}: name the column to embed with --column; its columns "
-            f"are {list(frame.columns)}")
-    values = frame[column]
+    values = read_table(path, {"--column": column})[column]
     if modality == "auto":
         modality = "image" if _looks_like_paths(values) else "text"
     if modality == "image":
@@ -252,9 +273,12 @@ def read_inputs(data: str, column=None, modality: str = "auto"):
     path = Path(data)
     if not path.exists():
         raise InvalidInputError(f"{data!r} does not exist")
+    if not path.is_dir() and not path.is_file():
+        raise InvalidInputError(f"{data!r} is not a regular file or a folder (a "
+                                f"FIFO, socket or device is never opened)")
     if path.is_dir():
         keys, found = _image_folder(path), "image"
-    elif path.suffix.lower() in TABLE_SUFFIXES:
+    elif is_table(path):
         keys, found = _table(path, column, modality)
     else:
         keys, found = _path_list(path), "image"

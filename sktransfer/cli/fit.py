@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.cli._inputs import (
     _ensure_writable,
     load_training_data,
@@ -17,13 +18,12 @@ MODEL_FORMAT = "sktransfer-model"
 
 
 def _freeze_depth(value: str):
-    if value == "all":
-        return "all"
+    """An int when the option reads as one; anything else goes to the estimator,
+    whose ``fit`` says what ``freeze_depth`` accepts."""
     try:
         return int(value)
     except ValueError:
-        raise CLIError(f"--freeze-depth must be an int or 'all', got {value!r}") \
-            from None
+        return value
 
 
 def _weights(value):
@@ -39,13 +39,13 @@ def build_estimator(args, modality, task="classification"):
     if args.finetune:
         if modality == "image":
             cls = skt.FineTunedRegressor if regression else skt.FineTunedClassifier
-            return cls(args.model or "efficientnet_lite0",
+            return cls(args.model or BUNDLED_IMAGE,
                        weights=_weights(args.weights),
                        freeze_depth=_freeze_depth(args.freeze_depth),
                        max_epochs=args.max_epochs, image_size=args.image_size,
                        random_state=0, fast_decode=_fast_decode(args))
         cls = skt.FineTunedTextRegressor if regression else skt.FineTunedTextClassifier
-        return cls(args.model or "all-MiniLM-L6-v2",
+        return cls(args.model or BUNDLED_TEXT,
                    freeze_depth=_freeze_depth(args.freeze_depth),
                    max_epochs=args.max_epochs, random_state=0)
     return _frozen_pipeline(args, modality, regression)
@@ -67,11 +67,11 @@ def _frozen_pipeline(args, modality, regression):
             else LogisticRegression(max_iter=2000))
     if modality == "image":
         features = skt.PretrainedImageFeatures(
-            args.model or "efficientnet_lite0", weights=_weights(args.weights),
+            args.model or BUNDLED_IMAGE, weights=_weights(args.weights),
             runtime=runtime, fast_decode=_fast_decode(args))
         return make_pipeline(features, StandardScaler(), head)
     return make_pipeline(skt.PretrainedTextEmbeddings(
-        args.model or "all-MiniLM-L6-v2", runtime=runtime), head)
+        args.model or BUNDLED_TEXT, runtime=runtime), head)
 
 
 def _cross_validate(args, X, y, estimator, task):
@@ -109,6 +109,14 @@ def _write_report(args, X, y, modality, estimator, fitted):
         webbrowser.open(path.resolve().as_uri())
 
 
+def _check_params(estimator) -> None:
+    """The estimators' own parameter checks, run before any work: the CLI
+    does not restate them."""
+    for _, step in getattr(estimator, "steps", [(None, estimator)]):
+        if hasattr(step, "_validate_params"):
+            step._validate_params()
+
+
 def run_fit(args):
     from sklearn.base import clone
 
@@ -118,6 +126,7 @@ def run_fit(args):
     X, y, modality = load_training_data(args)
     task, y = resolve_task(args, y)
     estimator = build_estimator(args, modality, task)
+    _check_params(estimator)
     _, counts = np.unique(y, return_counts=True)
     if task != "regression" and len(counts) < 2:
         raise CLIError(f"{args.data!r} holds a single class: a classifier needs "

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 def run_models(args):
     from sktransfer.backbones import list_model_rows
+    from sktransfer.cli._rank import run_rank
+
+    if run_rank(args):  # --rank DATA
+        return
 
     # The static part (block counts, weight file names) is read from the shipped
     # catalog: no torch import, so the table takes a fraction of a second.

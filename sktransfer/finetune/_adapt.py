@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from sktransfer.adapt._utils import split_domains
+from sktransfer.exceptions import InvalidInputError
 
 __all__ = ["ADAPT_LOSSES", "CORALLoss", "DANNLoss", "MMDLoss", "split_rows"]
 
@@ -111,8 +112,9 @@ ADAPT_LOSSES = {"coral": CORALLoss, "dann": DANNLoss, "mmd": MMDLoss}
 def split_rows(y, sample_domain, adapt):
     """Indices of the labelled rows and of the target rows; clear errors.
 
-    ``y == -1`` marks unlabelled target rows; ``sample_domain`` (0/"source",
-    1/"target") may mark target rows explicitly, labelled or not.
+    ``y == -1`` marks unlabelled target rows; ``sample_domain`` (as in skada:
+    > 0 or "source", < 0 or "target") may mark target rows explicitly,
+    labelled or not.
     """
     y = np.asarray(y)
     if y.ndim != 1:
@@ -120,12 +122,12 @@ def split_rows(y, sample_domain, adapt):
     _, target, labelled_target = split_domains(y, sample_domain)
     labelled = ~target | labelled_target
     if not labelled.any():
-        raise ValueError(
+        raise InvalidInputError(
             "Every row is unlabelled (y == -1): give labelled rows to train on; "
             "-1 marks the unlabelled target rows used by adapt."
         )
     if adapt is not None and not target.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"adapt={adapt!r} needs target rows: mark unlabelled target rows with "
             f"y == -1 (or pass sample_domain); got none. Use adapt=None to train "
             f"on labelled rows only."

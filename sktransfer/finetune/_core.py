@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
+from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._lora import (
     LORA_CONSTRAINTS,
@@ -135,9 +136,9 @@ class BaseFineTuned(BaseEstimator):
             by ``adapt`` and ignored when ``adapt`` is None) or numeric targets
             (regressors, where -1 is a value like any other).
         sample_domain : array-like of shape (n_samples,), default=None
-            Classifiers: ``0``/``"source"`` or ``1``/``"target"`` per row;
-            target rows may then carry labels (they are trained on, and
-            aligned). None: the target rows are the ``y == -1`` rows.
+            Classifiers, as in skada: > 0 (or ``"source"``) for a source row, < 0 (or
+            ``"target"``) for a target row; target rows may then carry labels (they are
+            trained on, and aligned). None: the target rows are the ``y == -1`` rows.
 
         Returns
         -------
@@ -440,8 +441,9 @@ class _LabeledCollate:
 
 def _check_rows(y, n_samples: int) -> None:
     if len(y) != n_samples:
-        raise ValueError(f"X has {n_samples} samples but y has {len(y)} rows "
-                         f"(labels or targets)")
+        raise InvalidInputError(
+            f"X has {n_samples} samples but y has {len(y)} rows (labels or targets)"
+        )
 
 
 def _take(y, rows):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_IMAGE
 from sktransfer.finetune._image import ImageFineTuning
 from sktransfer.finetune._params import document, store_parameters
 from sktransfer.finetune._tasks import CLASSIFIER_CONSTRAINTS, ClassifierTask
@@ -56,7 +57,7 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,
         weights: str | os.PathLike[str] | None = "DEFAULT",
         freeze_depth: int | str = 0,
         max_epochs: int = 10,

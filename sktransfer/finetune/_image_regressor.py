@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_IMAGE
 from sktransfer.finetune._image import ImageFineTuning
 from sktransfer.finetune._params import document, store_parameters
 from sktransfer.finetune._tasks import (
@@ -68,7 +69,7 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = "resnet50",
+        model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,
         weights: str | os.PathLike[str] | None = "DEFAULT",
         loss: str = "mse",
         freeze_depth: int | str = 0,

@@ -47,7 +47,9 @@ __all__ = [
 
 def _check_length(n_targets: int, n_samples: int, what: str) -> None:
     if n_targets != n_samples:
-        raise ValueError(f"X has {n_samples} samples but y has {n_targets} {what}")
+        raise InvalidInputError(
+            f"X has {n_samples} samples but y has {n_targets} {what}"
+        )
 
 
 CLASSIFIER_CONSTRAINTS = {
@@ -78,7 +80,7 @@ class ClassifierTask(ClassifierMixin):
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
-            raise ValueError(
+            raise InvalidInputError(
                 f"y has a single class {encoder.classes_.tolist()}: a classifier "
                 f"needs at least 2 classes"
             )

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from sktransfer.augment import EDA
 from sktransfer.backbones import Backbone, resolve_backbone, token_length
 from sktransfer.data import as_text_list
-from sktransfer.exceptions import ModelNotAvailableError
+from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 from sktransfer.finetune._core import BaseFineTuned
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -104,7 +104,7 @@ class TextDataset(Dataset):
             return self.augment(text, random_state=seed)
         augmented = self.augment(text)
         if not isinstance(augmented, str):
-            raise TypeError(
+            raise ParameterTypeError(
                 f"augment must return a str, returned a {type(augmented).__name__} "
                 f"for text {i}"
             )

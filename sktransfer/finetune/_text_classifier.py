@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_TEXT
 from sktransfer.finetune._params import document, store_parameters
 from sktransfer.finetune._tasks import CLASSIFIER_CONSTRAINTS, ClassifierTask
 from sktransfer.finetune._text import TextFineTuning
@@ -59,7 +60,7 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         freeze_depth: int | str = 0,
         max_epochs: int = 5,
         lr: float = 1e-3,

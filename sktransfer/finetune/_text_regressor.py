@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer.backbones import BUNDLED_TEXT
 from sktransfer.finetune._params import PARAMETERS, document, store_parameters
 from sktransfer.finetune._tasks import (
     REGRESSION_ATTRIBUTES,
@@ -63,7 +64,7 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
         loss: str = "mse",
         freeze_depth: int | str = 0,
         max_epochs: int = 5,

@@ -1,0 +1,151 @@
+"""Active learning: which unlabelled inputs to label next.
+
+``suggest_labels(estimator, X_pool, n)`` asks a fitted classifier about the
+pool and returns the ``n`` rows worth labelling:
+
+- ``"margin"``: smallest gap between the two most probable classes;
+- ``"entropy"``: highest entropy of the predicted probabilities;
+- ``"diverse"``: a shortlist of the ``SHORTLIST`` x ``n`` smallest margins,
+  clustered into ``n`` groups by k-means on the model's features (the pipeline's
+  embeddings), and the least certain row of each group: uncertain rows that
+  are not all alike;
+- ``"random"``: a uniform draw, the baseline;
+- ``"auto"``: ``"diverse"``, measured best in ``benchmarks/bench_audit.py``
+  (docs/audit.md): uncertainty alone picks near-identical rows in one batch.
+
+A pipeline starting with frozen pretrained embedders embeds the pool once
+(through their cache); its features feed both the head and the clustering.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sktransfer.exceptions import InvalidInputError, ParameterError
+
+if TYPE_CHECKING:  # names used in annotations only
+    from typing import Any
+
+__all__ = ["STRATEGIES", "suggest_labels"]
+
+STRATEGIES = ("auto", "margin", "entropy", "diverse", "random")
+SHORTLIST = 5  # "diverse": the uncertainty shortlist holds SHORTLIST * n rows
+
+
+def suggest_labels(
+    estimator: Any,
+    X_pool: Any,
+    n: int,
+    *,
+    strategy: str = "auto",
+    random_state: int | None = None,
+) -> np.ndarray:
+    """Indices of the ``n`` pool rows to label next.
+
+    Parameters
+    ----------
+    estimator : fitted classifier or pipeline with ``predict_proba``
+    X_pool : images, texts or features, the unlabelled pool
+    n : int
+        How many rows to suggest, 1 <= n <= len(X_pool).
+    strategy : {"auto", "margin", "entropy", "diverse", "random"}, default="auto"
+        See the module docstring; ``"auto"`` is ``"diverse"``.
+    random_state : int or None, default=None
+        Seeds ``"random"`` and the k-means of ``"diverse"``.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Distinct row numbers into ``X_pool``, the most useful first.
+    """
+    if strategy not in STRATEGIES:
+        raise ParameterError(f"strategy must be one of {STRATEGIES}, got "
+                             f"{strategy!r}")
+    size = _pool_size(X_pool)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ParameterError(f"n must be a positive int, got {n!r}")
+    if n > size:
+        raise ParameterError(f"n={n} is larger than the pool ({size} rows): at "
+                             f"most {size} rows can be suggested")
+    if strategy == "random":
+        return np.random.default_rng(random_state).permutation(size)[:n]
+    features, head = _features_and_head(estimator, X_pool)
+    proba = np.asarray(head.predict_proba(features), dtype=np.float64)
+    if strategy == "entropy":
+        entropy = -(proba * np.log(np.clip(proba, 1e-12, None))).sum(axis=1)
+        return np.argsort(-entropy, kind="stable")[:n]
+    margin = _margin(proba)
+    order = np.argsort(margin, kind="stable")
+    if strategy == "margin" or n == size:
+        return order[:n]
+    shortlist = order[:min(size, SHORTLIST * n)]
+    return _diverse(_matrix(features, proba)[shortlist], margin[shortlist], n,
+                    random_state, shortlist)
+
+
+def _pool_size(X_pool) -> int:
+    try:
+        size = len(X_pool)
+    except TypeError:
+        raise InvalidInputError(f"X_pool must be a sequence or array of inputs, "
+                                f"got {type(X_pool).__name__}") from None
+    if size == 0:
+        raise InvalidInputError("X_pool is empty: there is nothing to suggest")
+    return size
+
+
+def _features_and_head(estimator, X_pool):
+    """The fitted head and its inputs: a pipeline's frozen leading embedders
+    applied once (the model is checked to be fitted first)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    if not hasattr(estimator, "predict_proba"):
+        raise ParameterError(f"{type(estimator).__name__} has no predict_proba: "
+                             f"pass a fitted classifier that gives probabilities")
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    try:
+        check_is_fitted(final)
+    except NotFittedError:
+        raise NotFittedError(
+            f"suggest_labels needs a fitted estimator: {type(final).__name__} is "
+            f"not fitted; call fit on the labelled rows first") from None
+    if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
+        return X_pool, estimator
+    return estimator[:-1].transform(X_pool), final
+
+
+def _margin(proba: np.ndarray) -> np.ndarray:
+    if proba.shape[1] == 1:
+        return np.zeros(len(proba))
+    top = np.partition(proba, -2, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0]
+
+
+def _matrix(features, proba) -> np.ndarray:
+    """Numeric features for k-means: the pipeline's, else the probabilities."""
+    try:
+        matrix = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError):
+        return proba
+    return matrix if matrix.ndim == 2 and np.isfinite(matrix).all() else proba
+
+
+def _diverse(matrix, margin, n, random_state, rows) -> np.ndarray:
+    """The least certain row of each of ``n`` k-means clusters, most
+    uncertain cluster first."""
+    from sklearn.cluster import KMeans
+
+    if n == 1:
+        return rows[[int(np.argmin(margin))]]
+    labels = KMeans(n, n_init=3, random_state=random_state).fit_predict(matrix)
+    picked = [np.flatnonzero(labels == k)[np.argmin(margin[labels == k])]
+              for k in np.unique(labels)]
+    if len(picked) < n:  # fewer distinct clusters (identical rows): fill up
+        rest = [i for i in np.argsort(margin, kind="stable") if i not in picked]
+        picked += rest[:n - len(picked)]
+    picked = np.asarray(picked)
+    return rows[picked[np.argsort(margin[picked], kind="stable")]]

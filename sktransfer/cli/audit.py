@@ -1,0 +1,180 @@
+"""``sktransfer audit DATA --report DIR``: label issues, duplicates and outliers.
+
+DATA is read as ``sktransfer fit`` reads it (an image folder with one
+sub-folder per class, or a CSV with ``--column`` and ``--target``). The inputs
+are embedded once; the out-of-fold label check and the outlier scores use
+those embeddings, and so does the duplicate search of texts (images are
+compared as thumbnails: ``sktransfer.audit.find_duplicates``). Writes
+``DIR/audit.html`` (the ``templates/audit.html`` Jinja2 template fed with the
+findings, autoescaped) and ``DIR/findings.csv``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_audit_parser", "run_audit", "write_audit_report"]
+
+MAX_SHOWN = 60  # label issues and outliers shown on the page (the CSV has all)
+MAX_GROUPS = 40
+THUMBNAIL = 128
+TEXT_CHARS = 400
+
+
+def add_audit_parser(sub) -> None:
+    audit = sub.add_parser("audit", help="find wrong labels, duplicates and "
+                                         "outliers in DATA")
+    audit.add_argument("data", help="an image folder with one sub-folder per "
+                                    "class, or a CSV file (--column, --target)")
+    audit.add_argument("--report", required=True, metavar="DIR",
+                       help="folder for audit.html and findings.csv")
+    audit.add_argument("--column", "--text-column", dest="text_column",
+                       help="CSV column holding the texts or image paths")
+    audit.add_argument("--target", help="CSV column holding the labels")
+    audit.add_argument("--model", help="model spec (default: efficientnet_lite0 "
+                                       "for images, all-MiniLM-L6-v2 for text)")
+    audit.add_argument("--weights", default="DEFAULT")
+    audit.add_argument("--cv", type=int, default=5,
+                       help="folds of the out-of-fold predictions")
+    audit.add_argument("--method", choices=["auto", "confident", "cleanlab"],
+                       default="auto", help="how label issues are decided")
+    audit.add_argument("--runtime", choices=["auto", "torch", "onnx"])
+    audit.add_argument("--exact-decode", action="store_true")
+
+
+def run_audit(args) -> None:
+    from tqdm.auto import tqdm
+
+    from sktransfer.audit import (
+        DUPLICATE_THRESHOLDS,
+        find_duplicates,
+        find_label_issues,
+        find_outliers,
+    )
+    from sktransfer.cli._inputs import load_training_data
+    from sktransfer.cli.fit import build_estimator
+    from sktransfer.exceptions import CLIError
+
+    if args.cv < 2:
+        raise CLIError(f"--cv must be at least 2, got {args.cv}")
+    args.finetune = False
+    X, y, modality = load_training_data(args)
+    if len(np.unique(y)) < 2:
+        raise CLIError(f"{args.data!r} holds a single class: auditing labels "
+                       f"needs at least 2")
+    pipeline = build_estimator(args, modality)
+    embedder, head = pipeline.steps[0][1], pipeline[1:]
+    with tqdm(total=5, desc="audit", unit="step") as bar:
+        bar.set_postfix_str("embedding")
+        features = embedder.set_params(progress=True).fit(X).transform(X)
+        bar.update()
+        bar.set_postfix_str("label issues")
+        issues = find_label_issues(head, features, y, cv=args.cv, method=args.method)
+        bar.update()
+        bar.set_postfix_str("duplicates")
+        groups = (find_duplicates(X) if modality == "image"  # gray thumbnails
+                  else find_duplicates(features, embedder="precomputed",
+                                       threshold=DUPLICATE_THRESHOLDS["text"]))
+        bar.update()
+        bar.set_postfix_str("outliers")
+        outliers = find_outliers(features, embedder="precomputed")
+        bar.update()
+        bar.set_postfix_str("report")
+        path = write_audit_report(X, modality, issues, groups, outliers, args.report,
+                                  title=f"sktransfer audit {Path(args.data).name}")
+        bar.update()
+    print(f"{int(issues['is_issue'].sum())} suspected label issues, {len(groups)} "
+          f"duplicate groups, {int(outliers['is_outlier'].sum())} outliers; wrote "
+          f"{path} and {path.parent / 'findings.csv'}")
+
+
+def write_audit_report(X, modality, issues, groups, outliers, folder, *,
+                       title="sktransfer audit") -> Path:
+    """``folder/audit.html`` and ``folder/findings.csv`` from the findings of
+    ``find_label_issues``, ``find_duplicates`` and ``find_outliers``."""
+    import pandas as pd
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    flagged = issues[issues["is_issue"]]
+    odd = outliers[outliers["is_outlier"]]
+    names = [_name(X, i) for i in range(len(issues))]
+    rows = [{"finding": "label_issue", "row": i, "input": names[i],
+             "label": r.label, "suggested": r.suggested, "score": r.quality,
+             "group": None} for i, r in flagged.iterrows()]
+    rows += [{"finding": "duplicate", "row": i, "input": names[i],
+              "label": issues.at[i, "label"], "suggested": None, "score": None,
+              "group": g} for g, group in enumerate(groups) for i in group]
+    rows += [{"finding": "outlier", "row": i, "input": names[i],
+              "label": issues.at[i, "label"], "suggested": None, "score": r.score,
+              "group": None} for i, r in odd.iterrows()]
+    columns = ["finding", "row", "input", "label", "suggested", "score", "group"]
+    pd.DataFrame(rows, columns=columns).to_csv(folder / "findings.csv", index=False)
+    data = {
+        "title": title,
+        "summary": [("inputs", f"{len(issues)} {modality}s"),
+                    ("classes", issues["label"].nunique()),
+                    ("suspected label issues", len(flagged)),
+                    ("duplicate groups", len(groups)),
+                    ("outliers", len(odd))],
+        "note": "Label quality comes from out-of-fold predictions: every row is "
+                "judged by a model that did not see it.",
+        "issues": [_item(X, i, modality, [("given", f"given: {r.label}"),
+                                          ("suggested", f"suggested: {r.suggested}"),
+                                          ("", f"quality {r.quality:.3f}")])
+                   for i, r in flagged.head(MAX_SHOWN).iterrows()],
+        "issues_total": len(flagged),
+        "groups": [[_item(X, i, modality, [("", f"label: {issues.at[i, 'label']}")])
+                    for i in group] for group in groups[:MAX_GROUPS]],
+        "groups_total": len(groups),
+        "outliers": [_item(X, i, modality, [("", f"label: {issues.at[i, 'label']}"),
+                                            ("", f"score {r.score:.3f}")])
+                     for i, r in odd.head(MAX_SHOWN).iterrows()],
+        "outliers_total": len(odd),
+    }
+    path = folder / "audit.html"
+    path.write_text(render(data), encoding="utf-8")
+    return path
+
+
+def render(data: dict) -> str:
+    """Fill ``templates/audit.html`` with ``data`` (autoescaped)."""
+    import jinja2
+
+    template = resources.files("sktransfer").joinpath("templates/audit.html")
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return environment.from_string(template.read_text(encoding="utf-8")).render(data)
+
+
+def _row(X, index):
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+def _name(X, index) -> str:
+    item = _row(X, index)
+    return str(item) if isinstance(item, (str, Path)) else f"#{index}"
+
+
+def _item(X, index, modality, lines) -> dict:
+    item = _row(X, index)
+    shown = {"name": f"#{index}", "image": None, "text": None,
+             "lines": [{"kind": kind, "text": text} for kind, text in lines]}
+    if modality == "text":
+        text = str(item)
+        shown["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
+        return shown
+    from sktransfer.data import load_image
+
+    if isinstance(item, (str, Path)):
+        shown["name"] = f"#{index} {Path(item).name}"
+    image = load_image(item, index).convert("RGB")
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    shown["image"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return shown

@@ -1,0 +1,230 @@
+"""Label audit, duplicates, outliers and active learning on real data."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktransfer.active import suggest_labels
+from sktransfer.audit import find_duplicates, find_label_issues, find_outliers
+from sktransfer.exceptions import InvalidInputError, ParameterError
+
+
+def flip(y, rate, seed=0):
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    rows = rng.choice(len(y), int(round(rate * len(y))), replace=False)
+    noisy = y.copy()
+    for i in rows:
+        noisy[i] = rng.choice(classes[classes != y[i]])
+    return noisy, rows
+
+
+def precision_recall(frame, truth):
+    flagged = set(frame.index[frame["is_issue"]])
+    hits = len(flagged & set(truth))
+    return hits / max(len(flagged), 1), hits / len(truth)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600] / 16.0, y[:600]
+
+
+def linear():
+    return LogisticRegression(max_iter=1000)
+
+
+@pytest.mark.parametrize("method", ["confident", "cleanlab"])
+def test_finds_flipped_digit_labels(digits, method):
+    X, y = digits
+    noisy, truth = flip(y, 0.1)
+    frame = find_label_issues(linear(), X, noisy, method=method)
+    assert list(frame.columns) == ["label", "suggested", "quality", "is_issue"]
+    assert sorted(frame.index) == list(range(len(y)))
+    assert frame["quality"].is_monotonic_increasing
+    assert (frame.loc[truth, "label"] == noisy[truth]).all()
+    precision, recall = precision_recall(frame, truth)
+    assert precision >= 0.8 and recall >= 0.8, (precision, recall)
+    # most flipped rows get their true label back as the suggestion
+    assert np.mean(frame.loc[truth, "suggested"] == y[truth]) >= 0.8
+
+
+def test_label_issue_bad_input(digits):
+    X, y = digits
+    with pytest.raises(InvalidInputError, match="single class"):
+        find_label_issues(linear(), X[:20], np.zeros(20))
+    with pytest.raises(InvalidInputError, match="class 7 is on a single row"):
+        find_label_issues(linear(), X[:3], np.array([1, 1, 7]))
+    with pytest.raises(ParameterError, match="method must be one of"):
+        find_label_issues(linear(), X, y, method="vote")
+
+
+def test_duplicates_and_outliers_on_precomputed(digits):
+    X, _ = digits
+    base = X[:100]
+    copies = base[[3, 50]] + 0.01  # near-identical rows
+    features = np.vstack([base, copies])
+    groups = find_duplicates(features, embedder="precomputed", threshold=0.995)
+    assert groups == [[3, 100], [50, 101]]
+    with pytest.raises(ParameterError, match="threshold"):
+        find_duplicates(features, embedder="precomputed", threshold=1.5)
+    rng = np.random.default_rng(0)
+    odd = np.vstack([base, rng.uniform(-1, 1, (1, base.shape[1]))])
+    frame = find_outliers(odd, embedder="precomputed")
+    assert frame.index[0] == 100 and frame["is_outlier"].iloc[0]
+    assert frame["is_outlier"].sum() <= 5
+
+
+@pytest.mark.parametrize("strategy", ["auto", "margin", "entropy", "diverse",
+                                      "random"])
+def test_suggest_labels_distinct_and_in_range(digits, strategy):
+    X, y = digits
+    model = linear().fit(X[:50], y[:50])
+    picked = suggest_labels(model, X[50:], 25, strategy=strategy, random_state=0)
+    assert picked.shape == (25,) and len(set(picked.tolist())) == 25
+    assert picked.min() >= 0 and picked.max() < len(X) - 50
+    assert len(suggest_labels(model, X[50:60], 10, strategy=strategy)) == 10
+
+
+def test_suggest_labels_bad_input(digits):
+    X, y = digits
+    with pytest.raises(NotFittedError, match="not fitted"):
+        suggest_labels(linear(), X, 5)
+    with pytest.raises(NotFittedError, match="LogisticRegression is not fitted"):
+        suggest_labels(make_pipeline(StandardScaler(), linear()), X, 5)
+    model = linear().fit(X, y)
+    with pytest.raises(ParameterError, match="n=11 is larger than the pool"):
+        suggest_labels(model, X[:10], 11)
+    with pytest.raises(ParameterError, match="positive int"):
+        suggest_labels(model, X, 0)
+    with pytest.raises(ParameterError, match="strategy must be one of"):
+        suggest_labels(model, X, 3, strategy="smart")
+
+
+def active_accuracy(X, y, strategy, draw):
+    rng = np.random.default_rng(draw)
+    order = rng.permutation(len(y))
+    pool, test = order[:700], order[700:]
+    labelled = [rng.choice(pool[y[pool] == c]) for c in np.unique(y)]
+    scores = []
+    for _ in range(5):
+        model = linear().fit(X[labelled], y[labelled])
+        left = np.setdiff1d(pool, labelled)
+        labelled += list(left[suggest_labels(model, X[left], 10, strategy=strategy,
+                                             random_state=draw)])
+        scores.append(linear().fit(X[labelled], y[labelled]).score(X[test], y[test]))
+    return np.mean(scores)
+
+
+def test_diverse_beats_random_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    diverse = np.mean([active_accuracy(X, y, "diverse", d) for d in range(3)])
+    random = np.mean([active_accuracy(X, y, "random", d) for d in range(3)])
+    assert diverse >= random + 0.02, (diverse, random)
+
+
+# --- real embeddings (bundled models) ---------------------------------------------
+
+@pytest.mark.slow
+def test_finds_flipped_photo_labels_and_embeds_once(monkeypatch):
+    from sktransfer import PretrainedImageFeatures
+    from sktransfer.datasets import load_photo_patches
+
+    X, y = load_photo_patches(n_per_class=15, size=64)
+    noisy, truth = flip(y, 0.1, seed=1)
+    embedded = []
+    original = PretrainedImageFeatures._embed_batches
+
+    def counting(self, items, indices):
+        embedded.extend(indices)
+        return original(self, items, indices)
+
+    monkeypatch.setattr(PretrainedImageFeatures, "_embed_batches", counting)
+    model = make_pipeline(PretrainedImageFeatures("efficientnet_lite0"),
+                          StandardScaler(), linear())
+    frame = find_label_issues(model, list(X), noisy)
+    assert sorted(embedded) == list(range(len(X)))  # once each, not per fold
+    precision, recall = precision_recall(frame, truth)
+    assert precision >= 0.75 and recall >= 0.75, (precision, recall)
+    find_label_issues(model, list(X), noisy, cv=3)
+    assert len(embedded) == len(X)  # the second audit hits the cache
+
+
+def jpeg_copy(image, quality, scale, crop):
+    picture = Image.fromarray(image)
+    w, h = picture.size
+    picture = picture.crop((crop, crop, w - crop, h - crop))
+    picture = picture.resize((int(w * scale), int(h * scale)))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def test_finds_re_encoded_jpeg_copies():
+    from sktransfer.datasets import load_photo_patches
+
+    X, _ = load_photo_patches(n_per_class=5, size=64, split="test")
+    copies = [jpeg_copy(X[0], 40, 1.5, 0), jpeg_copy(X[12], 70, 0.75, 0),
+              jpeg_copy(X[33], 50, 1.0, 1)]
+    # different crops of the same photos (similar content) are not copies
+    groups = find_duplicates(list(X) + copies)
+    assert groups == [[0, 40], [12, 41], [33, 42]]
+
+
+@pytest.mark.slow
+def test_audit_command_reports_a_moved_image_and_a_copy(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from sktransfer.datasets import load_photo_patches
+
+    X, y = load_photo_patches(8, 64, classes=("brick", "grass", "coffee"))
+    root = tmp_path / "photos"
+    for i, (image, label) in enumerate(zip(X, y, strict=True)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / label / f"{i}.png")
+    (root / "brick" / "0.png").rename(root / "grass" / "moved.png")  # a wrong label
+    Image.fromarray(X[20]).save(root / "coffee" / "copy.jpg", quality=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "sktransfer.cli", "audit", str(root), "--report",
+         str(tmp_path / "out"), "--cv", "3", "--runtime", "torch"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "audit" in result.stderr  # the progress bar
+    findings = pd.read_csv(tmp_path / "out" / "findings.csv")
+    issues = findings[findings["finding"] == "label_issue"]
+    moved = issues[issues["input"].str.endswith("moved.png")]
+    assert len(moved) == 1 and moved["suggested"].iloc[0] == "brick"
+    assert len(issues) <= 3
+    groups = findings[findings["finding"] == "duplicate"].groupby("group")["input"]
+    names = [sorted(v.str.rsplit("/", n=1).str[-1]) for _, v in groups]
+    assert ["20.png", "copy.jpg"] in names
+    page = (tmp_path / "out" / "audit.html").read_text()
+    assert "moved.png" in page and "data:image/jpeg;base64," in page
+    assert "suggested: brick" in page
+
+
+def test_audit_command_refuses_a_single_class(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "one.csv"
+    data.write_text("text,topic\nhello there,greeting\ngood morning,greeting\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sktransfer.cli", "audit", str(data), "--column",
+         "text", "--target", "topic", "--report", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "single class" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
