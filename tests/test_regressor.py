@@ -92,10 +92,10 @@ def test_standardised_inside_restored_on_predict(photos):
     predicted = reg.predict(X)
     assert predicted.shape == (24,)
     # in the target's units (not standardised): centred on 5500, the two photos
-    # about 1000 apart
+    # about 1000 apart (less the ridge probe's shrinkage)
     coffee = y[:, 0] == 6000
     assert predicted.mean() == pytest.approx(5500, abs=30)
-    assert 700 < predicted[coffee].mean() - predicted[~coffee].mean() < 1100
+    assert 500 < predicted[coffee].mean() - predicted[~coffee].mean() < 1100
     assert reg.score(X, y[:, 0]) > 0.7
 
 
@@ -108,7 +108,7 @@ def test_multi_output_each_column_in_its_units(photos):
     np.testing.assert_allclose(predicted.mean(axis=0), [5500, -2.995], rtol=0.005)
     coffee = y[:, 0] == 6000
     gap = predicted[coffee].mean(axis=0) - predicted[~coffee].mean(axis=0)
-    assert 700 < gap[0] < 1100 and 0.007 < gap[1] < 0.011, gap
+    assert 500 < gap[0] < 1100 and 0.005 < gap[1] < 0.011, gap
     assert reg.score(X, y) > 0.7
 
 

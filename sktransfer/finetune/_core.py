@@ -45,10 +45,14 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
 from sktransfer.exceptions import InvalidInputError
-from sktransfer.finetune._adapt import (
-    ADAPT_LOSSES,
-    PairedCollate,
-    PairedRows,
+from sktransfer.finetune._adapt import PairedCollate, PairedRows
+from sktransfer.finetune._lora import (
+    LORA_CONSTRAINTS,
+    check_lora,
+    inject_adapters,
+    lora_target_names,
+    merge_adapters,
+    state_digest,
 )
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
@@ -87,8 +91,7 @@ class BaseFineTuned(BaseEstimator):
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "adapt": [StrOptions(set(ADAPT_LOSSES)), None],
-        "adapt_weight": [Interval(Real, 0, None, closed="left")],
+        **LORA_CONSTRAINTS,
     }
 
     # --- subclass hooks -------------------------------------------------------
@@ -104,6 +107,20 @@ class BaseFineTuned(BaseEstimator):
 
     def _collate(self, samples):
         return default_collate(samples)
+
+    # --- task hooks (``sktransfer.finetune._tasks``) ------------------------------
+
+    def _adaptation(self):
+        """``(domain adaptation loss class or None, its weight)``."""
+        raise NotImplementedError
+
+    def _probe(self, features, y):
+        """``(head weight, head bias, weight decay)``: the tuned linear probe."""
+        raise NotImplementedError
+
+    def _probe_is_the_fit(self) -> bool:
+        """Whether the probe minimises the training loss (no epochs needed)."""
+        raise NotImplementedError
 
     # --- fit ------------------------------------------------------------------
 
@@ -132,8 +149,8 @@ class BaseFineTuned(BaseEstimator):
         _check_rows(y, len(items))
         labelled, target = self._split_rows(y, sample_domain)
         y_encoded = self._encode_target(_take(y, labelled), len(labelled))
-        adapt = getattr(self, "adapt", None)
-        targets = [items[i] for i in target] if adapt else None
+        adapter, _ = self._adaptation()
+        targets = [items[i] for i in target] if adapter else None
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
         self.device_ = str(device)
@@ -150,30 +167,72 @@ class BaseFineTuned(BaseEstimator):
         n_blocks = len(backbone.blocks)
         n_frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
         self.n_blocks_, self.n_frozen_ = n_blocks, n_frozen
+        self._add_lora(backbone, n_frozen)
         first = n_blocks if self.head_epochs else n_frozen
-        adapt = getattr(self, "adapt", None)
-        adapter = ADAPT_LOSSES[adapt] if adapt else None
-        module = FineTuneModule(backbone, self._n_outputs(), first, adapter)
+        adapter, _ = self._adaptation()
+        module = FineTuneModule(backbone, self._n_outputs(), first, adapter,
+                                lora=self.lora_rank is not None)
         if _channels_last(device, self._cuda_speedups):
             # torch stubs: no overload takes device and memory_format together
             module.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-        train_idx, valid_idx = self._split(y, seed)
-        self.validation_indices_ = valid_idx
         fast = n_frozen == n_blocks
+        # Head only, on the probe's own loss: the tuned probe is the solution.
+        solved = fast and adapter is None and self._probe_is_the_fit()
+        if solved:
+            train_idx, valid_idx = np.arange(len(y)), None
+        else:
+            train_idx, valid_idx = self._split(y, seed)
+        self.validation_indices_ = valid_idx
         train_ds, valid_ds = self._datasets(
             items, y, module, train_idx, valid_idx, fast, device
         )
+        probe = None
+        if adapter is None and (fast or self.head_epochs):
+            probe = self._fit_probe(train_ds, items, y, train_idx, module, fast, device)
+        self.head_weight_decay_ = 0.0 if probe is None else probe[2]
         if targets is not None:
             train_ds = PairedRows(
                 train_ds, self._targets(targets, module, fast, device)
             )
-        net = self._make_net(module, train_ds, valid_ds, seed, fast, device)
+        net = self._make_net(module, train_ds, valid_ds, seed, fast, device,
+                             self.head_weight_decay_)
         net.initialize()
+        if probe is not None:
+            _set_head(net.module_.head, probe[0], probe[1])
         if self.l2sp and not fast:
             net.module_.remember_start(n_frozen)
-        net.partial_fit(train_ds, None)
+        if not solved:
+            net.partial_fit(train_ds, None)
+        self._count_parameters(net.module_)
+        if self.lora_rank is not None:
+            merge_adapters(net.module_)
         self._clean_up(net)
         self.net_ = net
+
+    def _add_lora(self, backbone, n_frozen: int) -> None:
+        """LoRA adapters in the unfrozen blocks; the pretrained weights' digest."""
+        check_lora(self, n_frozen, len(backbone.blocks))
+        self.lora_modules_ = self.backbone_digest_ = None
+        if self.lora_rank is None:
+            return
+        names = lora_target_names(backbone, n_frozen, self.lora_targets)
+        self.backbone_digest_ = state_digest(backbone.module)
+        inject_adapters(backbone.module, names, self.lora_rank, self.lora_alpha,
+                        self.lora_dropout)
+        self.lora_modules_ = names
+
+    def _fit_probe(self, train_ds, items, y, train_idx, module, fast, device):
+        """The tuned linear probe on the frozen features of the training rows."""
+        if fast:
+            features = train_ds.tensors[0]
+        else:  # head_epochs: the pretrained features, without augmentation
+            features = self._features(module, [items[i] for i in train_idx], device)
+        return self._probe(features.numpy().astype(np.float64), y[train_idx])
+
+    def _count_parameters(self, module) -> None:
+        params = list(module.parameters())
+        self.n_params_ = sum(p.numel() for p in params)
+        self.n_trainable_params_ = sum(p.numel() for p in params if p.requires_grad)
 
     def _split(self, y, seed: int):
         indices = np.arange(len(y))
@@ -240,20 +299,25 @@ class BaseFineTuned(BaseEstimator):
             collate_fn=collate or self._collate,
         )
 
-    def _make_net(self, module, train_ds, valid_ds, seed, fast, device):
+    def _make_net(self, module, train_ds, valid_ds, seed, fast, device,
+                  head_decay=0.0):
         backbone_lr = self.lr / 10 if self.backbone_lr is None else self.backbone_lr
         collate = _LabeledCollate(None if fast else self._collate)
         paired = isinstance(train_ds, PairedRows)
         train_collate = PairedCollate(None if fast else self._collate)
         epochs = self.head_epochs + self.max_epochs
         new_layers = {"lr": self.lr}  # the head, bottleneck and adapter
+        # The probe's penalty on the head's weight (not its bias).
+        head = {"lr": self.lr, "weight_decay": head_decay}
         return FineTuneNet(
             module,
             criterion=self._criterion(),
             optimizer=torch.optim.Adam,
             lr=backbone_lr,
             optimizer__param_groups=[
-                (name, new_layers) for name in ("head.*", "neck.*", "adapter.*")
+                ("head.weight", head),
+                *((name, new_layers)
+                  for name in ("head.*", "neck.*", "adapter.*", "*lora_*")),
             ],
             max_epochs=epochs,
             batch_size=self.batch_size,
@@ -271,7 +335,7 @@ class BaseFineTuned(BaseEstimator):
             l2sp=0.0 if fast else self.l2sp,
             amp_dtype=_training_amp(device, self._cuda_speedups),
             channels_last=_channels_last(device, self._cuda_speedups),
-            adapt_weight=getattr(self, "adapt_weight", 0.0),
+            adapt_weight=self._adaptation()[1],
             adapt_steps=epochs * -(-len(train_ds) // self.batch_size),
         )
 
@@ -385,6 +449,12 @@ def _check_rows(y, n_samples: int) -> None:
 def _take(y, rows):
     """``y[rows]`` for any array-like (list, Series, ndarray; 1-d or 2-d)."""
     return np.asarray(y)[rows]
+
+
+def _set_head(head, weight, bias) -> None:
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
 
 
 def _to_device(batch, device):

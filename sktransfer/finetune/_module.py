@@ -12,6 +12,7 @@ from sktransfer.backbones import (
     set_frozen,
 )
 from sktransfer.finetune._adapt import BOTTLENECK
+from sktransfer.finetune._lora import is_adapter_parameter
 
 __all__ = ["FineTuneModule"]
 
@@ -37,8 +38,10 @@ class FineTuneModule(nn.Module):
     identity.
     """
 
-    def __init__(self, backbone, n_classes: int, n_frozen: int = 0, adapter=None):
+    def __init__(self, backbone, n_classes: int, n_frozen: int = 0, adapter=None,
+                 lora: bool = False):
         super().__init__()
+        self.lora = lora  # LoRA adapters in the blocks: only they train there
         self.backbone = backbone  # the Backbone record; its module registers below
         self.encoder = backbone.module
         width = backbone.out_features
@@ -62,7 +65,15 @@ class FineTuneModule(nn.Module):
     def freeze(self, n_frozen: int) -> None:
         """Freeze the first ``n_frozen`` blocks, make the others trainable."""
         self.n_frozen = n_frozen
-        set_frozen(self.backbone.blocks, n_frozen)
+        if not self.lora:
+            set_frozen(self.backbone.blocks, n_frozen)
+        else:  # base weights frozen everywhere; adapters of blocks n_frozen: train
+            for param in self.encoder.parameters():
+                param.requires_grad_(False)
+            for block in self.backbone.blocks[n_frozen:]:
+                for top in block.modules:
+                    for name, param in top.named_parameters():
+                        param.requires_grad_(is_adapter_parameter(name))
         self.train(self.training)
 
     def train(self, mode: bool = True):
@@ -70,6 +81,10 @@ class FineTuneModule(nn.Module):
         keep_frozen_in_eval(self.backbone.blocks, self.n_frozen)
         if self.n_frozen == self.n_blocks:
             self.encoder.eval()  # modules outside any block, too
+        elif self.lora:  # BatchNorm statistics stay pretrained, as the weights
+            for module in self.encoder.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def forward(self, x):

@@ -18,23 +18,31 @@ and the public predict methods, built on ``BaseFineTuned._forward``.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from sktransfer.exceptions import InvalidInputError, ParameterError
-from sktransfer.finetune._adapt import split_rows
+from sktransfer.finetune._adapt import ADAPT_LOSSES, split_rows
+from sktransfer.finetune._probe import classifier_probe, regressor_probe
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
 
-__all__ = ["REGRESSION_CONSTRAINTS", "ClassifierTask", "RegressorTask"]
+__all__ = [
+    "CLASSIFIER_CONSTRAINTS",
+    "REGRESSION_ATTRIBUTES",
+    "REGRESSION_CONSTRAINTS",
+    "ClassifierTask",
+    "RegressorTask",
+]
 
 
 def _check_length(n_targets: int, n_samples: int, what: str) -> None:
@@ -44,12 +52,27 @@ def _check_length(n_targets: int, n_samples: int, what: str) -> None:
         )
 
 
+CLASSIFIER_CONSTRAINTS = {
+    "adapt": [StrOptions(set(ADAPT_LOSSES)), None],
+    "adapt_weight": [Interval(Real, 0, None, closed="left")],
+}
+
+
 class ClassifierTask(ClassifierMixin):
-    """Cross-entropy on a ``len(classes_)``-wide head; ``predict_proba``."""
+    """Cross-entropy on a ``len(classes_)``-wide head; ``predict_proba``.
+
+    The classifiers own deep domain adaptation (``adapt``, ``adapt_weight``).
+    """
 
     def _split_rows(self, y, sample_domain):
         """Labelled rows and target rows (``y == -1`` or ``sample_domain``)."""
-        return split_rows(y, sample_domain, getattr(self, "adapt", None))
+        return split_rows(y, sample_domain, self.adapt)
+
+    def _adaptation(self):
+        """``(loss class or None, weight)``: the domain adaptation to train with."""
+        if self.adapt is None:
+            return None, 0.0
+        return ADAPT_LOSSES[self.adapt], self.adapt_weight
 
     def _encode_target(self, y, n_samples: int) -> np.ndarray:
         y = column_or_1d(y, warn=True)
@@ -66,6 +89,12 @@ class ClassifierTask(ClassifierMixin):
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
+
+    def _probe(self, features, y):
+        return classifier_probe(features, y, len(self.classes_))
+
+    def _probe_is_the_fit(self) -> bool:
+        return True  # penalised cross-entropy
 
     def _criterion(self):
         return torch.nn.CrossEntropyLoss
@@ -104,6 +133,12 @@ class ClassifierTask(ClassifierMixin):
 
 REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
 REGRESSION_CONSTRAINTS = {"loss": [StrOptions(set(REGRESSION_LOSSES))]}
+REGRESSION_ATTRIBUTES = (
+    ("n_outputs_", "int", "Number of target columns (1 for a 1-D ``y``)."),
+    ("target_mean_, target_scale_", "ndarray of shape (n_outputs_,)",
+     "Mean and standard deviation of each target column: the network learns "
+     "``(y - target_mean_) / target_scale_``, ``predict`` undoes it."),
+)
 
 
 class RegressorTask(RegressorMixin):
@@ -123,6 +158,10 @@ class RegressorTask(RegressorMixin):
                 "a regressor trains on every row (pass sample_domain=None)"
             )
         return np.arange(len(y)), np.arange(0)
+
+    def _adaptation(self):
+        """A regressor trains without domain adaptation."""
+        return None, 0.0
 
     def _encode_target(self, y, n_samples: int) -> np.ndarray:
         y = _numeric_target(y)
@@ -144,6 +183,12 @@ class RegressorTask(RegressorMixin):
 
     def _n_outputs(self) -> int:
         return self.n_outputs_
+
+    def _probe(self, features, y):
+        return regressor_probe(features, y)
+
+    def _probe_is_the_fit(self) -> bool:
+        return self.loss == "mse"  # ridge; Huber trains from the ridge solution
 
     def _criterion(self):
         return REGRESSION_LOSSES[self.loss]

@@ -180,11 +180,14 @@ class FineTunedHandler:
         module = obj.net_.module_
         backbone = module.backbone
         entry = {"modality": backbone.modality, "n_outputs": module.head.out_features}
-        if backbone.modality == "image":
+        if obj.__dict__.get("lora_modules_"):  # adapters + head; backbone by spec
+            entry["lora"] = _save_lora(obj, module, folder / WEIGHTS)
+        elif backbone.modality == "image":
             entry["image"] = _describe_image(backbone, obj)
         else:
             entry["text"] = save_text_backbone(backbone, folder / ENCODER)
-        save_weights(module, folder / WEIGHTS)
+        if "lora" not in entry:
+            save_weights(module, folder / WEIGHTS)
         (folder / HISTORY).write_text(json.dumps(obj.net_.history.to_list(),
                                                  default=_json_number))
         return entry
@@ -205,19 +208,20 @@ class FineTunedHandler:
         if expected != n_outputs:
             raise ModelFileError(f"the network has {n_outputs} outputs but the "
                                  f"estimator's fitted state asks for {expected}")
-        if entry.get("modality") == "image":
-            backbone = _image_backbone(entry.get("image") or {}, folder / WEIGHTS)
+        adapter, _ = obj._adaptation()
+        if "lora" in entry:
+            module = _load_lora(obj, n_outputs, adapter, folder / WEIGHTS)
         else:
-            backbone = load_text_backbone(
-                folder / ENCODER, entry.get("text") or {},
-                lambda count, what: limits.check_parameters(count, folder / WEIGHTS,
-                                                            what))
-        from sktransfer.finetune._adapt import ADAPT_LOSSES
-
-        adapt = getattr(obj, "adapt", None)
-        adapter = ADAPT_LOSSES[adapt] if adapt else None
-        module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter)
-        load_weights(module, folder / WEIGHTS)
+            if entry.get("modality") == "image":
+                backbone = _image_backbone(entry.get("image") or {},
+                                           folder / WEIGHTS)
+            else:
+                backbone = load_text_backbone(
+                    folder / ENCODER, entry.get("text") or {},
+                    lambda count, what: limits.check_parameters(
+                        count, folder / WEIGHTS, what))
+            module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter)
+            load_weights(module, folder / WEIGHTS)
         net = obj._make_net(module, (), None, 0, False, torch.device(obj.device_))
         net.initialize()
         obj._clean_up(net)
@@ -256,6 +260,72 @@ class TunedEncoderHandler:
         load_weights(backbone.module, folder / WEIGHTS)
         backbone.module.to(torch.device(obj.device_)).eval()
         obj.encoder_ = backbone
+
+
+# --- LoRA: the adapters and the head; the backbone rebuilt from its spec ----------
+
+def _save_lora(obj, module: nn.Module, path: Path) -> dict:
+    from safetensors.torch import save_file
+
+    from sktransfer.finetune._lora import is_adapter_parameter
+
+    _check_lora_spec(obj)
+    tensors = {name: value.detach().cpu().contiguous()
+               for name, value in module.state_dict().items()
+               if not name.startswith("encoder.") or is_adapter_parameter(name)}
+    save_file(tensors, str(path))
+    return {"backbone_digest": obj.backbone_digest_}
+
+
+def _load_lora(obj, n_outputs: int, adapter, path: Path):
+    """The pretrained backbone from the estimator's spec (a name, resolved on
+    this machine), checked against the digest recorded at fit, with the saved
+    adapters and head loaded and merged."""
+    from safetensors.torch import load_file
+
+    from sktransfer.finetune._lora import (
+        inject_adapters,
+        is_adapter_parameter,
+        merge_adapters,
+        state_digest,
+    )
+    from sktransfer.finetune._module import FineTuneModule
+
+    _check_lora_spec(obj)
+    backbone = obj._resolve_backbone()
+    if state_digest(backbone.module) != obj.backbone_digest_:
+        raise ModelFileError(
+            f"the backbone {obj.model!r} on this machine is not the one the LoRA "
+            f"adapters were trained on (its weights' SHA-256 differs from the "
+            f"file's {str(obj.backbone_digest_)[:12]}...)")
+    inject_adapters(backbone.module, list(obj.lora_modules_), obj.lora_rank,
+                    obj.lora_alpha, obj.lora_dropout)
+    module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter, lora=True)
+    tensors = load_file(str(path), device="cpu")
+    expected = {name for name in module.state_dict()
+                if not name.startswith("encoder.") or is_adapter_parameter(name)}
+    if set(tensors) != expected:
+        odd = sorted(set(tensors) ^ expected)[:3]
+        raise ModelFileError(f"the LoRA weights do not fit the network (e.g. {odd})")
+    module.load_state_dict(tensors, strict=False)
+    merge_adapters(module)
+    return module
+
+
+def _check_lora_spec(obj) -> None:
+    """A LoRA file names its backbone: a model name, never a file or folder."""
+    model, weights = obj.model, getattr(obj, "weights", None)
+    spec = model.removeprefix("hf/") if isinstance(model, str) else model
+    if not _plain_name(spec) or not (weights is None or _plain_name(weights)):
+        raise ModelFileError(
+            f"{type(obj).__name__}(model={model!r}, lora_rank=...) cannot be saved "
+            f"or loaded with its adapters alone: the backbone must be a model name "
+            f"that resolves on the loading machine, not a file, folder or module")
+
+
+def _plain_name(name) -> bool:
+    return (isinstance(name, str) and not os.path.exists(name)
+            and not os.path.isabs(name) and ".." not in name.split("/"))
 
 
 def _json_number(value):

@@ -1,0 +1,146 @@
+"""LoRA adapters (through peft) in the unfrozen blocks of a backbone.
+
+``freeze_depth`` still says which blocks train; with ``lora_rank`` their
+weights stay frozen and each of their layers in ``lora_targets`` gets a
+low-rank update ``W + (alpha / r) B A`` (Hu et al., 2021): ``A`` (r × in) and
+``B`` (out × r, zero at the start, so training starts from the pretrained
+network). ``"auto"`` targets every ``nn.Linear`` of the unfrozen blocks (a
+transformer's attention and MLP projections) and every ``nn.Conv2d`` with
+``groups == 1`` (a CNN's full and pointwise convolutions; peft cannot merge
+depthwise ones). Biases, norms and BatchNorm statistics stay as pretrained, so
+a fitted network is the pretrained backbone + its adapters + the head: what
+``sktransfer.save`` stores.
+
+After training the adapters are merged into the base weights
+(``merge_adapters``): prediction runs the plain layers, at the cost of the
+network without adapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from sktransfer.exceptions import MissingDependencyError, ParameterError
+
+__all__ = [
+    "LORA_CONSTRAINTS",
+    "inject_adapters",
+    "is_adapter_parameter",
+    "lora_target_names",
+    "merge_adapters",
+    "set_adapters_merged",
+    "state_digest",
+]
+
+LORA_CONSTRAINTS = {
+    "lora_rank": [Interval(Integral, 1, None, closed="left"), None],
+    "lora_alpha": [Interval(Real, 0, None, closed="neither"), None],
+    "lora_dropout": [Interval(Real, 0, 1, closed="left")],
+    "lora_targets": [StrOptions({"auto"}), list, tuple],
+}
+_MARK = "lora_"  # peft's parameter names: ...query.lora_A.default.weight
+
+
+def _peft():
+    try:
+        import peft
+    except ImportError:
+        raise MissingDependencyError(
+            "lora_rank needs peft, which is not installed: pip install "
+            "'sktransfer[lora]' (or pip install 'peft>=0.10')"
+        ) from None
+    return peft
+
+
+def check_lora(estimator, n_frozen: int, n_blocks: int) -> None:
+    """Refuse LoRA where nothing is left to adapt (checked in ``fit``)."""
+    if estimator.lora_rank is not None and n_frozen == n_blocks:
+        raise ParameterError(
+            f"lora_rank={estimator.lora_rank} with freeze_depth="
+            f"{estimator.freeze_depth!r} freezes all {n_blocks} blocks, leaving no "
+            f"block to adapt: use a freeze_depth that leaves blocks to train "
+            f"(e.g. 0 or -2), or lora_rank=None for a head-only fit"
+        )
+
+
+def lora_target_names(backbone, n_frozen: int, targets) -> list[str]:
+    """Names (in ``backbone.module``) of the layers of the unfrozen blocks to adapt.
+
+    ``targets="auto"``: every ``nn.Linear`` and every ``nn.Conv2d`` with
+    ``groups == 1``. A list of strings keeps those whose name is one of them
+    or ends with ``"." + name`` (e.g. ``["query", "value"]``).
+    """
+    unfrozen = {id(m) for block in backbone.blocks[n_frozen:]
+                for top in block.modules for m in top.modules()}
+    names = [name for name, m in backbone.module.named_modules()
+             if id(m) in unfrozen and _adaptable(m)]
+    if targets == "auto":
+        chosen = names
+    else:
+        bad = [t for t in targets if not isinstance(t, str) or not t]
+        if bad:
+            raise ParameterError(f"lora_targets must be 'auto' or a list of layer "
+                                 f"names, got {bad[0]!r} in it")
+        chosen = [n for n in names
+                  if any(n == t or n.endswith("." + t) for t in targets)]
+    if not chosen:
+        shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
+        raise ParameterError(
+            f"lora_targets={targets!r} matches no Linear or Conv2d layer of the "
+            f"{len(backbone.blocks) - n_frozen} unfrozen blocks of "
+            f"{backbone.name}; its adaptable layers are: {shown or 'none'}"
+        )
+    return chosen
+
+
+def _adaptable(module: nn.Module) -> bool:
+    if isinstance(module, nn.Conv2d):
+        return module.groups == 1
+    return isinstance(module, nn.Linear)
+
+
+def inject_adapters(module: nn.Module, names, rank: int, alpha, dropout) -> None:
+    """Put rank-``rank`` LoRA adapters on the layers ``names`` of ``module``."""
+    peft = _peft()
+    pattern = "|".join(re.escape(n) for n in names)
+    config = peft.LoraConfig(
+        r=int(rank),
+        lora_alpha=float(2 * rank if alpha is None else alpha),
+        lora_dropout=float(dropout),
+        target_modules=f"^(?:{pattern})$",
+        bias="none",
+    )
+    peft.inject_adapter_in_model(config, module)
+
+
+def is_adapter_parameter(name: str) -> bool:
+    return _MARK in name
+
+
+def merge_adapters(module: nn.Module) -> None:
+    """Fold each adapter into its layer's weight (prediction runs plain layers)."""
+    set_adapters_merged(module, True)
+
+
+def set_adapters_merged(module: nn.Module, merged: bool) -> None:
+    from peft.tuners.lora import LoraLayer
+
+    for layer in module.modules():
+        if isinstance(layer, LoraLayer) and layer.merged != merged:
+            layer.merge() if merged else layer.unmerge()
+
+
+def state_digest(module: nn.Module) -> str:
+    """SHA-256 of every tensor of ``module`` (names, dtypes, shapes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        value = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,89 @@
+"""``FineTunedTextRegressor``: fine-tune a pretrained encoder (text × regressor)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sktransfer.backbones import BUNDLED_TEXT
+from sktransfer.finetune._params import PARAMETERS, document, store_parameters
+from sktransfer.finetune._tasks import (
+    REGRESSION_ATTRIBUTES,
+    REGRESSION_CONSTRAINTS,
+    RegressorTask,
+)
+from sktransfer.finetune._text import TextFineTuning
+
+if TYPE_CHECKING:  # names used in annotations only
+    import os
+    from collections.abc import Callable
+    from typing import Any
+
+    import numpy as np
+    import torch
+
+__all__ = ["FineTunedTextRegressor"]
+
+_KIND, _TEXT = PARAMETERS[("augment", "text")]
+_AUGMENT = (_KIND, _TEXT + " EDA deletes and inserts words: do not use it when "
+            "the target depends on the words' count or order.")
+
+
+@document("text", "regressor", augment=_AUGMENT, attributes=[
+    *REGRESSION_ATTRIBUTES,
+    ("max_length_", "int", "The token limit applied (``max_length`` capped by "
+     "the encoder)."),
+])
+class FineTunedTextRegressor(RegressorTask, TextFineTuning):
+    """Fine-tune a pretrained transformer encoder with a linear regression head.
+
+    The same core, blocks and options as ``FineTunedTextClassifier``; the head
+    has one output per target column, trained with ``loss`` on standardised
+    targets. ``predict`` returns the original units and ``score`` is R².
+
+    Parameters
+    ----------
+    <parameters>
+
+    Attributes
+    ----------
+    <attributes>
+
+    See Also
+    --------
+    sktransfer.FineTunedTextClassifier : the same for class labels.
+
+    Examples
+    --------
+    >>> from sktransfer import FineTunedTextRegressor
+    >>> reg = FineTunedTextRegressor(freeze_depth=-2, max_length=64,
+    ...                              random_state=0)
+    """
+
+    _parameter_constraints = {
+        **TextFineTuning._parameter_constraints, **REGRESSION_CONSTRAINTS}
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = BUNDLED_TEXT,
+        loss: str = "mse",
+        freeze_depth: int | str = 0,
+        max_epochs: int = 5,
+        lr: float = 1e-3,
+        backbone_lr: float | None = 3e-5,
+        max_length: int | None = 128,
+        batch_size: int = 32,
+        augment: str | Callable[..., Any] | None = None,
+        head_epochs: int = 0,
+        l2sp: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool = False,
+        num_workers: int = 0,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.0,
+        lora_targets: str | list[str] = "auto",
+    ):
+        store_parameters(self, locals())
