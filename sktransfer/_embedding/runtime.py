@@ -61,7 +61,7 @@ __all__ = [
     "onnx_cache_dir",
 ]
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 _OPSET = 17
 _EXPORT_FORMAT = 2  # 2: transformers attention exported in its eager form
 _VERIFIED: set[str] = set()  # export files already checked in this process
@@ -135,7 +135,7 @@ def _as_numpy(value) -> np.ndarray:
 
 
 def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
-                device, identity, cache_dir=None):
+                device, identity, cache_dir=None, int8=None):
     """The runner for ``runtime`` (``"auto"``, ``"torch"`` or ``"onnx"``).
 
     Parameters
@@ -157,6 +157,10 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
         than export a new file at every fit.
     cache_dir : path, default=None
         Where exports are kept; None uses ``onnx_cache_dir()``.
+    int8 : tuple or None
+        ``runtime="onnx-int8"``: ``(static, ranges, batches)`` for
+        ``sktransfer._embedding.int8.int8_file`` (the int8 copy of the fp32
+        export; the runner's ``ranges`` keeps the calibration).
     """
     if runtime not in RUNTIMES:
         raise ParameterError(f"runtime={runtime!r} is not one of {list(RUNTIMES)}")
@@ -176,12 +180,26 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
         return torch_runner
     try:
         path = _export_cached(module, probe, identity, cache_dir)
+        if runtime == "onnx-int8":
+            return _int8_runner(path, probe, *(int8 or (False, None, None)))
         runner = OnnxRunner(path)
         _verify(runner, torch_runner, probe, path)
     except Exception as exc:  # any export or check failure: torch still works
         _warn(f"the ONNX export of this model failed ({type(exc).__name__}: "
               f"{exc}); running it with torch")
         return torch_runner
+    return runner
+
+
+def _int8_runner(path, probe, static, ranges, batches) -> OnnxRunner:
+    from sktransfer._embedding.int8 import int8_file
+
+    path, ranges = int8_file(path, batches=batches, ranges=ranges, static=static)
+    runner = OnnxRunner(path)
+    runner.name, runner.ranges = "onnx-int8", ranges
+    got = runner.run(probe)
+    if got.shape[0] != len(next(iter(probe.values()))) or not np.isfinite(got).all():
+        raise ValueError(f"the int8 model gives {got.shape} non-finite outputs")
     return runner
 
 
@@ -321,8 +339,14 @@ class RunnerMixin:
         # A mixin: the estimator class after it in the MRO defines ``fit``.
         super().fit(X, y)  # type: ignore[misc]
         self._runner = None
-        runner = self.runner_
+        self.int8_calibration_ = None
+        self._calibration_source = X  # only while fit chooses the runner
+        try:
+            runner = self.runner_
+        finally:
+            del self._calibration_source
         self.runtime_ = None if runner is None else runner.name
+        self.int8_calibration_ = getattr(runner, "ranges", None)
         return self
 
     @property
@@ -337,11 +361,30 @@ class RunnerMixin:
                 return None
             module, probe, identity, key = parts
             runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
+            int8 = self._int8_settings() if runtime == "onnx-int8" else None
             if key is not None:
-                key = ("runner", key, runtime, torch.get_num_threads())
+                key = ("runner", key, runtime, torch.get_num_threads(),
+                       int8 and int8[1])
+            if int8 is not None and int8[0] and int8[1] is None:
+                key = None  # calibrating on this fit's data: nothing to share
             self._runner = shared_model(key, lambda: make_runner(
-                runtime, module, probe, device=self.device_, identity=identity))
+                runtime, module, probe, device=self.device_, identity=identity,
+                int8=int8))
         return self._runner
+
+    def _int8_settings(self):
+        """``(static, ranges, batches)``: static when the subclass calibrates
+        (defines ``_calibration_batches(X)``), from the ranges of an earlier
+        fit or else on the data ``fit`` is given."""
+        calibrate = getattr(self, "_calibration_batches", None)
+        if calibrate is None:
+            return (False, None, None)
+        ranges = getattr(self, "int8_calibration_", None)
+        source = getattr(self, "_calibration_source", None)
+        batches = None
+        if ranges is None and source is not None:
+            batches = calibrate(source)
+        return (True, ranges, batches)
 
     def __getstate__(self):
         state = super().__getstate__()

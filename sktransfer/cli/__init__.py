@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                               "trust")
 
     for command in (fit, predict):
-        command.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+        command.add_argument("--runtime",
+                             choices=["auto", "torch", "onnx", "onnx-int8"],
                              help="what runs a frozen network (default: auto, "
                                   "ONNX Runtime on the CPU when installed)")
         command.add_argument("--exact-decode", action="store_true",
