@@ -1,7 +1,7 @@
 """int8 copies of the cached fp32 ONNX exports (``runtime="onnx-int8"``).
 
-- Text transformers: ONNX Runtime's **dynamic** quantization (int8 weights of
-  the MatMul / Gather nodes, activations quantized on the fly per batch). It
+- Text transformers: ONNX Runtime's **dynamic** quantization (per-channel int8
+  weights of the MatMul / Gather nodes, activations quantized on the fly per batch). It
   needs no data.
 - Image networks: **static** quantization in the QDQ format, per-channel int8
   weights, int8 activations whose ranges (min / max) are calibrated on up to
@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["CALIBRATION_SIZE", "calibration_rows", "int8_file"]
 
 CALIBRATION_SIZE = 200  # images used to calibrate a static quantization
-_SCHEME = 1  # bump when the quantization settings below change
+_SCHEME = 2  # bump when the quantization settings below change
 
 
 def calibration_rows(n: int, size: int = CALIBRATION_SIZE) -> list[int]:
@@ -64,7 +64,9 @@ def int8_file(fp32_path: str, *, batches: Iterable[Mapping] | None = None,
 def _quantize_dynamic(source: str, out: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, out, weight_type=QuantType.QInt8)
+    # per-channel: embeddings within 0.99 cosine of fp32 on average (0.95
+    # per-tensor) at the same speed (all-MiniLM-L6-v2, RESULTS.md "int8").
+    quantize_dynamic(source, out, weight_type=QuantType.QInt8, per_channel=True)
 
 
 def _static_options() -> dict:
