@@ -18,6 +18,8 @@ docs/export.md):
 from __future__ import annotations
 
 import os
+import sys
+import types
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -212,3 +214,14 @@ def _merge(first, second, io_map):
     del merged.graph.output[:]
     merged.graph.output.extend(final)
     return merged
+
+
+class _CallableModule(types.ModuleType):
+    """``sktransfer.export(...)`` keeps working once this module is imported
+    (importing a submodule sets the package attribute of the same name)."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

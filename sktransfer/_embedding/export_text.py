@@ -52,7 +52,8 @@ def text_front(embedder, backbone):
         n("Loop", ["count", ""], ["per_text"], body=body),
         n("Reshape", ["per_text", "c_rows"], ["features"]),
     ]
-    constants = {"c_one": np.asarray([1], np.int64), "c_zero": np.asarray([0], np.int64),
+    constants = {"c_one": np.asarray([1], np.int64),
+                 "c_zero": np.asarray([0], np.int64),
                  "c_rows": np.asarray([-1, width.dim_value], np.int64)}
     graph = helper.make_graph(
         nodes, "text_features",

@@ -37,7 +37,8 @@ def calibration_rows(n: int, size: int = CALIBRATION_SIZE) -> list[int]:
 
 
 def int8_file(fp32_path: str, *, batches: Iterable[Mapping] | None = None,
-              ranges: str | None = None, static: bool = False) -> tuple[str, str | None]:
+              ranges: str | None = None,
+              static: bool = False) -> tuple[str, str | None]:
     """``(path, ranges)``: the cached int8 copy of ``fp32_path``.
 
     ``static=False``: dynamic quantization (``ranges`` is None). ``static=True``:

@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     from sktransfer.cli.embed import add_embed_parser
 
     add_embed_parser(sub)
+
+    from sktransfer.cli.export import add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 
