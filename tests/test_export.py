@@ -151,3 +151,44 @@ def test_export_refuses_what_is_not_a_frozen_pipeline(tmp_path):
     model = make_pipeline(StandardScaler(), LogisticRegression())
     with pytest.raises(ParameterError, match="PretrainedImageFeatures"):
         sktransfer.export(model, tmp_path / "x.onnx")
+
+
+@pytest.mark.slow
+def test_export_command_writes_a_file_that_predicts_as_the_model(photo_model,
+                                                                  tmp_path):
+    import onnxruntime as ort
+
+    from sktransfer.cli import main
+    from sktransfer.cli.fit import MODEL_FORMAT
+
+    saved = tmp_path / "model.skt"
+    sktransfer.save(photo_model, saved, metadata={
+        "format": MODEL_FORMAT, "modality": "image", "text_column": None,
+        "task": "classification"})
+    assert main(["export", str(saved), str(tmp_path / "out.onnx")]) == 0
+    X_test, _ = load_photo_patches(n_per_class=2, size=64, split="test")
+    session = ort.InferenceSession(str(tmp_path / "out.onnx"))
+    (labels,) = session.run(["label"], {"image": X_test})
+    assert np.mean(labels == photo_model.predict(X_test)) >= 0.9
+    # --int8 of an image model fitted in fp32 needs images to calibrate on
+    assert main(["export", str(saved), str(tmp_path / "q.onnx"), "--int8"]) == 2
+
+
+@pytest.mark.slow
+def test_exported_regressor_outputs_prediction(photo_model, tmp_path):
+    import onnxruntime as ort
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    X, _ = load_photo_patches(n_per_class=3, size=64)
+    embedder = photo_model.steps[0][1]
+    features = embedder.transform(X)
+    target = X.reshape(len(X), -1).mean(axis=1)  # brightness: a real signal
+    model = Pipeline([("features", embedder),
+                      ("ridge", Ridge(alpha=10.0).fit(features, target))])
+    path = sktransfer.export(model, tmp_path / "regressor.onnx")
+    session = ort.InferenceSession(str(path))
+    assert [o.name for o in session.get_outputs()] == ["prediction"]
+    (prediction,) = session.run(None, {"image": X})
+    assert prediction.shape == (len(X),)
+    np.testing.assert_allclose(prediction, model.predict(X), atol=2.0)

@@ -111,7 +111,8 @@ def _speed_overrides(estimator, args, X):
     """``--runtime`` / ``--exact-decode`` at predict time, on the steps having them.
 
     A frozen embedder learned nothing from its data: fitting it again (on the
-    first input) only reloads the network with the new settings.
+    first input) only reloads the network with the new settings; with
+    ``--runtime onnx-int8`` an image network is calibrated on the inputs.
     """
     params = {"runtime": args.runtime} if args.runtime else {}
     if args.exact_decode:
@@ -122,4 +123,4 @@ def _speed_overrides(estimator, args, X):
         if own:
             step.set_params(**own)
             if hasattr(step, "runtime_"):
-                step.fit(X[:1])
+                step.fit(X if args.runtime == "onnx-int8" else X[:1])
