@@ -48,9 +48,12 @@ def preprocess_graph(config: dict, opset: int = 18):
         # torchvision: the shorter side -> resize, the longer int(resize * l / s)
         n("Mul", ["h", "c_resize"], ["h_r"]), n("Div", ["h_r", "short"], ["new_h"]),
         n("Mul", ["w", "c_resize"], ["w_r"]), n("Div", ["w_r", "short"], ["new_w"]),
-        n("Concat", ["new_h", "new_w"], ["sizes"], axis=0),
+        # all four sizes, no ``axes``: ONNX Runtime's layout optimizer (int8
+        # graphs) loses the sizes of a Resize with ``axes``
+        n("Slice", ["shape", "c_start", "c_i2"], ["n_c"]),
+        n("Concat", ["n_c", "new_h", "new_w"], ["sizes"], axis=0),
         n("Resize", ["x", "", "", "sizes"], ["resized"], mode=mode,
-          cubic_coeff_a=cubic, antialias=1, axes=[2, 3],
+          cubic_coeff_a=cubic, antialias=1,
           coordinate_transformation_mode="half_pixel"),
         n("Round", ["resized"], ["rounded"]),
         n("Clip", ["rounded", "c_0", "c_255"], ["pixels"]),
@@ -65,6 +68,7 @@ def preprocess_graph(config: dict, opset: int = 18):
         n("Sub", ["cropped", "c_mean255"], ["centred"]),
         n("Mul", ["centred", "c_scale"], ["images"]),
     ]
+    constants["c_start"] = np.asarray([0], np.int64)
     constants["c_size1"] = np.asarray([size], np.int64)
     constants["c_axes"] = np.asarray([2, 3], np.int64)
     graph = helper.make_graph(
