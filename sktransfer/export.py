@@ -180,14 +180,15 @@ def _head_model(head, width):
     outputs = [o.name for o in model.graph.output]
     if not hasattr(last, "classes_"):
         (name,) = outputs
-        shape = np.asarray([-1] if _single_output(last) else [0, -1], np.int64)
+        single = _single_output(last)
+        shape = np.asarray([-1] if single else [0, -1], np.int64)
         model.graph.initializer.append(onnx.numpy_helper.from_array(shape,
                                                                     "out_shape"))
         model.graph.node.append(onnx.helper.make_node(
             "Reshape", [name, "out_shape"], ["prediction"]))
         del model.graph.output[:]
         model.graph.output.append(onnx.helper.make_tensor_value_info(
-            "prediction", onnx.TensorProto.FLOAT, None))
+            "prediction", onnx.TensorProto.FLOAT, ["N"] if single else ["N", None]))
     return compose.add_prefix(model, "head_")
 
 

@@ -191,4 +191,5 @@ def test_exported_regressor_outputs_prediction(photo_model, tmp_path):
     assert [o.name for o in session.get_outputs()] == ["prediction"]
     (prediction,) = session.run(None, {"image": X})
     assert prediction.shape == (len(X),)
-    np.testing.assert_allclose(prediction, model.predict(X), atol=2.0)
+    # the in-graph resize differs a little from torchvision's (48 px upscaled)
+    np.testing.assert_allclose(prediction, model.predict(X), rtol=0.05)
