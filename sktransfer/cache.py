@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 import struct
 import tempfile
 import threading
@@ -41,7 +43,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sktransfer.exceptions import CacheCorruptionWarning, CacheWriteWarning
+from sktransfer.exceptions import (
+    CacheCorruptionWarning,
+    CacheWriteWarning,
+    ParameterError,
+)
 
 __all__ = [
     "EmbeddingCache",
@@ -51,6 +57,7 @@ __all__ = [
     "embed_with_cache",
     "encode_entry",
     "hash_parts",
+    "open_regular",
     "text_key",
 ]
 
@@ -59,6 +66,9 @@ _MAGIC = b"SKTEMB1\n"
 _DTYPE = b"<f4\x00"
 # magic, dtype of the payload, number of values, blake2b digest
 _HEADER = struct.Struct("<8s4sI16s")
+# What a model key and a sample key may be on disk: they name a folder and a
+# file, so one plain name each (no separator, no "..").
+_NAME = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
 
 def hash_parts(*parts: object) -> str:
@@ -78,7 +88,7 @@ def content_key(item: str | os.PathLike[str] | Image.Image | np.ndarray) -> str:
     """Hash of an image sample's content: file bytes, pixels or array bytes."""
     if isinstance(item, (str, os.PathLike)):
         digest = hashlib.blake2b(digest_size=16)
-        with open(item, "rb") as handle:
+        with open_regular(item) as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         return "file-" + digest.hexdigest()
@@ -96,7 +106,7 @@ class _MemoryStore:
 
     @property
     def limit(self) -> int:
-        return int(float(os.environ.get("SKTRANSFER_CACHE_MB", 2048)) * 2**20)
+        return memory_limit()
 
     def get(self, key):
         with self.lock:
@@ -123,6 +133,20 @@ class _MemoryStore:
 
 
 _MEMORY = _MemoryStore()
+
+
+def memory_limit() -> int:
+    """Bytes of the in-memory cache: ``SKTRANSFER_CACHE_MB`` (default 2048)."""
+    value = os.environ.get("SKTRANSFER_CACHE_MB", "2048")
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not (megabytes >= 0 and megabytes != float("inf")):
+        raise ParameterError(f"the environment variable SKTRANSFER_CACHE_MB="
+                             f"{value!r} must be a number of megabytes >= 0 "
+                             f"(e.g. 2048; 0 disables the in-memory cache)")
+    return int(megabytes * 2**20)
 
 
 def clear_memory_cache() -> None:
@@ -190,6 +214,12 @@ class EmbeddingCache:
         directory: str | os.PathLike[str] | None = None,
         description: dict[str, Any] | None = None,
     ):
+        if directory is not None and not (isinstance(model_key, str)
+                                          and _NAME.fullmatch(model_key)):
+            raise ValueError(f"model_key {model_key!r} is not a plain name of "
+                             f"letters, digits, '-' and '_' (it names the cache "
+                             f"folder)")
+        memory_limit()  # a bad SKTRANSFER_CACHE_MB is reported before any work
         self.model_key = model_key
         self.n_features = int(n_features)
         self.directory = None if directory is None else Path(directory) / model_key
@@ -245,8 +275,7 @@ class EmbeddingCache:
             return value
         path = self._path(key)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(_HEADER.size + 4 * self.n_features + 1)
+            data = read_regular(path, _HEADER.size + 4 * self.n_features + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:
@@ -265,6 +294,9 @@ class EmbeddingCache:
         return self.directory
 
     def _path(self, key: str) -> Path:
+        if not _NAME.fullmatch(key):
+            raise ValueError(f"sample key {key!r} is not a plain name (it names "
+                             f"a cache file)")
         fan = hashlib.blake2b(key.encode(), digest_size=1).hexdigest()
         return self._root() / fan / f"{key}.emb"
 
@@ -300,6 +332,27 @@ class EmbeddingCache:
             directory.mkdir(parents=True, exist_ok=True)
             _atomic_write(manifest, content)
         self._manifest_done = True
+
+
+def open_regular(path: str | os.PathLike[str]):
+    """``open(path, "rb")`` for a regular file only: opened without blocking
+    (a FIFO would wait for a writer forever), then checked; anything else
+    raises ``OSError``."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{str(path)!r} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: str | os.PathLike[str], size: int = -1) -> bytes:
+    """Up to ``size`` bytes of the regular file ``path`` (``open_regular``)."""
+    with open_regular(path) as handle:
+        return handle.read(size)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

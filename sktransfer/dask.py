@@ -73,8 +73,13 @@ def _open_url(url: str):
     from PIL import Image
 
     try:
-        with fsspec.open(url, "rb") as handle:
-            data = handle.read()
+        if url.startswith("file://"):  # local: a regular file only (no FIFO)
+            from sktransfer.cache import read_regular
+
+            data = read_regular(url[len("file://"):])
+        else:
+            with fsspec.open(url, "rb") as handle:
+                data = handle.read()
         with Image.open(io.BytesIO(data)) as image:
             return image.convert("RGB")
     except Exception as exc:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sktransfer.cache import open_regular
 from sktransfer.exceptions import InvalidInputError, InvalidInputTypeError
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -113,6 +114,10 @@ def _check_image(index: int, item) -> None:
                 f"pass the paths of the image files inside it"
             )
         if not os.path.isfile(item):
+            if os.path.exists(item):
+                raise InvalidInputError(
+                    f"image {index}: {str(item)!r} is not a regular file (a "
+                    f"FIFO, socket or device is never opened)")
             raise InvalidInputError(f"image {index}: file {str(item)!r} does not exist")
     elif isinstance(item, np.ndarray):
         _check_array(index, item)
@@ -179,13 +184,18 @@ def load_image(item: ImageItem, index: int,
     if isinstance(item, np.ndarray):
         return _array_to_pil(item)
     try:
-        with Image.open(item) as image:
+        with open_regular(item) as handle, Image.open(handle) as image:
             # Phone JPEGs with a depth map or preview open as MPO (a JPEG).
             if min_size is not None and image.format in ("JPEG", "MPO"):
                 image.draft(None, (min_size, min_size))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             return _to_rgb(image)
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(
+            f"image {index}: file {str(item)!r} is too large to decode "
+            f"({exc}); PIL.Image.MAX_IMAGE_PIXELS sets the limit"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidInputError(
             f"image {index}: file {str(item)!r} cannot be read as an image ({exc})"

@@ -152,7 +152,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
     def _resolve(self):
         key = None
         if isinstance(self.model, (str, os.PathLike)):
-            key = ("image", spec_identity(self.model), spec_identity(self.weights),
+            key = ("image", spec_identity(self.model), self._weights_identity(),
                    self.device_)
         backbone = shared_model(key, self._build_backbone)
         if self.layer is not None:
@@ -174,7 +174,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
             return backbone.extract(x, self.layer, self.pooling).shape[1]
 
     def _model_identity(self):
-        return (spec_identity(self.model), spec_identity(self.weights),
+        return (spec_identity(self.model), self._weights_identity(),
                 self.layer, self.pooling, repr(self.backbone_.preprocess),
                 "fast_decode" if self.fast_decode else "exact_decode")
 
@@ -194,7 +194,7 @@ class PretrainedImageFeatures(RunnerMixin, BaseEmbedder):
         identity = ("image", self.layer, self.pooling) if stable else None
         key = None
         if stable:
-            key = (spec_identity(self.model), spec_identity(self.weights),
+            key = (spec_identity(self.model), self._weights_identity(),
                    self.layer, self.pooling, self.device_)
         return module, probe, identity, key
 

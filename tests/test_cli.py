@@ -145,9 +145,12 @@ def test_a_model_file_that_is_not_ours(tmp_path):
 
     joblib.dump({"something": "else"}, tmp_path / "other.joblib")
     (tmp_path / "junk.joblib").write_bytes(b"junk")
+    assert_clean_error(sktransfer("predict", tmp_path / "other.joblib", tmp_path),
+                       "is a pickle/joblib file", "--trust-pickle", "other.joblib")
+    # not a pickle: nothing to trust
+    assert_clean_error(sktransfer("predict", tmp_path / "junk.joblib", tmp_path),
+                       "not a sktransfer model file", "junk.joblib")
     for name in ("other.joblib", "junk.joblib"):
-        assert_clean_error(sktransfer("predict", tmp_path / name, tmp_path),
-                           "not a sktransfer model file", "--trust-pickle", name)
         assert_clean_error(sktransfer("predict", tmp_path / name, tmp_path,
                                       "--trust-pickle"),
                            "not a sktransfer model file", name)
@@ -304,7 +307,8 @@ def resolved_task(tmp_path, target, texts=None):
 def test_auto_task_reads_the_target_as_scikit_learn_does(tmp_path):
     ids = np.arange(60) % 20  # 20 integer class ids: classification
     task, y = resolved_task(tmp_path, ids)
-    assert task == "classification" and y.tolist() == ids.tolist()
+    # labels stay as written: the class ids are the strings of the CSV
+    assert task == "classification" and y.tolist() == [str(i) for i in ids]
     task, y = resolved_task(tmp_path, ids + 0.25)  # continuous: regression
     assert task == "regression" and y == pytest.approx(ids + 0.25)
     task, _ = resolved_task(tmp_path, np.r_[0.5, 1.5].repeat(3))  # two values

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._utils.device import resolve_device
+from sktransfer.backbones import spec_identity
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -74,11 +75,32 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self._coerce(X)
+        self._weights_digest = None  # fit builds the network from its spec
         self.device_ = str(resolve_device(self.device))
         self._model = self._resolve()
         self.n_features_out_ = int(self._n_out(self._model))
-        self.model_key_ = hash_parts(type(self).__name__, *self._model_identity())
+        self._model_key = None
+        self.model_key_  # noqa: B018 - computed now, while the spec is at hand
         return self
+
+    @property
+    def model_key_(self) -> str:
+        """Hash of what determines the embeddings (model, weights, layer...):
+        the cache key. Always computed here, never read from a saved file."""
+        check_is_fitted(self, "n_features_out_")
+        key = self.__dict__.get("_model_key")
+        if key is None:
+            key = hash_parts(type(self).__name__, *self._model_identity())
+            self._model_key = key
+        return key
+
+    def _weights_identity(self):
+        """What the weights are, for keys: the digest of the weights a saved
+        file held (``sktransfer.load`` sets ``_weights_digest``), else the spec."""
+        digest = self.__dict__.get("_weights_digest")
+        if digest is not None:
+            return f"loaded-weights:{digest}"
+        return spec_identity(getattr(self, "weights", None))
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed ``X``.
@@ -133,14 +155,17 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ is __dict__
         # A named model is reloaded from its spec (a small pickle); a module
         # spec already travels inside the ``model`` parameter.
-        state.pop("_model", None)
+        # A network loaded from a model file cannot be rebuilt from its spec:
+        # it travels with the pickle.
+        if self.__dict__.get("_weights_digest") is None:
+            state.pop("_model", None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if "device_" in state and self.device == "auto":
             self.device_ = str(resolve_device("auto"))
-        self._model = None
+        self._model = state.get("_model")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -386,6 +386,15 @@ class RunnerMixin:
             batches = calibrate(source)
         return (True, ranges, batches)
 
+    def _apply_settings(self) -> None:
+        """After ``set_params(runtime=..., fast_decode=...)`` on a fitted
+        embedder: the same network (never rebuilt from the spec, which a
+        loaded model's weights need not match), a new runner and cache key."""
+        self._runner = None
+        self._model_key = None
+        runner = self.runner_
+        self.runtime_ = None if runner is None else runner.name
+
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_runner", None)

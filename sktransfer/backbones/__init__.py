@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from sktransfer.backbones._identity import spec_identity
     from sktransfer.backbones._image import (
         build_image_model,
+        image_parameter_count,
+        is_image_name,
         resolve_image_backbone,
     )
     from sktransfer.backbones._offline import OFFLINE_ENV_VARS, is_offline
@@ -69,8 +71,10 @@ __all__ = [
     "bundled_text_path",
     "find_blocks",
     "frozen_block_count",
+    "image_parameter_count",
     "infer_modality",
     "interpolation_mode",
+    "is_image_name",
     "is_offline",
     "keep_frozen_in_eval",
     "list_model_rows",
@@ -100,7 +104,8 @@ _LAZY = {
         "_catalog": ("list_model_rows", "list_models"),
         "_heads": ("HEAD_NAMES",),
         "_identity": ("spec_identity",),
-        "_image": ("build_image_model", "resolve_image_backbone"),
+        "_image": ("build_image_model", "image_parameter_count", "is_image_name",
+                   "resolve_image_backbone"),
         "_offline": ("OFFLINE_ENV_VARS", "is_offline"),
         "_resolve": ("MODALITIES", "infer_modality", "resolve_backbone"),
         "_text": ("mean_pool", "onnx_export_mode", "token_length"),

@@ -30,6 +30,7 @@ __all__ = [
     "BUNDLED_IMAGE",
     "build_image_model",
     "image_block_count",
+    "image_parameter_count",
     "is_image_name",
     "resolve_image_backbone",
 ]
@@ -154,6 +155,14 @@ def image_block_count(name: str) -> int:
     with torch.device("meta"), _SkipInPlace():
         net, _ = _build_image_model(name, None)
         return len(find_blocks(strip_head(net)))
+
+
+def image_parameter_count(name: str) -> int:
+    """Parameters of ``resolve_image_backbone(name)``'s network (shared ones
+    once), counted on the meta device: nothing is allocated or initialised."""
+    with torch.device("meta"), _SkipInPlace():
+        net, _ = _build_image_model(name, None)
+        return sum(p.numel() for p in strip_head(net).parameters())
 
 
 class _SkipInPlace(TorchFunctionMode):

@@ -14,6 +14,7 @@ part of ``backbone.module``'s state dict). Config files asking for remote code
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,7 +140,11 @@ def _activation_name(activation: object) -> str:
 
 # --- load -----------------------------------------------------------------------
 
-def load_text_backbone(folder: Path, description: dict[str, Any]) -> Backbone:
+def load_text_backbone(
+    folder: Path,
+    description: dict[str, Any],
+    check_parameters: Callable[[int, str], None] | None = None,
+) -> Backbone:
     """Rebuild a text backbone from ``save_text_backbone``'s folder and description.
 
     No code from the files runs and nothing is downloaded: the encoder is
@@ -153,6 +158,11 @@ def load_text_backbone(folder: Path, description: dict[str, Any]) -> Backbone:
         The folder ``save_text_backbone`` wrote.
     description : dict
         What ``save_text_backbone`` returned.
+    check_parameters : callable, default=None
+        ``check_parameters(count, what)`` is called with the network's
+        parameter count, estimated on the meta device, before anything is
+        built; it raises to refuse (``sktransfer.load`` checks it against
+        ``max_parameters`` and against the values the weights file holds).
 
     Returns
     -------
@@ -168,13 +178,16 @@ def load_text_backbone(folder: Path, description: dict[str, Any]) -> Backbone:
         raise ModelFileError("the text model has no description of its pooling "
                              "(written by an older sktransfer?): fit and save it "
                              "again")
-    encoder, tokenizer = _encoder_and_tokenizer(folder)
     post = description["post"]
     if post is not None:
         if not isinstance(post, list) or not post or not isinstance(
                 post[0], dict) or post[0].get("type") != "Pooling":
             raise ModelFileError(f"the pooling description {post!r} is not a list "
                                  f"that starts with a Pooling module")
+        for entry in post:
+            _check_post(entry)
+    encoder, tokenizer = _encoder_and_tokenizer(folder, post, check_parameters)
+    if post is not None:
         post = [_build_post(entry) for entry in post]
     settings = {key: _setting(description, key, kind) for key, kind in
                 (("normalize", bool), ("lowercase", bool), ("max_length", int),
@@ -185,30 +198,65 @@ def load_text_backbone(folder: Path, description: dict[str, Any]) -> Backbone:
                           settings["out_features"])
 
 
-def _encoder_and_tokenizer(folder: Path):
+def _encoder_and_tokenizer(folder: Path, post, check_parameters):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     configs = {}
     for name in ("config.json", "tokenizer_config.json"):
         path = folder / name
         if not path.is_file():
             continue
-        configs[name] = json.loads(path.read_text("utf-8"))
+        configs[name] = _read_json(path)
         if not isinstance(configs[name], dict):
             raise ModelFileError(f"{path.parent.name}/{path.name} is not a JSON "
                                  f"object")
         if "auto_map" in configs[name]:
             raise ModelFileError(f"{path.parent.name}/{path.name} asks for code "
                                  f"from a model hub (auto_map): refused")
-    model_type = configs.get("config.json", {}).get("model_type")
-    if model_type not in CONFIG_MAPPING:
-        raise ModelFileError(f"encoder type {model_type!r} is not a transformers "
-                             f"architecture")
+    config_json = configs.get("config.json", {})
+    model_type = config_json.get("model_type")
+    if model_type not in ENCODER_TYPES:
+        raise ModelFileError(f"encoder type {model_type!r} is not one of the text "
+                             f"encoders sktransfer loads: {list(ENCODER_TYPES)}")
+    for key in ("attn_implementation", "_attn_implementation"):
+        if config_json.get(key) not in (None, "eager", "sdpa"):
+            raise ModelFileError(f"config.json asks for {key}="
+                                 f"{config_json.get(key)!r}: only 'eager' and "
+                                 f"'sdpa' are loaded")
     options = dict(local_files_only=True, trust_remote_code=False)
     config = AutoConfig.from_pretrained(folder, **options)
+    if check_parameters is not None:
+        count = _meta_parameter_count(config) + sum(
+            e["in_features"] * e["out_features"] + e["out_features"] * e["bias"]
+            for e in post or () if e["type"] == "Dense")
+        check_parameters(count, f"the text encoder {model_type!r}")
     encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
     return encoder, AutoTokenizer.from_pretrained(folder, **options)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ModelFileError(f"{path.parent.name}/{path.name} is not valid JSON "
+                             f"({reason})") from None
+
+
+#: The transformers encoder families ``load_text_backbone`` builds.
+ENCODER_TYPES = ("albert", "bert", "camembert", "deberta", "deberta-v2",
+                 "distilbert", "electra", "ernie", "mobilebert", "modernbert",
+                 "mpnet", "roberta", "xlm-roberta")
+
+
+def _meta_parameter_count(config) -> int:
+    """The encoder's parameters, built on the meta device (nothing allocated)."""
+    import torch
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        encoder = AutoModel.from_config(config, trust_remote_code=False)
+    return sum(p.numel() for p in encoder.parameters())
 
 
 def _build_post(entry: object) -> nn.Module:

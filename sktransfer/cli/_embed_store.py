@@ -6,9 +6,13 @@ Layout::
     OUT/part-00000.parquet    one file per input partition, written atomically
     OUT/_skipped.csv          inputs left out with --skip-bad, and why
 
-Each part file carries its partition number, its input row count and the inputs
-it skipped in its parquet metadata, so a part is valid exactly when that
-metadata, its row count and its columns agree with the manifest. A rerun skips
+Each part file carries its partition number, its input row count, the inputs
+it skipped, a signature of its inputs (each name, and for a local file its
+size and modification time) and a checksum of its values in its parquet
+metadata, so a part is valid exactly when that metadata, its row count, its
+columns and its values agree with the manifest and with the inputs as they are
+now: an input replaced in place, or a value damaged on disk, makes its part
+be embedded again. A rerun skips
 valid parts, deletes leftovers of an interrupted write (``*.tmp``) and refuses
 a folder made with another model, other settings or other inputs. Files whose
 name starts with ``_`` are ignored by parquet readers, so
@@ -27,7 +31,8 @@ import pandas as pd
 
 from sktransfer.exceptions import EmbedOutputError
 
-__all__ = ["EmbedStore", "check_folder", "manifest_for"]
+__all__ = ["EmbedStore", "check_folder", "input_signature", "manifest_for",
+           "saved_partition_size"]
 
 FORMAT = "sktransfer-embeddings"
 MANIFEST = "_manifest.json"
@@ -68,6 +73,39 @@ def manifest_for(transformer, keys: pd.DataFrame, column: str,
     }
 
 
+def input_signature(values, modality: str) -> str:
+    """Hash of a partition's inputs: each one, and for a local image file its
+    size and modification time (a file replaced in place changes it)."""
+    from sktransfer.cache import hash_parts
+
+    parts = []
+    for value in values:
+        parts.append(value)
+        if modality == "image" and isinstance(value, str) and "://" not in value:
+            try:
+                info = os.stat(value)
+                parts.append((info.st_size, info.st_mtime_ns))
+            except OSError:
+                parts.append(None)
+    return hash_parts(*parts)
+
+
+def values_checksum(features: np.ndarray) -> str:
+    from sktransfer.cache import hash_parts
+
+    return hash_parts(np.ascontiguousarray(features, dtype=np.float32).tobytes())
+
+
+def saved_partition_size(folder) -> int | None:
+    """The partition size an existing output folder was made with, if any."""
+    try:
+        size = json.loads((Path(folder) / MANIFEST).read_text()).get(
+            "partition_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return size if type(size) is int and size >= 1 else None
+
+
 def check_folder(folder) -> None:
     """Refuse an existing ``folder`` that is not an embed output (cheap)."""
     folder = Path(folder)
@@ -104,12 +142,17 @@ class EmbedStore:
         From :func:`manifest_for`; an existing folder must match it.
     feature_names : sequence of str
         The transformer's ``get_feature_names_out()``.
+    signature : callable, default=None
+        ``signature(index)``: the partition's :func:`input_signature` now; a
+        part recorded with another one is embedded again.
     """
 
-    def __init__(self, folder, manifest: dict, feature_names):
+    def __init__(self, folder, manifest: dict, feature_names, signature=None):
         self.folder = Path(folder)
         self.manifest = manifest
-        self.columns = [*manifest["key_columns"], *map(str, feature_names)]
+        self.signature = signature
+        self.features = list(map(str, feature_names))
+        self.columns = [*manifest["key_columns"], *self.features]
         size, rows = manifest["partition_size"], manifest["n_rows"]
         self.n_partitions = max(1, -(-rows // size))
         self._width = max(5, len(str(self.n_partitions - 1)))
@@ -144,22 +187,41 @@ class EmbedStore:
     def part_path(self, index: int) -> Path:
         return self.folder / f"part-{index:0{self._width}d}.parquet"
 
-    def part_info(self, index: int) -> dict | None:
-        """The part's metadata when the part is present and valid, else None."""
+    def part_info(self, index: int, verify: bool = False) -> dict | None:
+        """The part's metadata when the part is present and valid, else None.
+
+        ``verify`` also reads its values and checks them against the checksum
+        and its inputs against their signature now (what a resume does).
+        """
         import pyarrow.parquet as pq
 
         path = self.part_path(index)
         try:
+            if not path.is_file():  # a FIFO or folder in its place: no part
+                return None
             meta = pq.read_metadata(path)
             schema = meta.schema.to_arrow_schema()
             info = json.loads(schema.metadata[_META_KEY])
-        except (OSError, KeyError, TypeError, ValueError):
+            n_in = len(self.rows(index))
+            valid = (isinstance(info, dict) and info.get("partition") == index
+                     and info.get("rows") == n_in
+                     and meta.num_rows + len(info.get("skipped", [])) == n_in
+                     and schema.names == self.columns)
+            if valid and verify:
+                valid = self._verified(path, index, info)
+        except (OSError, KeyError, TypeError, ValueError, AttributeError):
             return None
-        n_in = len(self.rows(index))
-        valid = (info.get("partition") == index and info.get("rows") == n_in
-                 and meta.num_rows + len(info.get("skipped", [])) == n_in
-                 and schema.names == self.columns)
         return info if valid else None
+
+    def _verified(self, path: Path, index: int, info: dict) -> bool:
+        import pyarrow.parquet as pq
+
+        if self.signature is not None and info.get("inputs") != self.signature(index):
+            return False
+        table = pq.read_table(path, columns=self.features)
+        values = np.column_stack([table.column(name).to_numpy() for name in
+                                  self.features]) if self.features else np.empty(0)
+        return info.get("checksum") == values_checksum(values)
 
     def write(self, index: int, keys: pd.DataFrame, features: np.ndarray,
               skipped: list) -> None:
@@ -180,7 +242,8 @@ class EmbedStore:
         arrays = [*key_table.columns,
                   *(pa.array(columns[:, j]) for j in range(columns.shape[1]))]
         info = {"partition": index, "rows": len(self.rows(index)),
-                "skipped": skipped}
+                "skipped": skipped, "checksum": values_checksum(features),
+                "inputs": None if self.signature is None else self.signature(index)}
         table = pa.Table.from_arrays(arrays, names=self.columns,
                                      metadata={_META_KEY: json.dumps(info)})
         # dictionaries and min/max statistics only for the key columns: on

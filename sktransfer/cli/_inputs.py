@@ -27,8 +27,12 @@ def _ensure_path(path) -> Path:
 
 
 def _ensure_writable(path) -> Path:
-    """Checked before the work: a missing folder is not found after training."""
+    """Checked before the work: a missing folder or an output path that is a
+    folder is not found after training."""
     path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"cannot write {str(path)!r}: it is a folder; give a file "
+                       f"name")
     if not path.parent.is_dir():
         raise CLIError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
                        f"does not exist")
@@ -56,10 +60,12 @@ def read_image_folder(folder: Path):
 def _check_readable(paths):
     from PIL import Image
 
+    from sktransfer.cache import open_regular
+
     bad = []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with open_regular(path) as handle, Image.open(handle) as image:
                 image.verify()
         except Exception:
             bad.append(str(path))
@@ -75,7 +81,9 @@ def read_csv(path: Path, column, target=None):
         raise CLIError("a CSV needs --column, the column holding the texts or "
                        "image paths (and --target for fit)")
     try:
-        frame = pd.read_csv(path)
+        # labels stay exactly as written ("007" is not 7, "1e3" is not
+        # "1000"); regression_target turns them into numbers
+        frame = pd.read_csv(path, dtype=None if target is None else {target: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError,
             UnicodeDecodeError) as exc:
         raise CLIError(f"{str(path)!r} cannot be read as a CSV file: "
@@ -128,7 +136,7 @@ def load_training_data(args):
         row = int(np.flatnonzero(target.isna())[0])
         raise CLIError(f"row {row} of {args.target!r} has no label")
     X, _, modality = column_inputs(data, frame[args.text_column])
-    return X, target.to_numpy(), modality
+    return X, target.to_numpy(dtype=object), modality
 
 
 def resolve_task(args, y):
@@ -214,10 +222,14 @@ def _image_folder(folder: Path) -> pd.DataFrame:
 
 
 def _path_list(path: Path) -> pd.DataFrame:
+    """One path or URL per line, read literally (spaces and a leading ``#``
+    are part of the name); empty lines are ignored."""
     import pandas as pd
 
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    paths = [line for line in lines if line and not line.startswith("#")]
+    from sktransfer.cache import read_regular
+
+    paths = [line for line in read_regular(path).decode("utf-8").splitlines()
+             if line]
     if not paths:
         raise InvalidInputError(f"{str(path)!r} lists no path or URL")
     return pd.DataFrame({"path": paths})
@@ -252,6 +264,9 @@ def read_inputs(data: str, column=None, modality: str = "auto"):
     path = Path(data)
     if not path.exists():
         raise InvalidInputError(f"{data!r} does not exist")
+    if not path.is_dir() and not path.is_file():
+        raise InvalidInputError(f"{data!r} is not a regular file or a folder (a "
+                                f"FIFO, socket or device is never opened)")
     if path.is_dir():
         keys, found = _image_folder(path), "image"
     elif path.suffix.lower() in TABLE_SUFFIXES:

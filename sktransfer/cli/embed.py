@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import uuid
@@ -51,8 +52,10 @@ def add_embed_parser(sub) -> None:
     embed.add_argument("--batch-size", type=int, help="inputs per forward pass")
     embed.add_argument("--runtime", help="torch, onnx, onnx-int8 or auto (when the "
                                          "transformer supports it)")
-    embed.add_argument("--partition-size", type=int, default=1024,
-                       help="inputs per partition, the unit of work and of resume")
+    embed.add_argument("--partition-size", type=int, default=None,
+                       help="inputs per partition, the unit of work and of resume "
+                            "(default: about 4 per worker, between 16 and 1024; "
+                            "a resumed folder keeps its own)")
     where = embed.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1,
                        help="start a LocalCluster of N processes, 1 thread each")
@@ -145,6 +148,10 @@ def connect(scheduler=None, workers: int = 1, timeout: float = 10.0):
         yield client
 
 
+def _n_workers(client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
 def _quiet_worker_logs() -> None:
     """Our workers' failures reach the user as the client's one-line error."""
     logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
@@ -211,28 +218,89 @@ def _embed_missing(client, keys, column, transformer, store, todo, skip_bad,
         submit()
 
 
+#: The default partition size gives each worker about this many partitions.
+PARTS_PER_WORKER = 4
+MIN_PARTITION, MAX_PARTITION = 16, 1024
+
+
+def default_partition_size(n_inputs: int, n_workers: int) -> int:
+    """``ceil(n / (PARTS_PER_WORKER * workers))`` within [16, 1024]: every
+    worker gets several partitions, even for a small folder."""
+    size = -(-n_inputs // (PARTS_PER_WORKER * max(1, n_workers)))
+    return min(MAX_PARTITION, max(MIN_PARTITION, size))
+
+
+def fit_sample(keys: pd.DataFrame, column: str, modality: str,
+               skip_bad: bool) -> list:
+    """The input ``fit`` validates: the first one, or with ``skip_bad`` the
+    first that can be used (an existing regular file, a URL, a text)."""
+    values = keys[column]
+    if not skip_bad:
+        return values.dropna().head(1).tolist() or values.head(1).tolist()
+    for value in values:
+        if modality == "text":
+            good = isinstance(value, str)
+        else:
+            good = isinstance(value, str) and ("://" in value or
+                                               os.path.isfile(value))
+        if good:
+            return [value]
+    raise InvalidInputError(f"none of the {len(values)} inputs can be read")
+
+
+#: Below about this many inputs, extra LocalCluster workers start (load the
+#: model, import torch) for longer than they save: measured in
+#: benchmarks/RESULTS.md ("embed: the LocalCluster crossover").
+LOCAL_CLUSTER_CROSSOVER = 200
+
+
+def _note_small_input(n_inputs: int, args) -> None:
+    if args.scheduler is None and args.workers > 1 and \
+            n_inputs < LOCAL_CLUSTER_CROSSOVER:
+        print(f"sktransfer: note: {n_inputs} inputs: below about "
+              f"{LOCAL_CLUSTER_CROSSOVER}, {args.workers} workers save less time "
+              f"than their start-up costs; --workers 1 is as fast",
+              file=sys.stderr)
+
+
 def run_embed(args) -> None:
     from tqdm.auto import tqdm
 
-    from sktransfer.cli._embed_store import EmbedStore, check_folder, manifest_for
+    from sktransfer.cli._embed_store import (
+        EmbedStore,
+        check_folder,
+        input_signature,
+        manifest_for,
+        saved_partition_size,
+    )
     from sktransfer.dask import fit_on_workers
 
-    if args.partition_size < 1:
+    if args.partition_size is not None and args.partition_size < 1:
         raise InvalidInputError(
             f"--partition-size must be >= 1, got {args.partition_size}")
     keys, column, modality = read_inputs(args.data, args.column, args.modality)
     if modality == "text" and not args.skip_bad:
         _check_texts(keys)
     check_folder(args.out)
+    sample = fit_sample(keys, column, modality, args.skip_bad)
+    _note_small_input(len(keys), args)
     with connect(args.scheduler, args.workers, args.connect_timeout) as client:
         transformer = build_transformer(args, modality)
-        sample = keys[column].dropna().head(1).tolist() or keys[column].head(1)
         # every worker loads the model at once (each needs it for its parts)
         fitted = fit_on_workers(client, transformer, sample)
-        store = EmbedStore(args.out, manifest_for(fitted, keys, column,
-                                                  args.partition_size),
-                           fitted.get_feature_names_out())
-        todo = [i for i in range(store.n_partitions) if store.part_info(i) is None]
+        size = (args.partition_size or saved_partition_size(args.out)
+                or default_partition_size(len(keys), _n_workers(client)))
+        values = keys[column]
+
+        def signature(index):
+            rows = store.rows(index)
+            return input_signature(values.iloc[rows.start:rows.stop].tolist(),
+                                   modality)
+
+        store = EmbedStore(args.out, manifest_for(fitted, keys, column, size),
+                           fitted.get_feature_names_out(), signature)
+        todo = [i for i in range(store.n_partitions)
+                if store.part_info(i, verify=True) is None]
         done = len(keys) - sum(len(store.rows(i)) for i in todo)
         started = time.perf_counter()
         with tqdm(total=len(keys), initial=done, unit="row", desc="embedding",

@@ -14,7 +14,7 @@ from sktransfer.cli._inputs import (
     read_csv,
 )
 from sktransfer.cli.fit import MODEL_FORMAT
-from sktransfer.exceptions import CLIError, UnsafeModelFileError
+from sktransfer.exceptions import CLIError, ModelFileError, UnsafeModelFileError
 
 
 def load_model_file(path, trust_pickle: bool = False) -> dict:
@@ -22,24 +22,36 @@ def load_model_file(path, trust_pickle: bool = False) -> dict:
 
     The sktransfer.save format is read without running code; a pickle/joblib
     file (what ``sktransfer fit`` wrote before) only with ``trust_pickle``.
+    Anything else, a damaged or truncated archive included, is a
+    ``ModelFileError``.
     """
-    import zipfile
-
     from sktransfer import persist
 
     path = _ensure_path(path)
-    if zipfile.is_zipfile(path):
-        metadata = persist.read_metadata(path)
+    if path.is_dir():
+        raise ModelFileError(f"{str(path)!r} is a folder, not a model file: give "
+                             f"the .skt file written by 'sktransfer fit'")
+    if not _is_pickle(path):
+        metadata = persist.read_metadata(path)  # ModelFileError when not a model
         if metadata.get("format") != MODEL_FORMAT:
             raise CLIError(f"{str(path)!r} was not written by 'sktransfer fit' "
                            f"(load it with sktransfer.load in Python)")
         return {**metadata, "estimator": persist.load(path)}
     if not trust_pickle:
         raise UnsafeModelFileError(
-            f"{str(path)!r} is not a sktransfer model file (.skt) and is not "
-            f"loaded: a pickle/joblib file can run any code when loaded. If you "
-            f"trust its author, pass --trust-pickle")
+            f"{str(path)!r} is a pickle/joblib file (the format 'sktransfer fit' "
+            f"wrote before .skt) and is not loaded: unpickling can run any code. "
+            f"If you trust its author, pass --trust-pickle; then refit or save it "
+            f"with sktransfer.save")
     return _load_pickle(path)
+
+
+def _is_pickle(path: Path) -> bool:
+    """A pickle, or a joblib file (plain or compressed), by its first bytes."""
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+    return start.startswith((b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ",
+                             b"\x28\xb5\x2f\xfd"))
 
 
 def _load_pickle(path: Path) -> dict:
@@ -73,7 +85,7 @@ def run_predict(args):
         _ensure_writable(args.output)
     saved = load_model_file(args.model_file, args.trust_pickle)
     X, names = _predict_inputs(args, saved)
-    _speed_overrides(saved["estimator"], args, X)
+    _speed_overrides(saved["estimator"], args)
     predictions = saved["estimator"].predict(X)
     if args.output:
         import pandas as pd
@@ -107,12 +119,11 @@ def _predict_inputs(args, saved):
     return X, names
 
 
-def _speed_overrides(estimator, args, X):
+def _speed_overrides(estimator, args):
     """``--runtime`` / ``--exact-decode`` at predict time, on the steps having them.
 
-    A frozen embedder learned nothing from its data: fitting it again (on the
-    first input) only reloads the network with the new settings; with
-    ``--runtime onnx-int8`` an image network is calibrated on the inputs.
+    The loaded network is kept; only its runner and cache key follow the new
+    settings.
     """
     params = {"runtime": args.runtime} if args.runtime else {}
     if args.exact_decode:
@@ -123,4 +134,6 @@ def _speed_overrides(estimator, args, X):
         if own:
             step.set_params(**own)
             if hasattr(step, "runtime_"):
-                step.fit(X if args.runtime == "onnx-int8" else X[:1])
+                # the loaded network stays: a refit would rebuild it from its
+                # spec, and the file's weights are not the spec's
+                step._apply_settings()

@@ -43,6 +43,7 @@ module of ``ESTIMATOR_MODULES`` (a test checks every public estimator is).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tempfile
@@ -55,7 +56,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
+from sktransfer.exceptions import (
+    ModelFileError,
+    ParameterError,
+    UnsafeModelFileError,
+)
 from sktransfer.persist._archive import (
     FORMAT,
     TREE,
@@ -272,8 +277,18 @@ def _check_no_stray_network(objects) -> None:
 
 # --- load --------------------------------------------------------------------------
 
-def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEstimator:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    trusted: Iterable[str] = (),
+    max_parameters: int | None = None,
+) -> BaseEstimator:
     """Read an estimator written by :func:`save`, running no code from the file.
+
+    The file is data: nothing in it becomes a path or a registry key (a
+    loaded embedder caches in memory, under a key made of the digest of its
+    actual weights), and every size in it is checked before anything is
+    allocated (``sktransfer.persist._limits``).
 
     Parameters
     ----------
@@ -282,6 +297,9 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
     trusted : iterable of str, default=()
         Extra type names (``"module.Class"``) you vouch for, added to
         ``trusted_types()``: e.g. your own transformer inside a Pipeline.
+    max_parameters : int, default=None
+        The largest network (in parameters) the file may build; None: the
+        default limit (1e9). Raise it for a larger network you trust.
 
     Returns
     -------
@@ -294,14 +312,35 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
     UnsafeModelFileError
         The file is a pickle, or holds types that are not trusted.
     ModelFileError
-        The file is not a sktransfer archive, or it is corrupt or modified.
+        The file is not a sktransfer archive, or it is damaged, modified, or
+        over a size limit.
     """
+    from sktransfer.persist import _limits as limits
+
+    if max_parameters is not None and (
+            not isinstance(max_parameters, int) or max_parameters < 1):
+        raise ParameterError(f"max_parameters must be a positive int, got "
+                             f"{max_parameters!r}")
+    saved = dataclasses.replace(limits.LIMITS)
+    if max_parameters is not None:
+        limits.LIMITS.max_parameters = max_parameters
+    try:
+        return _load(Path(path), trusted)
+    finally:
+        limits.LIMITS.max_parameters = saved.max_parameters
+
+
+def _load(path: Path, trusted) -> BaseEstimator:
+    from sktransfer.persist import _limits as limits
     from sktransfer.persist._nets import HANDLERS
 
-    path = Path(path)
     kinds = {h.kind: h for h in HANDLERS}
     with Archive(path) as archive:
-        estimator = _loads(archive.read(TREE), path, trusted)
+        tree = archive.read(TREE)
+        limits.check_tree(tree, archive.size, repr(str(path)))
+        estimator = _loads(tree, path, trusted)
+        objects = list(_estimators(estimator))
+        limits.check_data_only(objects, path)
         owners = _owners(estimator, len(archive.networks), path)
         _map_devices(estimator)
         with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
@@ -311,14 +350,16 @@ def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> BaseEs
                 if handler is None:
                     raise ModelFileError(f"{str(path)!r}: network {index} is of an "
                                          f"unknown kind {entry.get('kind')!r}")
-                folder = archive.extract(f"networks/{index}/", Path(tmp, str(index)))
+                prefix = f"networks/{index}/"
+                folder = archive.extract(prefix, Path(tmp, str(index)))
                 try:
                     handler.load(obj, folder, entry)
-                except (KeyError, TypeError, ValueError, OSError, RuntimeError,
-                        AttributeError) as exc:  # what torch/transformers raise
+                except limits.REBUILD_ERRORS as exc:  # what torch/transformers raise
                     raise ModelFileError(f"{str(path)!r}: network {index} "
                                          f"({entry.get('owner')}) cannot be rebuilt: "
                                          f"{exc}") from exc
+                obj.__dict__["_weights_digest"] = archive.digests.get(
+                    prefix + "weights.safetensors")
     return estimator
 
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from sktransfer.backbones import TEXT_BACKBONE_FILES
-from sktransfer.exceptions import ModelFileError
+from sktransfer.exceptions import ModelFileError, ModelNotAvailableError
+from sktransfer.persist import _limits as limits
 
 __all__ = ["HANDLERS", "NETWORK_FILES", "handler_for"]
 
@@ -54,6 +55,7 @@ def load_weights(module: nn.Module, path: Path) -> None:
             f"{type(module).__name__} ({type(exc).__name__}: "
             f"{' '.join(first)[:300]})"
         ) from exc
+    limits.check_finite(module, f"the weights {path.parent.name}/{path.name}")
 
 
 # --- image backbones: an architecture name + the eval config --------------------
@@ -88,14 +90,24 @@ def _describe_image(backbone, owner) -> dict:
             "data_config": config}
 
 
-def _image_backbone(entry: dict):
-    from sktransfer.backbones import make_eval_transform, resolve_image_backbone
+def _image_backbone(entry: dict, weights: Path):
+    from sktransfer.backbones import (
+        image_parameter_count,
+        is_image_name,
+        make_eval_transform,
+        resolve_image_backbone,
+    )
 
     arch = entry.get("architecture")
-    if not _is_name(arch):
-        raise ModelFileError(f"architecture {arch!r} is not a model name")
-    config = {key: tuple(value) if isinstance(value, list) else value
-              for key, value in (entry.get("data_config") or {}).items()}
+    if not (_is_name(arch) and is_image_name(arch)):
+        raise ModelFileError(f"architecture {arch!r} is not the name of an image "
+                             f"model sktransfer knows")
+    config = limits.image_config(entry.get("data_config") or {})
+    try:
+        count = image_parameter_count(arch)
+    except ModelNotAvailableError as exc:
+        raise ModelFileError(f"architecture {arch!r}: {exc}") from None
+    limits.check_parameters(count, weights, f"the image network {arch!r}")
     backbone = resolve_image_backbone(arch, weights=None)  # random: no download
     config = {**backbone.data_config, **config}
     return dataclasses.replace(backbone, preprocess=make_eval_transform(config),
@@ -131,11 +143,15 @@ class ImageFeaturesHandler:
 
     @staticmethod
     def load(obj, folder: Path, entry: dict) -> None:
-        backbone = _image_backbone(entry)
+        backbone = _image_backbone(entry, folder / WEIGHTS)
         load_weights(backbone.module, folder / WEIGHTS)
         backbone.module.to(torch.device(obj.device_),
                            memory_format=torch.channels_last).eval()
         obj._model = backbone
+        expected = int(obj._n_out(backbone))
+        if obj.n_features_out_ != expected:
+            raise ModelFileError(f"n_features_out_ is {obj.n_features_out_!r}, but "
+                                 f"the network gives {expected} features")
 
 
 class FineTunedHandler:
@@ -180,16 +196,27 @@ class FineTunedHandler:
         from sktransfer.backbones import load_text_backbone
         from sktransfer.finetune._module import FineTuneModule
 
+        n_outputs = limits.check_int(entry.get("n_outputs"), "n_outputs", 1,
+                                     1 << 20)
+        try:
+            expected = int(obj._n_outputs())
+        except (AttributeError, TypeError, ValueError):
+            expected = None
+        if expected != n_outputs:
+            raise ModelFileError(f"the network has {n_outputs} outputs but the "
+                                 f"estimator's fitted state asks for {expected}")
         if entry.get("modality") == "image":
-            backbone = _image_backbone(entry.get("image") or {})
+            backbone = _image_backbone(entry.get("image") or {}, folder / WEIGHTS)
         else:
-            backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
+            backbone = load_text_backbone(
+                folder / ENCODER, entry.get("text") or {},
+                lambda count, what: limits.check_parameters(count, folder / WEIGHTS,
+                                                            what))
         from sktransfer.finetune._adapt import ADAPT_LOSSES
 
         adapt = getattr(obj, "adapt", None)
         adapter = ADAPT_LOSSES[adapt] if adapt else None
-        module = FineTuneModule(backbone, int(entry["n_outputs"]), obj.n_frozen_,
-                                adapter)
+        module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter)
         load_weights(module, folder / WEIGHTS)
         net = obj._make_net(module, (), None, 0, False, torch.device(obj.device_))
         net.initialize()
