@@ -70,7 +70,7 @@ class PretrainedImageFeatures(BaseEmbedder):
         to (several times faster for phone photos); the preprocessing is
         unchanged. False decodes every file at full resolution. Part of the
         cache key.
-    runtime : {"auto", "torch", "onnx"}, default="auto"
+    runtime : {"auto", "torch", "onnx", "onnx-int8"}, default="auto"
         What runs the network. ``"onnx"`` exports exactly the torch
         computation (``layer`` and ``pooling`` included) to ONNX once, caches
         the file on disk, checks it against torch and runs it with ONNX Runtime
@@ -89,7 +89,9 @@ class PretrainedImageFeatures(BaseEmbedder):
     device_ : str
         The device the network runs on.
     runtime_ : str
-        ``"onnx"`` or ``"torch"``: what runs the network.
+        ``"onnx"``, ``"onnx-int8"`` or ``"torch"``: what runs the network.
+    int8_calibration_ : str or None
+        ``runtime="onnx-int8"``: the calibrated activation ranges (JSON).
     runner_ : object
         Runs the network: ``runner_.run({"images": batch}) -> ndarray``.
 
@@ -205,6 +207,19 @@ class PretrainedImageFeatures(BaseEmbedder):
             key = (spec_identity(self.model), self._weights_identity(),
                    *what, self.device_)
         return module, probe, identity, key
+
+    def _calibration_batches(self, X):
+        """Preprocessed batches of up to ``CALIBRATION_SIZE`` images of ``X``
+        (spread evenly): what ``runtime="onnx-int8"`` calibrates on."""
+        from sktransfer._embedding.int8 import calibration_rows
+
+        items = self._coerce(X)
+        dataset = ImageDataset(items, self.backbone_.preprocess,
+                               calibration_rows(len(items)),
+                               fast_decode=self.fast_decode)
+        for start in range(0, len(dataset), 8):
+            rows = range(start, min(start + 8, len(dataset)))
+            yield {"images": torch.stack([dataset[i] for i in rows]).numpy()}
 
     def _embed_batches(self, items, indices):
         """``(rows, embeddings)`` of ``items[indices]``, batch by batch in order."""

@@ -88,7 +88,13 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self
         """
         self._fit_model(X)
-        self._apply_settings()
+        self.int8_calibration_ = None
+        self._calibration_source = X  # only while fit chooses the runner
+        try:
+            self._apply_settings()
+        finally:
+            del self._calibration_source
+        self.int8_calibration_ = getattr(self._runner, "ranges", None)
         return self
 
     def _fit_model(self, X):
@@ -153,10 +159,28 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             return None
         module, probe, identity, key = parts
         runtime = self._auto_runtime if self.runtime == "auto" else self.runtime
+        int8 = self._int8_settings() if runtime == "onnx-int8" else None
         if key is not None:
-            key = ("runner", key, runtime, torch.get_num_threads())
+            key = ("runner", key, runtime, torch.get_num_threads(), int8 and int8[1])
+        if int8 is not None and int8[0] and int8[1] is None:
+            key = None  # calibrating on this fit's data: nothing to share
         return shared_model(key, lambda: make_runner(
-            runtime, module, probe, device=self.device_, identity=identity))
+            runtime, module, probe, device=self.device_, identity=identity,
+            int8=int8))
+
+    def _int8_settings(self):
+        """``(static, ranges, batches)`` for ``runtime="onnx-int8"``: static when
+        the subclass calibrates (defines ``_calibration_batches(X)``), from the
+        ranges of an earlier fit or else on the data ``fit`` is given."""
+        calibrate = getattr(self, "_calibration_batches", None)
+        if calibrate is None:
+            return (False, None, None)
+        ranges = getattr(self, "int8_calibration_", None)
+        source = getattr(self, "_calibration_source", None)
+        batches = None
+        if ranges is None and source is not None:
+            batches = calibrate(source)
+        return (True, ranges, batches)
 
     def _layers_view(self, requests: list):
         """A copy of this fitted embedder whose batches hold the features of

@@ -55,11 +55,11 @@ __all__ = [
     "onnx_cache_dir",
 ]
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 # Tokens a text forward pass suits best on a CPU (a text batch runs in chunks of
 # about this many tokens): chunks ran chatterbot texts 1.8x faster with torch and
 # 2x with ONNX Runtime (RESULTS.md, O2). Read by each runner's tokens_per_pass.
-TOKENS_PER_PASS = {"torch": 1024, "onnx": 512}
+TOKENS_PER_PASS = {"torch": 1024, "onnx": 512}  # int8 runs as "onnx"
 _OPSET = 17
 _EXPORT_FORMAT = 2  # 2: transformers attention exported in its eager form
 _VERIFIED: set[str] = set()  # export files already checked in this process
@@ -145,7 +145,7 @@ def _as_numpy(value) -> np.ndarray:
 
 
 def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
-                device, identity, cache_dir=None):
+                device, identity, cache_dir=None, int8=None):
     """The runner for ``runtime`` (``"auto"``, ``"torch"`` or ``"onnx"``).
 
     Parameters
@@ -167,6 +167,10 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
         than export a new file at every fit.
     cache_dir : path, default=None
         Where exports are kept; None uses ``onnx_cache_dir()``.
+    int8 : tuple or None
+        ``runtime="onnx-int8"``: ``(static, ranges, batches)`` for
+        ``sktransfer._embedding.int8.int8_file`` (the int8 copy of the fp32
+        export; the runner's ``ranges`` keeps the calibration).
     """
     if runtime not in RUNTIMES:
         raise ParameterError(f"runtime={runtime!r} is not one of {list(RUNTIMES)}")
@@ -186,12 +190,26 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
         return torch_runner
     try:
         path = _export_cached(module, probe, identity, cache_dir)
+        if runtime == "onnx-int8":
+            return _int8_runner(path, probe, *(int8 or (False, None, None)))
         runner = OnnxRunner(path)
         _verify(runner, torch_runner, probe, path)
     except Exception as exc:  # any export or check failure: torch still works
         _warn(f"the ONNX export of this model failed ({type(exc).__name__}: "
               f"{exc}); running it with torch")
         return torch_runner
+    return runner
+
+
+def _int8_runner(path, probe, static, ranges, batches) -> OnnxRunner:
+    from sktransfer._embedding.int8 import int8_file
+
+    path, ranges = int8_file(path, batches=batches, ranges=ranges, static=static)
+    runner = OnnxRunner(path)
+    runner.name, runner.ranges = "onnx-int8", ranges
+    got = runner.run(probe)
+    if got.shape[0] != len(next(iter(probe.values()))) or not np.isfinite(got).all():
+        raise RuntimeError(f"the int8 model gives {got.shape} non-finite outputs")
     return runner
 
 

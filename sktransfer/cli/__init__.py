@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                               "trust")
 
     for command in (fit, predict):
-        command.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+        command.add_argument("--runtime",
+                             choices=["auto", "torch", "onnx", "onnx-int8"],
                              help="what runs a frozen network (default: auto, "
                                   "ONNX Runtime on the CPU when installed)")
         command.add_argument("--exact-decode", action="store_true",
@@ -106,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     from sktransfer.cli.audit import add_audit_parser  # issue 24
 
     add_audit_parser(sub)
+
+    from sktransfer.cli.export import add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 

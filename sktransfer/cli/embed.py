@@ -51,7 +51,7 @@ def add_embed_parser(sub) -> None:
     embed.add_argument("--weights", default="DEFAULT",
                        help="images: DEFAULT, a weights enum name, a file or None")
     embed.add_argument("--batch-size", type=int, help="inputs per forward pass")
-    embed.add_argument("--runtime", help="torch, onnx or auto (when the "
+    embed.add_argument("--runtime", help="torch, onnx, onnx-int8 or auto (when the "
                                          "transformer supports it)")
     embed.add_argument("--partition-size", type=int, default=None,
                        help="inputs per partition, the unit of work and of resume "

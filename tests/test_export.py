@@ -1,0 +1,195 @@
+"""runtime="onnx-int8" and sktransfer.export: real models, real data.
+
+The exported files run in a subprocess where importing torch (and
+sktransfer) fails: ONNX Runtime alone computes the predictions.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sktransfer
+from sktransfer import PretrainedImageFeatures, PretrainedTextEmbeddings
+from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
+from sktransfer.exceptions import ParameterError
+
+pytest.importorskip("skl2onnx")
+pytest.importorskip("onnxruntime_extensions")
+
+_NO_TORCH = """
+import sys
+sys.modules["torch"] = None  # any "import torch" raises ImportError
+"""
+
+_RUN = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+try:
+    import torch  # noqa: F401
+    raise SystemExit("torch was importable")
+except ImportError:
+    pass
+options = ort.SessionOptions()
+if sys.argv[3] == "text":
+    from onnxruntime_extensions import get_library_path
+    options.register_custom_ops_library(get_library_path())
+session = ort.InferenceSession(sys.argv[1], options)
+inputs = np.load(sys.argv[2], allow_pickle=False)
+label, probabilities = session.run(["label", "probabilities"], {sys.argv[3]: inputs})
+print(json.dumps({"label": label.tolist(), "probabilities": probabilities.tolist(),
+                  "torch_loaded": "torch" in sys.modules and sys.modules["torch"]
+                  is not None}))
+"""
+
+
+def _run_without_torch(tmp_path, model_path, inputs, name):
+    """Predictions of ``model_path`` by onnxruntime in a torch-free process."""
+    (tmp_path / "sitecustomize.py").write_text(_NO_TORCH)
+    (tmp_path / "run.py").write_text(textwrap.dedent(_RUN))
+    np.save(tmp_path / "inputs.npy", inputs)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "run.py"), str(model_path),
+         str(tmp_path / "inputs.npy"), name],
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not result["torch_loaded"]
+    return np.asarray(result["label"]), np.asarray(result["probabilities"])
+
+
+@pytest.fixture(scope="module")
+def texts():
+    X, y = load_chatterbot_topics()
+    X, y = np.asarray(X, dtype=object), np.asarray(y)
+    order = np.random.default_rng(0).permutation(len(X))
+    return X[order[:240]], y[order[:240]], X[order[240:360]], y[order[240:360]]
+
+
+@pytest.mark.slow
+def test_text_int8_embeddings_close_to_fp32_and_accuracy_kept(texts):
+    X, y, X_test, y_test = texts
+    fp32 = PretrainedTextEmbeddings(runtime="torch", cache=False).fit(X)
+    int8 = PretrainedTextEmbeddings(runtime="onnx-int8", cache=False).fit(X)
+    assert int8.runtime_ == "onnx-int8"
+    e32, e8 = fp32.transform(X_test), int8.transform(X_test)
+    cosine = np.sum(e32 * e8, axis=1)  # both unit-norm
+    assert cosine.mean() > 0.97 and cosine.min() > 0.9
+    scores = [LogisticRegression(max_iter=2000).fit(model.transform(X), y)
+              .score(test, y_test) for model, test in ((fp32, e32), (int8, e8))]
+    assert scores[0] > 0.6  # the task is learnable: the comparison means something
+    assert scores[1] >= scores[0] - 0.03
+
+
+@pytest.mark.slow
+def test_exported_text_pipeline_runs_without_torch(texts, tmp_path):
+    X, y, X_test, _ = texts
+    model = make_pipeline(PretrainedTextEmbeddings(runtime="onnx-int8", cache=False),
+                          LogisticRegression(max_iter=2000)).fit(X, y)
+    path = sktransfer.export(model, tmp_path / "text.onnx", int8=True)
+    labels, probabilities = _run_without_torch(
+        tmp_path, path, np.asarray(X_test[:60], dtype=str), "text")
+    assert np.mean(labels == model.predict(X_test[:60])) >= 0.95
+    assert probabilities.shape == (60, len(model.classes_))
+
+
+@pytest.fixture(scope="module")
+def photo_model():
+    X, y = load_photo_patches(n_per_class=8, size=64)
+    model = make_pipeline(PretrainedImageFeatures("efficientnet_lite0", cache=False),
+                          StandardScaler(), LogisticRegression(max_iter=2000))
+    return model.fit(X, y)
+
+
+@pytest.mark.slow
+def test_exported_image_pipeline_agrees_with_predict_without_torch(photo_model,
+                                                                    tmp_path):
+    X_test, y_test = load_photo_patches(n_per_class=6, size=72, split="test")
+    path = sktransfer.export(photo_model, tmp_path / "image.onnx")
+    labels, probabilities = _run_without_torch(tmp_path, path, X_test, "image")
+    expected = photo_model.predict(X_test)
+    assert np.mean(labels == expected) >= 0.95
+    assert np.mean(expected == y_test) > 0.5  # a real model, not chance
+    # in-graph resize vs torchvision's: probabilities close, not identical
+    difference = np.abs(probabilities - photo_model.predict_proba(X_test))
+    assert difference.mean() < 0.02
+
+
+class _Custom(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X
+
+
+@pytest.mark.slow
+def test_export_names_the_step_it_cannot_convert(photo_model, tmp_path):
+    X, y = load_photo_patches(n_per_class=3, size=48)
+    steps = [photo_model.steps[0], ("odd", _Custom()), photo_model.steps[-1]]
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline(steps)
+    model.steps[-1] = ("head", LogisticRegression(max_iter=500))
+    model.fit(X, y)
+    with pytest.raises(ParameterError, match="'odd' \\(_Custom\\)"):
+        sktransfer.export(model, tmp_path / "x.onnx")
+
+
+def test_export_refuses_what_is_not_a_frozen_pipeline(tmp_path):
+    with pytest.raises(ParameterError, match="fine-tuned estimators"):
+        sktransfer.export(sktransfer.FineTunedClassifier(), tmp_path / "x.onnx")
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    with pytest.raises(ParameterError, match="PretrainedImageFeatures"):
+        sktransfer.export(model, tmp_path / "x.onnx")
+
+
+@pytest.mark.slow
+def test_export_command_writes_a_file_that_predicts_as_the_model(photo_model,
+                                                                  tmp_path):
+    import onnxruntime as ort
+
+    from sktransfer.cli import main
+    from sktransfer.cli.fit import MODEL_FORMAT
+
+    saved = tmp_path / "model.skt"
+    sktransfer.save(photo_model, saved, metadata={
+        "format": MODEL_FORMAT, "modality": "image", "text_column": None,
+        "task": "classification"})
+    assert main(["export", str(saved), str(tmp_path / "out.onnx")]) == 0
+    X_test, _ = load_photo_patches(n_per_class=2, size=64, split="test")
+    session = ort.InferenceSession(str(tmp_path / "out.onnx"))
+    (labels,) = session.run(["label"], {"image": X_test})
+    assert np.mean(labels == photo_model.predict(X_test)) >= 0.9
+    # --int8 of an image model fitted in fp32 needs images to calibrate on
+    assert main(["export", str(saved), str(tmp_path / "q.onnx"), "--int8"]) == 2
+
+
+@pytest.mark.slow
+def test_exported_regressor_outputs_prediction(photo_model, tmp_path):
+    import onnxruntime as ort
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    X, _ = load_photo_patches(n_per_class=3, size=64)
+    embedder = photo_model.steps[0][1]
+    features = embedder.transform(X)
+    target = X.reshape(len(X), -1).mean(axis=1)  # brightness: a real signal
+    model = Pipeline([("features", embedder),
+                      ("ridge", Ridge(alpha=10.0).fit(features, target))])
+    path = sktransfer.export(model, tmp_path / "regressor.onnx")
+    session = ort.InferenceSession(str(path))
+    assert [o.name for o in session.get_outputs()] == ["prediction"]
+    (prediction,) = session.run(None, {"image": X})
+    assert prediction.shape == (len(X),)
+    # the in-graph resize differs a little from torchvision's (48 px upscaled)
+    np.testing.assert_allclose(prediction, model.predict(X), rtol=0.05)
