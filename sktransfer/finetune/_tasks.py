@@ -135,7 +135,7 @@ REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
 REGRESSION_CONSTRAINTS = {"loss": [StrOptions(set(REGRESSION_LOSSES))]}
 REGRESSION_ATTRIBUTES = (
     ("n_outputs_", "int", "Number of target columns (1 for a 1-D ``y``)."),
-    ("target_mean_, target_scale_", "ndarray of shape (n_outputs_,)",
+    ("target_mean_, target_scale_", "ndarray of shape (n_outputs,)",
      "Mean and standard deviation of each target column: the network learns "
      "``(y - target_mean_) / target_scale_``, ``predict`` undoes it."),
 )
