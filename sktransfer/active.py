@@ -147,5 +147,5 @@ def _diverse(matrix, margin, n, random_state, rows) -> np.ndarray:
     if len(picked) < n:  # fewer distinct clusters (identical rows): fill up
         rest = [i for i in np.argsort(margin, kind="stable") if i not in picked]
         picked += rest[:n - len(picked)]
-    picked = np.asarray(picked)
-    return rows[picked[np.argsort(margin[picked], kind="stable")]]
+    order = np.asarray(picked)
+    return rows[order[np.argsort(margin[order], kind="stable")]]

@@ -29,7 +29,7 @@ def preprocess_graph(config: dict, opset: int = 18):
                              _MODES["bilinear"])
     mean = np.asarray(config["mean"], np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(config["std"], np.float32).reshape(1, 3, 1, 1)
-    constants = {
+    constants: dict[str, np.ndarray] = {
         "c_resize": np.asarray(resize, np.int64), "c_size": np.asarray(size, np.int64),
         "c_two": np.asarray(2, np.float32),
         "c_i2": np.asarray([2], np.int64), "c_i3": np.asarray([3], np.int64),

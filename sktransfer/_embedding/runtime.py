@@ -104,6 +104,7 @@ class OnnxRunner:
     """
 
     name = "onnx"
+    ranges: str | None = None  # onnx-int8: the calibrated ranges (JSON)
 
     @property
     def tokens_per_pass(self) -> int:

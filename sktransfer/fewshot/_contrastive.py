@@ -71,7 +71,8 @@ class PairBatches:
         as far as it has them, then repeats (dropout makes them differ)."""
         rng, each = self.rng, self.each
         classes = rng.choice(len(self.groups), self.per_batch, replace=False)
-        rows, owners = [], []
+        rows: list[int] = []
+        owners: list[int] = []
         for c in classes:
             group = self.groups[c]
             picked = rng.permutation(group)[:each]
@@ -153,8 +154,8 @@ def contrastive_tune(
             for _ in range(steps):
                 rows, owners = sampler.draw()
                 batch = _trim(tokens, rows, device)
-                owners = torch.as_tensor(owners, device=device)
-                loss = pair_loss(module(**batch), owners)
+                loss = pair_loss(module(**batch),
+                                 torch.as_tensor(owners, device=device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

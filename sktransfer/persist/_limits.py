@@ -246,7 +246,7 @@ def image_config(config: object) -> dict:
     if unknown:
         raise ModelFileError(f"the image config has unknown keys {unknown}; "
                              f"allowed are {sorted(allowed)}")
-    out = {}
+    out: dict[str, object] = {}
     low, high = LIMITS.min_image_size, LIMITS.max_image_size
     if "input_size" in config:
         size = config["input_size"]

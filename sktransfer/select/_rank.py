@@ -354,5 +354,5 @@ def default_candidates(modality: str, layers: bool = True) -> list:
                               .round().astype(int))
             out += [cls(row["model"], layer=int(k)) for k in picks]
     if modality == "image":
-        out.append(cls(BUNDLED_IMAGE, weights=None))
+        out.append(PretrainedImageFeatures(BUNDLED_IMAGE, weights=None))
     return out
