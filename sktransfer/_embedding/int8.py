@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from sktransfer.exceptions import ParameterError
+
 __all__ = ["CALIBRATION_SIZE", "calibration_rows", "int8_file"]
 
 CALIBRATION_SIZE = 200  # images used to calibrate a static quantization
@@ -53,7 +55,8 @@ def int8_file(fp32_path: str, *, batches: Iterable[Mapping] | None = None,
         return path, None
     if ranges is None:
         if batches is None:
-            raise ValueError("static int8 quantization needs calibration data")
+            raise ParameterError("static int8 quantization needs calibration data: fit "
+                                 "on images, or pass calibration images")
         ranges = _calibrate(fp32_path, batches)
     digest = hashlib.blake2b(ranges.encode(), digest_size=8).hexdigest()
     path = f"{stem}.int8-qdq-{_SCHEME}-{digest}.onnx"

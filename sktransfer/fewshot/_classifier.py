@@ -266,7 +266,8 @@ class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.head_.predict(self.transform(X))
+        features = self.transform(X)  # checks the fit first
+        return self.head_.predict(features)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities from the head (columns follow ``classes_``).
@@ -279,7 +280,8 @@ class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return self.head_.predict_proba(self.transform(X))
+        features = self.transform(X)  # checks the fit first
+        return self.head_.predict_proba(features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -220,7 +220,8 @@ class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)  # checks the fit first
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of the similarities over ``TEMPERATURE`` (columns: ``classes_``).
