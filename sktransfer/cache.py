@@ -37,7 +37,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -334,7 +334,7 @@ class EmbeddingCache:
         self._manifest_done = True
 
 
-def open_regular(path: str | os.PathLike[str]):
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """``open(path, "rb")`` for a regular file only: opened without blocking
     (a FIFO would wait for a writer forever), then checked; anything else
     raises ``OSError``."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import types
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ ML_OPSET = 3
 
 
 def export(model: BaseEstimator, path: str | os.PathLike[str], int8: bool = False,
-           calibration=None) -> str:
+           calibration: Any = None) -> str:
     """Write the fitted ``model`` as one ONNX file.
 
     Parameters

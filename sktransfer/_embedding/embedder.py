@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import os
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     # faster to pay for the export and memory (the text transformer) sets "torch".
     _auto_runtime = "auto"
 
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any = None) -> BaseEmbedder:
         """Validate ``X``, load the pretrained model and choose its runtime.
 
         Parameters
