@@ -40,7 +40,8 @@ print(f"from scratch, held-out accuracy: {scratch_score:.3f}")
 
 # %%
 # The training history of the refitted best model: the head-only epoch
-# first, then fine-tuning.
+# first, then fine-tuning. With ``freeze_depth="all"`` the head is fitted in
+# closed form as a tuned probe (``LogisticRegressionCV``), so there are no epochs.
 history = search.best_estimator_.history_
 fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
 left.bar(depths, scores, color="C0", label="pretrained")
@@ -49,9 +50,14 @@ left.set_xlabel("freeze_depth")
 left.set_ylabel("CV accuracy")
 left.set_ylim(0, 1)
 left.legend(loc="lower right")
-right.plot(history[:, "epoch"], history[:, "train_loss"], marker="o")
-right.set_xlabel("epoch")
-right.set_ylabel("training loss")
+if len(history):
+    right.plot(history[:, "epoch"], history[:, "train_loss"], marker="o")
+    right.set_xlabel("epoch")
+    right.set_ylabel("training loss")
+else:
+    right.text(0.5, 0.5, "head fitted as a tuned probe:\nno training epochs",
+               ha="center", va="center")
+    right.set_axis_off()
 right.set_title("best model's history_")
 fig.tight_layout()
 plt.show()
