@@ -542,3 +542,118 @@ def test_a_wrong_output_count_fails_at_load(text_saved):
     with pytest.raises(ModelFileError, match="3 outputs but the estimator's fitted "
                                              "state asks for 2"):
         sktransfer.load(text_saved)
+
+
+# --- text embedders: a file never names the folder a model is read from ----------
+
+def _without_networks(path, estimator):
+    """The archive re-saved with ``estimator`` as its tree and no network stored
+    (a crafted file: the model then comes from whatever spec the tree names)."""
+    import skops.io as sio
+
+    content = members(path)
+    tree = sio.dumps(estimator)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, value in content.items():
+            if name.startswith("networks/"):
+                continue
+            if name == "manifest.json":
+                data = json.loads(value)
+                data["networks"] = []
+                data["members"] = {k: v for k, v in data["members"].items()
+                                   if not k.startswith("networks/")}
+                data["members"]["estimator.skops"] = hashlib.sha256(tree).hexdigest()
+                value = json.dumps(data).encode()
+            archive.writestr(name, tree if name == "estimator.skops" else value)
+
+
+@pytest.fixture
+def folder_embedder(tiny_bert, tmp_path):
+    """A text embedder fitted from a local model folder, saved; the folder is
+    then deleted, so a load that read it would fail."""
+    import shutil
+
+    from sktransfer import PretrainedTextEmbeddings
+
+    folder = tmp_path / "my-model"
+    shutil.copytree(tiny_bert, folder)
+    emb = PretrainedTextEmbeddings(f"hf/{folder}", batch_size=4, cache=False,
+                                   runtime="torch").fit(TEXTS)
+    expected = emb.transform(TEXTS)
+    sktransfer.save(emb, tmp_path / "emb.skt")
+    shutil.rmtree(folder)
+    return tmp_path / "emb.skt", expected
+
+
+def test_a_text_embedder_from_a_folder_stores_its_encoder(folder_embedder):
+    path, expected = folder_embedder
+    assert "networks/0/encoder/config.json" in members(path)
+    loaded = sktransfer.load(path)
+    np.testing.assert_allclose(loaded.transform(TEXTS), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["/etc", "hf//etc", "hf/../../models", "~/models",
+                                  "{folder}"])
+def test_a_text_spec_that_is_a_path_is_refused(folder_embedder, spec, tmp_path):
+    path, _ = folder_embedder
+    loaded = sktransfer.load(path)
+    loaded.__dict__.pop("_model")
+    loaded.model = spec.format(folder=tmp_path)
+    _without_networks(path, loaded)
+    with pytest.raises(ModelFileError, match="which is a path, not a model name"):
+        sktransfer.load(path)
+
+
+def test_a_text_spec_that_is_a_name_still_reloads_lazily(folder_embedder):
+    path, _ = folder_embedder
+    loaded = sktransfer.load(path)
+    loaded.__dict__.pop("_model")
+    loaded.model = "all-MiniLM-L6-v2"  # a name: resolved on first use, as a pickle
+    _without_networks(path, loaded)
+    assert sktransfer.load(path).model == "all-MiniLM-L6-v2"
+
+
+# --- LoRA: sizes come from this machine's backbone, checked before allocation --------
+
+@pytest.fixture(scope="module")
+def lora_bytes(photos, tmp_path_factory):
+    from sktransfer import FineTunedClassifier
+
+    X, y = photos
+    clf = FineTunedClassifier("efficientnet_lite0", lora_rank=2, image_size=32,
+                              max_epochs=1, batch_size=8, random_state=0).fit(X, y)
+    path = tmp_path_factory.mktemp("lora") / "lora.skt"
+    sktransfer.save(clf, path)
+    return path.read_bytes()
+
+
+def _craft_lora(tmp_path, lora_bytes, **changes):
+    import skops.io as sio
+
+    path = tmp_path / "lora.skt"
+    path.write_bytes(lora_bytes)
+    loaded = sktransfer.load(path)
+    for name in ("net_", "_tokenize"):
+        loaded.__dict__.pop(name, None)
+    for name, value in changes.items():
+        setattr(loaded, name, value)
+    loaded.__dict__["_sktransfer_network"] = 0
+    rewrite(path, {"estimator.skops": sio.dumps(loaded)})
+    return path
+
+
+def test_a_lora_rank_bomb_is_refused_before_allocation(lora_bytes, tmp_path):
+    path = _craft_lora(tmp_path, lora_bytes, lora_rank=1_000_000)
+    with pytest.raises(ModelFileError, match=r"LoRA adapters .* parameters"):
+        sktransfer.load(path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lora_modules_": ["blocks.0.0.no_such_layer"]}, "not a linear or convolution"),
+    ({"lora_rank": "8"}, "not a positive int"),
+    ({"model": "/tmp/efficientnet_lite0"}, "must be a model name"),
+])
+def test_crafted_lora_fields_are_refused(lora_bytes, tmp_path, changes, message):
+    path = _craft_lora(tmp_path, lora_bytes, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        sktransfer.load(path)

@@ -33,9 +33,11 @@ Extension point
 ``sktransfer.persist._nets.HANDLERS`` lists the kinds of network: every
 estimator with a skorch ``net_`` around a ``FineTuneModule`` (anything built
 on ``BaseFineTuned``: classifiers and regressors, image and text) and every
-``BaseEmbedder`` with an image ``backbone_``. Text embedders keep no weights:
-they reload their spec (which must resolve on the loading machine, as for a
-pickle). A new estimator on those bases needs no change here; a new kind of
+``BaseEmbedder`` with an image ``backbone_``. Text embedders of a model name
+keep no weights: they reload the name on first use (it must resolve on the
+loading machine, as for a pickle); one made from a local folder stores its
+encoder, and ``load`` refuses a text embedder whose spec is a path it did not
+store. A new estimator on those bases needs no change here; a new kind of
 network adds a handler (``kind``, ``heavy`` attributes, ``matches``, ``save``,
 ``load``). A new public class is trusted once it is in ``__all__`` of a
 module of ``ESTIMATOR_MODULES`` (a test checks every public estimator is).
@@ -333,7 +335,7 @@ def load(
 
 def _load(path: Path, trusted) -> BaseEstimator:
     from sktransfer.persist import _limits as limits
-    from sktransfer.persist._nets import HANDLERS
+    from sktransfer.persist._nets import HANDLERS, check_text_specs
 
     kinds = {h.kind: h for h in HANDLERS}
     with Archive(path) as archive:
@@ -343,6 +345,7 @@ def _load(path: Path, trusted) -> BaseEstimator:
         objects = list(_estimators(estimator))
         limits.check_data_only(objects, path)
         owners = _owners(estimator, len(archive.networks), path)
+        check_text_specs(objects, owners, path)
         _map_devices(estimator)
         with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
             for index, obj in owners:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import TypeGuard
@@ -21,7 +22,7 @@ from sktransfer.backbones import TEXT_BACKBONE_FILES
 from sktransfer.exceptions import ModelFileError, ModelNotAvailableError
 from sktransfer.persist import _limits as limits
 
-__all__ = ["HANDLERS", "NETWORK_FILES", "handler_for"]
+__all__ = ["HANDLERS", "NETWORK_FILES", "check_text_specs", "handler_for"]
 
 WEIGHTS = "weights.safetensors"
 HISTORY = "history.json"
@@ -119,9 +120,9 @@ def _image_backbone(entry: dict, weights: Path):
 class ImageFeaturesHandler:
     """A fitted ``BaseEmbedder`` with an image ``backbone_``: weights stored.
 
-    Text embedders have no handler: their light state is saved as is and the
-    model is reloaded from its spec on first use (``BaseEmbedder``'s lazy
-    ``_model``), as for a pickle.
+    Text embedders of a model *name* have no network entry: their light state
+    is saved as is and the name is reloaded on first use (``BaseEmbedder``'s
+    lazy ``_model``), as for a pickle; see ``TextFeaturesHandler``.
     """
 
     kind = "image-features"
@@ -231,6 +232,73 @@ class FineTunedHandler:
         obj.net_ = net
 
 
+def _save_encoder(backbone, folder: Path) -> dict:
+    """A transformers text backbone: config, tokenizer files and weights."""
+    from sktransfer.backbones import save_text_backbone
+
+    entry = {"text": save_text_backbone(backbone, folder / ENCODER)}
+    save_weights(backbone.module, folder / WEIGHTS)
+    return entry
+
+
+def _load_encoder(folder: Path, entry: dict, device):
+    from sktransfer.backbones import load_text_backbone
+
+    backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
+    load_weights(backbone.module, folder / WEIGHTS)
+    backbone.module.to(torch.device(device)).eval()
+    return backbone
+
+
+class TextFeaturesHandler:
+    """A fitted ``PretrainedTextEmbeddings`` whose model is a local file or
+    folder: its encoder is stored, because a file never names a path.
+
+    One with a model *name* stores nothing: the name is reloaded on first use,
+    like a pickle, and ``load`` refuses a file whose text embedder has no
+    stored encoder and a spec that is not a plain name
+    (``check_text_specs``)."""
+
+    kind = "text-features"
+    heavy: tuple[str, ...] = ("_model",)
+
+    @staticmethod
+    def matches(obj) -> bool:
+        from sktransfer.text import PretrainedTextEmbeddings
+
+        return (isinstance(obj, PretrainedTextEmbeddings)
+                and hasattr(obj, "n_features_out_") and not _plain_name(obj.model))
+
+    @staticmethod
+    def save(obj, folder: Path) -> dict:
+        return _save_encoder(obj.backbone_, folder)
+
+    @staticmethod
+    def load(obj, folder: Path, entry: dict) -> None:
+        backbone = _load_encoder(folder, entry, obj.device_)
+        expected = int(obj._n_out(backbone))
+        if obj.n_features_out_ != expected:
+            raise ModelFileError(f"n_features_out_ is {obj.n_features_out_!r}, but "
+                                 f"the network gives {expected} features")
+        obj._model = backbone
+
+
+def check_text_specs(objects, owners, path) -> None:
+    """A text embedder without a stored encoder reloads its spec on first use:
+    that spec must be a model name, never a path the file chose."""
+    from sktransfer.text import PretrainedTextEmbeddings
+
+    stored = {id(obj) for _, obj in owners}
+    for obj in objects:
+        if (isinstance(obj, PretrainedTextEmbeddings) and id(obj) not in stored
+                and hasattr(obj, "n_features_out_") and not _plain_name(obj.model)):
+            raise ModelFileError(
+                f"{str(path)!r}: a PretrainedTextEmbeddings names the model "
+                f"{str(obj.model)!r}, which is a path, not a model name; a model "
+                f"file never chooses a file or folder to read (a model saved from a "
+                f"folder stores its encoder in the file)")
+
+
 class TunedEncoderHandler:
     """A ``FewShotTextClassifier``'s contrastively tuned text backbone
     (``encoder_``): its config and tokenizer files and its weights."""
@@ -246,20 +314,11 @@ class TunedEncoderHandler:
 
     @staticmethod
     def save(obj, folder: Path) -> dict:
-        from sktransfer.backbones import save_text_backbone
-
-        entry = {"text": save_text_backbone(obj.encoder_, folder / ENCODER)}
-        save_weights(obj.encoder_.module, folder / WEIGHTS)
-        return entry
+        return _save_encoder(obj.encoder_, folder)
 
     @staticmethod
     def load(obj, folder: Path, entry: dict) -> None:
-        from sktransfer.backbones import load_text_backbone
-
-        backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
-        load_weights(backbone.module, folder / WEIGHTS)
-        backbone.module.to(torch.device(obj.device_)).eval()
-        obj.encoder_ = backbone
+        obj.encoder_ = _load_encoder(folder, entry, obj.device_)
 
 
 # --- LoRA: the adapters and the head; the backbone rebuilt from its spec ----------
@@ -298,8 +357,11 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
             f"the backbone {obj.model!r} on this machine is not the one the LoRA "
             f"adapters were trained on (its weights' SHA-256 differs from the "
             f"file's {str(obj.backbone_digest_)[:12]}...)")
-    inject_adapters(backbone.module, list(obj.lora_modules_), obj.lora_rank,
-                    obj.lora_alpha, obj.lora_dropout)
+    names = list(obj.lora_modules_)
+    limits.check_parameters(_adapter_count(backbone.module, names, obj.lora_rank),
+                            path, f"the LoRA adapters of {obj.model!r}")
+    inject_adapters(backbone.module, names, obj.lora_rank, obj.lora_alpha,
+                    obj.lora_dropout)
     module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter, lora=True)
     tensors = load_file(str(path), device="cpu")
     expected = {name for name in module.state_dict()
@@ -312,11 +374,31 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
     return module
 
 
+def _adapter_count(module: nn.Module, names: list, rank) -> int:
+    """The values rank-``rank`` adapters on the layers ``names`` hold (peft's
+    shapes: Linear r x (in + out), Conv r x (in x kernel + out / groups)),
+    counted before anything is allocated."""
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ModelFileError(f"lora_rank is {rank!r}, not a positive int")
+    layers = dict(module.named_modules())
+    total = 0
+    for name in names:
+        layer = layers.get(name) if isinstance(name, str) else None
+        if isinstance(layer, nn.Linear):
+            total += rank * (layer.in_features + layer.out_features)
+        elif isinstance(layer, nn.modules.conv._ConvNd):
+            total += rank * (layer.in_channels * math.prod(layer.kernel_size)
+                             + layer.out_channels // layer.groups)
+        else:
+            raise ModelFileError(f"the LoRA target {name!r} is not a linear or "
+                                 f"convolution layer of the backbone")
+    return total
+
+
 def _check_lora_spec(obj) -> None:
     """A LoRA file names its backbone: a model name, never a file or folder."""
     model, weights = obj.model, getattr(obj, "weights", None)
-    spec = model.removeprefix("hf/") if isinstance(model, str) else model
-    if not _plain_name(spec) or not (weights is None or _plain_name(weights)):
+    if not _plain_name(model) or not (weights is None or _plain_name(weights)):
         raise ModelFileError(
             f"{type(obj).__name__}(model={model!r}, lora_rank=...) cannot be saved "
             f"or loaded with its adapters alone: the backbone must be a model name "
@@ -324,8 +406,15 @@ def _check_lora_spec(obj) -> None:
 
 
 def _plain_name(name) -> bool:
-    return (isinstance(name, str) and not os.path.exists(name)
-            and not os.path.isabs(name) and ".." not in name.split("/"))
+    """A model name, not a path: no file or folder of that name here, not
+    absolute, no ``..``, also after a ``hf/`` or ``timm/`` prefix."""
+    if not isinstance(name, str) or not name:
+        return False
+    bare = name.removeprefix("hf/").removeprefix("timm/")
+    return not any(os.path.exists(n) or os.path.isabs(n) or n.startswith("~")
+                   or "\\" in n
+                   or ".." in n.replace("\\", "/").split("/")
+                   for n in {name, bare})
 
 
 def _json_number(value):
@@ -334,7 +423,8 @@ def _json_number(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-HANDLERS = (FineTunedHandler, ImageFeaturesHandler, TunedEncoderHandler)
+HANDLERS = (FineTunedHandler, ImageFeaturesHandler, TextFeaturesHandler,
+            TunedEncoderHandler)
 
 
 def handler_for(obj):
