@@ -58,7 +58,7 @@ __all__ = [
 METHODS = ("auto", "confident", "cleanlab")
 # cosine similarity above which two embeddings are copies of one input
 # (re-encoded, resized, lightly cropped); measured in benchmarks/bench_audit.py
-DUPLICATE_THRESHOLDS = {"thumbnail": 0.9, "image": 0.95, "text": 0.97}
+DUPLICATE_THRESHOLDS = {"thumbnail": 0.9, "image": 0.95, "text": 0.9}
 THUMBNAIL_SIDE = 12  # images are compared as gray THUMBNAIL_SIDE^2 thumbnails
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 OUTLIER_MADS = 4.0  # an outlier lies this many MADs above the median score
@@ -228,7 +228,7 @@ def find_duplicates(
         ``PretrainedTextEmbeddings()`` for texts.
     threshold : float in (0, 1] or "auto", default="auto"
         ``"auto"``: ``DUPLICATE_THRESHOLDS`` of what is compared (0.9 for
-        image thumbnails, 0.97 for text embeddings, 0.95 for an embedder or
+        image thumbnails, 0.9 for text embeddings, 0.95 for an embedder or
         precomputed embeddings).
 
     Returns

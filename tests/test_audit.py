@@ -181,6 +181,18 @@ def test_finds_re_encoded_jpeg_copies():
 
 
 @pytest.mark.slow
+def test_finds_re_typed_text_copies_with_the_bundled_model():
+    from sktransfer.datasets import load_chatterbot_topics
+
+    texts, _ = load_chatterbot_topics(["science", "sports", "money"])
+    texts = list(dict.fromkeys(t for t in texts if len(t.split()) >= 5))[:40]
+    copies = [texts[3].upper(), texts[17].rstrip(".!?") + " !",
+              "  ".join(texts[29].split())]
+    # statements on one topic are similar, not copies
+    assert find_duplicates(texts + copies) == [[3, 40], [17, 41], [29, 42]]
+
+
+@pytest.mark.slow
 def test_audit_command_reports_a_moved_image_and_a_copy(tmp_path):
     import subprocess
     import sys
