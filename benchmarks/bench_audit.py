@@ -20,7 +20,8 @@
 
 Run::
 
-    PYTHONPATH=. python benchmarks/bench_audit.py [photos] [texts] [duplicates] [text-duplicates] [active]
+    PYTHONPATH=. python benchmarks/bench_audit.py [photos] [texts] [duplicates] \
+        [text-duplicates] [active]
 """
 
 from __future__ import annotations

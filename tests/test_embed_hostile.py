@@ -195,3 +195,29 @@ def test_a_small_input_on_several_local_workers_gets_a_note(capsys):
                                   (50, 1, "tcp://x:8786")):
         _note_small_input(n, Namespace(scheduler=scheduler, workers=workers))
         assert capsys.readouterr().err == ""
+
+
+def test_one_worker_embeds_in_process_without_a_cluster(images, tmp_path, capsys,
+                                                        monkeypatch):
+    """``--workers 1`` (the default) starts no LocalCluster: below about
+    LOCAL_CLUSTER_CROSSOVER inputs a cluster's start-up costs more than it saves
+    (benchmarks/bench_embed_crossover.py); with --skip-bad as well."""
+    import sktransfer.cli.embed as embed_command
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(embed_command, "connect", no_cluster)
+    folder, paths = images
+    bomb_png(folder / "99-bomb.png")
+    code = main(["embed", str(folder), "--out", str(tmp_path / "o"), *MODEL,
+                 "--no-progress", "--skip-bad", "--partition-size", "3"])
+    assert code == 0, capsys.readouterr().err
+    frame = pd.read_parquet(tmp_path / "o")
+    features = PretrainedImageFeatures(MODEL[1], weights=None, cache=False)
+    expected = features.fit(paths[:1]).transform(paths)
+    names = list(features.get_feature_names_out())
+    np.testing.assert_allclose(frame[names].to_numpy(), expected, rtol=1e-4,
+                               atol=1e-5)
+    assert pd.read_csv(tmp_path / "o" / "_skipped.csv")["path"].str.endswith(
+        "99-bomb.png").all()

@@ -1,14 +1,19 @@
-"""``sktransfer embed DATA --out OUT``: embed a collection on a Dask cluster.
+"""``sktransfer embed DATA --out OUT``: embed a collection, in this process or on
+a Dask cluster.
 
 The inputs are listed on the client, cut into fixed-size partitions in a
-deterministic order, embedded by :func:`sktransfer.dask.embed_items` on the workers,
-and each partition is written as soon as it arrives (see ``_embed_store``).
+deterministic order, embedded by :func:`sktransfer.dask.embed_items` -- in this
+process with ``--workers 1`` (the default: a cluster's start-up is not worth it
+on one machine's worth of work, see ``LOCAL_CLUSTER_CROSSOVER``), else on the
+workers of a LocalCluster or of ``--scheduler`` -- and each partition is written
+as soon as it is done (see ``_embed_store``).
 Killed and rerun, the command embeds only the partitions not on disk yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -59,7 +64,8 @@ def add_embed_parser(sub) -> None:
                             "a resumed folder keeps its own)")
     where = embed.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1,
-                       help="start a LocalCluster of N processes, 1 thread each")
+                       help="1 (default): embed in this process; N > 1: start "
+                            "a LocalCluster of N processes, 1 thread each")
     where.add_argument("--scheduler", help="address of a running Dask scheduler "
                                            "(tcp://host:8786)")
     embed.add_argument("--connect-timeout", type=float, default=10.0,
@@ -202,16 +208,33 @@ def _embed_missing(client, keys, column, transformer, store, todo, skip_bad,
     submit()
     for future in running:
         index = index_of.pop(future.key)
-        features, errors = future.result()
-        rows = store.rows(index)
-        part = keys.iloc[rows.start:rows.stop]
-        good, skipped = _skipped_rows(part, errors)
-        if skipped:
-            part, features = part.iloc[good], features[good]
-        store.write(index, part, features, skipped)
-        progress.update(len(rows))
+        _write_part(keys, store, index, *future.result())
+        progress.update(len(store.rows(index)))
         future.release()
         submit()
+
+
+def _embed_in_process(keys, column, transformer, store, todo, skip_bad, progress):
+    """``_embed_missing`` without a cluster: the partitions one after the
+    other in this process (with all of torch's threads), each written as it
+    is done."""
+    from sktransfer.dask import embed_items
+
+    on_error = "skip" if skip_bad else "raise"
+    for index in todo:
+        rows = store.rows(index)
+        items = keys[column].iloc[rows.start:rows.stop].tolist()
+        _write_part(keys, store, index, *embed_items(items, transformer, on_error))
+        progress.update(len(rows))
+
+
+def _write_part(keys, store, index, features, errors) -> None:
+    rows = store.rows(index)
+    part = keys.iloc[rows.start:rows.stop]
+    good, skipped = _skipped_rows(part, errors)
+    if skipped:
+        part, features = part.iloc[good], features[good]
+    store.write(index, part, features, skipped)
 
 
 #: The default partition size gives each worker about this many partitions.
@@ -244,19 +267,20 @@ def fit_sample(keys: pd.DataFrame, column: str, modality: str,
     raise InvalidInputError(f"none of the {len(values)} inputs can be read")
 
 
-#: Below about this many inputs, extra LocalCluster workers start (load the
-#: model, import torch) for longer than they save: measured in
-#: benchmarks/RESULTS.md ("embed: the LocalCluster crossover").
-LOCAL_CLUSTER_CROSSOVER = 200
+#: Below about this many inputs, a LocalCluster's start-up (scheduler, nannies,
+#: a model load per worker: ~9 s on 2 cores) costs more than its workers save
+#: over one in-process run: measured in benchmarks/RESULTS.md ("embed: the
+#: LocalCluster crossover"; the lines cross at ~3,300 2.5-MP photos on 2 cores).
+LOCAL_CLUSTER_CROSSOVER = 3000
 
 
 def _note_small_input(n_inputs: int, args) -> None:
     if args.scheduler is None and args.workers > 1 and \
             n_inputs < LOCAL_CLUSTER_CROSSOVER:
         print(f"sktransfer: note: {n_inputs} inputs: below about "
-              f"{LOCAL_CLUSTER_CROSSOVER}, {args.workers} workers save less time "
-              f"than their start-up costs; --workers 1 is as fast",
-              file=sys.stderr)
+              f"{LOCAL_CLUSTER_CROSSOVER}, a LocalCluster of {args.workers} workers "
+              f"takes longer to start than it saves; --workers 1 (the default) "
+              f"embeds in this process, without one", file=sys.stderr)
 
 
 def run_embed(args) -> None:
@@ -280,12 +304,16 @@ def run_embed(args) -> None:
     check_folder(args.out)
     sample = fit_sample(keys, column, modality, args.skip_bad)
     _note_small_input(len(keys), args)
-    with connect(args.scheduler, args.workers, args.connect_timeout) as client:
+    in_process = args.scheduler is None and args.workers == 1
+    with (contextlib.nullcontext() if in_process else
+          connect(args.scheduler, args.workers, args.connect_timeout)) as client:
         transformer = build_transformer(args, modality)
         # every worker loads the model at once (each needs it for its parts)
-        fitted = fit_on_workers(client, transformer, sample)
+        fitted = (transformer.fit(sample) if in_process
+                  else fit_on_workers(client, transformer, sample))
         size = (args.partition_size or saved_partition_size(args.out)
-                or default_partition_size(len(keys), _n_workers(client)))
+                or default_partition_size(len(keys), 1 if in_process
+                                          else _n_workers(client)))
         values = keys[column]
 
         def signature(index):
@@ -302,8 +330,9 @@ def run_embed(args) -> None:
         with tqdm(total=len(keys), initial=done, unit="row", desc="embedding",
                   disable=args.no_progress, file=sys.stderr) as progress:
             if todo:
-                _embed_missing(client, keys, column, fitted, store, todo,
-                               args.skip_bad, progress)
+                embed = _embed_in_process if in_process else functools.partial(
+                    _embed_missing, client)
+                embed(keys, column, fitted, store, todo, args.skip_bad, progress)
         seconds = time.perf_counter() - started
     skipped = store.write_skipped()
     resumed = store.n_partitions - len(todo)
