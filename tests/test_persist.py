@@ -257,7 +257,8 @@ def test_raw_pixels_moved_keeps_old_name(photos, tmp_path):
     import skops.io as sio
 
     X, _ = photos
-    new, old = io.BytesIO(sio.dumps(sktransfer.baselines.RawPixels(size=8))), io.BytesIO()
+    new = io.BytesIO(sio.dumps(sktransfer.baselines.RawPixels(size=8)))
+    old = io.BytesIO()
     with zipfile.ZipFile(new) as src, zipfile.ZipFile(old, "w") as dst:
         for name in src.namelist():
             dst.writestr(name, src.read(name).replace(b"sktransfer.baselines",
