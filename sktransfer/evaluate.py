@@ -12,6 +12,7 @@ number of labelled samples per class and ``plot_learning_curve`` draws it.
 from __future__ import annotations
 
 import time
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.baselines import RawPixels
+from sktransfer.exceptions import InvalidInputError
 
 if TYPE_CHECKING:  # names used in annotations only
     import os
@@ -106,6 +108,15 @@ def text_candidates(
     return candidates
 
 
+def _check_class_sizes(y, cv):
+    """Stratified ``cv`` folds need ``cv`` rows of every class."""
+    classes, counts = np.unique(np.asarray(y), return_counts=True)
+    if isinstance(cv, Integral) and counts.min() < cv:
+        raise InvalidInputError(
+            f"cv={cv} needs at least {cv} samples per class; the smallest class "
+            f"({classes.tolist()[counts.argmin()]!r}) has {counts.min()}")
+
+
 def compare(
     X: Any,
     y: ArrayLike,
@@ -134,6 +145,8 @@ def compare(
         metric, and ``fit_time`` (mean seconds per fold).
     """
     stratify = type_of_target(y) in ("binary", "multiclass")
+    if stratify:
+        _check_class_sizes(y, cv)
     folds = (StratifiedKFold if stratify else KFold)(
         cv, shuffle=True, random_state=random_state)
     rows = []

@@ -90,9 +90,9 @@ def _parser() -> argparse.ArgumentParser:
 
     for command in (fit, predict):
         command.add_argument("--runtime",
-                             choices=["auto", "torch", "onnx", "onnx-int8"],
-                             help="what runs a frozen network (default: auto, "
-                                  "ONNX Runtime on the CPU when installed)")
+                             help="what runs a frozen network: auto (default: "
+                                  "ONNX Runtime on the CPU when installed), "
+                                  "torch, onnx or onnx-int8")
         command.add_argument("--exact-decode", action="store_true",
                              help="decode JPEGs at full resolution (default: "
                                   "draft mode at the size the network needs)")

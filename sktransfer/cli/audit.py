@@ -16,8 +16,6 @@ import io
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["add_audit_parser", "run_audit", "write_audit_report"]
 
 MAX_SHOWN = 60  # label issues and outliers shown on the page (the CSV has all)
@@ -43,7 +41,8 @@ def add_audit_parser(sub) -> None:
                        help="folds of the out-of-fold predictions")
     audit.add_argument("--method", choices=["auto", "confident", "cleanlab"],
                        default="auto", help="how label issues are decided")
-    audit.add_argument("--runtime", choices=["auto", "torch", "onnx"])
+    audit.add_argument("--runtime", help="what runs the frozen network: auto, "
+                                         "torch, onnx or onnx-int8")
     audit.add_argument("--exact-decode", action="store_true")
 
 
@@ -52,22 +51,19 @@ def run_audit(args) -> None:
 
     from sktransfer.audit import (
         DUPLICATE_THRESHOLDS,
+        check_labels,
         find_duplicates,
         find_label_issues,
         find_outliers,
     )
     from sktransfer.cli._inputs import load_training_data
-    from sktransfer.cli.fit import build_estimator
-    from sktransfer.exceptions import CLIError
+    from sktransfer.cli.fit import build_estimator, check_params
 
-    if args.cv < 2:
-        raise CLIError(f"--cv must be at least 2, got {args.cv}")
     args.finetune = False
     X, y, modality = load_training_data(args)
-    if len(np.unique(y)) < 2:
-        raise CLIError(f"{args.data!r} holds a single class: auditing labels "
-                       f"needs at least 2")
+    check_labels(y, cv=args.cv)  # find_label_issues' own checks, before any work
     pipeline = build_estimator(args, modality)
+    check_params(pipeline)
     embedder, head = pipeline.steps[0][1], pipeline[1:]
     with tqdm(total=5, desc="audit", unit="step") as bar:
         bar.set_postfix_str("embedding")
