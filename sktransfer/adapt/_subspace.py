@@ -25,9 +25,10 @@ from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._base import TRANSFORMER_FIT, DomainTransformer
 from sktransfer.adapt._utils import (
     KERNELS,
-    check_domains,
     check_kernel_size,
     kernel_params,
     target_mask,
@@ -38,21 +39,7 @@ from sktransfer.exceptions import ParameterError
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
 
-    from typing_extensions import Self
-
 __all__ = ["SubspaceAlignment", "TransferComponentAnalysis"]
-
-_FIT_DOC = """
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,), default=None
-            ``-1`` marks target rows; other values (or ``None``) are source rows.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; overrides
-            ``y``.
-"""
 
 
 def _check_components(n_components, limit, what):
@@ -64,7 +51,7 @@ def _check_components(n_components, limit, what):
 
 
 class SubspaceAlignment(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    DomainTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Align the source PCA subspace with the target PCA subspace.
 
@@ -129,10 +116,7 @@ class SubspaceAlignment(
     def __init__(self, n_components: int | None = None):
         self.n_components = n_components
 
-    def _fit(self, X, y, sample_domain):
-        X = validate_data(self, X)
-        target = target_mask(y, sample_domain, X.shape[0])
-        check_domains(~target, target)
+    def _fit_domains(self, X, target):
         counts = {"source": int((~target).sum()), "target": int(target.sum())}
         k = self.n_components
         if k is None:
@@ -148,25 +132,8 @@ class SubspaceAlignment(
         self.target_components_ = target_pca.components_
         self.source_mean_, self.target_mean_ = source.mean_, target_pca.mean_
         self.alignment_matrix_ = self.source_components_ @ self.target_components_.T
-        return X, target
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any | None = None,
-        sample_domain: Any | None = None,
-    ) -> Self:
-        """Learn both subspaces and their alignment.
-        {fit_doc}
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        self._fit(X, y, sample_domain)
-        return self
-
+    @fill_doc(params=TRANSFORMER_FIT)
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(
         self,
@@ -175,13 +142,18 @@ class SubspaceAlignment(
         sample_domain: Any | None = None,
     ) -> np.ndarray:
         """Fit, then map every row by its domain (source or target).
-        {fit_doc}
+
+        Parameters
+        ----------
+        %(params)s
+
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
             Rows in the target subspace's coordinates.
         """
-        X, target = self._fit(X, y, sample_domain)
+        X, target = self._split(X, y, sample_domain)
+        self._fit_domains(X, target)
         return self._map(X, target)
 
     def transform(self, X: Any, sample_domain: Any | None = None) -> np.ndarray:
@@ -216,9 +188,6 @@ class SubspaceAlignment(
     def _n_features_out(self):
         return self.source_components_.shape[0]
 
-    fit.__doc__ = fit.__doc__.format(fit_doc=_FIT_DOC)
-    fit_transform.__doc__ = fit_transform.__doc__.format(fit_doc=_FIT_DOC)
-
 
 def _transfer_components(K, u, mu, k):
     """Top ``k`` solutions of ``K H K w = lambda (u u^T + mu I) w``.
@@ -252,7 +221,7 @@ def _transfer_components(K, u, mu, k):
 
 
 class TransferComponentAnalysis(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    DomainTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Transfer component analysis: a kernel subspace where the domains match.
 
@@ -342,24 +311,8 @@ class TransferComponentAnalysis(
         self.gamma = gamma
         self.max_samples = max_samples
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any | None = None,
-        sample_domain: Any | None = None,
-    ) -> Self:
-        """Learn the transfer components.
-        {fit_doc}
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        X = validate_data(self, X)
+    def _fit_domains(self, X, target):
         n = X.shape[0]
-        target = target_mask(y, sample_domain, n)
-        check_domains(~target, target)
         check_kernel_size(n, self.max_samples, type(self).__name__)
         _check_components(self.n_components, n, "the number of rows")
         self.kernel_params_ = kernel_params(self.kernel, self.gamma, X)
@@ -370,7 +323,6 @@ class TransferComponentAnalysis(
         values, vectors = _transfer_components(K, K @ e, self.mu, self.n_components)
         self.eigenvalues_, self.components_ = values, vectors
         self.X_fit_ = X
-        return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Map rows (of either domain) onto the transfer components.
@@ -394,4 +346,3 @@ class TransferComponentAnalysis(
     def _n_features_out(self):
         return self.components_.shape[1]
 
-    fit.__doc__ = fit.__doc__.format(fit_doc=_FIT_DOC)

@@ -19,13 +19,12 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import check_classification_targets
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sktransfer.adapt._importance import _fit_weighted
+from sktransfer.adapt._base import DEFAULT_ESTIMATOR, fit_weighted
 from sktransfer.adapt._utils import (
     NoTargetSamplesWarning,
     check_domains,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = ["TrAdaBoostClassifier", "TrAdaBoostR2Regressor"]
 
-_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
 _MIN_ERROR, _MAX_ERROR = 1e-10, 0.499
 
 
@@ -68,7 +66,7 @@ def _boost(model, base, X, y, is_target, loss):
     w = np.full(len(y), 1.0 / len(y))
     model.estimators_, alphas, errors = [], [], []
     for _ in range(n_rounds):
-        learner = _fit_weighted(clone(base), X, y, w * len(y))
+        learner = fit_weighted(clone(base), X, y, w * len(y))
         e = loss(learner, X, y)
         error = (w[is_target] * e[is_target]).sum() / w[is_target].sum()
         error = float(np.clip(error, _MIN_ERROR, _MAX_ERROR))
@@ -99,7 +97,7 @@ def _prepare(model, X, y, sample_domain, regression):
             if sample_domain is None
             else domain_mask(sample_domain, n)
         )
-        return X, y, target
+        return X, y.astype(float), target
     source, target, labelled_target = split_domains(y, sample_domain)
     check_domains(source, target, needs_target=False)
     labelled = source | labelled_target
@@ -118,11 +116,54 @@ def _fit_without_target(model, base, X, y):
         stacklevel=3,
     )
     model.weights_ = np.full(len(y), 1.0 / len(y))
-    model.estimators_ = [_fit_weighted(clone(base), X, y, np.ones(len(y)))]
+    model.estimators_ = [fit_weighted(clone(base), X, y, np.ones(len(y)))]
     model.estimator_weights_, model.estimator_errors_ = np.ones(1), np.zeros(1)
 
 
-class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
+class _TrAdaBoost(BaseEstimator):
+    """The boosting both TrAdaBoost estimators share; subclasses set
+    ``_regression``, ``_loss`` (each row's error in [0, 1]) and
+    ``_default_estimator()``."""
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
+        """Boost on the labelled source and labelled target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Labels (a classifier ignores the unlabelled rows, ``-1``) or targets
+            (for a regressor ``-1`` is an ordinary value).
+        sample_domain : array-like of shape (n_samples,), default=None
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; marks the
+            labelled target rows TrAdaBoost needs. Routed by metadata routing.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y, is_target = _prepare(self, X, y, sample_domain, self._regression)
+        base = self._default_estimator() if self.estimator is None else self.estimator
+        if not is_target.any():
+            _fit_without_target(self, base, X, y)
+        else:
+            _boost(self, base, X, y, is_target, self._loss)
+        return self
+
+
+class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
     """TrAdaBoost: boosting that trusts the source rows less every round.
 
     Needs a few **labelled target rows** besides the labelled source rows. Each
@@ -186,41 +227,12 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     4
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-    }
+    _regression = False
+    _loss = staticmethod(_misclassified)
 
-    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
-        self.estimator = estimator
-        self.n_estimators = n_estimators
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Boost on the labelled source and labelled target rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Labels; ``-1`` marks unlabelled rows (ignored).
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; marks the
-            labelled target rows TrAdaBoost needs. Routed by metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted classifier.
-        """
-        X, y, is_target = _prepare(self, X, y, sample_domain, regression=False)
-        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
-        if not is_target.any():
-            _fit_without_target(self, base, X, y)
-        else:
-            _boost(self, base, X, y, is_target, _misclassified)
-        return self
+    @staticmethod
+    def _default_estimator():
+        return DEFAULT_ESTIMATOR
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Share of the weighted vote (rounds ``ceil(N/2)..N``) per class."""
@@ -238,7 +250,7 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
 
-class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
+class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
     """TrAdaBoost.R2: TrAdaBoost for regression (Pardoe & Stone 2010).
 
     As :class:`TrAdaBoostClassifier`, with each row's 0/1 error replaced by the
@@ -294,45 +306,12 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
     (3,)
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-    }
+    _regression = True
+    _loss = staticmethod(_adjusted_error)
 
-    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
-        self.estimator = estimator
-        self.n_estimators = n_estimators
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Boost on the source rows and the labelled target rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Targets (``-1`` is an ordinary value).
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada. Routed by
-            metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted regressor.
-        """
-        X, y, is_target = _prepare(self, X, y, sample_domain, regression=True)
-        base = (
-            DecisionTreeRegressor(max_depth=4, random_state=0)
-            if self.estimator is None
-            else self.estimator
-        )
-        if not is_target.any():
-            _fit_without_target(self, base, X, y)
-        else:
-            _boost(self, base, X, y.astype(float), is_target, _adjusted_error)
-        return self
+    @staticmethod
+    def _default_estimator():
+        return DecisionTreeRegressor(max_depth=4, random_state=0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Weighted median of the second half of the rounds."""
