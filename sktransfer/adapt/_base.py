@@ -14,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
     check_domains,
     estimator_has,
@@ -33,26 +34,6 @@ __all__ = ["DEFAULT_ESTIMATOR", "AdaptingClassifier", "DomainTransformer",
 
 #: What ``estimator=None`` trains.
 DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
-
-X_ROWS = """
-X : array-like of shape (n_samples, n_features)
-    Source and target rows.
-"""
-TRANSFORMER_FIT = X_ROWS + """
-y : array-like of shape (n_samples,), default=None
-    ``-1`` marks target rows; other values (or ``None``) are source rows.
-sample_domain : array-like of shape (n_samples,), default=None
-    > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; overrides
-    ``y``.
-"""
-CLASSIFIER_FIT = X_ROWS + """
-y : array-like of shape (n_samples,)
-    Source labels; ``-1`` marks unlabelled target rows.
-sample_domain : array-like of shape (n_samples,), default=None
-    > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; needed only
-    to pass labelled target rows. Routed by metadata routing.
-"""
-
 
 def fit_weighted(estimator, X, y, sample_weight):
     """Fit ``estimator`` with ``sample_weight``; a clear error if it cannot take it."""
@@ -83,14 +64,12 @@ class AdaptingClassifier(ClassifierMixin, BaseEstimator):
     ``estimator_`` on the rows as given (expected from the target domain).
     """
 
-    @fill_doc(params=CLASSIFIER_FIT)
+    @fill_doc(**DOCS)
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Adapt to the target rows and fit the estimator on the labelled rows.
 
-        Parameters
-        ----------
-        %(params)s
+        %(classifier_fit)s
 
         Returns
         -------
@@ -141,7 +120,7 @@ class DomainTransformer:
         check_domains(~target, target)
         return X, target
 
-    @fill_doc(params=TRANSFORMER_FIT)
+    @fill_doc(**DOCS)
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self,
@@ -151,9 +130,7 @@ class DomainTransformer:
     ) -> Self:
         """Learn the map from the source and target rows.
 
-        Parameters
-        ----------
-        %(params)s
+        %(transformer_fit)s
 
         Returns
         -------

@@ -12,13 +12,10 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.docs import fill_doc
 from sktransfer.adapt._base import AdaptingClassifier, DomainTransformer
-from sktransfer.adapt._utils import (
-    SOURCE_DOMAIN,
-    TARGET_DOMAIN,
-    NoTargetSamplesWarning,
-    validate_data,
-)
+from sktransfer.adapt._docs import DOCS
+from sktransfer.adapt._utils import NoTargetSamplesWarning, validate_data
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -131,6 +128,7 @@ class CORAL(DomainTransformer, OneToOneFeatureMixin, TransformerMixin, BaseEstim
         return (X - self.source_mean_) @ self.coral_matrix_ + self.target_mean_
 
 
+@fill_doc(**DOCS)
 class CORALClassifier(AdaptingClassifier):
     """Train on CORAL-aligned source rows, predict on target rows as they are.
 
@@ -155,10 +153,7 @@ class CORALClassifier(AdaptingClassifier):
         The fitted alignment.
     estimator_ : classifier
         The fitted estimator.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -167,11 +162,8 @@ class CORALClassifier(AdaptingClassifier):
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sktransfer.adapt import CORALClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(0, 2, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = CORALClassifier().fit(X, y)
     >>> clf.predict(X[-3:]).shape
     (3,)
@@ -194,11 +186,11 @@ class CORALClassifier(AdaptingClassifier):
 
     def _adapt(self, X, source, target):
         """Fit the CORAL map; the source rows mapped, the others as they are."""
-        domain = np.where(target, TARGET_DOMAIN, SOURCE_DOMAIN)[source | target]
+        rows = source | target  # -1 marks the target rows for CORAL.fit
         self.coral_ = CORAL(eps=self.eps, align_mean=self.align_mean)
         with warnings.catch_warnings():  # already warned by labelled_classes
             warnings.simplefilter("ignore", NoTargetSamplesWarning)
-            self.coral_.fit(X[source | target], sample_domain=domain)
+            self.coral_.fit(X[rows], np.where(target, -1, 0)[rows])
         X_train = X.astype(float)
         X_train[source] = self.coral_.transform(X[source])
         return X_train, None

@@ -10,7 +10,9 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval
 
+from sktransfer._utils.docs import fill_doc
 from sktransfer.adapt._base import AdaptingClassifier
+from sktransfer.adapt._docs import DOCS
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -91,6 +93,7 @@ class _SourceWeightedClassifier(AdaptingClassifier):
         return X, weights
 
 
+@fill_doc(**DOCS)
 class ImportanceWeightedClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by importance weighting of the source rows.
 
@@ -119,10 +122,7 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
         The fitted domain classifier (``None`` when there were no target rows).
     weights_ : ndarray of shape (n_labelled,)
         Sample weights of the labelled rows, in their order in ``X``.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -131,11 +131,8 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sktransfer.adapt import ImportanceWeightedClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = ImportanceWeightedClassifier().fit(X, y)
     >>> clf.weights_.shape
     (40,)

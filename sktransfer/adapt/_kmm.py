@@ -14,6 +14,8 @@ from scipy import linalg
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import _SourceWeightedClassifier
 from sktransfer.adapt._utils import KERNELS, check_kernel_size, kernel_params
 
@@ -117,6 +119,7 @@ def kernel_mean_matching(
     return b, n_iter
 
 
+@fill_doc(**DOCS)
 class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by kernel mean matching (KMM) weights.
 
@@ -161,10 +164,7 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     n_iter_ : int
         Solver iterations (1 without target rows: the source matched to
         itself, uniform weights, in one step).
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -173,11 +173,8 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sktransfer.adapt import KernelMeanMatchingClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = KernelMeanMatchingClassifier().fit(X, y)
     >>> bool(clf.weights_[X[:40, 0] > 1].mean() > clf.weights_[X[:40, 0] < -1].mean())
     True

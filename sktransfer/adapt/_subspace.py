@@ -26,7 +26,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._utils.docs import fill_doc
-from sktransfer.adapt._base import TRANSFORMER_FIT, DomainTransformer
+from sktransfer.adapt._base import DomainTransformer
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
     KERNELS,
     check_kernel_size,
@@ -50,6 +51,7 @@ def _check_components(n_components, limit, what):
         )
 
 
+@fill_doc(**DOCS)
 class SubspaceAlignment(
     DomainTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -99,11 +101,8 @@ class SubspaceAlignment(
 
     Examples
     --------
-    >>> import numpy as np
+    %(two_blobs)s
     >>> from sktransfer.adapt import SubspaceAlignment
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(size=(50, 5)), rng.normal(size=(50, 5)) + 3]
-    >>> y = np.r_[np.zeros(50, dtype=int), -np.ones(50, dtype=int)]
     >>> Z = SubspaceAlignment(n_components=2).fit_transform(X, y)
     >>> Z.shape
     (100, 2)
@@ -133,7 +132,7 @@ class SubspaceAlignment(
         self.source_mean_, self.target_mean_ = source.mean_, target_pca.mean_
         self.alignment_matrix_ = self.source_components_ @ self.target_components_.T
 
-    @fill_doc(params=TRANSFORMER_FIT)
+    @fill_doc(**DOCS)
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(
         self,
@@ -143,9 +142,7 @@ class SubspaceAlignment(
     ) -> np.ndarray:
         """Fit, then map every row by its domain (source or target).
 
-        Parameters
-        ----------
-        %(params)s
+        %(transformer_fit)s
 
         Returns
         -------
@@ -220,6 +217,7 @@ def _transfer_components(K, u, mu, k):
     ).T  # A^{-1/2} symmetric: (A^{-1/2} v)^T = v^T A^{-1/2}
 
 
+@fill_doc(**DOCS)
 class TransferComponentAnalysis(
     DomainTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -279,11 +277,8 @@ class TransferComponentAnalysis(
 
     Examples
     --------
-    >>> import numpy as np
+    %(two_blobs)s
     >>> from sktransfer.adapt import TransferComponentAnalysis
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(size=(50, 5)), rng.normal(size=(50, 5)) + 3]
-    >>> y = np.r_[np.zeros(50, dtype=int), -np.ones(50, dtype=int)]
     >>> tca = TransferComponentAnalysis(n_components=2).fit(X, y)
     >>> tca.transform(X).shape
     (100, 2)

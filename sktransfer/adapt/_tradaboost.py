@@ -19,18 +19,17 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.multiclass import check_classification_targets
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.docs import fill_doc
 from sktransfer.adapt._base import DEFAULT_ESTIMATOR, fit_weighted
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
     NoTargetSamplesWarning,
-    check_domains,
-    check_n_classes,
-    domain_mask,
-    split_domains,
+    labelled_classes,
+    target_mask,
     validate_data,
 )
 
@@ -90,21 +89,12 @@ def _voters(model):
 def _prepare(model, X, y, sample_domain, regression):
     """Validate; return the labelled rows and their "is target" mask."""
     X, y = validate_data(model, X, y, y_numeric=regression)
-    if regression:
-        n = X.shape[0]
-        target = (
-            np.zeros(n, bool)
-            if sample_domain is None
-            else domain_mask(sample_domain, n)
-        )
-        return X, y.astype(float), target
-    source, target, labelled_target = split_domains(y, sample_domain)
-    check_domains(source, target, needs_target=False)
-    labelled = source | labelled_target
-    check_classification_targets(y[labelled])
-    model.classes_ = np.unique(y[labelled])
-    check_n_classes(model.classes_)
-    return X[labelled], y[labelled], labelled_target[labelled]
+    if regression:  # -1 is a value: only sample_domain marks target rows
+        return X, y.astype(float), target_mask(None, sample_domain, X.shape[0])
+    _, target, labelled, model.classes_ = labelled_classes(
+        y, sample_domain, needs_target=False
+    )
+    return X[labelled], y[labelled], target[labelled]
 
 
 def _fit_without_target(model, base, X, y):
@@ -163,6 +153,7 @@ class _TrAdaBoost(BaseEstimator):
         return self
 
 
+@fill_doc(**DOCS)
 class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
     """TrAdaBoost: boosting that trusts the source rows less every round.
 
@@ -192,23 +183,18 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
     estimator : classifier, default=None
         Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
         ``LogisticRegression(max_iter=1000)``.
-    n_estimators : int, default=20
-        Boosting rounds ``N``.
+    %(n_estimators)s
 
     Attributes
     ----------
     estimators_ : list of classifiers
         The fitted learner of every round.
-    estimator_weights_ : ndarray of shape (n_rounds,)
-        ``ln(1 / beta_t)`` per round; only the second half votes.
+    %(round_weights)s
     estimator_errors_ : ndarray of shape (n_rounds,)
         Clipped weighted target error ``eps_t`` per round.
     weights_ : ndarray of shape (n_labelled,)
         Final normalised weights of the labelled rows, in their order in ``X``.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -250,6 +236,7 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
         return self.classes_[proba.argmax(axis=1)]
 
 
+@fill_doc(**DOCS)
 class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
     """TrAdaBoost.R2: TrAdaBoost for regression (Pardoe & Stone 2010).
 
@@ -272,15 +259,13 @@ class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
     estimator : regressor, default=None
         Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
         ``DecisionTreeRegressor(max_depth=4, random_state=0)``.
-    n_estimators : int, default=20
-        Boosting rounds ``N``.
+    %(n_estimators)s
 
     Attributes
     ----------
     estimators_ : list of regressors
         The fitted learner of every round.
-    estimator_weights_ : ndarray of shape (n_rounds,)
-        ``ln(1 / beta_t)`` per round; only the second half votes.
+    %(round_weights)s
     estimator_errors_ : ndarray of shape (n_rounds,)
         Clipped adjusted target error ``eps_t`` per round.
     weights_ : ndarray of shape (n_samples,)
