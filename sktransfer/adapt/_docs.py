@@ -51,9 +51,20 @@ n_features_in_ : int
 n_estimators : int, default=20
     Boosting rounds ``N``.
 """,
-    "round_weights": """
+    "boosting_attributes": """
+estimators_ : list of estimators
+    The fitted learner of every round.
 estimator_weights_ : ndarray of shape (n_rounds,)
     ``ln(1 / beta_t)`` per round; only the second half votes.
+estimator_errors_ : ndarray of shape (n_rounds,)
+    Clipped weighted target error ``eps_t`` per round (of the adjusted error,
+    for a regressor).
+""",
+    "source_target_rows": """
+X_source : ndarray of shape (n_source, n_features)
+    Source rows.
+X_target : ndarray of shape (n_target, n_features)
+    Target rows.
 """,
     "importance_scoring": """
 domain_classifier : classifier with ``predict_proba``, default=None

@@ -27,6 +27,7 @@ def _default_domain_classifier():
     return LogisticRegression(C=1.0, max_iter=1000)
 
 
+@fill_doc(**DOCS)
 def importance_weights(
     X_source: Any,
     X_target: Any,
@@ -42,10 +43,7 @@ def importance_weights(
 
     Parameters
     ----------
-    X_source : ndarray of shape (n_source, n_features)
-        Source rows.
-    X_target : ndarray of shape (n_target, n_features)
-        Target rows.
+    %(source_target_rows)s
     domain_classifier : classifier with ``predict_proba``, default=None
         Cloned before fitting. ``None`` uses ``LogisticRegression(max_iter=1000)``.
     clip : float, default=10.0

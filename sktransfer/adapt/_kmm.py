@@ -48,6 +48,7 @@ def _project(v, upper, low, high):
     return np.clip(v - 0.5 * (lo + hi), 0.0, upper)
 
 
+@fill_doc(**DOCS)
 def kernel_mean_matching(
     X_source: np.ndarray,
     X_target: np.ndarray,
@@ -72,10 +73,7 @@ def kernel_mean_matching(
 
     Parameters
     ----------
-    X_source : ndarray of shape (n_source, n_features)
-        Source rows.
-    X_target : ndarray of shape (n_target, n_features)
-        Target rows.
+    %(source_target_rows)s
     kernel : str, default="rbf"
         A ``sklearn.metrics.pairwise.pairwise_kernels`` metric.
     gamma : float, default=None

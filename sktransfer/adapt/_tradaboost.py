@@ -187,11 +187,7 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
 
     Attributes
     ----------
-    estimators_ : list of classifiers
-        The fitted learner of every round.
-    %(round_weights)s
-    estimator_errors_ : ndarray of shape (n_rounds,)
-        Clipped weighted target error ``eps_t`` per round.
+    %(boosting_attributes)s
     weights_ : ndarray of shape (n_labelled,)
         Final normalised weights of the labelled rows, in their order in ``X``.
     %(classifier_attributes)s
@@ -263,11 +259,7 @@ class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
 
     Attributes
     ----------
-    estimators_ : list of regressors
-        The fitted learner of every round.
-    %(round_weights)s
-    estimator_errors_ : ndarray of shape (n_rounds,)
-        Clipped adjusted target error ``eps_t`` per round.
+    %(boosting_attributes)s
     weights_ : ndarray of shape (n_samples,)
         Final normalised row weights.
     n_features_in_ : int
