@@ -11,17 +11,12 @@ findings, autoescaped) and ``DIR/findings.csv``.
 
 from __future__ import annotations
 
-import base64
-import io
-from importlib import resources
 from pathlib import Path
 
 __all__ = ["add_audit_parser", "run_audit", "write_audit_report"]
 
 MAX_SHOWN = 60  # label issues and outliers shown on the page (the CSV has all)
 MAX_GROUPS = 40
-THUMBNAIL = 128
-TEXT_CHARS = 400
 
 
 def add_audit_parser(sub) -> None:
@@ -92,8 +87,11 @@ def run_audit(args) -> None:
 def write_audit_report(X, modality, issues, groups, outliers, folder, *,
                        title="sktransfer audit") -> Path:
     """``folder/audit.html`` and ``folder/findings.csv`` from the findings of
-    ``find_label_issues``, ``find_duplicates`` and ``find_outliers``."""
+    ``find_label_issues``, ``find_duplicates`` and ``find_outliers``: the
+    page is ``templates/audit.html``, rendered as the fit report is."""
     import pandas as pd
+
+    from sktransfer.report import render
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,17 +132,8 @@ def write_audit_report(X, modality, issues, groups, outliers, folder, *,
         "outliers_total": len(odd),
     }
     path = folder / "audit.html"
-    path.write_text(render(data), encoding="utf-8")
+    path.write_text(render(data, "audit.html"), encoding="utf-8")
     return path
-
-
-def render(data: dict) -> str:
-    """Fill ``templates/audit.html`` with ``data`` (autoescaped)."""
-    import jinja2
-
-    template = resources.files("sktransfer").joinpath("templates/audit.html")
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return environment.from_string(template.read_text(encoding="utf-8")).render(data)
 
 
 def _row(X, index):
@@ -157,20 +146,7 @@ def _name(X, index) -> str:
 
 
 def _item(X, index, modality, lines) -> dict:
-    item = _row(X, index)
-    shown = {"name": f"#{index}", "image": None, "text": None,
-             "lines": [{"kind": kind, "text": text} for kind, text in lines]}
-    if modality == "text":
-        text = str(item)
-        shown["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
-        return shown
-    from sktransfer.data import load_image
+    from sktransfer.report import shown_item  # the fit report's thumbnails
 
-    if isinstance(item, (str, Path)):
-        shown["name"] = f"#{index} {Path(item).name}"
-    image = load_image(item, index).convert("RGB")
-    image.thumbnail((THUMBNAIL, THUMBNAIL))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    shown["image"] = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return shown
+    return {**shown_item(X, index, modality),
+            "lines": [{"kind": kind, "text": text} for kind, text in lines]}

@@ -248,10 +248,12 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str
+            The texts to embed.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features), float32
+        embeddings : ndarray of shape (n_samples, n_features), float32
+            What the head is trained on.
         """
         check_is_fitted(self, "head_")
         return self._embed(as_text_list(X))

@@ -24,23 +24,27 @@ class TextClassifierMixin(ClassifierMixin):
         Parameters
         ----------
         X : sequence of str
+            The texts to classify.
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        y_pred : ndarray of shape (n_samples,)
+            One of ``classes_`` per text.
         """
         return self._labels(self._scores(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of each text (columns follow ``classes_``).
+        """Class probabilities of each text.
 
         Parameters
         ----------
         X : sequence of str
+            The texts to classify.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to 1; columns follow ``classes_``.
         """
         return self._proba(self._scores(X))
 

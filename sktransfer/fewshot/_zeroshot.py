@@ -204,10 +204,12 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str
+            The texts to score.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        similarities : ndarray of shape (n_samples, n_classes)
+            In [-1, 1]; columns follow ``classes_``.
         """
         check_is_fitted(self, "prototypes_")
         return self.embedder_.transform(as_text_list(X)) @ self.prototypes_.T
