@@ -28,11 +28,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyNet(nn.Module):
-    """Four conv-BN blocks (``features.0`` .. ``features.3``) and a classifier."""
+    """Conv-BN blocks (``features.0`` .., four by default, one per width after
+    the first) and a classifier; seeded, so every instance starts the same."""
 
     forward_calls = 0
 
-    def __init__(self):
+    def __init__(self, widths=(3, 8, 16, 16, 32), n_outputs=1000):
         super().__init__()
         torch.manual_seed(0)
         self.features = nn.Sequential(
@@ -42,11 +43,11 @@ class TinyNet(nn.Module):
                     nn.BatchNorm2d(c_out),
                     nn.ReLU(),
                 )
-                for c_in, c_out in [(3, 8), (8, 16), (16, 16), (16, 32)]
+                for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
             ]
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(32, 1000)
+        self.classifier = nn.Linear(widths[-1], n_outputs)
 
     def forward(self, x):
         TinyNet.forward_calls += 1
@@ -278,6 +279,12 @@ def test_cross_validate_scores_are_the_folds_own(photos):
     X, y = photos
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     clf = tiny(freeze_depth=-1, max_epochs=3)
+    assert_folds_own_scores(clf, X, y, cv)
+
+
+def assert_folds_own_scores(clf, X, y, cv):
+    """``cross_validate`` scores what fitting a clone on each fold does: no
+    fold starts from another's weights."""
     result = cross_validate(clf, X, y, cv=cv, error_score="raise")
     manual = [
         clone(clf).fit(X[train], y[train]).score(X[test], y[test])

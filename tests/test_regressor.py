@@ -26,6 +26,7 @@ from sklearn.utils.estimator_checks import (
     check_parameters_default_constructible,
     check_set_params,
 )
+from test_finetune import TinyNet
 from torch import nn
 
 from sktransfer.backbones import bundled_text_path
@@ -41,33 +42,10 @@ from sktransfer.finetune import FineTunedRegressor, FineTunedTextRegressor
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-class TinyNet(nn.Module):
-    """Three conv-BN blocks (``features.0`` .. ``features.2``) and a classifier."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.features = nn.Sequential(
-            *[
-                nn.Sequential(
-                    nn.Conv2d(c_in, c_out, 3, stride=2, padding=1),
-                    nn.BatchNorm2d(c_out),
-                    nn.ReLU(),
-                )
-                for c_in, c_out in [(3, 8), (8, 16), (16, 32)]
-            ]
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(32, 10)
-
-    def forward(self, x):
-        return self.classifier(self.pool(self.features(x)).flatten(1))
-
-
 def tiny(**params):
     defaults = dict(
-        model=TinyNet(), max_epochs=2, image_size=32, batch_size=16, lr=1e-2,
-        random_state=0,
+        model=TinyNet(widths=(3, 8, 16, 32), n_outputs=10),  # three blocks
+        max_epochs=2, image_size=32, batch_size=16, lr=1e-2, random_state=0,
     )  # fmt: skip
     return FineTunedRegressor(**{**defaults, **params})
 
