@@ -20,6 +20,8 @@ MAX_GROUPS = 40
 
 
 def add_audit_parser(sub) -> None:
+    from sktransfer.cli._options import add_model_options, add_runtime_options
+
     audit = sub.add_parser("audit", help="find wrong labels, duplicates and "
                                          "outliers in DATA")
     audit.add_argument("data", help="an image folder with one sub-folder per "
@@ -29,16 +31,12 @@ def add_audit_parser(sub) -> None:
     audit.add_argument("--column", "--text-column", dest="text_column",
                        help="CSV column holding the texts or image paths")
     audit.add_argument("--target", help="CSV column holding the labels")
-    audit.add_argument("--model", help="model spec (default: efficientnet_lite0 "
-                                       "for images, all-MiniLM-L6-v2 for text)")
-    audit.add_argument("--weights", default="DEFAULT")
+    add_model_options(audit)
     audit.add_argument("--cv", type=int, default=5,
                        help="folds of the out-of-fold predictions")
     audit.add_argument("--method", choices=["auto", "confident", "cleanlab"],
                        default="auto", help="how label issues are decided")
-    audit.add_argument("--runtime", help="what runs the frozen network: auto, "
-                                         "torch, onnx or onnx-int8")
-    audit.add_argument("--exact-decode", action="store_true")
+    add_runtime_options(audit)
 
 
 def run_audit(args) -> None:
