@@ -66,6 +66,24 @@ def dask_client(request, one_torch_thread):
     cluster.close()
 
 
+@pytest.fixture
+def data_free_checks():
+    """``run(estimator)``: scikit-learn's checks that need no data. The standard
+    checks silently skip estimators of images and texts; these still apply."""
+    from sklearn.utils import estimator_checks as checks
+
+    def run(estimator):
+        for check in (checks.check_no_attributes_set_in_init,
+                      checks.check_estimator_cloneable,
+                      checks.check_estimator_repr,
+                      checks.check_do_not_raise_errors_in_init_or_set_params,
+                      checks.check_get_params_invariance,
+                      checks.check_set_params):
+            check(type(estimator).__name__, estimator)
+
+    return run
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_exports_in_a_session_dir(tmp_path_factory):
     """ONNX exports go to one temporary directory per test session (shared by

@@ -11,12 +11,6 @@ import torch
 from PIL import Image
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_no_attributes_set_in_init,
-)
 from torch import nn
 
 from sktransfer.augment import image_augmentation
@@ -403,10 +397,6 @@ def test_labels_must_match_rows(photos):
         tiny().fit(X, y[:-1])
 
 
-def test_sklearn_conventions():
-    name, estimator = "FineTunedClassifier", FineTunedClassifier()
-    check_no_attributes_set_in_init(name, estimator)
-    check_estimator_cloneable(name, estimator)
-    check_estimator_repr(name, estimator)
-    check_do_not_raise_errors_in_init_or_set_params(name, estimator)
+def test_sklearn_conventions(data_free_checks):
+    data_free_checks(FineTunedClassifier())
     assert FineTunedClassifier(freeze_depth=99).freeze_depth == 99  # no validation

@@ -15,12 +15,6 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_no_attributes_set_in_init,
-)
 from test_finetune import assert_folds_own_scores
 
 from sktransfer.backbones import BUNDLED_TEXT, resolve_backbone
@@ -296,10 +290,6 @@ def test_word_vectors_cannot_be_fine_tuned(tmp_path, small):
         FineTunedTextClassifier(str(vectors)).fit(X, y)
 
 
-def test_sklearn_conventions():
-    name, estimator = "FineTunedTextClassifier", FineTunedTextClassifier()
-    check_no_attributes_set_in_init(name, estimator)
-    check_estimator_cloneable(name, estimator)
-    check_estimator_repr(name, estimator)
-    check_do_not_raise_errors_in_init_or_set_params(name, estimator)
+def test_sklearn_conventions(data_free_checks):
+    data_free_checks(FineTunedTextClassifier())
     assert FineTunedTextClassifier(freeze_depth=99).freeze_depth == 99

@@ -13,14 +13,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
-    check_set_params,
-)
 
 from sktransfer import PretrainedImageFeatures
 from sktransfer.datasets import load_photo_patches
@@ -101,12 +93,8 @@ def test_layer_and_pooling_choose_the_features(small_images):
     assert (mx >= avg - 1e-5).all()
 
 
-@pytest.mark.parametrize("check", [
-    check_no_attributes_set_in_init, check_estimator_cloneable,
-    check_estimator_repr, check_do_not_raise_errors_in_init_or_set_params,
-    check_get_params_invariance, check_set_params])
-def test_data_free_estimator_checks(check):
-    check("PretrainedImageFeatures", PretrainedImageFeatures())
+def test_data_free_estimator_checks(data_free_checks):
+    data_free_checks(PretrainedImageFeatures())
 
 
 def test_init_loads_nothing(monkeypatch):

@@ -47,6 +47,13 @@ n_features_in_ : int
 >>> X = np.r_[rng.normal(size=(50, 5)), rng.normal(size=(50, 5)) + 3]
 >>> y = np.r_[np.zeros(50, dtype=int), -np.ones(50, dtype=int)]
 """,
+    # 40 source rows, then 20 labelled target rows (skada's domains 1 / -2)
+    "labelled_target_rows": """
+>>> import numpy as np
+>>> rng = np.random.RandomState(0)
+>>> X = rng.normal(size=(60, 2))
+>>> domain = np.r_[np.ones(40), -2 * np.ones(20)]
+""",
     "n_estimators": """
 n_estimators : int, default=20
     Boosting rounds ``N``.

@@ -198,12 +198,9 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
 
     Examples
     --------
-    >>> import numpy as np
+    %(labelled_target_rows)s
     >>> from sktransfer.adapt import TrAdaBoostClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = rng.normal(size=(60, 2))
     >>> y = np.r_[(X[:40, 0] > 0), (X[40:, 1] > 0)].astype(int)
-    >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]  # skada: 1 / -2
     >>> clf = TrAdaBoostClassifier(n_estimators=4).fit(X, y, sample_domain=domain)
     >>> len(clf.estimators_)
     4
@@ -272,12 +269,9 @@ class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
 
     Examples
     --------
-    >>> import numpy as np
+    %(labelled_target_rows)s
     >>> from sktransfer.adapt import TrAdaBoostR2Regressor
-    >>> rng = np.random.RandomState(0)
-    >>> X = rng.normal(size=(60, 2))
     >>> y = np.r_[X[:40, 0], X[40:, 0] + 0.5]
-    >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]  # skada: 1 / -2
     >>> reg = TrAdaBoostR2Regressor(n_estimators=4).fit(X, y, sample_domain=domain)
     >>> reg.predict(X[:3]).shape
     (3,)
