@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
@@ -106,13 +112,19 @@ class AdaptingClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(validate_data(self, X, reset=False))
 
 
-class DomainTransformer:
-    """``fit(X, y=None, sample_domain=None)`` of the adaptation transformers.
+class DomainTransformer(TransformerMixin, BaseEstimator):
+    """An adaptation transformer: ``fit(X, y=None, sample_domain=None)``.
 
     Rows are split into source and target rows (``y == -1`` or
     ``sample_domain``); subclasses implement ``_fit_domains(X, target)`` on the
-    validated rows and the "is target" mask.
+    validated rows and the "is target" mask, and ``transform`` on
+    ``self._rows(X)``.
     """
+
+    def _rows(self, X):
+        """``X`` validated for a fitted transformer."""
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False)
 
     def _split(self, X, y, sample_domain):
         X = validate_data(self, X)

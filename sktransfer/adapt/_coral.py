@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._utils.docs import fill_doc
 from sktransfer.adapt._base import AdaptingClassifier, DomainTransformer
 from sktransfer.adapt._docs import DOCS
-from sktransfer.adapt._utils import NoTargetSamplesWarning, validate_data
+from sktransfer.adapt._utils import NoTargetSamplesWarning
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -35,7 +34,7 @@ def _sqrt_and_inv_sqrt(C):
     return (vectors * root) @ vectors.T, (vectors / root) @ vectors.T
 
 
-class CORAL(DomainTransformer, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class CORAL(OneToOneFeatureMixin, DomainTransformer):
     """Align the second moments of source features to the target domain.
 
     ``fit`` estimates the source covariance ``C_S`` and target covariance ``C_T``
@@ -121,8 +120,7 @@ class CORAL(DomainTransformer, OneToOneFeatureMixin, TransformerMixin, BaseEstim
         X_aligned : ndarray of shape (n_samples, n_features)
             The rows re-coloured to the target covariance.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._rows(X)
         if not self.align_mean:
             return X @ self.coral_matrix_
         return (X - self.source_mean_) @ self.coral_matrix_ + self.target_mean_

@@ -9,21 +9,15 @@ analysis", IEEE TNN 22(2).
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from scipy import linalg
 from scipy.sparse.linalg import svds
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, _fit_context
 from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._utils.docs import fill_doc
 from sktransfer.adapt._base import DomainTransformer
@@ -33,12 +27,8 @@ from sktransfer.adapt._utils import (
     check_kernel_size,
     kernel_params,
     target_mask,
-    validate_data,
 )
 from sktransfer.exceptions import ParameterError
-
-if TYPE_CHECKING:  # names used in annotations only
-    from typing import Any
 
 __all__ = ["SubspaceAlignment", "TransferComponentAnalysis"]
 
@@ -52,9 +42,7 @@ def _check_components(n_components, limit, what):
 
 
 @fill_doc(**DOCS)
-class SubspaceAlignment(
-    DomainTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     """Align the source PCA subspace with the target PCA subspace.
 
     ``fit`` computes the top ``n_components`` principal directions ``P_S`` of
@@ -169,8 +157,7 @@ class SubspaceAlignment(
         X_new : ndarray of shape (n_samples, n_components)
             The mapped rows.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._rows(X)
         return self._map(X, target_mask(None, sample_domain, X.shape[0]))
 
     def _map(self, X, target):
@@ -218,9 +205,7 @@ def _transfer_components(K, u, mu, k):
 
 
 @fill_doc(**DOCS)
-class TransferComponentAnalysis(
-    DomainTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     """Transfer component analysis: a kernel subspace where the domains match.
 
     With the kernel matrix ``K`` over all fitted rows (source and target),
@@ -332,8 +317,7 @@ class TransferComponentAnalysis(
         X_new : ndarray of shape (n_samples, n_components)
             ``k(X, X_fit) W``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._rows(X)
         K = pairwise_kernels(X, self.X_fit_, metric=self.kernel, **self.kernel_params_)
         return K @ self.components_
 
