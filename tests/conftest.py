@@ -84,6 +84,23 @@ def data_free_checks():
     return run
 
 
+@pytest.fixture
+def scores_by_weights():
+    """``run(make, train, test)``: ``{"DEFAULT": score, None: score}`` of
+    ``make(weights)`` fitted on ``train = (X, y)`` and scored on ``test``, the
+    pretrained network against the same one from (seeded) random weights."""
+    import torch
+
+    def run(make, train, test):
+        scores = {}
+        for weights in ("DEFAULT", None):
+            torch.manual_seed(0)  # the random initialisation of weights=None
+            scores[weights] = make(weights).fit(*train).score(*test)
+        return scores
+
+    return run
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_exports_in_a_session_dir(tmp_path_factory):
     """ONNX exports go to one temporary directory per test session (shared by

@@ -161,20 +161,13 @@ def test_l2sp_stays_closer_to_pretrained(photos):
 
 
 @pytest.mark.slow
-def test_pretrained_beats_scratch_on_held_out_photos():
-    X_train, y_train = load_photo_patches(12, 64, "train", random_state=0)
-    X_test, y_test = load_photo_patches(30, 64, "test", random_state=1)
-    scores = {}
-    for weights in ("DEFAULT", None):
-        clf = FineTunedClassifier(
-            "efficientnet_lite0",
-            weights=weights,
-            max_epochs=5,
-            image_size=64,
-            batch_size=16,
-            random_state=0,
-        )
-        scores[weights] = clf.fit(X_train, y_train).score(X_test, y_test)
+def test_pretrained_beats_scratch_on_held_out_photos(scores_by_weights):
+    scores = scores_by_weights(
+        lambda weights: FineTunedClassifier(
+            "efficientnet_lite0", weights=weights, max_epochs=5, image_size=64,
+            batch_size=16, random_state=0),
+        load_photo_patches(12, 64, "train", random_state=0),
+        load_photo_patches(30, 64, "test", random_state=1))
     # 8 photos: chance is 0.125; measured 0.80 (pretrained) vs 0.13 (scratch)
     assert scores["DEFAULT"] > 0.6, scores
     assert scores["DEFAULT"] > scores[None] + 0.3, scores

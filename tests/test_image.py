@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import torchvision
 from PIL import Image
 from sklearn.base import clone
@@ -30,16 +29,13 @@ def tiny(**params):
 
 
 @pytest.mark.slow
-def test_pretrained_features_beat_random_weights_on_real_photos():
-    X_train, y_train = load_photo_patches(10, 64, "train", random_state=0)
-    X_test, y_test = load_photo_patches(10, 64, "test", random_state=1)
-    scores = {}
-    for weights in ("DEFAULT", None):
-        torch.manual_seed(0)  # the random initialisation of weights=None
-        clf = make_pipeline(
+def test_pretrained_features_beat_random_weights_on_real_photos(scores_by_weights):
+    scores = scores_by_weights(
+        lambda weights: make_pipeline(
             PretrainedImageFeatures("efficientnet_lite0", weights=weights),
-            StandardScaler(), LogisticRegression(max_iter=2000))
-        scores[weights] = clf.fit(X_train, y_train).score(X_test, y_test)
+            StandardScaler(), LogisticRegression(max_iter=2000)),
+        load_photo_patches(10, 64, "train", random_state=0),
+        load_photo_patches(10, 64, "test", random_state=1))
     assert scores["DEFAULT"] >= 0.75
     assert scores["DEFAULT"] >= scores[None] + 0.15
 

@@ -204,18 +204,16 @@ def test_bad_loss_and_length(photos):
 
 
 @pytest.mark.slow
-def test_pretrained_beats_scratch_and_raw_pixels_on_photo_zoom():
-    X_train, y_train = load_photo_zoom(16, 64, "train", random_state=0)
-    X_test, y_test = load_photo_zoom(10, 64, "test", random_state=1)
-    scores = {}
-    for weights in ("DEFAULT", None):
-        reg = FineTunedRegressor(
+def test_pretrained_beats_scratch_and_raw_pixels_on_photo_zoom(scores_by_weights):
+    train = load_photo_zoom(16, 64, "train", random_state=0)
+    test = load_photo_zoom(10, 64, "test", random_state=1)
+    scores = scores_by_weights(
+        lambda weights: FineTunedRegressor(
             "efficientnet_lite0", weights=weights, freeze_depth="all",
-            max_epochs=20, lr=1e-3, image_size=96, batch_size=16, random_state=0,
-        )  # fmt: skip
-        scores[weights] = reg.fit(X_train, y_train).score(X_test, y_test)
+            max_epochs=20, lr=1e-3, image_size=96, batch_size=16, random_state=0),
+        train, test)
     raw = make_pipeline(RawPixels(32), StandardScaler(), RidgeCV(np.logspace(-2, 5)))
-    scores["raw"] = raw.fit(X_train, y_train).score(X_test, y_test)
+    scores["raw"] = raw.fit(*train).score(*test)
     # R² on held-out pixels, measured: 0.46 pretrained, -0.13 the same network
     # with random weights, -0.02 ridge on raw pixels
     assert scores["DEFAULT"] > 0.3, scores

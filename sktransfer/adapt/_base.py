@@ -134,12 +134,8 @@ class DomainTransformer(TransformerMixin, BaseEstimator):
 
     @fill_doc(**DOCS)
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any | None = None,
-        sample_domain: Any | None = None,
-    ) -> Self:
+    def fit(self, X: Any, y: Any | None = None,
+            sample_domain: Any | None = None) -> Self:
         """Learn the map from the source and target rows.
 
         %(transformer_fit)s
