@@ -19,33 +19,13 @@ class TextClassifierMixin(ClassifierMixin):
     """
 
     def predict(self, X: Any) -> np.ndarray:
-        """The class of each text.
-
-        Parameters
-        ----------
-        X : sequence of str
-            The texts to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            One of ``classes_`` per text.
-        """
+        """The class of each text in ``X`` (a sequence of str): one of
+        ``classes_`` per text, an array of shape (n_samples,)."""
         return self._labels(self._scores(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of each text.
-
-        Parameters
-        ----------
-        X : sequence of str
-            The texts to classify.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Rows sum to 1; columns follow ``classes_``.
-        """
+        """Class probabilities of each text in ``X`` (a sequence of str), an
+        array of shape (n_samples, n_classes) whose columns follow ``classes_``."""
         return self._proba(self._scores(X))
 
     def __sklearn_tags__(self):
