@@ -143,8 +143,8 @@ def render(data: dict, template: str = "report.html") -> str:
 
 
 def _template(name: str) -> str:
-    return resources.files("sktransfer").joinpath("templates", name).read_text(
-        encoding="utf-8")
+    folder = resources.files("sktransfer").joinpath("templates")
+    return folder.joinpath(name).read_text(encoding="utf-8")
 
 
 # --- classification ---------------------------------------------------------------
