@@ -1,6 +1,6 @@
-"""What the adaptation estimators share: the wrapped default estimator, the
-fit of a classifier that adapts then trains a wrapped estimator, the fit of a
-transformer on source and target rows, and their parameter docs."""
+"""What the adaptation estimators share: the wrapped default estimator, a fit
+with sample weights, the fit of a classifier that adapts then trains a wrapped
+estimator, and the fit of a transformer on source and target rows."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_ESTIMATOR", "AdaptingClassifier", "DomainTransformer",
 
 #: What ``estimator=None`` trains.
 DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
+
 
 def fit_weighted(estimator, X, y, sample_weight):
     """Fit ``estimator`` with ``sample_weight``; a clear error if it cannot take it."""
