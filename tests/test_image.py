@@ -161,6 +161,7 @@ def test_directory_cache_persists_across_processes(small_images, tmp_path,
 
     first = tiny(cache=tmp_path).fit(small_images).transform(small_images)
     clear_memory_cache()  # as if in a new process
+    embedded_images["images"] = 0
     second = tiny(cache=str(tmp_path)).fit(small_images).transform(small_images)
     assert embedded_images["images"] == 0
     np.testing.assert_array_equal(first, second)
