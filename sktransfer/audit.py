@@ -82,7 +82,7 @@ def find_label_issues(
     y : array-like of shape (n_samples,)
         The given labels; at least 2 classes, each on at least 2 rows.
     cv : int, default=5
-        Stratified folds (capped by the smallest class, at least 2).
+        Stratified folds, at least 2 (capped by the smallest class).
     method : {"auto", "confident", "cleanlab"}, default="auto"
         ``"auto"`` is ``"confident"``, the one measured best (module docstring).
     random_state : int or None, default=0
@@ -162,17 +162,7 @@ def out_of_fold_proba(
     (through their cache) and cross-validates the remaining steps.
     """
     y = np.asarray(y)
-    if y.ndim != 1:
-        raise InvalidInputError(f"y must be one label per row, got shape {y.shape}")
-    classes, counts = np.unique(y, return_counts=True)
-    if len(classes) < 2:
-        raise InvalidInputError(
-            f"y holds a single class ({classes[0].item()!r} on all "
-            f"{len(y)} rows): auditing labels needs at least 2 classes")
-    if counts.min() < 2:
-        raise InvalidInputError(
-            f"class {classes[counts.argmin()].item()!r} is on a single row: each "
-            f"class needs at least 2 rows for out-of-fold predictions")
+    classes, counts = check_labels(y, cv=cv)
     if not hasattr(estimator, "predict_proba"):
         raise ParameterError(f"{type(estimator).__name__} has no predict_proba: "
                              f"pass a classifier that gives probabilities")
@@ -182,6 +172,28 @@ def out_of_fold_proba(
     proba = cross_val_predict(clone(head), features, y, cv=folds,
                               method="predict_proba")
     return proba, classes
+
+
+def check_labels(y: ArrayLike, *, cv: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, counts)`` of ``y``, checked as out-of-fold predictions need:
+    one label per row, at least 2 classes, each on at least 2 rows, and
+    ``cv >= 2`` folds. Cheap: callers with costly inputs check before the work.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise InvalidInputError(f"y must be one label per row, got shape {y.shape}")
+    if int(cv) < 2:
+        raise ParameterError(f"cv must be at least 2 folds, got {cv}")
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise InvalidInputError(
+            f"y holds a single class ({classes.tolist()[0]!r} on all "
+            f"{len(y)} rows): auditing labels needs at least 2 classes")
+    if counts.min() < 2:
+        raise InvalidInputError(
+            f"class {classes.tolist()[counts.argmin()]!r} is on a single row: each "
+            f"class needs at least 2 rows for out-of-fold predictions")
+    return classes, counts
 
 
 def split_frozen(estimator: Any, X: Any) -> tuple[Any, Any]:

@@ -29,6 +29,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.docs import fill_doc
 from sktransfer.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,
@@ -105,6 +106,15 @@ def _fit(transformer, sample):
     return transformer.fit(_prepare(list(sample), transformer))
 
 
+_FIT_PARAMETERS = """
+transformer : PretrainedImageFeatures or PretrainedTextEmbeddings
+    An unfitted transformer (it is cloned, not modified).
+sample : sequence
+    A few input items (paths, URLs, texts) for ``fit`` to validate.
+"""
+
+
+@fill_doc(fit_parameters=_FIT_PARAMETERS)
 def fit_on_worker(transformer: BaseEstimator, sample: Iterable[Any]) -> BaseEstimator:
     """Fit a copy of ``transformer`` as a Dask task, with the active scheduler.
 
@@ -114,10 +124,7 @@ def fit_on_worker(transformer: BaseEstimator, sample: Iterable[Any]) -> BaseEsti
 
     Parameters
     ----------
-    transformer : PretrainedImageFeatures or PretrainedTextEmbeddings
-        An unfitted transformer (it is cloned, not modified).
-    sample : sequence
-        A few input items (paths, URLs, texts) for ``fit`` to validate.
+    %(fit_parameters)s
 
     Returns
     -------
@@ -128,6 +135,7 @@ def fit_on_worker(transformer: BaseEstimator, sample: Iterable[Any]) -> BaseEsti
     return dask.delayed(_fit)(clone(transformer), list(sample)).compute()
 
 
+@fill_doc(fit_parameters=_FIT_PARAMETERS)
 def fit_on_workers(client: Any, transformer: BaseEstimator,
                    sample: Iterable[Any]) -> BaseEstimator:
     """Fit a copy of ``transformer`` on every worker of ``client`` at once.
@@ -140,10 +148,7 @@ def fit_on_workers(client: Any, transformer: BaseEstimator,
     Parameters
     ----------
     client : distributed.Client
-    transformer : PretrainedImageFeatures or PretrainedTextEmbeddings
-        An unfitted transformer (it is cloned, not modified).
-    sample : sequence
-        A few input items (paths, URLs, texts) for ``fit`` to validate.
+    %(fit_parameters)s
 
     Returns
     -------

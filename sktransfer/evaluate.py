@@ -12,21 +12,22 @@ number of labelled samples per class and ``plot_learning_curve`` draws it.
 from __future__ import annotations
 
 import time
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
-from sktransfer.data import as_image_list, load_image
+from sktransfer.baselines import RawPixels
+from sktransfer.exceptions import InvalidInputError
 
 if TYPE_CHECKING:  # names used in annotations only
     import os
@@ -35,10 +36,9 @@ if TYPE_CHECKING:  # names used in annotations only
 
     from matplotlib.figure import Figure
     from numpy.typing import ArrayLike
-    from typing_extensions import Self
 
 __all__ = [
-    "RawPixels",
+    "RawPixels",  # lives in sktransfer.baselines; importable from here too
     "compare",
     "format_table",
     "image_candidates",
@@ -49,33 +49,6 @@ __all__ = [
 ]
 
 SCORING = ("accuracy", "recall_macro", "f1_macro")
-
-
-class RawPixels(TransformerMixin, BaseEstimator):
-    """Images -> flattened RGB pixels in [0, 1] at ``size`` x ``size``.
-
-    The from-scratch baseline of the image comparisons.
-
-    Parameters
-    ----------
-    size : int, default=32
-        Side of the square each image is resized to.
-    """
-
-    def __init__(self, size: int = 32):
-        self.size = size
-
-    def fit(self, X: Any, y: ArrayLike | None = None) -> Self:
-        as_image_list(X)
-        self.n_features_out_ = 3 * self.size * self.size
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "n_features_out_")
-        items = as_image_list(X)
-        rows = [np.asarray(load_image(item, i).resize((self.size, self.size)))
-                for i, item in enumerate(items)]
-        return np.stack(rows).reshape(len(rows), -1).astype(np.float32) / 255.0
 
 
 def _linear(features):
@@ -135,6 +108,15 @@ def text_candidates(
     return candidates
 
 
+def _check_class_sizes(y, cv):
+    """Stratified ``cv`` folds need ``cv`` rows of every class."""
+    classes, counts = np.unique(np.asarray(y), return_counts=True)
+    if isinstance(cv, Integral) and counts.min() < cv:
+        raise InvalidInputError(
+            f"cv={cv} needs at least {cv} samples per class; the smallest class "
+            f"({classes.tolist()[counts.argmin()]!r}) has {counts.min()}")
+
+
 def compare(
     X: Any,
     y: ArrayLike,
@@ -163,6 +145,8 @@ def compare(
         metric, and ``fit_time`` (mean seconds per fold).
     """
     stratify = type_of_target(y) in ("binary", "multiclass")
+    if stratify:
+        _check_class_sizes(y, cv)
     folds = (StratifiedKFold if stratify else KFold)(
         cv, shuffle=True, random_state=random_state)
     rows = []

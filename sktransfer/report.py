@@ -131,13 +131,20 @@ def _training_history(fitted):
         return None
 
 
-def render(data: dict) -> str:
-    """Fill ``templates/report.html`` with ``data`` (autoescaped)."""
+def render(data: dict, template: str = "report.html") -> str:
+    """Fill ``templates/<template>`` with ``data`` (autoescaped). The pages
+    extend ``templates/_page.html`` (head, style, title, summary table)."""
     import jinja2
 
-    template = resources.files("sktransfer").joinpath("templates/report.html")
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return environment.from_string(template.read_text(encoding="utf-8")).render(data)
+    environment = jinja2.Environment(loader=jinja2.FunctionLoader(_template),
+                                     autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    return environment.get_template(template).render(data)
+
+
+def _template(name: str) -> str:
+    folder = resources.files("sktransfer").joinpath("templates")
+    return folder.joinpath(name).read_text(encoding="utf-8")
 
 
 # --- classification ---------------------------------------------------------------
@@ -321,23 +328,30 @@ def _figure(figure, caption: str, table: dict | None = None) -> dict:
 
 
 def _example(X, index, modality, true, predicted, loss) -> dict:
+    return {**shown_item(X, index, modality), "true": str(true),
+            "predicted": str(predicted), "loss": f"{loss:.4g}"}
+
+
+def shown_item(X, index: int, modality: str) -> dict:
+    """Row ``index`` of ``X`` as the pages show it: ``name`` (``#index``, and
+    the file name of a path), ``text`` (cut after ``TEXT_CHARS``) or ``image``
+    (a base64 JPEG thumbnail, ``THUMBNAIL`` pixels on its longest side)."""
     item = X.iloc[index] if hasattr(X, "iloc") else X[index]
-    example = {"true": str(true), "predicted": str(predicted), "image": None,
-               "text": None, "name": f"#{index}", "loss": f"{loss:.4g}"}
+    shown = {"name": f"#{index}", "image": None, "text": None}
     if modality == "text":
         text = str(item)
-        example["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
-        return example
+        shown["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
+        return shown
     from sktransfer.data import load_image
 
     if isinstance(item, (str, Path)):
-        example["name"] = f"#{index} {Path(item).name}"
+        shown["name"] = f"#{index} {Path(item).name}"
     image = load_image(item, index).convert("RGB")
     image.thumbnail((THUMBNAIL, THUMBNAIL))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
-    example["image"] = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return example
+    shown["image"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return shown
 
 
 def _describe(estimator) -> str:

@@ -21,6 +21,86 @@ def photos():
             "camera": data.camera(), "logo": data.logo()}
 
 
+@pytest.fixture(scope="module")
+def blur():
+    """Digits as a domain shift: (Xs, ys, Xt, yt), source = 900 original digits,
+    target = the others blurred (sigma 1); pixels scaled to [0, 1]."""
+    from scipy.ndimage import gaussian_filter
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    idx = np.random.RandomState(0).permutation(len(digits.target))
+    src, tgt = idx[:900], idx[900:]
+    blurred = np.stack([gaussian_filter(im, 1.0) for im in digits.images[tgt]])
+    Xs, Xt = digits.data[src] / 16, blurred.reshape(len(tgt), -1) / 16
+    return Xs, digits.target[src], Xt, digits.target[tgt]
+
+
+@pytest.fixture
+def embedded_images(monkeypatch):
+    """Counts the images ``PretrainedImageFeatures`` embeds (not read from the
+    cache): ``embedded_images["images"]``."""
+    from sktransfer import PretrainedImageFeatures
+
+    seen = {"images": 0}
+    original = PretrainedImageFeatures._embed_batch
+
+    def counting(self, batch):
+        seen["images"] += len(batch)
+        return original(self, batch)
+
+    monkeypatch.setattr(PretrainedImageFeatures, "_embed_batch", counting)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def dask_client(request, one_torch_thread):
+    """A client of a local cluster for a module's tests: ``DASK_WORKERS`` (a
+    module constant, default 1) worker processes of one thread each."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=getattr(request.module, "DASK_WORKERS", 1), threads_per_worker=1,
+        processes=True, dashboard_address=None)
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+@pytest.fixture
+def data_free_checks():
+    """``run(estimator)``: scikit-learn's checks that need no data. The standard
+    checks silently skip estimators of images and texts; these still apply."""
+    from sklearn.utils import estimator_checks as checks
+
+    def run(estimator):
+        for check in (checks.check_no_attributes_set_in_init,
+                      checks.check_estimator_cloneable,
+                      checks.check_estimator_repr,
+                      checks.check_do_not_raise_errors_in_init_or_set_params,
+                      checks.check_get_params_invariance,
+                      checks.check_set_params):
+            check(type(estimator).__name__, estimator)
+
+    return run
+
+
+@pytest.fixture
+def scores_by_weights():
+    """``run(make, train, test)``: ``{"DEFAULT": score, None: score}`` of
+    ``make(weights)`` fitted on ``train = (X, y)`` and scored on ``test``, the
+    pretrained network against the same one from (seeded) random weights."""
+    import torch
+
+    def run(make, train, test):
+        scores = {}
+        for weights in ("DEFAULT", None):
+            torch.manual_seed(0)  # the random initialisation of weights=None
+            scores[weights] = make(weights).fit(*train).score(*test)
+        return scores
+
+    return run
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_exports_in_a_session_dir(tmp_path_factory):
     """ONNX exports go to one temporary directory per test session (shared by

@@ -12,7 +12,6 @@ import pickle
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 from scipy.stats import spearmanr
 from sklearn import config_context
 from sklearn.base import clone
@@ -73,17 +72,6 @@ def test_all_is_sorted_and_complete():
 
 
 # ----------------------------------------------------------------- data sets
-
-
-@pytest.fixture(scope="module")
-def blur():
-    """Source: original digits; target: blurred digits (pixels scaled to [0, 1])."""
-    digits = load_digits()
-    idx = np.random.RandomState(0).permutation(len(digits.target))
-    src, tgt = idx[:900], idx[900:]
-    blurred = np.stack([gaussian_filter(im, 1.0) for im in digits.images[tgt]])
-    Xs, Xt = digits.data[src] / 16, blurred.reshape(len(tgt), -1) / 16
-    return Xs, digits.target[src], Xt, digits.target[tgt]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import warnings
 import numpy as np
 import pytest
 from scipy import optimize
-from scipy.ndimage import gaussian_filter
 from scipy.stats import spearmanr
 from sklearn.datasets import load_diabetes, load_digits
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -76,16 +75,6 @@ def test_sklearn_compatible(estimator, check):
 
 
 # ----------------------------------------------------------------- data sets
-
-
-@pytest.fixture(scope="module")
-def blur():
-    digits = load_digits()
-    idx = np.random.RandomState(0).permutation(len(digits.target))
-    src, tgt = idx[:900], idx[900:]
-    blurred = np.stack([gaussian_filter(im, 1.0) for im in digits.images[tgt]])
-    Xs, Xt = digits.data[src] / 16, blurred.reshape(len(tgt), -1) / 16
-    return Xs, digits.target[src], Xt, digits.target[tgt]
 
 
 @pytest.fixture(scope="module")

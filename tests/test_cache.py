@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sktransfer import PretrainedImageFeatures
 from sktransfer.backbones import bundled_text_path
 from sktransfer.cache import (
     EmbeddingCache,
@@ -84,19 +83,6 @@ def reference():
     return tiny(False).fit(X).transform(X)
 
 
-@pytest.fixture
-def counter(monkeypatch):
-    seen = {"images": 0}
-    original = PretrainedImageFeatures._embed_batch
-
-    def counting(self, batch):
-        seen["images"] += len(batch)
-        return original(self, batch)
-
-    monkeypatch.setattr(PretrainedImageFeatures, "_embed_batch", counting)
-    return seen
-
-
 def _all_valid(directory, model):
     for path in _entries(directory):
         key = path.stem
@@ -117,7 +103,7 @@ def _kill_after_entries(child, directory, n, seconds):
     assert child.wait() == -signal.SIGKILL
 
 
-def test_killed_run_resumes_where_it_stopped(tmp_path, reference, counter):
+def test_killed_run_resumes_where_it_stopped(tmp_path, reference, embedded_images):
     child = _child(tmp_path, 600, N_IMAGES)
     _kill_after_entries(child, tmp_path, 12, 120)  # 3 batches of 4, in the 4th
     stored = len(_entries(tmp_path))
@@ -131,7 +117,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, reference, counter):
         warnings.simplefilter("error", CacheCorruptionWarning)
         model = tiny(tmp_path).fit(X)
         resumed = model.transform(X)
-    assert counter["images"] == N_IMAGES - stored  # only the missing ones
+    assert embedded_images["images"] == N_IMAGES - stored  # only the missing ones
     np.testing.assert_allclose(resumed, reference, rtol=1e-5, atol=1e-6)
     assert len(_entries(tmp_path)) == N_IMAGES
     _all_valid(tmp_path, model)
@@ -171,23 +157,23 @@ def _corrupt(kind, path, model):
     "truncated", "empty", "bit flipped", "wrong shape", "wrong dtype",
     "not finite", "another sample's entry", "pickled object array", "pickle"])
 def test_an_invalid_entry_is_recomputed_with_a_warning(kind, tmp_path, reference,
-                                                       counter):
+                                                       embedded_images):
     model = tiny(tmp_path).fit(X[:4])
     model.transform(X[:4])
     path = _entries(tmp_path)[0]
     _corrupt(kind, path, model)
     clear_memory_cache()
-    counter["images"] = 0
+    embedded_images["images"] = 0
     with pytest.warns(CacheCorruptionWarning, match=path.name):
         again = model.transform(X[:4])
     np.testing.assert_allclose(again, reference[:4], rtol=1e-5, atol=1e-6)
-    assert counter["images"] == 1  # only the bad entry
+    assert embedded_images["images"] == 1  # only the bad entry
     _all_valid(tmp_path, model)  # and it was rewritten
     clear_memory_cache()
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheCorruptionWarning)
         np.testing.assert_array_equal(model.transform(X[:4]), again)
-    assert counter["images"] == 1
+    assert embedded_images["images"] == 1
 
 
 def test_processes_writing_one_directory_at_once(tmp_path, reference):

@@ -81,6 +81,9 @@ def test_fit_and_predict_keep_the_labels_and_refuse_bad_paths(
     assert set(predict.stdout.split()) <= {"007", "1000.0", "7", "1e3"}
     assert_clean_error(run(capsys, "predict", model, label_csv, "--output",
                            tmp_path), "is a folder")
+    # --runtime is the estimator's parameter: its own check, one line
+    assert_clean_error(run(capsys, "predict", model, label_csv, "--runtime",
+                           "tpu"), "runtime", "'tpu'")
     monkeypatch.setenv("SKTRANSFER_CACHE_MB", "abc")
     assert_clean_error(run(capsys, "predict", model, label_csv),
                        "SKTRANSFER_CACHE_MB='abc'")
@@ -97,6 +100,28 @@ def test_fit_and_predict_keep_the_labels_and_refuse_bad_paths(
     flipped = tmp_path / "flipped.skt"
     flipped.write_bytes(bytes(data))
     assert_clean_error(run(capsys, "predict", flipped, label_csv), "flipped.skt")
+
+
+def test_the_library_checks_cv_runtime_and_classes(label_csv, tmp_path, capsys):
+    """--cv, --runtime and the one-class case are the estimators' checks: the
+    command maps their errors to one line and exit 2, before any work."""
+    out = tmp_path / "model.skt"
+    common = ("--column", "text", "--target", "y", "--task", "classification")
+    assert_clean_error(run(capsys, "fit", label_csv, *common, "--runtime", "tpu",
+                           "--out", out), "runtime", "'tpu'")
+    assert_clean_error(run(capsys, "fit", label_csv, *common, "--cv", 3,
+                           "--out", out), "cv=3", "samples per class")
+    two = tmp_path / "two.csv"
+    two.write_text("text,y\nhello,a\nthere,a\nagain,b\nonce more,b\n")
+    assert_clean_error(run(capsys, "audit", two, *common[:4], "--cv", 1,
+                           "--report", tmp_path / "r"), "cv must be at least 2")
+    assert_clean_error(run(capsys, "audit", two, *common[:4], "--runtime",
+                           "tpu", "--report", tmp_path / "r"), "runtime", "'tpu'")
+    one = tmp_path / "one.csv"
+    one.write_text("text,y\nhello,a\nthere,a\nagain,a\n")
+    assert_clean_error(run(capsys, "fit", one, *common, "--out", out),
+                       "single class")
+    assert not out.exists() and not (tmp_path / "r").exists()
 
 
 def test_a_model_path_that_is_a_folder_or_a_legacy_pickle(tmp_path, capsys):

@@ -30,13 +30,12 @@ IMAGE_MODEL = "efficientnet_lite0"  # bundled: same weights in every process
 EMBEDDER = "sktransfer._embedding.embedder"  # the models a process holds
 
 
+DASK_WORKERS = 2  # the conftest fixture ``dask_client``'s cluster size
+
+
 @pytest.fixture(scope="module")
-def client(one_torch_thread):
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                       processes=True, dashboard_address=None)
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture(scope="module")

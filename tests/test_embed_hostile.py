@@ -32,13 +32,12 @@ from sktransfer.exceptions import InvalidInputError  # noqa: E402
 MODEL = ("--model", "shufflenet_v2_x0_5", "--weights", "None")
 
 
+DASK_WORKERS = 1  # the conftest fixture ``dask_client``'s cluster size
+
+
 @pytest.fixture(scope="module")
-def client(one_torch_thread):
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1,
-                                       processes=True, dashboard_address=None)
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture

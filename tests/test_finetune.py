@@ -11,12 +11,6 @@ import torch
 from PIL import Image
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_no_attributes_set_in_init,
-)
 from torch import nn
 
 from sktransfer.augment import image_augmentation
@@ -28,11 +22,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyNet(nn.Module):
-    """Four conv-BN blocks (``features.0`` .. ``features.3``) and a classifier."""
+    """Conv-BN blocks (``features.0`` .., four by default, one per width after
+    the first) and a classifier; seeded, so every instance starts the same."""
 
     forward_calls = 0
 
-    def __init__(self):
+    def __init__(self, widths=(3, 8, 16, 16, 32), n_outputs=1000):
         super().__init__()
         torch.manual_seed(0)
         self.features = nn.Sequential(
@@ -42,11 +37,11 @@ class TinyNet(nn.Module):
                     nn.BatchNorm2d(c_out),
                     nn.ReLU(),
                 )
-                for c_in, c_out in [(3, 8), (8, 16), (16, 16), (16, 32)]
+                for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
             ]
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(32, 1000)
+        self.classifier = nn.Linear(widths[-1], n_outputs)
 
     def forward(self, x):
         TinyNet.forward_calls += 1
@@ -166,20 +161,13 @@ def test_l2sp_stays_closer_to_pretrained(photos):
 
 
 @pytest.mark.slow
-def test_pretrained_beats_scratch_on_held_out_photos():
-    X_train, y_train = load_photo_patches(12, 64, "train", random_state=0)
-    X_test, y_test = load_photo_patches(30, 64, "test", random_state=1)
-    scores = {}
-    for weights in ("DEFAULT", None):
-        clf = FineTunedClassifier(
-            "efficientnet_lite0",
-            weights=weights,
-            max_epochs=5,
-            image_size=64,
-            batch_size=16,
-            random_state=0,
-        )
-        scores[weights] = clf.fit(X_train, y_train).score(X_test, y_test)
+def test_pretrained_beats_scratch_on_held_out_photos(scores_by_weights):
+    scores = scores_by_weights(
+        lambda weights: FineTunedClassifier(
+            "efficientnet_lite0", weights=weights, max_epochs=5, image_size=64,
+            batch_size=16, random_state=0),
+        load_photo_patches(12, 64, "train", random_state=0),
+        load_photo_patches(30, 64, "test", random_state=1))
     # 8 photos: chance is 0.125; measured 0.80 (pretrained) vs 0.13 (scratch)
     assert scores["DEFAULT"] > 0.6, scores
     assert scores["DEFAULT"] > scores[None] + 0.3, scores
@@ -278,6 +266,12 @@ def test_cross_validate_scores_are_the_folds_own(photos):
     X, y = photos
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     clf = tiny(freeze_depth=-1, max_epochs=3)
+    assert_folds_own_scores(clf, X, y, cv)
+
+
+def assert_folds_own_scores(clf, X, y, cv):
+    """``cross_validate`` scores what fitting a clone on each fold does: no
+    fold starts from another's weights."""
     result = cross_validate(clf, X, y, cv=cv, error_score="raise")
     manual = [
         clone(clf).fit(X[train], y[train]).score(X[test], y[test])
@@ -396,10 +390,6 @@ def test_labels_must_match_rows(photos):
         tiny().fit(X, y[:-1])
 
 
-def test_sklearn_conventions():
-    name, estimator = "FineTunedClassifier", FineTunedClassifier()
-    check_no_attributes_set_in_init(name, estimator)
-    check_estimator_cloneable(name, estimator)
-    check_estimator_repr(name, estimator)
-    check_do_not_raise_errors_in_init_or_set_params(name, estimator)
+def test_sklearn_conventions(data_free_checks):
+    data_free_checks(FineTunedClassifier())
     assert FineTunedClassifier(freeze_depth=99).freeze_depth == 99  # no validation

@@ -14,14 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_no_attributes_set_in_init,
-)
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from test_finetune import assert_folds_own_scores
 
 from sktransfer.backbones import BUNDLED_TEXT, resolve_backbone
 from sktransfer.datasets import load_chatterbot_topics
@@ -212,12 +206,7 @@ def test_cross_validate_scores_are_the_folds_own(tiny_bert, small):
     X, y = np.asarray(small[0], dtype=object), np.asarray(small[1])
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     clf = tiny(tiny_bert, max_epochs=1, freeze_depth=-1)
-    result = cross_validate(clf, X, y, cv=cv, error_score="raise")
-    manual = [
-        clone(clf).fit(X[train], y[train]).score(X[test], y[test])
-        for train, test in cv.split(X, y)
-    ]
-    np.testing.assert_allclose(result["test_score"], manual)
+    assert_folds_own_scores(clf, X, y, cv)
 
 
 def test_same_seed_same_model_with_eda(tiny_bert, small):
@@ -301,10 +290,6 @@ def test_word_vectors_cannot_be_fine_tuned(tmp_path, small):
         FineTunedTextClassifier(str(vectors)).fit(X, y)
 
 
-def test_sklearn_conventions():
-    name, estimator = "FineTunedTextClassifier", FineTunedTextClassifier()
-    check_no_attributes_set_in_init(name, estimator)
-    check_estimator_cloneable(name, estimator)
-    check_estimator_repr(name, estimator)
-    check_do_not_raise_errors_in_init_or_set_params(name, estimator)
+def test_sklearn_conventions(data_free_checks):
+    data_free_checks(FineTunedTextClassifier())
     assert FineTunedTextClassifier(freeze_depth=99).freeze_depth == 99

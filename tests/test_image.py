@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import torchvision
 from PIL import Image
 from sklearn.base import clone
@@ -13,14 +12,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
-    check_set_params,
-)
 
 from sktransfer import PretrainedImageFeatures
 from sktransfer.datasets import load_photo_patches
@@ -38,16 +29,13 @@ def tiny(**params):
 
 
 @pytest.mark.slow
-def test_pretrained_features_beat_random_weights_on_real_photos():
-    X_train, y_train = load_photo_patches(10, 64, "train", random_state=0)
-    X_test, y_test = load_photo_patches(10, 64, "test", random_state=1)
-    scores = {}
-    for weights in ("DEFAULT", None):
-        torch.manual_seed(0)  # the random initialisation of weights=None
-        clf = make_pipeline(
+def test_pretrained_features_beat_random_weights_on_real_photos(scores_by_weights):
+    scores = scores_by_weights(
+        lambda weights: make_pipeline(
             PretrainedImageFeatures("efficientnet_lite0", weights=weights),
-            StandardScaler(), LogisticRegression(max_iter=2000))
-        scores[weights] = clf.fit(X_train, y_train).score(X_test, y_test)
+            StandardScaler(), LogisticRegression(max_iter=2000)),
+        load_photo_patches(10, 64, "train", random_state=0),
+        load_photo_patches(10, 64, "test", random_state=1))
     assert scores["DEFAULT"] >= 0.75
     assert scores["DEFAULT"] >= scores[None] + 0.15
 
@@ -101,12 +89,8 @@ def test_layer_and_pooling_choose_the_features(small_images):
     assert (mx >= avg - 1e-5).all()
 
 
-@pytest.mark.parametrize("check", [
-    check_no_attributes_set_in_init, check_estimator_cloneable,
-    check_estimator_repr, check_do_not_raise_errors_in_init_or_set_params,
-    check_get_params_invariance, check_set_params])
-def test_data_free_estimator_checks(check):
-    check("PretrainedImageFeatures", PretrainedImageFeatures())
+def test_data_free_estimator_checks(data_free_checks):
+    data_free_checks(PretrainedImageFeatures())
 
 
 def test_init_loads_nothing(monkeypatch):
@@ -146,60 +130,47 @@ def test_set_output_pandas_and_feature_names(small_images):
     assert frame.columns[0] == "pretrainedimagefeatures0"
 
 
-def _count_embedded(monkeypatch):
-    counter = {"images": 0}
-    original = PretrainedImageFeatures._embed_batch
-
-    def counting(self, batch):
-        counter["images"] += len(batch)
-        return original(self, batch)
-
-    monkeypatch.setattr(PretrainedImageFeatures, "_embed_batch", counting)
-    return counter
 
 
-def test_cache_embeds_each_image_once_across_a_grid_search(monkeypatch):
+def test_cache_embeds_each_image_once_across_a_grid_search(embedded_images):
     X, y = load_photo_patches(6, 32, "train", classes=("brick", "grass", "coffee"))
-    counter = _count_embedded(monkeypatch)
     search = GridSearchCV(
         make_pipeline(tiny(), LogisticRegression(max_iter=500)),
         {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=5)
     search.fit(X, y)
-    assert counter["images"] == len(X)
+    assert embedded_images["images"] == len(X)
     assert len(search.cv_results_["mean_test_score"]) == 3
 
-    counter["images"] = 0
+    embedded_images["images"] = 0
     GridSearchCV(make_pipeline(tiny(cache=False), LogisticRegression(max_iter=500)),
                  {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=5).fit(X, y)
-    assert counter["images"] == 3 * 5 * len(X) + len(X)  # 15 fits, 1 refit
+    assert embedded_images["images"] == 3 * 5 * len(X) + len(X)  # 15 fits, 1 refit
 
 
-def test_cache_key_separates_layers_and_pooling(small_images, monkeypatch):
-    counter = _count_embedded(monkeypatch)
+def test_cache_key_separates_layers_and_pooling(small_images, embedded_images):
     a = tiny(layer=2).fit(small_images).transform(small_images)
     b = tiny(layer=3).fit(small_images).transform(small_images)
     c = tiny(layer=3, pooling="max").fit(small_images).transform(small_images)
-    assert counter["images"] == 24
+    assert embedded_images["images"] == 24
     assert not np.allclose(a, b) and not np.allclose(b, c)
 
 
 def test_directory_cache_persists_across_processes(small_images, tmp_path,
-                                                   monkeypatch):
+                                                   embedded_images):
     from sktransfer.cache import clear_memory_cache
 
     first = tiny(cache=tmp_path).fit(small_images).transform(small_images)
     clear_memory_cache()  # as if in a new process
-    counter = _count_embedded(monkeypatch)
+    embedded_images["images"] = 0
     second = tiny(cache=str(tmp_path)).fit(small_images).transform(small_images)
-    assert counter["images"] == 0
+    assert embedded_images["images"] == 0
     np.testing.assert_array_equal(first, second)
     assert list(tmp_path.rglob("*.emb"))
 
 
-def test_duplicate_images_are_embedded_once(small_images, monkeypatch):
-    counter = _count_embedded(monkeypatch)
+def test_duplicate_images_are_embedded_once(small_images, embedded_images):
     out = tiny().fit(small_images).transform(small_images + small_images[:3])
-    assert counter["images"] == 8
+    assert embedded_images["images"] == 8
     np.testing.assert_array_equal(out[8:], out[:3])
 
 

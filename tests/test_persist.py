@@ -241,6 +241,33 @@ def test_raw_pixels_pipeline(photos, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
 
 
+def test_raw_pixels_moved_keeps_old_name(photos, tmp_path):
+    """RawPixels moved from evaluate to baselines: both paths import and are
+    trusted, so a file written before the move (naming the old one) loads."""
+    import sktransfer.baselines
+    import sktransfer.evaluate
+
+    assert sktransfer.evaluate.RawPixels is sktransfer.baselines.RawPixels
+    trusted = set(sktransfer.persist.trusted_types())
+    assert {"sktransfer.evaluate.RawPixels",
+            "sktransfer.baselines.RawPixels"} <= trusted
+    import io
+    import zipfile
+
+    import skops.io as sio
+
+    X, _ = photos
+    new = io.BytesIO(sio.dumps(sktransfer.baselines.RawPixels(size=8)))
+    old = io.BytesIO()
+    with zipfile.ZipFile(new) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name).replace(b"sktransfer.baselines",
+                                                      b"sktransfer.evaluate"))
+    assert b"sktransfer.baselines" not in zipfile.ZipFile(old).read("schema.json")
+    loaded = sio.loads(old.getvalue(), trusted=sorted(trusted))
+    assert loaded.fit(X).transform(X).shape == (len(X), 192)
+
+
 def test_every_public_estimator_is_trusted():
     """Each estimator in ``__all__`` of a public sktransfer module loads."""
     import importlib

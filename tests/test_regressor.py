@@ -18,14 +18,9 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
     check_parameters_default_constructible,
-    check_set_params,
 )
+from test_finetune import TinyNet
 from torch import nn
 
 from sktransfer.backbones import bundled_text_path
@@ -41,33 +36,10 @@ from sktransfer.finetune import FineTunedRegressor, FineTunedTextRegressor
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-class TinyNet(nn.Module):
-    """Three conv-BN blocks (``features.0`` .. ``features.2``) and a classifier."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.features = nn.Sequential(
-            *[
-                nn.Sequential(
-                    nn.Conv2d(c_in, c_out, 3, stride=2, padding=1),
-                    nn.BatchNorm2d(c_out),
-                    nn.ReLU(),
-                )
-                for c_in, c_out in [(3, 8), (8, 16), (16, 32)]
-            ]
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(32, 10)
-
-    def forward(self, x):
-        return self.classifier(self.pool(self.features(x)).flatten(1))
-
-
 def tiny(**params):
     defaults = dict(
-        model=TinyNet(), max_epochs=2, image_size=32, batch_size=16, lr=1e-2,
-        random_state=0,
+        model=TinyNet(widths=(3, 8, 16, 32), n_outputs=10),  # three blocks
+        max_epochs=2, image_size=32, batch_size=16, lr=1e-2, random_state=0,
     )  # fmt: skip
     return FineTunedRegressor(**{**defaults, **params})
 
@@ -173,15 +145,10 @@ def test_default_augmentation_is_off():
 
 
 @pytest.mark.parametrize("cls", [FineTunedRegressor, FineTunedTextRegressor])
-def test_sklearn_conventions(cls):
-    name, estimator = cls.__name__, cls()
-    check_no_attributes_set_in_init(name, estimator)
-    check_estimator_cloneable(name, estimator)
-    check_estimator_repr(name, estimator)
-    check_do_not_raise_errors_in_init_or_set_params(name, estimator)
-    check_parameters_default_constructible(name, estimator)
-    check_get_params_invariance(name, estimator)
-    check_set_params(name, estimator)
+def test_sklearn_conventions(cls, data_free_checks):
+    estimator = cls()
+    data_free_checks(estimator)
+    check_parameters_default_constructible(cls.__name__, estimator)
     assert cls(freeze_depth=99).freeze_depth == 99  # no validation in __init__
     tags = estimator.__sklearn_tags__()
     assert tags.estimator_type == "regressor" and tags.target_tags.multi_output
@@ -237,18 +204,16 @@ def test_bad_loss_and_length(photos):
 
 
 @pytest.mark.slow
-def test_pretrained_beats_scratch_and_raw_pixels_on_photo_zoom():
-    X_train, y_train = load_photo_zoom(16, 64, "train", random_state=0)
-    X_test, y_test = load_photo_zoom(10, 64, "test", random_state=1)
-    scores = {}
-    for weights in ("DEFAULT", None):
-        reg = FineTunedRegressor(
+def test_pretrained_beats_scratch_and_raw_pixels_on_photo_zoom(scores_by_weights):
+    train = load_photo_zoom(16, 64, "train", random_state=0)
+    test = load_photo_zoom(10, 64, "test", random_state=1)
+    scores = scores_by_weights(
+        lambda weights: FineTunedRegressor(
             "efficientnet_lite0", weights=weights, freeze_depth="all",
-            max_epochs=20, lr=1e-3, image_size=96, batch_size=16, random_state=0,
-        )  # fmt: skip
-        scores[weights] = reg.fit(X_train, y_train).score(X_test, y_test)
+            max_epochs=20, lr=1e-3, image_size=96, batch_size=16, random_state=0),
+        train, test)
     raw = make_pipeline(RawPixels(32), StandardScaler(), RidgeCV(np.logspace(-2, 5)))
-    scores["raw"] = raw.fit(X_train, y_train).score(X_test, y_test)
+    scores["raw"] = raw.fit(*train).score(*test)
     # R² on held-out pixels, measured: 0.46 pretrained, -0.13 the same network
     # with random weights, -0.02 ridge on raw pixels
     assert scores["DEFAULT"] > 0.3, scores

@@ -17,14 +17,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
-    check_set_params,
-)
 
 from sktransfer import PretrainedTextEmbeddings
 from sktransfer.backbones import list_models
@@ -232,18 +224,8 @@ def test_missing_gensim_gives_the_install_hint(w2v, monkeypatch):
 # ------------------------------------------------------- sklearn conventions
 
 
-def test_data_free_sklearn_checks():
-    estimator = PretrainedTextEmbeddings()
-    name = type(estimator).__name__
-    for check in (
-        check_no_attributes_set_in_init,
-        check_estimator_cloneable,
-        check_estimator_repr,
-        check_do_not_raise_errors_in_init_or_set_params,
-        check_get_params_invariance,
-        check_set_params,
-    ):
-        check(name, estimator)
+def test_data_free_sklearn_checks(data_free_checks):
+    data_free_checks(PretrainedTextEmbeddings())
 
 
 def test_clone_and_fitted_attributes(w2v):

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from sktransfer._utils.files import replacing
 from sktransfer.exceptions import ParameterError
 
 __all__ = ["CALIBRATION_SIZE", "calibration_rows", "int8_file"]
@@ -51,7 +52,8 @@ def int8_file(fp32_path: str, *, batches: Iterable[Mapping] | None = None,
     if not static:
         path = f"{stem}.int8-dynamic-{_SCHEME}.onnx"
         if not os.path.isfile(path):
-            _write_atomic(path, lambda out: _quantize_dynamic(fp32_path, out))
+            with replacing(path) as partial:
+                _quantize_dynamic(fp32_path, str(partial))
         return path, None
     if ranges is None:
         if batches is None:
@@ -61,7 +63,8 @@ def int8_file(fp32_path: str, *, batches: Iterable[Mapping] | None = None,
     digest = hashlib.blake2b(ranges.encode(), digest_size=8).hexdigest()
     path = f"{stem}.int8-qdq-{_SCHEME}-{digest}.onnx"
     if not os.path.isfile(path):
-        _write_atomic(path, lambda out: _quantize_static(fp32_path, out, ranges))
+        with replacing(path) as partial:
+            _quantize_static(fp32_path, str(partial), ranges)
     return path, ranges
 
 
@@ -112,14 +115,3 @@ def _quantize_static(source: str, out: str, ranges: str) -> None:
         quantize_static(source, out, None, calibration_cache_path=cache,
                         **_static_options())
 
-
-def _write_atomic(path: str, write) -> None:
-    directory = os.path.dirname(path) or "."
-    handle, tmp = tempfile.mkstemp(suffix=".onnx.part", dir=directory)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)  # readers never see half a file
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -1,10 +1,12 @@
 """The one write-then-rename routine: a file appears whole or not at all.
 
-Used by the embedding cache, the ONNX export cache, ``sktransfer embed``'s
-output, the model archive and the model catalog. A new file gets the mode any
-program's new file gets, ``0o666`` less the process umask *at write time* (the
-kernel applies it to ``os.open``), so a cache folder shared by a team or by Dask
-workers running as another user stays readable when the umask says so.
+Used by the embedding cache, the ONNX export cache and its int8 copies
+(through :func:`replacing`, as the quantizers write to a path), ``sktransfer
+embed``'s output, the model archive and the model catalog. A new file gets the
+mode any program's new file gets, ``0o666`` less the process umask *at write
+time* (the kernel applies it to ``os.open``), so a cache folder shared by a
+team or by Dask workers running as another user stays readable when the umask
+says so.
 """
 
 from __future__ import annotations

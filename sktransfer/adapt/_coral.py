@@ -8,38 +8,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    OneToOneFeatureMixin,
-    TransformerMixin,
-    _fit_context,
-    clone,
-)
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
 
-from sktransfer.adapt._utils import (
-    SOURCE_DOMAIN,
-    TARGET_DOMAIN,
-    NoTargetSamplesWarning,
-    check_domains,
-    estimator_has,
-    labelled_classes,
-    target_mask,
-    validate_data,
-)
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._base import AdaptingClassifier, DomainTransformer
+from sktransfer.adapt._docs import DOCS
+from sktransfer.adapt._utils import NoTargetSamplesWarning
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
 
-    from typing_extensions import Self
-
 __all__ = ["CORAL", "CORALClassifier"]
-
-_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
 
 
 def _covariance(X, eps):
@@ -54,7 +34,7 @@ def _sqrt_and_inv_sqrt(C):
     return (vectors * root) @ vectors.T, (vectors / root) @ vectors.T
 
 
-class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class CORAL(OneToOneFeatureMixin, DomainTransformer):
     """Align the second moments of source features to the target domain.
 
     ``fit`` estimates the source covariance ``C_S`` and target covariance ``C_T``
@@ -115,33 +95,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.eps = eps
         self.align_mean = align_mean
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any | None = None,
-        sample_domain: Any | None = None,
-    ) -> Self:
-        """Learn the source-to-target map.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,), default=None
-            ``-1`` marks target rows; other values (or ``None``) are source rows.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; overrides
-            ``y``.
-
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        X = validate_data(self, X)
-        target = target_mask(y, sample_domain, X.shape[0])
-        check_domains(~target, target)
+    def _fit_domains(self, X, target):
         self.source_mean_ = X[~target].mean(axis=0)
         source_cov = _covariance(X[~target], self.eps)
         if target.any():
@@ -152,7 +106,6 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         _, whiten = _sqrt_and_inv_sqrt(source_cov)
         colour, _ = _sqrt_and_inv_sqrt(target_cov)
         self.coral_matrix_ = whiten @ colour
-        return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Map rows from the source domain to the target domain.
@@ -167,14 +120,14 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_aligned : ndarray of shape (n_samples, n_features)
             The rows re-coloured to the target covariance.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._rows(X)
         if not self.align_mean:
             return X @ self.coral_matrix_
         return (X - self.source_mean_) @ self.coral_matrix_ + self.target_mean_
 
 
-class CORALClassifier(ClassifierMixin, BaseEstimator):
+@fill_doc(**DOCS)
+class CORALClassifier(AdaptingClassifier):
     """Train on CORAL-aligned source rows, predict on target rows as they are.
 
     ``fit`` learns a :class:`CORAL` map from the source and target rows, maps the
@@ -198,10 +151,7 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
         The fitted alignment.
     estimator_ : classifier
         The fitted estimator.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -210,11 +160,8 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sktransfer.adapt import CORALClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(0, 2, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = CORALClassifier().fit(X, y)
     >>> clf.predict(X[-3:]).shape
     (3,)
@@ -235,51 +182,13 @@ class CORALClassifier(ClassifierMixin, BaseEstimator):
         self.eps = eps
         self.align_mean = align_mean
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Align the source rows to the target and fit the estimator on them.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Source labels; ``-1`` marks unlabelled target rows.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; needed only
-            to pass labelled target rows. Routed by metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted classifier.
-        """
-        X, y = validate_data(self, X, y)
-        source, target, labelled, self.classes_ = labelled_classes(y, sample_domain)
-        domain = np.where(target, TARGET_DOMAIN, SOURCE_DOMAIN)[source | target]
+    def _adapt(self, X, source, target):
+        """Fit the CORAL map; the source rows mapped, the others as they are."""
+        rows = source | target  # -1 marks the target rows for CORAL.fit
         self.coral_ = CORAL(eps=self.eps, align_mean=self.align_mean)
-        with warnings.catch_warnings():  # already warned above
+        with warnings.catch_warnings():  # already warned by labelled_classes
             warnings.simplefilter("ignore", NoTargetSamplesWarning)
-            self.coral_.fit(X[source | target], sample_domain=domain)
+            self.coral_.fit(X[rows], np.where(target, -1, 0)[rows])
         X_train = X.astype(float)
         X_train[source] = self.coral_.transform(X[source])
-        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
-        self.estimator_ = clone(base).fit(X_train[labelled], y[labelled])
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict classes of target-domain rows."""
-        check_is_fitted(self)
-        return self.estimator_.predict(validate_data(self, X, reset=False))
-
-    @available_if(estimator_has("predict_proba", _DEFAULT_ESTIMATOR))
-    def predict_proba(self, X):
-        """Class probabilities from the wrapped estimator (if it has them)."""
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(validate_data(self, X, reset=False))
-
-    @available_if(estimator_has("decision_function", _DEFAULT_ESTIMATOR))
-    def decision_function(self, X):
-        """Decision scores from the wrapped estimator (if it has them)."""
-        check_is_fitted(self)
-        return self.estimator_.decision_function(validate_data(self, X, reset=False))
+        return X_train, None

@@ -6,24 +6,16 @@ from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from sktransfer.adapt._utils import (
-    estimator_has,
-    labelled_classes,
-    validate_data,
-)
-from sktransfer.exceptions import ParameterTypeError
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._base import AdaptingClassifier
+from sktransfer.adapt._docs import DOCS
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
-
-    from typing_extensions import Self
 
 __all__ = ["ImportanceWeightedClassifier", "importance_weights"]
 
@@ -35,9 +27,7 @@ def _default_domain_classifier():
     return LogisticRegression(C=1.0, max_iter=1000)
 
 
-_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
-
-
+@fill_doc(**DOCS)
 def importance_weights(
     X_source: Any,
     X_target: Any,
@@ -53,10 +43,7 @@ def importance_weights(
 
     Parameters
     ----------
-    X_source : ndarray of shape (n_source, n_features)
-        Source rows.
-    X_target : ndarray of shape (n_target, n_features)
-        Target rows.
+    %(source_target_rows)s
     domain_classifier : classifier with ``predict_proba``, default=None
         Cloned before fitting. ``None`` uses ``LogisticRegression(max_iter=1000)``.
     clip : float, default=10.0
@@ -86,88 +73,25 @@ def importance_weights(
     return (ratio / ratio.mean() if normalize else ratio), clf
 
 
-def _fit_weighted(estimator, X, y, sample_weight):
-    """Fit ``estimator`` with ``sample_weight``; a clear error if it cannot take it."""
-    if isinstance(estimator, Pipeline):
-        name, last = estimator.steps[-1]
-        key, accepts = (
-            f"{name}__sample_weight",
-            has_fit_parameter(last, "sample_weight"),
-        )
-    else:
-        key, accepts = "sample_weight", has_fit_parameter(estimator, "sample_weight")
-    if not accepts:
-        raise ParameterTypeError(
-            f"{type(estimator).__name__}.fit does not accept sample_weight, which "
-            "re-weighting (importance weights, KMM, TrAdaBoost) needs; use an "
-            "estimator whose fit takes "
-            "sample_weight (e.g. LogisticRegression, SVC, RandomForestClassifier)."
-        )
-    return estimator.fit(X, y, **{key: sample_weight})
-
-
-class _SourceWeightedClassifier(ClassifierMixin, BaseEstimator):
+class _SourceWeightedClassifier(AdaptingClassifier):
     """Fit ``estimator`` on labelled rows, source rows weighted toward the target.
 
-    Subclasses implement ``_source_weights(X_source, X_target)``; labelled target
-    rows (see ``sample_domain``) get weight 1, unlabelled rows (``y == -1``) are
-    used only to estimate the weights.
+    Subclasses implement ``_source_weights(X_source, X_target)`` (``X_target``
+    is ``None`` without target rows); labelled target rows (see
+    ``sample_domain``) get weight 1, unlabelled rows (``y == -1``) are used only
+    to estimate the weights.
     """
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Estimate the source weights and fit the weighted estimator.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Source labels; ``-1`` marks unlabelled target rows.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; needed only
-            to pass labelled target rows. Routed by metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted classifier.
-        """
-        X, y = validate_data(self, X, y)
-        source, target, labelled, self.classes_ = labelled_classes(y, sample_domain)
+    def _adapt(self, X, source, target):
         weights = np.ones(X.shape[0])
         if target.any():
             weights[source] = self._source_weights(X[source], X[target])
         else:
             self._source_weights(X[source], None)
-        self.weights_ = weights[labelled]
-        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
-        self.estimator_ = _fit_weighted(
-            clone(base), X[labelled], y[labelled], self.weights_
-        )
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict classes of (target) rows with the weighted estimator."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.predict(X)
-
-    @available_if(estimator_has("predict_proba", _DEFAULT_ESTIMATOR))
-    def predict_proba(self, X):
-        """Class probabilities from the wrapped estimator (if it has them)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(estimator_has("decision_function", _DEFAULT_ESTIMATOR))
-    def decision_function(self, X):
-        """Decision scores from the wrapped estimator (if it has them)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.estimator_.decision_function(X)
+        return X, weights
 
 
+@fill_doc(**DOCS)
 class ImportanceWeightedClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by importance weighting of the source rows.
 
@@ -196,10 +120,7 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
         The fitted domain classifier (``None`` when there were no target rows).
     weights_ : ndarray of shape (n_labelled,)
         Sample weights of the labelled rows, in their order in ``X``.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -208,11 +129,8 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sktransfer.adapt import ImportanceWeightedClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = ImportanceWeightedClassifier().fit(X, y)
     >>> clf.weights_.shape
     (40,)

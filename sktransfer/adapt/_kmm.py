@@ -14,6 +14,8 @@ from scipy import linalg
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import _SourceWeightedClassifier
 from sktransfer.adapt._utils import KERNELS, check_kernel_size, kernel_params
 
@@ -46,6 +48,7 @@ def _project(v, upper, low, high):
     return np.clip(v - 0.5 * (lo + hi), 0.0, upper)
 
 
+@fill_doc(**DOCS)
 def kernel_mean_matching(
     X_source: np.ndarray,
     X_target: np.ndarray,
@@ -70,10 +73,7 @@ def kernel_mean_matching(
 
     Parameters
     ----------
-    X_source : ndarray of shape (n_source, n_features)
-        Source rows.
-    X_target : ndarray of shape (n_target, n_features)
-        Target rows.
+    %(source_target_rows)s
     kernel : str, default="rbf"
         A ``sklearn.metrics.pairwise.pairwise_kernels`` metric.
     gamma : float, default=None
@@ -117,6 +117,7 @@ def kernel_mean_matching(
     return b, n_iter
 
 
+@fill_doc(**DOCS)
 class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by kernel mean matching (KMM) weights.
 
@@ -161,10 +162,7 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     n_iter_ : int
         Solver iterations (1 without target rows: the source matched to
         itself, uniform weights, in one step).
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -173,11 +171,8 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sktransfer.adapt import KernelMeanMatchingClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = KernelMeanMatchingClassifier().fit(X, y)
     >>> bool(clf.weights_[X[:40, 0] > 1].mean() > clf.weights_[X[:40, 0] < -1].mean())
     True

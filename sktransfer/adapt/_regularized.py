@@ -83,8 +83,11 @@ def _select_target_data(X, y, sample_domain, regression=False):
 
     Classification: rows with ``y == -1`` are unlabelled (never a class) and
     ``sample_domain`` (when given) also drops the source rows. Regression:
-    ``-1`` is an ordinary value, so only ``sample_domain`` selects rows.
+    ``-1`` is an ordinary value, so only ``sample_domain`` selects rows (all
+    rows without it).
     """
+    if regression and sample_domain is None:
+        return X, y
     if regression:
         keep = domain_mask(sample_domain, X.shape[0])
     elif sample_domain is None:
@@ -105,7 +108,37 @@ def _select_target_data(X, y, sample_domain, regression=False):
     return X[keep], y[keep]
 
 
-class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
+class _RegularizedTransfer(BaseEstimator):
+    """``fit`` of both estimators: the labelled target rows, then
+    ``_fit_target(X, y)``; subclasses set ``_regression``."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
+        """Fit on labelled target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Target-domain rows (source rows too, when ``sample_domain`` marks them).
+        y : array-like of shape (n_samples,)
+            Targets of a regressor (``-1`` is an ordinary value), or labels of a
+            classifier (``-1`` marks unlabelled rows, which are ignored).
+        sample_domain : array-like of shape (n_samples,), default=None
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only the
+            (labelled) target rows are used. ``None``: every (labelled) row is a
+            target row.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(self, X, y, y_numeric=self._regression)
+        self._fit_target(*_select_target_data(X, y, sample_domain, self._regression))
+        return self
+
+
+class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransfer):
     """Ridge regression shrunk toward a source model's coefficients.
 
     Solves ``min_w,b ||y - X w - b||^2 + alpha * ||w - w_S||^2`` in closed form on
@@ -167,29 +200,9 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         self.source_coef = source_coef
         self.fit_intercept = fit_intercept
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Fit on labelled target rows.
+    _regression = True
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Target-domain rows (source rows too, when ``sample_domain`` marks them).
-        y : array-like of shape (n_samples,)
-            Targets.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only target
-            rows are used (``-1`` is an ordinary target value here). ``None``: all rows
-            are target rows.
-
-        Returns
-        -------
-        self : object
-            The fitted regressor.
-        """
-        X, y = validate_data(self, X, y, y_numeric=True)
-        if sample_domain is not None:
-            X, y = _select_target_data(X, y, sample_domain, regression=True)
+    def _fit_target(self, X, y):
         n_features = X.shape[1]
         self.source_coef_ = _source_coef(self, (n_features,))
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(n_features)
@@ -199,7 +212,6 @@ class RegularizedTransferRegressor(RegressorMixin, BaseEstimator):
         rhs = Xc.T @ yc + self.alpha * self.source_coef_
         self.coef_ = linalg.lstsq(gram, rhs)[0]
         self.intercept_ = float(y_mean - x_mean @ self.coef_)
-        return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Predict targets of ``X``."""
@@ -235,7 +247,7 @@ def _logistic_loss(params, X, Y, W_source, alpha, fit_intercept, b_source=None):
     return loss, np.concatenate([grad_W.ravel(), grad_b])
 
 
-class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
+class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransfer):
     """Logistic regression shrunk toward a source model's coefficients.
 
     Minimises ``sum log-loss + alpha * ||W - W_S||^2`` with L-BFGS on labelled
@@ -323,27 +335,9 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Fit on labelled target rows.
+    _regression = False
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Target-domain rows (source rows too, when ``sample_domain`` marks them).
-        y : array-like of shape (n_samples,)
-            Labels; ``-1`` marks unlabelled rows, which are ignored.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; only labelled
-            target rows are used. ``None``: all labelled rows are target rows.
-
-        Returns
-        -------
-        self : object
-            The fitted classifier.
-        """
-        X, y = validate_data(self, X, y)
-        X, y = _select_target_data(X, y, sample_domain)
+    def _fit_target(self, X, y):
         check_classification_targets(y)
         self.classes_ = self._classes(y)
         check_n_classes(self.classes_)
@@ -352,7 +346,6 @@ class RegularizedTransferClassifier(ClassifierMixin, BaseEstimator):
         self.source_coef_ = _source_coef(self, (n_out, X.shape[1]))
         Y = y_index[:, None] if n_out == 1 else np.eye(n_out)[y_index]
         self._solve(X, Y.astype(float))
-        return self
 
     def _classes(self, y):
         """The target classes, or the source model's when it has ``classes_``."""

@@ -32,6 +32,8 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_array
 
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import importance_weights
 from sktransfer.adapt._utils import NoTargetSamplesWarning, split_domains
 from sktransfer.exceptions import InvalidInputError, ParameterError, ParameterTypeError
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 
+@fill_doc(**DOCS)
 def importance_weighted_score(
     estimator: BaseEstimator,
     X: Any,
@@ -76,12 +79,7 @@ def importance_weighted_score(
         Validation rows, source and target.
     y : array-like of shape (n_samples,)
         Source labels; ``-1`` marks target rows.
-    domain_classifier : classifier with ``predict_proba``, default=None
-        ``None`` uses ``LogisticRegression(max_iter=1000)``.
-    clip : float, default=10.0
-        Largest density ratio kept before normalisation.
-    score_func : callable, default=accuracy_score
-        ``score_func(y_true, y_pred, sample_weight=...)``; greater is better.
+    %(importance_scoring)s
 
     Returns
     -------
@@ -90,12 +88,9 @@ def importance_weighted_score(
 
     Examples
     --------
-    >>> import numpy as np
+    %(shifted_rows)s
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sktransfer.adapt import importance_weighted_score
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (20, 2))]
-    >>> y = np.r_[(X[:40, 0] > 0).astype(int), -np.ones(20, dtype=int)]
     >>> clf = LogisticRegression().fit(X[:40], y[:40])
     >>> 0.0 <= importance_weighted_score(clf, X, y) <= 1.0
     True
@@ -121,6 +116,7 @@ def importance_weighted_score(
     return float(score_func(y_source, y_pred, sample_weight=weights))
 
 
+@fill_doc(**DOCS)
 def make_importance_weighted_scorer(
     domain_classifier: BaseEstimator | None = None,
     clip: float = 10.0,
@@ -130,12 +126,7 @@ def make_importance_weighted_scorer(
 
     Parameters
     ----------
-    domain_classifier : classifier with ``predict_proba``, default=None
-        ``None`` uses ``LogisticRegression(max_iter=1000)``.
-    clip : float, default=10.0
-        Largest density ratio kept before normalisation.
-    score_func : callable, default=accuracy_score
-        ``score_func(y_true, y_pred, sample_weight=...)``; greater is better.
+    %(importance_scoring)s
 
     Returns
     -------

@@ -9,50 +9,28 @@ analysis", IEEE TNN 22(2).
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from scipy import linalg
 from scipy.sparse.linalg import svds
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, _fit_context
 from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._base import DomainTransformer
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
     KERNELS,
-    check_domains,
     check_kernel_size,
     kernel_params,
     target_mask,
-    validate_data,
 )
 from sktransfer.exceptions import ParameterError
 
-if TYPE_CHECKING:  # names used in annotations only
-    from typing import Any
-
-    from typing_extensions import Self
-
 __all__ = ["SubspaceAlignment", "TransferComponentAnalysis"]
-
-_FIT_DOC = """
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,), default=None
-            ``-1`` marks target rows; other values (or ``None``) are source rows.
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; overrides
-            ``y``.
-"""
 
 
 def _check_components(n_components, limit, what):
@@ -63,9 +41,8 @@ def _check_components(n_components, limit, what):
         )
 
 
-class SubspaceAlignment(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+@fill_doc(**DOCS)
+class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     """Align the source PCA subspace with the target PCA subspace.
 
     ``fit`` computes the top ``n_components`` principal directions ``P_S`` of
@@ -112,11 +89,8 @@ class SubspaceAlignment(
 
     Examples
     --------
-    >>> import numpy as np
+    %(two_blobs)s
     >>> from sktransfer.adapt import SubspaceAlignment
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(size=(50, 5)), rng.normal(size=(50, 5)) + 3]
-    >>> y = np.r_[np.zeros(50, dtype=int), -np.ones(50, dtype=int)]
     >>> Z = SubspaceAlignment(n_components=2).fit_transform(X, y)
     >>> Z.shape
     (100, 2)
@@ -129,10 +103,7 @@ class SubspaceAlignment(
     def __init__(self, n_components: int | None = None):
         self.n_components = n_components
 
-    def _fit(self, X, y, sample_domain):
-        X = validate_data(self, X)
-        target = target_mask(y, sample_domain, X.shape[0])
-        check_domains(~target, target)
+    def _fit_domains(self, X, target):
         counts = {"source": int((~target).sum()), "target": int(target.sum())}
         k = self.n_components
         if k is None:
@@ -148,25 +119,8 @@ class SubspaceAlignment(
         self.target_components_ = target_pca.components_
         self.source_mean_, self.target_mean_ = source.mean_, target_pca.mean_
         self.alignment_matrix_ = self.source_components_ @ self.target_components_.T
-        return X, target
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any | None = None,
-        sample_domain: Any | None = None,
-    ) -> Self:
-        """Learn both subspaces and their alignment.
-        {fit_doc}
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        self._fit(X, y, sample_domain)
-        return self
-
+    @fill_doc(**DOCS)
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(
         self,
@@ -175,13 +129,16 @@ class SubspaceAlignment(
         sample_domain: Any | None = None,
     ) -> np.ndarray:
         """Fit, then map every row by its domain (source or target).
-        {fit_doc}
+
+        %(transformer_fit)s
+
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
             Rows in the target subspace's coordinates.
         """
-        X, target = self._fit(X, y, sample_domain)
+        X, target = self._split(X, y, sample_domain)
+        self._fit_domains(X, target)
         return self._map(X, target)
 
     def transform(self, X: Any, sample_domain: Any | None = None) -> np.ndarray:
@@ -200,8 +157,7 @@ class SubspaceAlignment(
         X_new : ndarray of shape (n_samples, n_components)
             The mapped rows.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._rows(X)
         return self._map(X, target_mask(None, sample_domain, X.shape[0]))
 
     def _map(self, X, target):
@@ -215,9 +171,6 @@ class SubspaceAlignment(
     @property
     def _n_features_out(self):
         return self.source_components_.shape[0]
-
-    fit.__doc__ = fit.__doc__.format(fit_doc=_FIT_DOC)
-    fit_transform.__doc__ = fit_transform.__doc__.format(fit_doc=_FIT_DOC)
 
 
 def _transfer_components(K, u, mu, k):
@@ -251,9 +204,8 @@ def _transfer_components(K, u, mu, k):
     ).T  # A^{-1/2} symmetric: (A^{-1/2} v)^T = v^T A^{-1/2}
 
 
-class TransferComponentAnalysis(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+@fill_doc(**DOCS)
+class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     """Transfer component analysis: a kernel subspace where the domains match.
 
     With the kernel matrix ``K`` over all fitted rows (source and target),
@@ -310,11 +262,8 @@ class TransferComponentAnalysis(
 
     Examples
     --------
-    >>> import numpy as np
+    %(two_blobs)s
     >>> from sktransfer.adapt import TransferComponentAnalysis
-    >>> rng = np.random.RandomState(0)
-    >>> X = np.r_[rng.normal(size=(50, 5)), rng.normal(size=(50, 5)) + 3]
-    >>> y = np.r_[np.zeros(50, dtype=int), -np.ones(50, dtype=int)]
     >>> tca = TransferComponentAnalysis(n_components=2).fit(X, y)
     >>> tca.transform(X).shape
     (100, 2)
@@ -342,24 +291,8 @@ class TransferComponentAnalysis(
         self.gamma = gamma
         self.max_samples = max_samples
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any | None = None,
-        sample_domain: Any | None = None,
-    ) -> Self:
-        """Learn the transfer components.
-        {fit_doc}
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        X = validate_data(self, X)
+    def _fit_domains(self, X, target):
         n = X.shape[0]
-        target = target_mask(y, sample_domain, n)
-        check_domains(~target, target)
         check_kernel_size(n, self.max_samples, type(self).__name__)
         _check_components(self.n_components, n, "the number of rows")
         self.kernel_params_ = kernel_params(self.kernel, self.gamma, X)
@@ -370,7 +303,6 @@ class TransferComponentAnalysis(
         values, vectors = _transfer_components(K, K @ e, self.mu, self.n_components)
         self.eigenvalues_, self.components_ = values, vectors
         self.X_fit_ = X
-        return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Map rows (of either domain) onto the transfer components.
@@ -385,8 +317,7 @@ class TransferComponentAnalysis(
         X_new : ndarray of shape (n_samples, n_components)
             ``k(X, X_fit) W``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._rows(X)
         K = pairwise_kernels(X, self.X_fit_, metric=self.kernel, **self.kernel_params_)
         return K @ self.components_
 
@@ -394,4 +325,3 @@ class TransferComponentAnalysis(
     def _n_features_out(self):
         return self.components_.shape[1]
 
-    fit.__doc__ = fit.__doc__.format(fit_doc=_FIT_DOC)

@@ -19,19 +19,17 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import check_classification_targets
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sktransfer.adapt._importance import _fit_weighted
+from sktransfer._utils.docs import fill_doc
+from sktransfer.adapt._base import DEFAULT_ESTIMATOR, fit_weighted
+from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
     NoTargetSamplesWarning,
-    check_domains,
-    check_n_classes,
-    domain_mask,
-    split_domains,
+    labelled_classes,
+    target_mask,
     validate_data,
 )
 
@@ -42,7 +40,6 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = ["TrAdaBoostClassifier", "TrAdaBoostR2Regressor"]
 
-_DEFAULT_ESTIMATOR = LogisticRegression(max_iter=1000)
 _MIN_ERROR, _MAX_ERROR = 1e-10, 0.499
 
 
@@ -68,7 +65,7 @@ def _boost(model, base, X, y, is_target, loss):
     w = np.full(len(y), 1.0 / len(y))
     model.estimators_, alphas, errors = [], [], []
     for _ in range(n_rounds):
-        learner = _fit_weighted(clone(base), X, y, w * len(y))
+        learner = fit_weighted(clone(base), X, y, w * len(y))
         e = loss(learner, X, y)
         error = (w[is_target] * e[is_target]).sum() / w[is_target].sum()
         error = float(np.clip(error, _MIN_ERROR, _MAX_ERROR))
@@ -92,21 +89,12 @@ def _voters(model):
 def _prepare(model, X, y, sample_domain, regression):
     """Validate; return the labelled rows and their "is target" mask."""
     X, y = validate_data(model, X, y, y_numeric=regression)
-    if regression:
-        n = X.shape[0]
-        target = (
-            np.zeros(n, bool)
-            if sample_domain is None
-            else domain_mask(sample_domain, n)
-        )
-        return X, y, target
-    source, target, labelled_target = split_domains(y, sample_domain)
-    check_domains(source, target, needs_target=False)
-    labelled = source | labelled_target
-    check_classification_targets(y[labelled])
-    model.classes_ = np.unique(y[labelled])
-    check_n_classes(model.classes_)
-    return X[labelled], y[labelled], labelled_target[labelled]
+    if regression:  # -1 is a value: only sample_domain marks target rows
+        return X, y.astype(float), target_mask(None, sample_domain, X.shape[0])
+    _, target, labelled, model.classes_ = labelled_classes(
+        y, sample_domain, needs_target=False
+    )
+    return X[labelled], y[labelled], target[labelled]
 
 
 def _fit_without_target(model, base, X, y):
@@ -118,11 +106,55 @@ def _fit_without_target(model, base, X, y):
         stacklevel=3,
     )
     model.weights_ = np.full(len(y), 1.0 / len(y))
-    model.estimators_ = [_fit_weighted(clone(base), X, y, np.ones(len(y)))]
+    model.estimators_ = [fit_weighted(clone(base), X, y, np.ones(len(y)))]
     model.estimator_weights_, model.estimator_errors_ = np.ones(1), np.zeros(1)
 
 
-class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
+class _TrAdaBoost(BaseEstimator):
+    """The boosting both TrAdaBoost estimators share; subclasses set
+    ``_regression``, ``_loss`` (each row's error in [0, 1]) and
+    ``_default_estimator()``."""
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
+        """Boost on the labelled source and labelled target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows.
+        y : array-like of shape (n_samples,)
+            Labels (a classifier ignores the unlabelled rows, ``-1``) or targets
+            (for a regressor ``-1`` is an ordinary value).
+        sample_domain : array-like of shape (n_samples,), default=None
+            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; marks the
+            labelled target rows TrAdaBoost needs. Routed by metadata routing.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y, is_target = _prepare(self, X, y, sample_domain, self._regression)
+        base = self._default_estimator() if self.estimator is None else self.estimator
+        if not is_target.any():
+            _fit_without_target(self, base, X, y)
+        else:
+            _boost(self, base, X, y, is_target, self._loss)
+        return self
+
+
+@fill_doc(**DOCS)
+class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
     """TrAdaBoost: boosting that trusts the source rows less every round.
 
     Needs a few **labelled target rows** besides the labelled source rows. Each
@@ -151,23 +183,14 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     estimator : classifier, default=None
         Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
         ``LogisticRegression(max_iter=1000)``.
-    n_estimators : int, default=20
-        Boosting rounds ``N``.
+    %(n_estimators)s
 
     Attributes
     ----------
-    estimators_ : list of classifiers
-        The fitted learner of every round.
-    estimator_weights_ : ndarray of shape (n_rounds,)
-        ``ln(1 / beta_t)`` per round; only the second half votes.
-    estimator_errors_ : ndarray of shape (n_rounds,)
-        Clipped weighted target error ``eps_t`` per round.
+    %(boosting_attributes)s
     weights_ : ndarray of shape (n_labelled,)
         Final normalised weights of the labelled rows, in their order in ``X``.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
+    %(classifier_attributes)s
 
     See Also
     --------
@@ -175,52 +198,20 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> import numpy as np
+    %(labelled_target_rows)s
     >>> from sktransfer.adapt import TrAdaBoostClassifier
-    >>> rng = np.random.RandomState(0)
-    >>> X = rng.normal(size=(60, 2))
     >>> y = np.r_[(X[:40, 0] > 0), (X[40:, 1] > 0)].astype(int)
-    >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]  # skada: 1 / -2
     >>> clf = TrAdaBoostClassifier(n_estimators=4).fit(X, y, sample_domain=domain)
     >>> len(clf.estimators_)
     4
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-    }
+    _regression = False
+    _loss = staticmethod(_misclassified)
 
-    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
-        self.estimator = estimator
-        self.n_estimators = n_estimators
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Boost on the labelled source and labelled target rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Labels; ``-1`` marks unlabelled rows (ignored).
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada; marks the
-            labelled target rows TrAdaBoost needs. Routed by metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted classifier.
-        """
-        X, y, is_target = _prepare(self, X, y, sample_domain, regression=False)
-        base = _DEFAULT_ESTIMATOR if self.estimator is None else self.estimator
-        if not is_target.any():
-            _fit_without_target(self, base, X, y)
-        else:
-            _boost(self, base, X, y, is_target, _misclassified)
-        return self
+    @staticmethod
+    def _default_estimator():
+        return DEFAULT_ESTIMATOR
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Share of the weighted vote (rounds ``ceil(N/2)..N``) per class."""
@@ -238,7 +229,8 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
 
-class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
+@fill_doc(**DOCS)
+class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
     """TrAdaBoost.R2: TrAdaBoost for regression (Pardoe & Stone 2010).
 
     As :class:`TrAdaBoostClassifier`, with each row's 0/1 error replaced by the
@@ -260,17 +252,11 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
     estimator : regressor, default=None
         Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
         ``DecisionTreeRegressor(max_depth=4, random_state=0)``.
-    n_estimators : int, default=20
-        Boosting rounds ``N``.
+    %(n_estimators)s
 
     Attributes
     ----------
-    estimators_ : list of regressors
-        The fitted learner of every round.
-    estimator_weights_ : ndarray of shape (n_rounds,)
-        ``ln(1 / beta_t)`` per round; only the second half votes.
-    estimator_errors_ : ndarray of shape (n_rounds,)
-        Clipped adjusted target error ``eps_t`` per round.
+    %(boosting_attributes)s
     weights_ : ndarray of shape (n_samples,)
         Final normalised row weights.
     n_features_in_ : int
@@ -283,56 +269,20 @@ class TrAdaBoostR2Regressor(RegressorMixin, BaseEstimator):
 
     Examples
     --------
-    >>> import numpy as np
+    %(labelled_target_rows)s
     >>> from sktransfer.adapt import TrAdaBoostR2Regressor
-    >>> rng = np.random.RandomState(0)
-    >>> X = rng.normal(size=(60, 2))
     >>> y = np.r_[X[:40, 0], X[40:, 0] + 0.5]
-    >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]  # skada: 1 / -2
     >>> reg = TrAdaBoostR2Regressor(n_estimators=4).fit(X, y, sample_domain=domain)
     >>> reg.predict(X[:3]).shape
     (3,)
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-    }
+    _regression = True
+    _loss = staticmethod(_adjusted_error)
 
-    def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
-        self.estimator = estimator
-        self.n_estimators = n_estimators
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
-        """Boost on the source rows and the labelled target rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows.
-        y : array-like of shape (n_samples,)
-            Targets (``-1`` is an ordinary value).
-        sample_domain : array-like of shape (n_samples,), default=None
-            > 0 (``"source"``) or < 0 (``"target"``) per row, as in skada. Routed by
-            metadata routing.
-
-        Returns
-        -------
-        self : object
-            The fitted regressor.
-        """
-        X, y, is_target = _prepare(self, X, y, sample_domain, regression=True)
-        base = (
-            DecisionTreeRegressor(max_depth=4, random_state=0)
-            if self.estimator is None
-            else self.estimator
-        )
-        if not is_target.any():
-            _fit_without_target(self, base, X, y)
-        else:
-            _boost(self, base, X, y.astype(float), is_target, _adjusted_error)
-        return self
+    @staticmethod
+    def _default_estimator():
+        return DecisionTreeRegressor(max_depth=4, random_state=0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Weighted median of the second half of the rounds."""

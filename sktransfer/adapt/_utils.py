@@ -166,18 +166,19 @@ def check_n_classes(classes, where="the labelled rows"):
         )
 
 
-def labelled_classes(y, sample_domain=None):
+def labelled_classes(y, sample_domain=None, *, needs_target=True):
     """A classifier's rows and classes: ``(source, target, labelled, classes)``.
 
     Boolean masks of the source, target and labelled rows (``-1`` rows and
     ``sample_domain`` as in ``split_domains``), and the sorted classes of the
-    labelled rows, checked: target rows present, classification targets, at
+    labelled rows, checked: labelled source rows present, target rows present
+    (a warning; none with ``needs_target=False``), classification targets, at
     least two classes.
     """
     from sklearn.utils.multiclass import check_classification_targets
 
     source, target, labelled_target = split_domains(y, sample_domain)
-    check_domains(source, target)
+    check_domains(source, target, needs_target=needs_target)
     labelled = source | labelled_target
     check_classification_targets(y[labelled])
     classes = np.unique(y[labelled])

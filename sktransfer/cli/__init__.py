@@ -19,6 +19,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from sktransfer.cli._options import add_model_options, add_runtime_options
     from sktransfer.cli._rank import add_rank_arguments
 
     parser = argparse.ArgumentParser(
@@ -40,10 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="an image folder with one sub-folder per class, "
                           "or a CSV / parquet table (a column of texts "
                           "or of image paths, and a --target column)")
-    fit.add_argument("--model", help="model spec (default: efficientnet_lite0 for "
-                                     "images, all-MiniLM-L6-v2 for text)")
-    fit.add_argument("--weights", default="DEFAULT",
-                     help="DEFAULT, a weights enum name, a file, or None (random)")
+    add_model_options(fit)
     fit.add_argument("--column", "--text-column", dest="text_column",
                      help="table column holding the texts, or the image paths "
                           "(relative to the CSV's folder)")
@@ -89,13 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                               "trust")
 
     for command in (fit, predict):
-        command.add_argument("--runtime",
-                             choices=["auto", "torch", "onnx", "onnx-int8"],
-                             help="what runs a frozen network (default: auto, "
-                                  "ONNX Runtime on the CPU when installed)")
-        command.add_argument("--exact-decode", action="store_true",
-                             help="decode JPEGs at full resolution (default: "
-                                  "draft mode at the size the network needs)")
+        add_runtime_options(command)
 
     models = sub.add_parser("models", help="model specs, block counts, offline "
                                            "availability; --rank DATA ranks them")

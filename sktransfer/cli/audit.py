@@ -11,22 +11,17 @@ findings, autoescaped) and ``DIR/findings.csv``.
 
 from __future__ import annotations
 
-import base64
-import io
-from importlib import resources
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["add_audit_parser", "run_audit", "write_audit_report"]
 
 MAX_SHOWN = 60  # label issues and outliers shown on the page (the CSV has all)
 MAX_GROUPS = 40
-THUMBNAIL = 128
-TEXT_CHARS = 400
 
 
 def add_audit_parser(sub) -> None:
+    from sktransfer.cli._options import add_model_options, add_runtime_options
+
     audit = sub.add_parser("audit", help="find wrong labels, duplicates and "
                                          "outliers in DATA")
     audit.add_argument("data", help="an image folder with one sub-folder per "
@@ -36,15 +31,12 @@ def add_audit_parser(sub) -> None:
     audit.add_argument("--column", "--text-column", dest="text_column",
                        help="CSV column holding the texts or image paths")
     audit.add_argument("--target", help="CSV column holding the labels")
-    audit.add_argument("--model", help="model spec (default: efficientnet_lite0 "
-                                       "for images, all-MiniLM-L6-v2 for text)")
-    audit.add_argument("--weights", default="DEFAULT")
+    add_model_options(audit)
     audit.add_argument("--cv", type=int, default=5,
                        help="folds of the out-of-fold predictions")
     audit.add_argument("--method", choices=["auto", "confident", "cleanlab"],
                        default="auto", help="how label issues are decided")
-    audit.add_argument("--runtime", choices=["auto", "torch", "onnx"])
-    audit.add_argument("--exact-decode", action="store_true")
+    add_runtime_options(audit)
 
 
 def run_audit(args) -> None:
@@ -52,22 +44,19 @@ def run_audit(args) -> None:
 
     from sktransfer.audit import (
         DUPLICATE_THRESHOLDS,
+        check_labels,
         find_duplicates,
         find_label_issues,
         find_outliers,
     )
     from sktransfer.cli._inputs import load_training_data
-    from sktransfer.cli.fit import build_estimator
-    from sktransfer.exceptions import CLIError
+    from sktransfer.cli.fit import build_estimator, check_params
 
-    if args.cv < 2:
-        raise CLIError(f"--cv must be at least 2, got {args.cv}")
     args.finetune = False
     X, y, modality = load_training_data(args)
-    if len(np.unique(y)) < 2:
-        raise CLIError(f"{args.data!r} holds a single class: auditing labels "
-                       f"needs at least 2")
+    check_labels(y, cv=args.cv)  # find_label_issues' own checks, before any work
     pipeline = build_estimator(args, modality)
+    check_params(pipeline)
     embedder, head = pipeline.steps[0][1], pipeline[1:]
     with tqdm(total=5, desc="audit", unit="step") as bar:
         bar.set_postfix_str("embedding")
@@ -96,8 +85,11 @@ def run_audit(args) -> None:
 def write_audit_report(X, modality, issues, groups, outliers, folder, *,
                        title="sktransfer audit") -> Path:
     """``folder/audit.html`` and ``folder/findings.csv`` from the findings of
-    ``find_label_issues``, ``find_duplicates`` and ``find_outliers``."""
+    ``find_label_issues``, ``find_duplicates`` and ``find_outliers``: the
+    page is ``templates/audit.html``, rendered as the fit report is."""
     import pandas as pd
+
+    from sktransfer.report import render
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,17 +130,8 @@ def write_audit_report(X, modality, issues, groups, outliers, folder, *,
         "outliers_total": len(odd),
     }
     path = folder / "audit.html"
-    path.write_text(render(data), encoding="utf-8")
+    path.write_text(render(data, "audit.html"), encoding="utf-8")
     return path
-
-
-def render(data: dict) -> str:
-    """Fill ``templates/audit.html`` with ``data`` (autoescaped)."""
-    import jinja2
-
-    template = resources.files("sktransfer").joinpath("templates/audit.html")
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return environment.from_string(template.read_text(encoding="utf-8")).render(data)
 
 
 def _row(X, index):
@@ -161,20 +144,7 @@ def _name(X, index) -> str:
 
 
 def _item(X, index, modality, lines) -> dict:
-    item = _row(X, index)
-    shown = {"name": f"#{index}", "image": None, "text": None,
-             "lines": [{"kind": kind, "text": text} for kind, text in lines]}
-    if modality == "text":
-        text = str(item)
-        shown["text"] = text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
-        return shown
-    from sktransfer.data import load_image
+    from sktransfer.report import shown_item  # the fit report's thumbnails
 
-    if isinstance(item, (str, Path)):
-        shown["name"] = f"#{index} {Path(item).name}"
-    image = load_image(item, index).convert("RGB")
-    image.thumbnail((THUMBNAIL, THUMBNAIL))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    shown["image"] = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return shown
+    return {**shown_item(X, index, modality),
+            "lines": [{"kind": kind, "text": text} for kind, text in lines]}

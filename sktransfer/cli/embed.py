@@ -39,6 +39,8 @@ __all__ = ["add_embed_parser", "run_embed"]
 
 def add_embed_parser(sub) -> None:
     """The ``embed`` sub-command's options."""
+    from sktransfer.cli._options import add_model_options, add_runtime_options
+
     embed = sub.add_parser(
         "embed", help="embed an image folder, a list of paths/URLs or a CSV/parquet "
                       "column into a parquet dataset, on a Dask cluster (resumable)")
@@ -51,13 +53,9 @@ def add_embed_parser(sub) -> None:
                        default="auto", help="what --column holds (auto: image "
                                             "paths when every value ends in an "
                                             "image suffix)")
-    embed.add_argument("--model", help="model spec (default: efficientnet_lite0 "
-                                       "for images, all-MiniLM-L6-v2 for text)")
-    embed.add_argument("--weights", default="DEFAULT",
-                       help="images: DEFAULT, a weights enum name, a file or None")
+    add_model_options(embed)
     embed.add_argument("--batch-size", type=int, help="inputs per forward pass")
-    embed.add_argument("--runtime", help="torch, onnx, onnx-int8 or auto (when the "
-                                         "transformer supports it)")
+    add_runtime_options(embed, decode=False)
     embed.add_argument("--partition-size", type=int, default=None,
                        help="inputs per partition, the unit of work and of resume "
                             "(default: about 4 per worker, between 16 and 1024; "

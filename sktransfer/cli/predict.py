@@ -14,7 +14,7 @@ from sktransfer.cli._inputs import (
     is_table,
     read_table,
 )
-from sktransfer.cli.fit import MODEL_FORMAT
+from sktransfer.cli.fit import MODEL_FORMAT, check_params
 from sktransfer.exceptions import CLIError, ModelFileError, UnsafeModelFileError
 
 
@@ -132,6 +132,7 @@ def _speed_overrides(estimator, args):
         own = {k: v for k, v in params.items() if k in step.get_params(deep=False)}
         if own:
             step.set_params(**own)
+            check_params(step)  # the estimator's own check of --runtime
             if hasattr(step, "runtime_"):
                 # the loaded network stays: a refit would rebuild it from its
                 # spec, and the file's weights are not the spec's

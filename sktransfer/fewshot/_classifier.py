@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -31,6 +31,7 @@ from sktransfer.fewshot._labels import (
     describe,
     resolve_use_label_names,
 )
+from sktransfer.fewshot._predict import TextClassifierMixin
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing_extensions import Self
@@ -46,7 +47,7 @@ def default_head() -> LogisticRegression:
     return LogisticRegression(max_iter=2000)
 
 
-class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
+class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
     """Few-shot text classification: contrastive tuning, then a head.
 
     SetFit's two stages in one estimator:
@@ -247,46 +248,27 @@ class FewShotTextClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str
+            The texts to embed.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features), float32
+        embeddings : ndarray of shape (n_samples, n_features), float32
+            What the head is trained on.
         """
         check_is_fitted(self, "head_")
         return self._embed(as_text_list(X))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The class of each text.
+    def _scores(self, X):  # predict / predict_proba: the head on the features
+        return self.transform(X)  # checks the fit first
 
-        Parameters
-        ----------
-        X : sequence of str
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        features = self.transform(X)  # checks the fit first
+    def _labels(self, features):
         return self.head_.predict(features)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities from the head (columns follow ``classes_``).
-
-        Parameters
-        ----------
-        X : sequence of str
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        features = self.transform(X)  # checks the fit first
+    def _proba(self, features):
         return self.head_.predict_proba(features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.non_deterministic = True
         return tags
 

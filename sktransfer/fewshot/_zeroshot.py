@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -21,6 +21,7 @@ from sktransfer.fewshot._labels import (
     label_descriptions,
     labels_are_words,
 )
+from sktransfer.fewshot._predict import TextClassifierMixin
 from sktransfer.text import PretrainedTextEmbeddings
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -32,7 +33,7 @@ __all__ = ["ZeroShotTextClassifier"]
 TEMPERATURE = 0.05
 
 
-class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
+class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
     """Classify texts by their similarity to a description of each label.
 
     Each class is a unit vector, its **prototype**: the embedding of its
@@ -43,6 +44,8 @@ class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
     prototype is the most cosine-similar. With no examples this is
     zero-shot; with a few a class it becomes a nearest-centroid few-shot
     classifier that still knows what the label means.
+    ``predict_proba`` is the softmax of the similarities over
+    ``TEMPERATURE``.
 
     Parameters
     ----------
@@ -201,47 +204,29 @@ class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str
+            The texts to score.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        similarities : ndarray of shape (n_samples, n_classes)
+            In [-1, 1]; columns follow ``classes_``.
         """
         check_is_fitted(self, "prototypes_")
         return self.embedder_.transform(as_text_list(X)) @ self.prototypes_.T
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The most similar class of each text.
+    def _scores(self, X):  # predict: the most similar class
+        return self.decision_function(X)  # checks the fit first
 
-        Parameters
-        ----------
-        X : sequence of str
+    def _labels(self, similarities):
+        return self.classes_[np.argmax(similarities, axis=1)]
 
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        scores = self.decision_function(X)  # checks the fit first
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Softmax of the similarities over ``TEMPERATURE`` (columns: ``classes_``).
-
-        Parameters
-        ----------
-        X : sequence of str
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        scores = self.decision_function(X) / TEMPERATURE
+    def _proba(self, similarities):  # softmax over TEMPERATURE
+        scores = similarities / TEMPERATURE
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         return scores / scores.sum(axis=1, keepdims=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.requires_fit = True
         return tags
 

@@ -79,8 +79,11 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["ESTIMATOR_MODULES", "load", "read_metadata", "save", "trusted_types"]
 
 #: The public modules whose estimators (``__all__``) ``load`` trusts.
-ESTIMATOR_MODULES = ("sktransfer", "sktransfer.adapt", "sktransfer.evaluate",
-                     "sktransfer.finetune")
+ESTIMATOR_MODULES = ("sktransfer", "sktransfer.adapt", "sktransfer.baselines",
+                     "sktransfer.evaluate", "sktransfer.finetune")
+# Where files written before a class moved name it: still the same class (the
+# old module re-exports it), so trusted under that name too.
+_MOVED = ("sktransfer.evaluate.RawPixels",)
 
 REFERENCE = "_sktransfer_network"
 # Data-only types that skops.io reports as untrusted for an allow-list of common
@@ -407,7 +410,7 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     import sklearn.model_selection as ms
     from skorch import NeuralNet
 
-    names = set(_HELPERS) | _scorer_functions() | {str(e) for e in extra}
+    names = {*_HELPERS, *_MOVED, *_scorer_functions(), *map(str, extra)}
     for module in map(import_module, ESTIMATOR_MODULES):
         for name in module.__all__:
             obj = getattr(module, name)

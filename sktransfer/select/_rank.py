@@ -14,14 +14,7 @@ from sktransfer.exceptions import InvalidInputError, ParameterError
 if TYPE_CHECKING:  # names used in annotations only
     import pandas as pd
 
-__all__ = [
-    "METRICS",
-    "PROBE_MAX_CELLS",
-    "candidate_name",
-    "default_candidates",
-    "logme",
-    "rank_models",
-]
+# public names: sktransfer.select.__all__ (re-exported there)
 
 METRICS = ("auto", "logme", "probe")
 # metric="auto" also runs the probe while n_samples x (widest candidate's
