@@ -97,6 +97,13 @@ def _prepared(source: str, folder: str) -> str:
     quant_pre_process(source, path)
     model = onnx.load(path)
     fold_pads(model.graph)
+    # ONNX Runtime's optimizer declares every domain it knows (ai.onnx.ml 5...):
+    # keep those the graph uses, or sktransfer.export cannot merge the head's
+    used = {node.domain for node in model.graph.node} | {""}
+    opsets = {o.domain: o.version for o in model.opset_import if o.domain in used}
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(domain, version)
+                              for domain, version in opsets.items())
     onnx.save(model, path)
     return path
 
