@@ -1,19 +1,25 @@
 """runtime="onnx-int8" and sktransfer.export against fp32 (issue 25's goals).
 
-    SKTRANSFER_CACHE_DIR=$(mktemp -d) python benchmarks/bench_int8.py
+    SKTRANSFER_CACHE_DIR=$(mktemp -d) python benchmarks/bench_int8.py [text] [image]
 
-Speed ratios are measured in this one process (same threads, same inputs);
-accuracies are LogisticRegression on the embeddings (chatterbot topics,
-photo patches); agreement is the exported file's labels (ONNX Runtime alone)
-against ``predict``.
+Speed ratios are measured in this one process, interleaved (A B A B..., the
+median of ``REPEAT`` passes of each runtime), with 1 and 2 threads: the
+embedder's ``transform`` (decoding and preprocessing included) and, for
+images, the network alone (``runner_.run`` on preprocessed batches).
+Accuracies are LogisticRegression on the embeddings (chatterbot topics, photo
+patches); agreement is the exported file's labels (ONNX Runtime alone) against
+``predict``.
 """
 
 import os
+import statistics
+import sys
 import tempfile
 import time
 
 import numpy as np
 import onnxruntime as ort
+import torch
 from onnxruntime_extensions import get_library_path
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -23,13 +29,37 @@ import sktransfer
 from sktransfer import PretrainedImageFeatures, PretrainedTextEmbeddings
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
 
+REPEAT = 5
 
-def timed(embedder, X, repeat=2):
-    embedder.transform(X[:8])
-    start = time.perf_counter()
+
+def interleaved(calls, repeat=REPEAT):
+    """Median seconds of each of ``calls`` (name -> function), run in turn."""
+    for call in calls.values():
+        call()  # warm-up
+    seconds = {name: [] for name in calls}
     for _ in range(repeat):
-        out = embedder.transform(X)
-    return (time.perf_counter() - start) / repeat, out
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in seconds.items()}
+
+
+def speeds(embedders, X, threads, network):
+    """Per thread count, the median seconds of each embedder's ``transform``
+    (and of its network alone on ``network``, preprocessed batches, if given)."""
+    rows = {}
+    for n in threads:
+        torch.set_num_threads(n)
+        for embedder in embedders.values():
+            embedder._apply_settings()  # a runner with n threads
+        rows[n] = interleaved({r: (lambda e=e: e.transform(X))
+                               for r, e in embedders.items()})
+        if network is not None:
+            rows[n, "network"] = interleaved({
+                r: (lambda e=e: [e.runner_.run(b) for b in network])
+                for r, e in embedders.items()})
+    return rows
 
 
 def accuracy(train, y, test, y_test):
@@ -46,17 +76,25 @@ def exported(model, X, name, int8, folder):
     return np.mean(labels == model.predict(X)), os.path.getsize(path) / 1e6
 
 
-def run(kind, make, X, y, X_test, y_test, runtimes, folder):
-    times, scores = {}, {}
+def run(kind, make, X, y, X_test, y_test, runtimes, folder, network=False):
+    embedders, scores = {}, {}
     for runtime in runtimes:
-        embedder = make(runtime).fit(X)
-        times[runtime], test = timed(embedder, X_test)
-        scores[runtime] = accuracy(embedder.transform(X), y, test, y_test)
-    print(f"\n{kind}: seconds per pass over {len(X_test)} inputs "
-          + ", ".join(f"{r} {t:.2f}" for r, t in times.items()))
-    for runtime in runtimes[:-1]:
-        ratio = times[runtime] / times["onnx-int8"]
-        print(f"  int8 speed-up vs {runtime}: {ratio:.2f}x")
+        embedders[runtime] = embedder = make(runtime).fit(X)
+        scores[runtime] = accuracy(embedder.transform(X), y,
+                                   embedder.transform(X_test), y_test)
+    batches = None
+    if network:
+        batches = list(embedders["onnx"]._calibration_batches(X_test))
+    threads = torch.get_num_threads()
+    rows = speeds(embedders, X_test, (1, 2), batches)
+    torch.set_num_threads(threads)
+    print(f"\n{kind}: {len(X_test)} inputs; load {os.getloadavg()[0]:.2f}")
+    for what, seconds in rows.items():
+        print(f"  {what} threads: seconds per pass "
+              + ", ".join(f"{r} {t:.3f}" for r, t in seconds.items())
+              + "; int8 speed-up " + ", ".join(
+                  f"vs {r} {t / seconds['onnx-int8']:.2f}x"
+                  for r, t in seconds.items() if r != "onnx-int8"))
     print("  accuracy " + ", ".join(f"{r} {s:.3f}" for r, s in scores.items()))
     sizes = {}
     for int8 in (False, True):
@@ -76,13 +114,16 @@ def main():
     images, labels = load_photo_patches(n_per_class=25, size=96)
     images_test, labels_test = load_photo_patches(n_per_class=20, size=96,
                                                   split="test")
+    kinds = sys.argv[1:] or ["text", "image"]
     with tempfile.TemporaryDirectory() as folder:
-        run("text", lambda r: PretrainedTextEmbeddings(runtime=r, cache=False),
-            texts[train], topics[train], texts[test].astype(str), topics[test],
-            ["torch", "onnx", "onnx-int8"], folder)
-        run("image", lambda r: PretrainedImageFeatures(
-            "efficientnet_lite0", runtime=r, cache=False),
-            images, labels, images_test, labels_test, ["onnx", "onnx-int8"], folder)
+        if "text" in kinds:
+            run("text", lambda r: PretrainedTextEmbeddings(runtime=r, cache=False),
+                texts[train], topics[train], texts[test].astype(str), topics[test],
+                ["torch", "onnx", "onnx-int8"], folder)
+        if "image" in kinds:
+            run("image", lambda r: PretrainedImageFeatures(
+                "efficientnet_lite0", runtime=r, cache=False), images, labels,
+                images_test, labels_test, ["onnx", "onnx-int8"], folder, network=True)
 
 
 if __name__ == "__main__":

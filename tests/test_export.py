@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -193,3 +194,127 @@ def test_exported_regressor_outputs_prediction(photo_model, tmp_path):
     assert prediction.shape == (len(X),)
     # the in-graph resize differs a little from torchvision's (48 px upscaled)
     np.testing.assert_allclose(prediction, model.predict(X), rtol=0.05)
+
+
+class _SameNet(torch.nn.Module):
+    """TF-"same" convolutions of odd and even sizes (as EfficientNet's)."""
+
+    def __init__(self):
+        super().__init__()
+        from timm.layers import Conv2dSame
+
+        torch.manual_seed(0)
+        self.body = torch.nn.Sequential(
+            Conv2dSame(3, 8, 3, stride=2), torch.nn.ReLU6(),
+            Conv2dSame(8, 8, 5, stride=2, groups=8), torch.nn.ReLU6(),
+            torch.nn.Conv2d(8, 6, 1), torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten())
+
+    def forward(self, images):
+        return self.body(images)
+
+
+@pytest.mark.parametrize("side", [31, 32])
+def test_static_same_padding_matches_torch_and_restores_forward(side):
+    from sktransfer.backbones._timm import static_same_padding
+
+    net = _SameNet().eval()
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = net(x)
+        with static_same_padding(net):
+            got = net(x)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    assert not any("forward" in vars(m) for m in net.modules())  # restored
+
+
+def test_same_padding_exports_as_constants_folded_into_the_convolutions(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from sktransfer._embedding.int8 import _prepared
+    from sktransfer._embedding.runtime import _export
+
+    net = _SameNet().eval()
+    x = torch.randn(3, 3, 33, 33, generator=torch.Generator().manual_seed(2))
+    _export(net, {"images": x[:2]}, str(tmp_path / "net.onnx"))
+    ops = {node.op_type for node in onnx.load(tmp_path / "net.onnx").graph.node}
+    assert not ops & {"Shape", "Ceil"}  # no padding computed at run time
+    prepared = _prepared(str(tmp_path / "net.onnx"), str(tmp_path))
+    ops = [node.op_type for node in onnx.load(prepared).graph.node]
+    assert "Pad" not in ops and ops.count("Conv") == 3
+    with torch.no_grad():
+        expected = net(x).numpy()
+    for path in (tmp_path / "net.onnx", prepared):  # 3 rows: batch is dynamic
+        got = ort.InferenceSession(str(path)).run(None, {"images": x.numpy()})[0]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_fold_pads_keeps_what_a_convolution_cannot_pad():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from sktransfer._embedding.int8 import fold_pads
+
+    pads = numpy_helper.from_array(np.array([0, 0, 0, 1, 0, 0, 1, 0], np.int64),
+                                   "pads")
+    weight = numpy_helper.from_array(np.ones((2, 2, 3, 3), np.float32), "w")
+    one = numpy_helper.from_array(np.array(1, np.float32), "one")
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["a"], mode="reflect"),
+             helper.make_node("Conv", ["a", "w"], ["b"]),
+             helper.make_node("Pad", ["b", "pads", "one"], ["c"]),  # fills ones
+             helper.make_node("Conv", ["c", "w"], ["d"]),
+             helper.make_node("Pad", ["d", "pads"], ["e"]),  # foldable
+             helper.make_node("Conv", ["e", "w"], ["y"], pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [pads, weight, one])
+    assert fold_pads(graph) == 1
+    assert [n.op_type for n in graph.node] == ["Pad", "Conv", "Pad", "Conv", "Conv"]
+    last = graph.node[-1]
+    assert last.input[0] == "d"
+    assert list(last.attribute[0].ints) == [1, 2, 2, 1]  # H, W begins; H, W ends
+
+
+def test_static_int8_refuses_ranges_calibrated_on_another_graph(tmp_path):
+    from sktransfer._embedding.int8 import int8_file
+    from sktransfer._embedding.runtime import _export
+
+    _export(_SameNet().eval(), {"images": torch.randn(2, 3, 32, 32)},
+            str(tmp_path / "net.onnx"))
+    stale = json.dumps({"CLS": "TensorsData", "calibration_method": {
+        "CLS": "CalibrationMethod", "value": "CalibrationMethod.MinMax"},
+        "data": {"old/name": {"CLS": "TensorData", "lowest": 0, "highest": 1}}})
+    with pytest.raises(ParameterError, match="another sktransfer version"):
+        int8_file(str(tmp_path / "net.onnx"), ranges=stale, static=True)
+
+
+@pytest.mark.slow
+def test_image_int8_runs_fused_convolutions_and_exports_without_torch(tmp_path):
+    import onnx
+
+    X, y = load_photo_patches(n_per_class=8, size=64)
+    X_test, _ = load_photo_patches(n_per_class=6, size=72, split="test")
+    fp32 = PretrainedImageFeatures("efficientnet_lite0", cache=False).fit(X)
+    int8 = PretrainedImageFeatures("efficientnet_lite0", runtime="onnx-int8",
+                                   cache=False)
+    model = make_pipeline(int8, StandardScaler(),
+                          LogisticRegression(max_iter=2000)).fit(X, y)
+    assert int8.runtime_ == "onnx-int8"
+    graph = onnx.load(int8.runner_.path).graph
+    producers = {out: node for node in graph.node for out in node.output}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    assert len(convs) == 49 and not [n for n in graph.node if n.op_type == "Pad"]
+    # every convolution reads a dequantized uint8 activation: one fused kernel
+    for conv in convs:
+        dq = producers[conv.input[0]]
+        assert dq.op_type == "DequantizeLinear"
+        zero_point = next(i for i in graph.initializer if i.name == dq.input[2])
+        assert zero_point.data_type == onnx.TensorProto.UINT8
+    e32, e8 = fp32.transform(X_test), int8.transform(X_test)
+    cosine = np.sum(e32 * e8, 1) / np.linalg.norm(e32, axis=1) / np.linalg.norm(
+        e8, axis=1)
+    assert cosine.mean() > 0.9
+    path = sktransfer.export(model, tmp_path / "int8.onnx", int8=True)
+    labels, _ = _run_without_torch(tmp_path, path, X_test, "image")
+    assert np.mean(labels == model.predict(X_test)) >= 0.9

@@ -61,7 +61,7 @@ RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 # 2x with ONNX Runtime (RESULTS.md, O2). Read by each runner's tokens_per_pass.
 TOKENS_PER_PASS = {"torch": 1024, "onnx": 512}  # int8 runs as "onnx"
 _OPSET = 17
-_EXPORT_FORMAT = 2  # 2: transformers attention exported in its eager form
+_EXPORT_FORMAT = 3  # 2: eager attention; 3: constant "same" padding (timm)
 _VERIFIED: set[str] = set()  # export files already checked in this process
 
 

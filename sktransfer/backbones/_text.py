@@ -289,14 +289,18 @@ def transformer_blocks(encoder: nn.Module) -> list[Block]:
 @contextlib.contextmanager
 def onnx_export_mode(module: nn.Module) -> Iterator[nn.Module]:
     """Within the block, the transformers models inside ``module`` run their
-    "eager" attention (same weights, same outputs to 1e-6).
+    "eager" attention (same weights, same outputs to 1e-6), and timm's
+    TF-"same" convolutions pad by constants (``static_same_padding``).
 
     The TorchScript ONNX exporter turns PyTorch's fused SDPA attention into a
     long chain of generic ops; the explicit matmul-softmax-matmul form exports
     to a graph ONNX Runtime runs about 1.3x faster (all-MiniLM-L6-v2, 2 CPU
     threads; benchmarks/RESULTS.md O2). The previous setting is restored.
     """
-    with _EXPORT_LOCK:  # one switch at a time on a model clones share
+    from sktransfer.backbones._timm import static_same_padding
+
+    # the lock: one switch at a time on a model clones share
+    with _EXPORT_LOCK, static_same_padding(module):
         yield from _eager_attention(module)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,7 +22,8 @@ from sktransfer.backbones._heads import HEAD_NAMES
 from sktransfer.backbones._offline import error_summary, is_offline, offline_reason
 from sktransfer.exceptions import ModelNotAvailableError
 
-__all__ = ["build_timm", "build_efficientnet_lite0", "bundled_lite0_file"]
+__all__ = ["build_timm", "build_efficientnet_lite0", "bundled_lite0_file",
+           "static_same_padding"]
 
 _HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 _NOT_CACHED_HINT = (
@@ -169,3 +173,41 @@ def build_efficientnet_lite0(weights):
         load_into(model, state, repr(str(weights)), HEAD_NAMES)
     # mean = std = 0.5, bicubic resize to 256, centre crop 224
     return model, timm_config(model)
+
+
+@contextlib.contextmanager
+def static_same_padding(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Within the block, timm's TF-"same" convolutions (``Conv2dSame``) inside
+    ``module`` pad by constants: the padding of the input size they are traced
+    at, not one computed from the input's shape (same outputs at that size).
+
+    An export's images have one fixed size (only the batch axis is dynamic),
+    so the padding is a constant. Computed at run time it exports as a chain
+    of Shape / Ceil / Pad nodes that ONNX Runtime cannot fold into the
+    convolutions; constant, ``sktransfer._embedding.int8`` folds each ``Pad``
+    into its ``Conv`` (RESULTS.md "int8 and export"). The forwards are restored.
+    """
+    from timm.layers import Conv2dSame
+
+    patched = [m for m in module.modules() if type(m) is Conv2dSame]
+    for conv in patched:
+        conv.forward = _static_same_forward.__get__(conv)
+    try:
+        yield module
+    finally:
+        for conv in patched:
+            del conv.forward  # the class's forward again
+
+
+def _static_same_forward(self, x):
+    # int(): a constant in the traced graph, not a computation on Shape
+    pads = []
+    for axis in (1, 0):  # F.pad lists the last axis first
+        size = int(x.shape[2 + axis])
+        stride, kernel = self.stride[axis], self.kernel_size[axis]
+        total = max((math.ceil(size / stride) - 1) * stride
+                    + (kernel - 1) * self.dilation[axis] + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    x = torch.nn.functional.pad(x, pads)
+    return torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, 0,
+                                      self.dilation, self.groups)
