@@ -17,7 +17,9 @@ test set), plus fit time, for:
   epoch, batch 16, body lr 2e-5, LogisticRegression head. setfit's own
   default (``sampling_strategy="oversampling"``: every negative pair, twice)
   takes 10-20 minutes for 96 texts on 2 idle cores, too long for 18 fits on
-  the shared machine.
+  the shared machine. ``setfit-default`` (or ``--methods setfit
+  --setfit-config default``) runs setfit as a user gets it,
+  ``TrainingArguments()`` defaults: the fair peer (~800 CPU s a fit).
 
 Data sets: ``chatterbot`` (the 12 chatterbot-corpus topics with >= 40
 statements, ``sktransfer.datasets.load_chatterbot_topics(min_per_topic=40)``)
