@@ -17,7 +17,9 @@ test set), plus fit time, for:
   epoch, batch 16, body lr 2e-5, LogisticRegression head. setfit's own
   default (``sampling_strategy="oversampling"``: every negative pair, twice)
   takes 10-20 minutes for 96 texts on 2 idle cores, too long for 18 fits on
-  the shared machine.
+  the shared machine. ``setfit-default`` (or ``--methods setfit
+  --setfit-config default``) runs setfit as a user gets it,
+  ``TrainingArguments()`` defaults: the fair peer (~800 CPU s a fit).
 
 Data sets: ``chatterbot`` (the 12 chatterbot-corpus topics with >= 40
 statements, ``sktransfer.datasets.load_chatterbot_topics(min_per_topic=40)``)
@@ -125,6 +127,18 @@ def fit_setfit(X, y, seed):
     return model
 
 
+def fit_setfit_default(X, y, seed):
+    """setfit as a user gets it: ``TrainingArguments()`` defaults (batch 16,
+    one epoch of every negative pair oversampled: 528 steps for 8 x 12 texts,
+    max_length the model's own)."""
+    saved = dict(SETFIT_ARGS)
+    SETFIT_ARGS.clear()
+    try:
+        return fit_setfit(X, y, seed)
+    finally:
+        SETFIT_ARGS.update(saved)
+
+
 def fit_frozen(X, y, seed):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -156,6 +170,7 @@ def fit_zeroshot(X, y, seed):
 
 METHODS = {
     "setfit": fit_setfit,
+    "setfit-default": fit_setfit_default,
     "frozen": fit_frozen,
     "fewshot": fit_fewshot,
     "fewshot-lr1e-4": fit_fewshot_lr,
@@ -165,11 +180,16 @@ METHODS = {
 
 def run(args):
     out = Path(args.out)
+    if args.setfit_config == "default":
+        args.methods = ",".join(
+            "setfit-default" if m == "setfit" else m for m in args.methods.split(","))
     for name in args.datasets.split(","):
         texts, labels = DATASETS[name]()
         texts, labels = np.asarray(texts, dtype=object), np.asarray(labels)
         for shots in [int(s) for s in args.shots.split(",")]:
-            for seed in range(args.draws):
+            seeds = ([int(s) for s in args.seeds.split(",")] if args.seeds
+                     else range(args.draws))
+            for seed in seeds:
                 train, test = draw(labels, shots, seed, args.test_per_class)
                 for method in args.methods.split(","):
                     if method == "zeroshot" and shots != min(
@@ -196,6 +216,8 @@ def run(args):
                     )
                     if method == "setfit":
                         row["setfit_args"] = SETFIT_ARGS
+                    if method == "setfit-default":
+                        row["setfit_args"] = "TrainingArguments() defaults"
                     print(json.dumps(row), flush=True)
                     with out.open("a") as f:
                         f.write(json.dumps(row) + "\n")
@@ -276,9 +298,15 @@ def main():
     parser.add_argument("--datasets", default="chatterbot,polarity")
     parser.add_argument("--shots", default="2,8,16")
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--seeds", default=None,
+                        help="draw seeds, e.g. 2 or 0,1 (default: 0..draws-1)")
     parser.add_argument("--test-per-class", type=int, default=None,
                         help="score on this many held-out texts a class")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--setfit-config", choices=["reduced", "default"],
+                        default="reduced",
+                        help="setfit's configuration: SETFIT_ARGS (reduced) or "
+                        "TrainingArguments() defaults (method setfit-default)")
     parser.add_argument("--out", default="fewshot_results.jsonl")
     parser.add_argument("--summarize", nargs="*")
     parser.add_argument("--timing", action="store_true")
