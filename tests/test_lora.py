@@ -91,7 +91,8 @@ def test_lora_trains_adapters_of_unfrozen_blocks_only(photos):
     moved = [k for k in kept if not torch.allclose(pretrained[k], base[k], atol=1e-6)]
     assert sorted(moved) == sorted(
         f"{norm}{key}" for norm in norms
-        for key in ("weight", "bias", "running_mean", "running_var"))
+        for key in ("weight", "bias", "running_mean", "running_var",
+                    "num_batches_tracked"))
     # the frozen block: exactly pretrained, its statistics included
     assert all(torch.equal(pretrained[k], base[k]) for k in kept
                if k.startswith("features.0."))
