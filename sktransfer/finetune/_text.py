@@ -53,14 +53,15 @@ class TextFineTuning(BaseFineTuned):
             )
         self.max_length_ = token_length(backbone, self.max_length)
         self._tokenize = backbone.preprocess
-        # A head on the frozen encoder (freeze_depth="all") reads the unit-norm
-        # sentence embedding, PretrainedTextEmbeddings' default features, so the
-        # head is that tuned probe (on the raw pooled states RidgeCV lost 0.04
-        # R², bench_lora.py). A head trained with the encoder reads the pooled
-        # token states, not their unit-norm version.
+        # A head on the frozen encoder (freeze_depth="all", no adapt) reads the
+        # unit-norm sentence embedding, PretrainedTextEmbeddings' default
+        # features, so the head is that tuned probe (on the raw pooled states
+        # RidgeCV lost 0.04 R², bench_lora.py). A head trained with the encoder,
+        # or behind an adaptation bottleneck, reads the raw pooled token states.
         n_blocks = len(backbone.blocks)
         frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
-        backbone.module.normalize = frozen == n_blocks  # type: ignore[assignment]
+        probe = frozen == n_blocks and getattr(self, "adapt", None) is None
+        backbone.module.normalize = probe  # type: ignore[assignment]  # torch stubs
         return backbone
 
     def _coerce(self, X) -> list:
