@@ -1,6 +1,7 @@
 """LoRA against full fine-tuning, and head-only fits against a tuned probe (issue 23).
 
     PYTHONPATH=. python benchmarks/bench_lora.py [--part lora|probe|all] [--threads 2]
+        [--kinds text,image] [--fits full,8]
 
 LoRA part: FineTunedTextClassifier (all-MiniLM-L6-v2, 240 chatterbot
 statements of 7 topics, tested on the other ~800) and FineTunedClassifier
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import time
 import warnings
@@ -87,27 +89,32 @@ def _child(kind: str, lora_rank, threads: int) -> dict:
         "epoch_s": float(np.mean(clf.history_[:, "dur"])),
         "fit_s": seconds,
         "peak_mb": peak,
+        "load": os.getloadavg(),  # 1, 5, 15 min, at the end of the fit
     }
 
 
-def lora_part(threads: int) -> None:
+def lora_part(threads: int, kinds=("text", "image"), ranks=(None, 8)) -> None:
     context = multiprocessing.get_context("spawn")
-    print("| task | fit | accuracy | trainable | epoch (s) | peak RSS added (MB) |")
-    print("|---|---|---|---|---|---|")
-    for kind in ("text", "image"):
+    print("| task | fit | accuracy | trainable | epoch (s) | peak RSS added (MB) "
+          "| load 1/5/15 min |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in kinds:
         rows = {}
-        for rank in (None, 8):
+        for rank in ranks:
             with context.Pool(1) as pool:
                 rows[rank] = pool.apply(_child, (kind, rank, threads))
             r = rows[rank]
             name = "full fine-tuning" if rank is None else f"LoRA r={rank}"
             print(f"| {kind} | {name} | {r['accuracy']:.3f} | "
                   f"{100 * r['trainable']:.2f}% ({r['n_trainable']:,}) | "
-                  f"{r['epoch_s']:.1f} | {r['peak_mb']:.0f} |", flush=True)
+                  f"{r['epoch_s']:.1f} | {r['peak_mb']:.0f} | "
+                  f"{'/'.join(f'{v:.1f}' for v in r['load'])} |", flush=True)
+        if None not in rows or 8 not in rows:
+            continue
         full, lora = rows[None], rows[8]
         print(f"| {kind} | LoRA / full | {lora['accuracy'] - full['accuracy']:+.3f} "
               f"| | {lora['epoch_s'] / full['epoch_s']:.2f}x | "
-              f"{lora['peak_mb'] / max(full['peak_mb'], 1):.2f}x |", flush=True)
+              f"{lora['peak_mb'] / max(full['peak_mb'], 1):.2f}x | |", flush=True)
 
 
 def probe_part(seeds) -> None:
@@ -124,12 +131,14 @@ def probe_part(seeds) -> None:
     from sktransfer.datasets import load_photo_zoom
 
     warnings.filterwarnings("ignore")
-    print("| estimator | split | head-only (defaults) | tuned probe | difference |")
-    print("|---|---|---|---|---|")
+    print("| estimator | split | head-only (defaults) | tuned probe | difference "
+          "| load 1/5/15 min |")
+    print("|---|---|---|---|---|---|")
 
     def row(name, split, ours, probe):
-        print(f"| {name} | {split} | {ours:.3f} | {probe:.3f} | {ours - probe:+.3f} |",
-              flush=True)
+        load = "/".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"| {name} | {split} | {ours:.3f} | {probe:.3f} | {ours - probe:+.3f} "
+              f"| {load} |", flush=True)
 
     embed = PretrainedTextEmbeddings()
     for seed in seeds:
@@ -165,9 +174,14 @@ def main():
     parser.add_argument("--part", choices=["lora", "probe", "all"], default="all")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--kinds", default="text,image",
+                        help="LoRA part: the tasks, e.g. image")
+    parser.add_argument("--fits", default="full,8",
+                        help="LoRA part: full and/or LoRA ranks, e.g. 8")
     args = parser.parse_args()
     if args.part in ("lora", "all"):
-        lora_part(args.threads)
+        ranks = [None if f == "full" else int(f) for f in args.fits.split(",")]
+        lora_part(args.threads, args.kinds.split(","), ranks)
     if args.part in ("probe", "all"):
         import torch
 

@@ -21,9 +21,11 @@ from sktransfer.finetune import (
     FineTunedClassifier,
     FineTunedRegressor,
     FineTunedTextClassifier,
+    FineTunedTextRegressor,
 )
 from sktransfer.finetune._lora import set_adapters_merged
 from sktransfer.finetune._probe import RIDGE_ALPHAS
+from sktransfer.text import PretrainedTextEmbeddings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -83,16 +85,23 @@ def test_lora_trains_adapters_of_unfrozen_blocks_only(photos):
             module.encoder.state_dict().items() if "lora_" not in k}
     kept = [k for k in pretrained if k.startswith("features.")]
     assert len(kept) == 23 and set(kept) <= set(base)
-    # weights and biases (up to the rounding of merge + unmerge), BatchNorm
-    # statistics (exactly): all pretrained
+    # the adapted blocks' BatchNorm layers train (weights and statistics), as
+    # is standard for LoRA on CNNs; nothing else of the backbone moves
+    norms = ("features.1.1.", "features.2.2.")
     moved = [k for k in kept if not torch.allclose(pretrained[k], base[k], atol=1e-6)]
-    assert moved == []
-    assert all(torch.equal(pretrained[k], base[k]) for k in kept if "running" in k)
+    assert sorted(moved) == sorted(
+        f"{norm}{key}" for norm in norms
+        for key in ("weight", "bias", "running_mean", "running_var",
+                    "num_batches_tracked"))
+    # the frozen block: exactly pretrained, its statistics included
+    assert all(torch.equal(pretrained[k], base[k]) for k in kept
+               if k.startswith("features.0."))
     trained = {n: p for n, p in module.named_parameters() if "lora_B" in n}
     assert trained and all(p.abs().sum() > 0 for p in trained.values())  # B starts at 0
     head = module.head.weight.numel() + module.head.bias.numel()
     adapters = sum(p.numel() for n, p in module.named_parameters() if "lora_" in n)
-    assert clf.n_trainable_params_ == adapters + head
+    batch_norms = 2 * (16 + 32)  # weight and bias of the two adapted BatchNorms
+    assert clf.n_trainable_params_ == adapters + head + batch_norms
     assert clf.n_params_ == sum(p.numel() for p in module.parameters())
 
 
@@ -212,6 +221,24 @@ def topics():
     rows = np.random.RandomState(0).permutation(len(labels))
     return texts[rows[:120]], labels[rows[:120]], texts[rows[120:240]], labels[
         rows[120:240]]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bundled_text_path() is None, reason="needs MiniLM")
+def test_minilm_head_only_regressor_is_ridge_cv_on_the_embeddings(topics):
+    # the head on the frozen encoder reads the unit-norm sentence embedding,
+    # the features a user's probe gets from PretrainedTextEmbeddings
+    X, y, X_test, _ = topics
+    target = np.unique(y, return_inverse=True)[1].astype(float)
+    reg = FineTunedTextRegressor(freeze_depth="all").fit(X, target)
+    assert reg.backbone_.module.normalize
+    embed = PretrainedTextEmbeddings(max_length=128).fit(X)  # the regressor's
+    probe = RidgeCV().fit(embed.transform(X), target)
+    np.testing.assert_allclose(reg.predict(X_test),
+                               probe.predict(embed.transform(X_test)), atol=1e-3)
+    # a head trained with the encoder reads the raw pooled token states
+    tuned = FineTunedTextRegressor(freeze_depth=-1)._resolve_backbone()
+    assert not tuned.module.normalize
 
 
 @pytest.mark.slow

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
 from sktransfer.exceptions import InvalidInputError
+from sktransfer.finetune import _lora
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._lora import (
     LORA_CONSTRAINTS,
@@ -53,6 +54,7 @@ from sktransfer.finetune._lora import (
     lora_target_names,
     merge_adapters,
     state_digest,
+    trained_norms,
 )
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.finetune._net import FineTuneNet, FreezeSchedule
@@ -307,6 +309,10 @@ class BaseFineTuned(BaseEstimator):
         train_collate = PairedCollate(None if fast else self._collate)
         epochs = self.head_epochs + self.max_epochs
         new_layers = {"lr": self.lr}  # the head, bottleneck and adapter
+        norms = []  # LoRA: BatchNorm of the adapted blocks, at lr with the adapters
+        if self.lora_rank is not None and not fast and _lora.NORM_LR == "lr":
+            norms = [f"encoder.{name}.*" for name, _ in
+                     trained_norms(module.backbone, self.n_frozen_)]
         # The probe's penalty on the head's weight (not its bias).
         head = {"lr": self.lr, "weight_decay": head_decay}
         return FineTuneNet(
@@ -317,7 +323,7 @@ class BaseFineTuned(BaseEstimator):
             optimizer__param_groups=[
                 ("head.weight", head),
                 *((name, new_layers)
-                  for name in ("head.*", "neck.*", "adapter.*", "*lora_*")),
+                  for name in ("head.*", "neck.*", "adapter.*", "*lora_*", *norms)),
             ],
             max_epochs=epochs,
             batch_size=self.batch_size,

@@ -12,7 +12,11 @@ from sktransfer.backbones import (
     set_frozen,
 )
 from sktransfer.finetune._adapt import BOTTLENECK
-from sktransfer.finetune._lora import is_adapter_parameter
+from sktransfer.finetune._lora import (
+    is_adapter_parameter,
+    is_batch_norm,
+    trained_norms,
+)
 
 __all__ = ["FineTuneModule"]
 
@@ -67,13 +71,16 @@ class FineTuneModule(nn.Module):
         self.n_frozen = n_frozen
         if not self.lora:
             set_frozen(self.backbone.blocks, n_frozen)
-        else:  # base weights frozen everywhere; adapters of blocks n_frozen: train
+        else:  # base weights frozen everywhere; in blocks n_frozen: the
+            # adapters and the BatchNorm layers train
             for param in self.encoder.parameters():
                 param.requires_grad_(False)
             for block in self.backbone.blocks[n_frozen:]:
                 for top in block.modules:
                     for name, param in top.named_parameters():
                         param.requires_grad_(is_adapter_parameter(name))
+            for _, norm in trained_norms(self.backbone, n_frozen):
+                norm.requires_grad_(True)
         self.train(self.training)
 
     def train(self, mode: bool = True):
@@ -81,10 +88,12 @@ class FineTuneModule(nn.Module):
         keep_frozen_in_eval(self.backbone.blocks, self.n_frozen)
         if self.n_frozen == self.n_blocks:
             self.encoder.eval()  # modules outside any block, too
-        elif self.lora:  # BatchNorm statistics stay pretrained, as the weights
+        elif self.lora:  # BatchNorm statistics move in the adapted blocks only
             for module in self.encoder.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if is_batch_norm(module):
                     module.eval()
+            for _, norm in trained_norms(self.backbone, self.n_frozen):
+                norm.train(mode)
         return self
 
     def forward(self, x):

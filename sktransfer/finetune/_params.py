@@ -57,7 +57,11 @@ PARAMETERS: dict[str | tuple[str, str], tuple[str, str]] = {
         "text: the embeddings, then each encoder layer), ``-k`` all but the last "
         "``k``, ``\"all\"`` the whole backbone. Frozen blocks keep their weights "
         "and BatchNorm statistics. With ``\"all\"`` the features are computed "
-        "once per fit (without augmentation) and the head is the tuned linear "
+        "once per fit (without augmentation; text without ``adapt``: the "
+        "unit-norm sentence embedding, ``PretrainedTextEmbeddings``' default, "
+        "where a head trained with the encoder reads the raw pooled states) and "
+        "the head is "
+        "the tuned linear "
         "probe on them: ``LogisticRegressionCV`` (classifiers) or ``RidgeCV`` "
         "(regressors), the penalty chosen by internal cross-validation, fitted "
         "on every labelled row in closed form: no epochs run, so ``max_epochs``, "
@@ -161,10 +165,12 @@ PARAMETERS: dict[str | tuple[str, str], tuple[str, str]] = {
         "LoRA (low-rank adaptation, through peft: ``pip install "
         "'sktransfer[lora]'``): the unfrozen blocks keep their pretrained "
         "weights and each of their ``lora_targets`` layers learns a rank-"
-        "``lora_rank`` update at the learning rate ``lr``; the head trains "
-        "fully. The adapters are merged after fitting (prediction costs what "
-        "the plain network costs) and ``sktransfer.save`` stores only them and "
-        "the head. None: full fine-tuning. See docs/lora.md.",
+        "``lora_rank`` update at the learning rate ``lr``; their BatchNorm "
+        "layers (CNNs) train too, weights at ``lr`` and statistics; the head "
+        "trains fully. The adapters are merged after fitting (prediction costs "
+        "what the plain network costs) and ``sktransfer.save`` stores only "
+        "them, those BatchNorm layers and the head. None: full fine-tuning. "
+        "See docs/lora.md.",
     ),
     "lora_alpha": (
         "float or None",

@@ -11,7 +11,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import Dataset
 
 from sktransfer.augment import EDA
-from sktransfer.backbones import Backbone, resolve_backbone, token_length
+from sktransfer.backbones import (
+    Backbone,
+    frozen_block_count,
+    resolve_backbone,
+    token_length,
+)
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 from sktransfer.finetune._core import BaseFineTuned
@@ -48,8 +53,15 @@ class TextFineTuning(BaseFineTuned):
             )
         self.max_length_ = token_length(backbone, self.max_length)
         self._tokenize = backbone.preprocess
-        # The head reads the pooled token states, not their unit-norm version.
-        backbone.module.normalize = False  # type: ignore[assignment]  # torch stubs
+        # A head on the frozen encoder (freeze_depth="all", no adapt) reads the
+        # unit-norm sentence embedding, PretrainedTextEmbeddings' default
+        # features, so the head is that tuned probe (on the raw pooled states
+        # RidgeCV lost 0.04 R², bench_lora.py). A head trained with the encoder,
+        # or behind an adaptation bottleneck, reads the raw pooled token states.
+        n_blocks = len(backbone.blocks)
+        frozen = frozen_block_count(self.freeze_depth, n_blocks, backbone.name)
+        probe = frozen == n_blocks and getattr(self, "adapt", None) is None
+        backbone.module.normalize = probe  # type: ignore[assignment]  # torch stubs
         return backbone
 
     def _coerce(self, X) -> list:

@@ -326,12 +326,12 @@ class TunedEncoderHandler:
 def _save_lora(obj, module: nn.Module, path: Path) -> dict:
     from safetensors.torch import save_file
 
-    from sktransfer.finetune._lora import is_adapter_parameter
+    from sktransfer.finetune._lora import lora_state_names
 
     _check_lora_spec(obj)
+    kept = lora_state_names(module, module.backbone, obj.n_frozen_)
     tensors = {name: value.detach().cpu().contiguous()
-               for name, value in module.state_dict().items()
-               if not name.startswith("encoder.") or is_adapter_parameter(name)}
+               for name, value in module.state_dict().items() if name in kept}
     save_file(tensors, str(path))
     return {"backbone_digest": obj.backbone_digest_}
 
@@ -344,7 +344,7 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
 
     from sktransfer.finetune._lora import (
         inject_adapters,
-        is_adapter_parameter,
+        lora_state_names,
         merge_adapters,
         state_digest,
     )
@@ -364,8 +364,7 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
                     obj.lora_dropout)
     module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter, lora=True)
     tensors = load_file(str(path), device="cpu")
-    expected = {name for name in module.state_dict()
-                if not name.startswith("encoder.") or is_adapter_parameter(name)}
+    expected = lora_state_names(module, backbone, obj.n_frozen_)
     if set(tensors) != expected:
         odd = sorted(set(tensors) ^ expected)[:3]
         raise ModelFileError(f"the LoRA weights do not fit the network (e.g. {odd})")
