@@ -45,7 +45,6 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer.backbones import frozen_block_count
 from sktransfer.exceptions import InvalidInputError
-from sktransfer.finetune import _lora
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._lora import (
     LORA_CONSTRAINTS,
@@ -310,7 +309,7 @@ class BaseFineTuned(BaseEstimator):
         epochs = self.head_epochs + self.max_epochs
         new_layers = {"lr": self.lr}  # the head, bottleneck and adapter
         norms = []  # LoRA: BatchNorm of the adapted blocks, at lr with the adapters
-        if self.lora_rank is not None and not fast and _lora.NORM_LR == "lr":
+        if self.lora_rank is not None and not fast:
             norms = [f"encoder.{name}.*" for name, _ in
                      trained_norms(module.backbone, self.n_frozen_)]
         # The probe's penalty on the head's weight (not its bias).

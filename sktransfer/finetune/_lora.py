@@ -51,8 +51,6 @@ LORA_CONSTRAINTS = {
     "lora_targets": [StrOptions({"auto"}), list, tuple],
 }
 _MARK = "lora_"  # peft's parameter names: ...query.lora_A.default.weight
-TRAIN_NORMS = True  # BatchNorm of the adapted blocks trains (weights, statistics)
-NORM_LR = "lr"  # ... at lr ("lr") or backbone_lr ("backbone")
 
 
 def _peft():
@@ -138,8 +136,6 @@ def is_batch_norm(module: nn.Module) -> bool:
 def trained_norms(backbone, n_frozen: int) -> list[tuple[str, nn.Module]]:
     """``(name, layer)`` of the BatchNorm layers (in ``backbone.module``) of the
     unfrozen blocks: with LoRA they train too (affine weights and statistics)."""
-    if not TRAIN_NORMS:
-        return []
     unfrozen = {id(m) for block in backbone.blocks[n_frozen:]
                 for top in block.modules for m in top.modules()}
     return [(name, m) for name, m in backbone.module.named_modules()
