@@ -191,7 +191,7 @@ def static_same_padding(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
     patched = [m for m in module.modules() if type(m) is Conv2dSame]
     for conv in patched:
-        conv.forward = _static_same_forward.__get__(conv)
+        conv.forward = _static_same_forward.__get__(conv)  # type: ignore[method-assign]
     try:
         yield module
     finally:
