@@ -82,8 +82,7 @@ def lora_target_names(backbone, n_frozen: int, targets) -> list[str]:
     ``groups == 1``. A list of strings keeps those whose name is one of them
     or ends with ``"." + name`` (e.g. ``["query", "value"]``).
     """
-    unfrozen = {id(m) for block in backbone.blocks[n_frozen:]
-                for top in block.modules for m in top.modules()}
+    unfrozen = _unfrozen_modules(backbone, n_frozen)
     names = [name for name, m in backbone.module.named_modules()
              if id(m) in unfrozen and _adaptable(m)]
     if targets == "auto":
@@ -129,6 +128,12 @@ def is_adapter_parameter(name: str) -> bool:
     return _MARK in name
 
 
+def _unfrozen_modules(backbone, n_frozen: int) -> set[int]:
+    """``id`` of every module inside the blocks ``n_frozen:`` of ``backbone``."""
+    return {id(m) for block in backbone.blocks[n_frozen:]
+            for top in block.modules for m in top.modules()}
+
+
 def is_batch_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
@@ -136,8 +141,7 @@ def is_batch_norm(module: nn.Module) -> bool:
 def trained_norms(backbone, n_frozen: int) -> list[tuple[str, nn.Module]]:
     """``(name, layer)`` of the BatchNorm layers (in ``backbone.module``) of the
     unfrozen blocks: with LoRA they train too (affine weights and statistics)."""
-    unfrozen = {id(m) for block in backbone.blocks[n_frozen:]
-                for top in block.modules for m in top.modules()}
+    unfrozen = _unfrozen_modules(backbone, n_frozen)
     return [(name, m) for name, m in backbone.module.named_modules()
             if id(m) in unfrozen and is_batch_norm(m)]
 
