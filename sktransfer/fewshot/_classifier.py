@@ -62,10 +62,8 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
     2. a scikit-learn **head** on the tuned, unit-norm embeddings.
 
     With ``use_label_names``, each class's name enters as a sentence
-    (``"This is about {name}."``, ``_`` read as a space): a member of its
-    class in every pair batch, an anchor (every step adds, for each text of
-    the batch, the cross-entropy of its class over its cosine similarity to
-    all the names, temperature 0.05), and a row of weight ``NAME_WEIGHT`` in
+    (``"This is about {name}."``, ``_`` read as a space): one more member
+    of its class in the pair batches, and a row of weight ``NAME_WEIGHT`` in
     the head. A class with a single text still gets positive pairs: the text is
     paired with its own copy (two dropout masks, as in SimCSE) and, with
     label names, with its name sentence.
@@ -218,8 +216,7 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
             backbone, tokens, groups, n_pairs=self.n_pairs,
             max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
             n_frozen=self.n_frozen_, seed=seed, device=torch.device(self.device_),
-            progress=self.progress,
-            anchors=len(texts) + np.arange(len(names)) if names else None)
+            progress=self.progress)
         self.encoder_ = backbone
         features = self._embed(rows)
         weights = np.concatenate([np.ones(len(texts)),

@@ -11,14 +11,12 @@ negative pairs separately, so that the few positives weigh as much as the many
 negatives. No list of pairs exists: memory holds the tokenised texts (each
 tokenised once) and one batch, whatever ``n``.
 
-With label names (``anchors``: the row of each class's name sentence), every
-step adds a second term, SetFit-style pairs being weak when a class has two
-texts: each text of the batch is scored against *every* class's name
-sentence (cosine / ``ANCHOR_TEMPERATURE``) and the cross-entropy of its own
-class is added to the loss (the multiple-negatives ranking loss with the
-names as the only candidates). The names are encoded with the batch, so they
-move too; texts are pulled toward their own name and away from all other
-names, not only those of the classes drawn into the batch.
+With label names, each class's name sentence is one more member of its
+class: it is drawn into batches like the class's texts, so the texts are
+pulled toward their name and away from the other classes' names. (A
+cross-entropy of each text over its similarity to every name, added to this
+loss, was measured on dev draws and dropped: no gain at 8 texts a class,
+-0.011 at 2; see benchmarks/RESULTS.md, F1.)
 
 A class with fewer texts than a batch takes from it repeats them: a class
 with a single text pairs that text with itself, the two copies running
@@ -41,12 +39,7 @@ from sktransfer.backbones import (
     set_frozen,
 )
 
-__all__ = ["ANCHOR_TEMPERATURE", "PairBatches", "anchor_loss",
-           "contrastive_tune", "pairs_per_batch"]
-
-#: Temperature of the name-anchor cross-entropy (a scale of 20, as in
-#: sentence-transformers' MultipleNegativesRankingLoss).
-ANCHOR_TEMPERATURE = 0.05
+__all__ = ["PairBatches", "contrastive_tune", "pair_loss", "pairs_per_batch"]
 
 
 def _shape(batch_size: int, n_classes: int) -> tuple[int, int]:
@@ -111,16 +104,6 @@ def pair_loss(embeddings: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def anchor_loss(embeddings: torch.Tensor, owners: torch.Tensor,
-                names: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each row's class over its cosine similarity to every
-    class's name embedding (``names``, one row a class, in class order)."""
-    unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
-    anchors = torch.nn.functional.normalize(names.float(), dim=1)
-    logits = unit @ anchors.T / ANCHOR_TEMPERATURE
-    return torch.nn.functional.cross_entropy(logits, owners)
-
-
 def _adamw(params, lr: float, device) -> torch.optim.Optimizer:
     """AdamW, fused where torch has a fused kernel for the device (CPU too)."""
     try:
@@ -151,15 +134,12 @@ def contrastive_tune(
     seed: int,
     device: torch.device,
     progress: bool = False,
-    anchors: np.ndarray | None = None,
 ) -> list[float]:
     """Tune ``backbone.module`` in place; returns the mean loss of each epoch.
 
     ``tokens``: every text tokenised once (``backbone.preprocess``), padded
     to the longest; ``groups``: the rows of each class. An epoch is
-    ``ceil(n_pairs / pairs_per_batch)`` steps. ``anchors``: the row of each
-    class's name sentence (in class order), or None: each step then adds
-    ``anchor_loss`` of the batch's other rows against all the names.
+    ``ceil(n_pairs / pairs_per_batch)`` steps.
     """
     module, blocks = backbone.module, backbone.blocks
     set_frozen(blocks, n_frozen)
@@ -182,14 +162,7 @@ def contrastive_tune(
                 rows, owners = sampler.draw()
                 batch = _trim(tokens, rows, device)
                 embeddings = module(**batch)
-                owners_t = torch.as_tensor(owners, device=device)
-                loss = pair_loss(embeddings, owners_t)
-                if anchors is not None:
-                    texts = torch.as_tensor(~np.isin(rows, anchors), device=device)
-                    if texts.any():
-                        names = module(**_trim(tokens, anchors, device))
-                        loss = loss + anchor_loss(embeddings[texts],
-                                                  owners_t[texts], names)
+                loss = pair_loss(embeddings, torch.as_tensor(owners, device=device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
