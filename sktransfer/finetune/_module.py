@@ -60,6 +60,8 @@ class FineTuneModule(nn.Module):
         self.inputs_are_features = False
         # The pretrained weights for the L2-SP penalty.
         self.reference: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        # LoRA: the BatchNorm layers of the adapted blocks, which train
+        self.trained_norms: tuple[nn.Module, ...] = ()
         self.freeze(n_frozen)
 
     @property
@@ -79,7 +81,10 @@ class FineTuneModule(nn.Module):
                 for top in block.modules:
                     for name, param in top.named_parameters():
                         param.requires_grad_(is_adapter_parameter(name))
-            for _, norm in trained_norms(self.backbone, n_frozen):
+            # found once per freeze, not at every train() (skorch: every batch)
+            self.trained_norms = tuple(norm for _, norm in
+                                       trained_norms(self.backbone, n_frozen))
+            for norm in self.trained_norms:
                 norm.requires_grad_(True)
         self.train(self.training)
 
@@ -92,7 +97,7 @@ class FineTuneModule(nn.Module):
             for module in self.encoder.modules():
                 if is_batch_norm(module):
                     module.eval()
-            for _, norm in trained_norms(self.backbone, self.n_frozen):
+            for norm in self.trained_norms:
                 norm.train(mode)
         return self
 
