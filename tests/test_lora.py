@@ -298,6 +298,13 @@ def test_efficientnet_lora_save_load_small_file(photos, tmp_path):
     lora = FineTunedClassifier(lora_rank=8, **common).fit(X, y)
     full = FineTunedClassifier(**common).fit(X[::4], y[::4])
     assert lora.n_trainable_params_ / lora.n_params_ < 0.1
+    # every adapter trained, also those on a layer that is a block's own module
+    # (the stem and head convolutions, which peft wraps in place)
+    trained = {n: p for n, p in lora.net_.module_.named_parameters()
+               if "lora_B" in n}
+    assert {f"encoder.{name}.lora_B.default.weight"
+            for name in ("conv_stem", "conv_head")} <= set(trained)
+    assert all(p.detach().abs().sum() > 0 for p in trained.values())
     _saved_small_and_loaded(lora, full, X, tmp_path)
 
 

@@ -218,7 +218,7 @@ class BaseFineTuned(BaseEstimator):
             return
         names = lora_target_names(backbone, n_frozen, self.lora_targets)
         self.backbone_digest_ = state_digest(backbone.module)
-        inject_adapters(backbone.module, names, self.lora_rank, self.lora_alpha,
+        inject_adapters(backbone, names, self.lora_rank, self.lora_alpha,
                         self.lora_dropout)
         self.lora_modules_ = names
 

@@ -22,6 +22,7 @@ network without adapters.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from numbers import Integral, Real
@@ -110,9 +111,18 @@ def _adaptable(module: nn.Module) -> bool:
     return isinstance(module, nn.Linear)
 
 
-def inject_adapters(module: nn.Module, names, rank: int, alpha, dropout) -> None:
-    """Put rank-``rank`` LoRA adapters on the layers ``names`` of ``module``."""
+def inject_adapters(backbone, names, rank: int, alpha, dropout) -> None:
+    """Put rank-``rank`` LoRA adapters on the layers ``names`` of
+    ``backbone.module``, and make the blocks list the adapted layers.
+
+    peft replaces each adapted layer in its parent by a ``LoraLayer`` around
+    it. A block whose modules are such layers themselves (a CNN's stem or head
+    convolution) then lists the wrapper instead, or its adapter would sit
+    outside every block: frozen with the base weights, never trained.
+    """
     peft = _peft()
+    from peft.tuners.lora import LoraLayer
+
     pattern = "|".join(re.escape(n) for n in names)
     config = peft.LoraConfig(
         r=int(rank),
@@ -121,7 +131,14 @@ def inject_adapters(module: nn.Module, names, rank: int, alpha, dropout) -> None
         target_modules=f"^(?:{pattern})$",
         bias="none",
     )
-    peft.inject_adapter_in_model(config, module)
+    peft.inject_adapter_in_model(config, backbone.module)
+    wrappers = {id(layer.get_base_layer()): layer
+                for layer in backbone.module.modules() if isinstance(layer, LoraLayer)}
+    backbone.blocks = [
+        dataclasses.replace(
+            block, modules=tuple(wrappers.get(id(m), m) for m in block.modules))
+        for block in backbone.blocks
+    ]
 
 
 def is_adapter_parameter(name: str) -> bool:

@@ -360,7 +360,7 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
     names = list(obj.lora_modules_)
     limits.check_parameters(_adapter_count(backbone.module, names, obj.lora_rank),
                             path, f"the LoRA adapters of {obj.model!r}")
-    inject_adapters(backbone.module, names, obj.lora_rank, obj.lora_alpha,
+    inject_adapters(backbone, names, obj.lora_rank, obj.lora_alpha,
                     obj.lora_dropout)
     module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter, lora=True)
     tensors = load_file(str(path), device="cpu")
