@@ -72,7 +72,7 @@ def block_state(backbone, index):
     state = {}
     for j, module in enumerate(backbone.blocks[index].modules):
         for key, value in module.state_dict().items():
-            state[f"{j}.{key}"] = value.detach().clone()
+            state[f"{j}.{key}"] = value.detach().cpu().clone()  # on any device
     return state
 
 
@@ -135,7 +135,8 @@ def test_freeze_all_keeps_bundled_backbone_identical(photos):
     ).fit(X, y)
     fresh = resolve_image_backbone("efficientnet_lite0")
     tuned = clf.backbone_.module.state_dict()
-    assert all(torch.equal(v, tuned[k]) for k, v in fresh.module.state_dict().items())
+    assert all(torch.equal(v, tuned[k].cpu())
+               for k, v in fresh.module.state_dict().items())
     assert clf.score(X, y) > 0.9
 
 
@@ -143,7 +144,8 @@ def backbone_distance(clf, spec):
     fresh = dict(resolve_image_backbone(spec).module.named_parameters())
     tuned = dict(clf.backbone_.module.named_parameters())
     return (
-        sum(float((tuned[k] - v).detach().pow(2).sum()) for k, v in fresh.items())
+        sum(float((tuned[k].cpu() - v).detach().pow(2).sum())
+            for k, v in fresh.items())
         ** 0.5
     )
 
@@ -326,7 +328,7 @@ def test_pickle_holds_finetuned_weights(photos):
     # weights=None would be a new random network: equal outputs prove the pickle
     # carries the fine-tuned weights
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    assert loaded.device_ == "cpu"
+    assert loaded.device_ == clf.device_
 
 
 def test_pickle_from_a_cuda_machine_loads_on_cpu(photos):

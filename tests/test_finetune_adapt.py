@@ -102,6 +102,11 @@ def shifted():
     return X, y, Xt, yt
 
 
+def neck_weights(clf):
+    return torch.cat([p.detach().float().cpu().ravel()
+                      for p in clf.net_.module_.neck.parameters()])
+
+
 def tiny(**params):
     defaults = dict(
         model=TinyNet(), weights=None, max_epochs=2, image_size=32, batch_size=8,
@@ -124,8 +129,10 @@ def test_each_method_trains_images_with_each_freeze_depth(
     assert len(losses) == 2 * 2 and np.isfinite(losses).all()  # 2 epochs x 2 batches
     assert set(clf.predict(Xt)) <= set(CLASSES)
     # The alignment loss changes the model: adapt_weight=0 gives another one.
-    other = tiny(adapt=method, freeze_depth=freeze_depth, adapt_weight=0.0)
-    assert not np.array_equal(clf.predict_proba(Xt), other.fit(X, y).predict_proba(Xt))
+    # (Compared on the bottleneck's weights, which it trains: on CUDA the
+    # bf16 predictions of this tiny network can round to the same values.)
+    other = tiny(adapt=method, freeze_depth=freeze_depth, adapt_weight=0.0).fit(X, y)
+    assert not torch.equal(neck_weights(clf), neck_weights(other))
 
 
 def test_adapted_fit_is_deterministic_clonable_and_pickles(shifted):

@@ -85,7 +85,8 @@ def tiny(spec, **params):
 
 def block_states(backbone):
     return [
-        {k: v.detach().clone() for m in b.modules for k, v in m.state_dict().items()}
+        {k: v.detach().cpu().clone()  # on any device
+         for m in b.modules for k, v in m.state_dict().items()}
         for b in backbone.blocks
     ]
 
@@ -148,7 +149,7 @@ def test_string_labels_inputs_and_pickle_on_cpu(topics, minilm):
     n_bytes = sum(p.numel() * 4 for p in tuned.net_.module_.parameters())
     assert len(blob) < 1.1 * n_bytes  # the weights once, no optimizer state
     loaded = pickle.loads(blob)
-    assert loaded.device_ == "cpu"
+    assert loaded.device_ == tuned.device_
     np.testing.assert_array_equal(loaded.predict_proba(X_test), expected)
     np.testing.assert_array_equal(loaded.predict(X_test), tuned.predict(X_test))
 

@@ -53,8 +53,10 @@ class TinyNet(nn.Module):
 
 
 def tiny(cls=FineTunedClassifier, **params):
+    # exact comparisons: fp32 on the CPU (CUDA runs bf16 autocast;
+    # benchmarks/check_cuda.py checks LoRA there)
     defaults = dict(model=TinyNet(), max_epochs=2, image_size=32, batch_size=16,
-                    lr=1e-2, random_state=0)
+                    lr=1e-2, random_state=0, device="cpu")
     return cls(**{**defaults, **params})
 
 
@@ -183,7 +185,8 @@ def test_missing_peft_gives_the_install_hint(photos, monkeypatch):
 def frozen_features(clf, X):
     module = clf.net_.module_
     items = clf._coerce(X)
-    return clf._features(module, items, torch.device("cpu")).numpy().astype(float)
+    return clf._features(module, items, torch.device(clf.device_)).numpy().astype(
+        float)
 
 
 def test_head_only_is_logistic_regression_cv(photos):
@@ -230,9 +233,10 @@ def test_minilm_head_only_regressor_is_ridge_cv_on_the_embeddings(topics):
     # the features a user's probe gets from PretrainedTextEmbeddings
     X, y, X_test, _ = topics
     target = np.unique(y, return_inverse=True)[1].astype(float)
-    reg = FineTunedTextRegressor(freeze_depth="all").fit(X, target)
+    # fp32 on the CPU both: the comparison is to 1e-3
+    reg = FineTunedTextRegressor(freeze_depth="all", device="cpu").fit(X, target)
     assert reg.backbone_.module.normalize
-    embed = PretrainedTextEmbeddings(max_length=128).fit(X)  # the regressor's
+    embed = PretrainedTextEmbeddings(max_length=128, device="cpu").fit(X)
     probe = RidgeCV().fit(embed.transform(X), target)
     np.testing.assert_allclose(reg.predict(X_test),
                                probe.predict(embed.transform(X_test)), atol=1e-3)

@@ -140,8 +140,9 @@ def test_image_features_export_layer_and_pooling_and_pickle(onnx_dir):
     from sktransfer import PretrainedImageFeatures
 
     photos = [data.chelsea(), data.coffee(), data.astronaut()]
+    # ONNX Runtime runs on the CPU (on a GPU, "onnx" warns and uses torch)
     params = {"model": "efficientnet_lite0", "layer": 4, "pooling": "avgmax",
-              "cache": False}
+              "cache": False, "device": "cpu"}
     onnx = PretrainedImageFeatures(runtime="onnx", **params).fit(photos)
     torch_ = PretrainedImageFeatures(runtime="torch", **params).fit(photos)
     assert (onnx.runtime_, torch_.runtime_) == ("onnx", "torch")
@@ -182,8 +183,11 @@ def test_text_embeddings_export_pooling_and_normalisation_together():
 
     texts = ["a cat on a mat", "the stock market fell sharply today",
              "", "Transformers embed sentences into vectors of floats."]
-    onnx = PretrainedTextEmbeddings(runtime="onnx", cache=False).fit(texts)
-    torch_ = PretrainedTextEmbeddings(runtime="torch", cache=False).fit(texts)
+    # ONNX Runtime runs on the CPU (on a GPU, "onnx" warns and uses torch)
+    onnx = PretrainedTextEmbeddings(runtime="onnx", cache=False, device="cpu").fit(
+        texts)
+    torch_ = PretrainedTextEmbeddings(runtime="torch", cache=False, device="cpu").fit(
+        texts)
     assert (onnx.runtime_, torch_.runtime_) == ("onnx", "torch")
     from sentence_transformers import SentenceTransformer
 

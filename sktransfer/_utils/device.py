@@ -9,7 +9,7 @@ import torch
 
 from sktransfer.exceptions import ParameterError
 
-__all__ = ["autocast", "decode_threads", "resolve_device"]
+__all__ = ["autocast", "decode_threads", "one_blas_thread", "resolve_device"]
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -63,3 +63,21 @@ def decode_threads(device: torch.device) -> int:
         return min(8, os.cpu_count() or 1)
     budget = torch.get_num_threads()
     return 0 if budget <= 1 else min(8, budget)
+
+
+def one_blas_thread():
+    """Run the small dense solvers inside a fit (a linear probe or head on
+    embeddings: rows x a few hundred to a few thousand columns) on one BLAS
+    thread.
+
+    Their operations are too small to share: OpenBLAS's threads spin and wait
+    on each other, and on a busy machine the wait dominates. A
+    ``LogisticRegressionCV`` on 144 x 1280 embeddings took 10.0 s on 2 BLAS
+    threads and 0.54 s on one (2 cores); on a 16-core GPU machine a head-only
+    fine-tune's probe took most of a 46 s fit (benchmarks/RESULTS.md, P4).
+    torch's own threads are not affected.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+

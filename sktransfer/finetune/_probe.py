@@ -24,6 +24,8 @@ import warnings
 
 import numpy as np
 
+from sktransfer._utils.device import one_blas_thread
+
 __all__ = ["RIDGE_ALPHAS", "classifier_probe", "regressor_probe"]
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0)  # RidgeCV's default grid
@@ -37,7 +39,7 @@ def classifier_probe(features: np.ndarray, y: np.ndarray, n_classes: int):
 
     counts = np.bincount(y, minlength=n_classes)
     folds = int(min(5, counts.min()))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", FutureWarning)  # sklearn 1.8's defaults
         if folds >= 2:
@@ -58,7 +60,8 @@ def regressor_probe(features: np.ndarray, y: np.ndarray):
     """``(weight (k, d), bias (k,), weight_decay)`` for standardised ``y`` (n, k)."""
     from sklearn.linear_model import RidgeCV
 
-    model = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, y)
+    with one_blas_thread():
+        model = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, y)
     coef = np.atleast_2d(model.coef_)
     # ||y - Xw||^2 + a ||w||^2  ==  n k (mean squared error + a ||w||^2 / (n k))
     decay = 2.0 * float(model.alpha_) / (len(y) * y.shape[1])

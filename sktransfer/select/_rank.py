@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sktransfer._utils.device import one_blas_thread
 from sktransfer.exceptions import InvalidInputError, ParameterError
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -183,7 +184,6 @@ def rank_models(
     """
     import pandas as pd
     from sklearn.base import clone
-    from threadpoolctl import threadpool_limits
 
     from sktransfer.select._shared_pass import embed_candidates, modality_of
 
@@ -211,7 +211,7 @@ def rank_models(
     # Measured on a busy 2-core machine, OpenBLAS's two spinning threads made
     # them 10-50x slower than one (benchmarks/RESULTS.md, model and layer
     # choice).
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         for i, (estimator, values) in enumerate(
                 zip(estimators, features, strict=True)):
             start = time.perf_counter()
