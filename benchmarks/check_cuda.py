@@ -16,9 +16,10 @@ C3  PretrainedTextEmbeddings on CUDA agree with the CPU (relative error under
 C4  FineTunedTextClassifier and FewShotTextClassifier fit on CUDA: accuracy
     on held-out chatterbot topics and fit seconds, next to a CPU fit of the
     same few-shot classifier with the same seed.
-C5  LoRA on CUDA: only adapter and head parameters train, the backbone's
-    weights are unchanged after fit, peak GPU memory next to full
-    fine-tuning.
+C5  LoRA on CUDA: with the adapters unmerged, the only pretrained tensors
+    that moved belong to BatchNorm layers (those of the adapted blocks train
+    with LoRA), every adapter's B matrix trained, and the peak GPU memory next
+    to full fine-tuning.
 
 Usage (on a machine with a GPU, the offline extras installed)::
 
