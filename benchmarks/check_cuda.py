@@ -233,7 +233,7 @@ def check_lora(X, y):
             if DEVICE == "cuda"
             else float("nan")
         )
-    # the LoRA fit: adapters unmerged, every pretrained tensor compared
+    # the last fit is LoRA's: adapters unmerged, every pretrained tensor compared
     backbone = clf.net_.module_.backbone.module
     set_adapters_merged(clf.net_.module_, False)
     tuned = {

@@ -72,12 +72,12 @@ def one_blas_thread():
 
     Their operations are too small to share: OpenBLAS's threads spin and wait
     on each other, and on a busy machine the wait dominates. A
-    ``LogisticRegressionCV`` on 144 x 1280 embeddings took 10.0 s on 2 BLAS
-    threads and 0.54 s on one (2 cores); on a 16-core GPU machine a head-only
-    fine-tune's probe took most of a 46 s fit (benchmarks/RESULTS.md, P4).
+    ``LogisticRegressionCV`` on 144 x 1280 embeddings took 10.7 s on 2 BLAS
+    threads and 0.55 s on one (2 cores, benchmarks/bench_blas_threads.py);
+    on a 16-core GPU machine a head-only fine-tune's probe took most of a
+    46 s fit (benchmarks/RESULTS.md, P4).
     torch's own threads are not affected.
     """
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1, user_api="blas")
-
