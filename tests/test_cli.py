@@ -264,10 +264,11 @@ def test_a_csv_that_cannot_be_parsed(tmp_path):
                                   "topic"), "bad.csv", "cannot be read as a CSV")
 
 
-def test_an_output_folder_that_does_not_exist(image_folder, tmp_path):
+def test_an_output_folder_that_cannot_be_created(image_folder, tmp_path):
+    (tmp_path / "nowhere").write_text("a file, not a folder")
     assert_clean_error(sktransfer("fit", image_folder, "--out",
                                   tmp_path / "nowhere" / "m.skt"),
-                       "nowhere", "does not exist")
+                       "nowhere", "is a file")
 
 
 def test_a_bug_shows_its_traceback():

@@ -73,14 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     add_fewshot_arguments(fit)
 
     predict = sub.add_parser("predict", help="predict with a saved model")
-    predict.add_argument("model_file", help="a file written by 'sktransfer fit'")
+    predict.add_argument("model_file", help="a file written by sktransfer.save "
+                                            "or 'sktransfer fit'")
     predict.add_argument("inputs", nargs="+",
                          help="image files or folders, or one CSV / parquet "
                               "table (a column of texts or image paths)")
     predict.add_argument("--output", help="write a CSV instead of printing")
     predict.add_argument("--column", "--text-column", dest="column",
                          help="the table column to predict on (default: the one "
-                              "the model was fitted on)")
+                              "'sktransfer fit' was given, else the table's only "
+                              "column, else 'text' for a text model and 'path', "
+                              "'image' or 'file' for an image model)")
     predict.add_argument("--trust-pickle", action="store_true",
                          help="also accept a pickle/joblib model file; loading one "
                               "runs whatever code it holds: only for files you "

@@ -30,17 +30,47 @@ def _ensure_path(path) -> Path:
     return path
 
 
-def _ensure_writable(path) -> Path:
-    """Checked before the work: a missing folder or an output path that is a
-    folder is not found after training."""
+def _ensure_writable(path, *, create_parent: bool = False) -> Path:
+    """Checked before the work: an output path that is a folder, or whose
+    folder does not exist (``create_parent=False``) or cannot be created
+    (``create_parent=True``: it is made when the file is written), is not
+    found after training."""
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"cannot write {str(path)!r}: it is a folder; give a file "
                        f"name")
-    if not path.parent.is_dir():
+    if create_parent:
+        ensure_folder_creatable(path.parent, f"cannot write {str(path)!r}")
+    elif not path.parent.is_dir():
         raise CLIError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
                        f"does not exist")
     return path
+
+
+def ensure_folder_creatable(folder, what: str) -> Path:
+    """``folder`` is one, or can be made (with its parents): checked before
+    any work, so that an output option (``--report``, ``--out``) does not
+    fail after it. ``what`` starts the error message."""
+    import os
+
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():  # a dangling link: mkdir would fail on it
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        whose = ("it" if existing == folder
+                 else f"its parent {str(existing)!r}")
+        raise CLIError(f"{what}: folder {str(folder)!r} cannot be created, "
+                       f"{whose} is a file")
+    if not existing.exists():
+        raise CLIError(f"{what}: folder {str(folder)!r} cannot be created "
+                       f"({str(existing)!r} is a broken link)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{what}: no permission to write in folder "
+                       f"{str(existing)!r}")
+    return folder
 
 
 def read_image_folder(folder: Path):

@@ -49,9 +49,10 @@ def run_audit(args) -> None:
         find_label_issues,
         find_outliers,
     )
-    from sktransfer.cli._inputs import load_training_data
+    from sktransfer.cli._inputs import ensure_folder_creatable, load_training_data
     from sktransfer.cli.fit import build_estimator, check_params
 
+    ensure_folder_creatable(args.report, "--report")  # before any work
     args.finetune = False
     X, y, modality = load_training_data(args)
     check_labels(y, cv=args.cv)  # find_label_issues' own checks, before any work

@@ -10,7 +10,8 @@ from sktransfer.cli.predict import _image_inputs, load_model_file
 def add_export_parser(sub) -> None:
     export = sub.add_parser("export", help="write a fitted model as one ONNX file "
                                            "(runs with onnxruntime, no torch)")
-    export.add_argument("model_file", help="a file written by 'sktransfer fit'")
+    export.add_argument("model_file", help="a file written by sktransfer.save or "
+                                           "'sktransfer fit'")
     export.add_argument("out", help="the .onnx file to write")
     export.add_argument("--int8", action="store_true",
                         help="quantize the network to int8 (about 4x smaller)")

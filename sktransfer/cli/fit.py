@@ -9,6 +9,7 @@ import numpy as np
 from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.cli._inputs import (
     _ensure_writable,
+    ensure_folder_creatable,
     load_training_data,
     resolve_task,
 )
@@ -99,13 +100,30 @@ def _write_report(args, X, y, modality, estimator, fitted):
 
     from sktransfer.report import write_report
 
-    folder = args.report or f"{args.out}.report"
+    folder = report_folder(args)
     path = write_report(clone(estimator), X, y, folder, modality=modality,
                         cv=max(args.cv, 2), fitted=fitted,
                         title=f"sktransfer fit {Path(args.data).name}")
     print(f"wrote the report to {path}")
     if args.open:
         webbrowser.open(path.resolve().as_uri())
+
+
+def report_folder(args):
+    """``--report DIR``, or ``<out>.report`` for a bare ``--report`` / ``--open``;
+    None without either."""
+    if args.report is None and not args.open:
+        return None
+    return args.report or f"{args.out}.report"
+
+
+def save_model(model, out, metadata) -> None:
+    """``persist.save`` with the CLI's metadata; the folder of ``--out`` is made
+    as ``--report``'s is (``run_fit`` checked that it can be)."""
+    from sktransfer import persist
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    persist.save(model, out, metadata={"format": MODEL_FORMAT, **metadata})
 
 
 def check_params(estimator) -> None:
@@ -119,12 +137,12 @@ def check_params(estimator) -> None:
 def run_fit(args):
     from sklearn.base import clone
 
-    from sktransfer import persist
     from sktransfer.cli._fewshot import fit_label_names_only
 
-    out = _ensure_writable(args.out)
-    if fit_label_names_only(args, lambda model, path, meta: persist.save(
-            model, path, metadata={"format": MODEL_FORMAT, **meta})):
+    out = _ensure_writable(args.out, create_parent=True)
+    if (folder := report_folder(args)) is not None:  # before any work
+        ensure_folder_creatable(folder, "--report")
+    if fit_label_names_only(args, save_model):
         return
     X, y, modality = load_training_data(args)
     task, y = resolve_task(args, y)
@@ -139,9 +157,8 @@ def run_fit(args):
     if args.cv >= 2:
         _cross_validate(args, X, y, estimator, task)
     fitted = clone(estimator).fit(X, y)
-    persist.save(fitted, out, metadata={
-        "format": MODEL_FORMAT, "modality": modality,
-        "text_column": args.text_column, "task": task})
+    save_model(fitted, out, {"modality": modality, "text_column": args.text_column,
+                             "task": task})
     kind = "regression" if task == "regression" else f"{len(counts)} classes"
     print(f"saved {modality} model ({len(y)} samples, {kind}) to {out}")
     if args.report is not None or args.open:
