@@ -15,7 +15,9 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = [
     "PHOTO_CLASSES",
+    "load_chatterbot_tags",
     "load_chatterbot_topics",
+    "load_photo_mosaics",
     "load_photo_patches",
     "load_photo_zoom",
     "load_question_shift",
@@ -68,6 +70,52 @@ def load_chatterbot_topics(
                 texts.append(text)
                 labels.append(topic)
     return texts, labels
+
+
+def load_chatterbot_tags(
+    n_samples: int = 200,
+    topics: Sequence[str] | None = None,
+    random_state: int = 0,
+) -> tuple[list[str], list[list[str]]]:
+    """Multi-label texts: chatterbot statements of one or two topics, joined.
+
+    Each text is one statement of a topic, or (half the time) a statement of
+    one topic followed by one of another, tagged with both topics. Statements
+    are drawn without replacement while they last (from
+    ``load_chatterbot_topics``), so a statement rarely appears twice.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+    topics : list of str or None, default=None
+        As in ``load_chatterbot_topics`` (None: the topics with at least 60
+        statements).
+    random_state : int, default=0
+
+    Returns
+    -------
+    texts : list of str
+    tags : list of list of str
+        The topics of each text, sorted (``MultiLabelBinarizer`` input).
+    """
+    texts, labels = load_chatterbot_topics(topics)
+    by_topic: dict[str, list[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        by_topic.setdefault(label, []).append(text)
+    rng = np.random.default_rng(random_state)
+    pools = {t: list(rng.permutation(v)) for t, v in by_topic.items()}
+    names = sorted(by_topic)
+    out_texts, out_tags = [], []
+    for _ in range(n_samples):
+        chosen = rng.choice(names, size=int(rng.integers(1, 3)), replace=False)
+        parts = []
+        for topic in chosen:
+            if not pools[topic]:
+                pools[topic] = list(rng.permutation(by_topic[topic]))
+            parts.append(str(pools[topic].pop()))
+        out_texts.append(" ".join(parts))
+        out_tags.append(sorted(str(t) for t in chosen))
+    return out_texts, out_tags
 
 
 SHIFT_TOPICS = ("coding", "conversations", "emotion", "trivia")
@@ -183,6 +231,61 @@ def load_photo_patches(
             images.append(photo[top:top + size, left:left + size])
             labels.append(name)
     return np.stack(images), np.asarray(labels)
+
+
+def load_photo_mosaics(
+    n_samples: int = 100,
+    size: int = 64,
+    split: str = "train",
+    classes: Sequence[str] | None = None,
+    max_labels: int = 3,
+    random_state: int = 0,
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Multi-label images: 2 x 2 mosaics of crops from 1 to 3 sample photos.
+
+    Each image is cut into four tiles; it draws 1 to ``max_labels`` photos,
+    gives each at least one tile and the rest at random among them, and fills
+    each tile with a random crop of its photo. Its tags are the photos drawn.
+
+    Parameters
+    ----------
+    n_samples : int, default=100
+    size : int, default=64
+        The mosaic's side (even); each tile is ``size // 2``.
+    split : {"train", "test"}, default="train"
+        Crops from the left 60% of each photo, or from the rest.
+    classes : sequence of str, default=None
+        Names of ``skimage.data`` photos; default ``PHOTO_CLASSES``.
+    max_labels : int, default=3
+        At most 4 (one tile each).
+    random_state : int, default=0
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, size, size, 3), uint8
+    tags : list of list of str
+        The photos in each mosaic, sorted (``MultiLabelBinarizer`` input).
+    """
+    if not 1 <= max_labels <= 4:
+        raise ParameterError(f"max_labels must be 1 to 4, got {max_labels!r}")
+    names = list(classes or PHOTO_CLASSES)
+    photos = {name: _photo_region(name, split) for name in names}
+    rng = np.random.default_rng(random_state)
+    tile = size // 2
+    images, tags = np.zeros((n_samples, 2 * tile, 2 * tile, 3), np.uint8), []
+    for i in range(n_samples):
+        k = int(rng.integers(1, min(max_labels, len(names)) + 1))
+        chosen = list(rng.choice(names, size=k, replace=False))
+        owners = chosen + list(rng.choice(chosen, size=4 - k))
+        for t, name in enumerate(rng.permutation(owners)):
+            photo = photos[str(name)]
+            top = rng.integers(0, photo.shape[0] - tile + 1)
+            left = rng.integers(0, photo.shape[1] - tile + 1)
+            row, col = divmod(t, 2)
+            images[i, row * tile:(row + 1) * tile, col * tile:(col + 1) * tile] = (
+                photo[top:top + tile, left:left + tile])
+        tags.append(sorted(str(name) for name in chosen))
+    return images, tags
 
 
 def _photo_region(name: str, split: str) -> np.ndarray:

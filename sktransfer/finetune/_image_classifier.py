@@ -22,7 +22,10 @@ __all__ = ["FineTunedClassifier"]
 
 
 @document("image", "classifier", attributes=[
-    ("classes_", "ndarray of shape (n_classes,)", "Class labels."),
+    ("classes_", "ndarray of shape (n_classes,)", "Class labels (multi-label: "
+     "the label names, in the order of ``predict``'s columns)."),
+    ("thresholds_", "ndarray of shape (n_labels,)", "Multi-label only: the "
+     "probability at which each label is predicted (see ``threshold``)."),
 ])
 class FineTunedClassifier(ClassifierTask, ImageFineTuning):
     """Fine-tune a pretrained image network with a new linear head.
@@ -81,5 +84,6 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         lora_alpha: float | None = None,
         lora_dropout: float = 0.0,
         lora_targets: str | list[str] = "auto",
+        threshold: str | float = "auto",
     ):
         store_parameters(self, locals())

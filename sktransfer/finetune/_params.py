@@ -159,6 +159,16 @@ PARAMETERS: dict[str | tuple[str, str], tuple[str, str]] = {
         "float",
         "Weight λ of the adaptation loss: source cross-entropy + λ · alignment.",
     ),
+    "threshold": (
+        '"auto" or float',
+        "Multi-label ``y`` only (a 0/1 indicator or a list of label lists): "
+        "the probability at which ``predict`` turns a label on. ``\"auto\"`` "
+        "chooses one per label, the one with the best F1 on rows the model did "
+        "not train on: out-of-fold probe probabilities with "
+        "``freeze_depth=\"all\"``, otherwise a held-out ``validation_fraction`` "
+        "of the rows. A float in (0, 1) fixes it for every label (and trains on "
+        "every row). Ignored for single-label ``y``.",
+    ),
     "lora_rank": (
         "int or None",
         "LoRA (low-rank adaptation, through peft: ``pip install "

@@ -18,6 +18,7 @@ and the public predict methods, built on ``BaseFineTuned._forward``.
 
 from __future__ import annotations
 
+import functools
 from numbers import Real
 from typing import TYPE_CHECKING
 
@@ -29,12 +30,26 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from sktransfer._utils.multilabel import (
+    decide,
+    encode_multilabel,
+    is_multilabel,
+    to_indicator,
+)
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.finetune._adapt import ADAPT_LOSSES, split_rows
+from sktransfer.finetune._multilabel import (
+    check_multilabel_fit,
+    multilabel_probe,
+    pos_weights,
+    weighted_bce,
+)
 from sktransfer.finetune._probe import classifier_probe, regressor_probe
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
+
+    from typing_extensions import Self
 
 __all__ = [
     "CLASSIFIER_CONSTRAINTS",
@@ -55,6 +70,7 @@ def _check_length(n_targets: int, n_samples: int, what: str) -> None:
 CLASSIFIER_CONSTRAINTS = {
     "adapt": [StrOptions(set(ADAPT_LOSSES)), None],
     "adapt_weight": [Interval(Real, 0, None, closed="left")],
+    "threshold": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
 }
 
 
@@ -62,10 +78,60 @@ class ClassifierTask(ClassifierMixin):
     """Cross-entropy on a ``len(classes_)``-wide head; ``predict_proba``.
 
     The classifiers own deep domain adaptation (``adapt``, ``adapt_weight``).
+    A multi-label ``y`` (a 0/1 indicator or a list of label lists) trains a
+    sigmoid head on per-label binary cross-entropy instead and decides each
+    label at its own threshold (``sktransfer.finetune._multilabel``).
     """
+
+    def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
+        """Fine-tune on ``(X, y)``; see ``BaseFineTuned.fit``.
+
+        ``y`` may also be multi-label: a 2-D 0/1 indicator of shape
+        ``(n_samples, n_labels)`` (a DataFrame's column names become
+        ``classes_``) or a list of label lists.
+        """
+        self.__dict__.pop("thresholds_", None)
+        self._multilabel = is_multilabel(y)
+        if self._multilabel:
+            self._validate_params()
+            check_multilabel_fit(self, sample_domain)
+            y, self._label_names = encode_multilabel(y)
+        super().fit(X, y, sample_domain)
+        if self._multilabel:
+            self.thresholds_ = self._choose_thresholds(X, y)
+        return self
+
+    def _is_multilabel(self) -> bool:
+        return bool(self.__dict__.get("_multilabel", False))
+
+    def _choose_thresholds(self, X, Y) -> np.ndarray:
+        from sktransfer._utils.multilabel import best_thresholds
+
+        n_labels = len(self.classes_)
+        if self.threshold != "auto":
+            return np.full(n_labels, float(self.threshold))
+        if self.validation_indices_ is None:  # head only: the probe's out-of-fold
+            return self._probe_thresholds
+        items = self._coerce(X)
+        rows = self.validation_indices_
+        scores = self.predict_proba([items[i] for i in rows])
+        return best_thresholds(Y[rows], scores)
+
+    def _split(self, y, seed: int):
+        """Multi-label with ``threshold="auto"``: always hold rows out."""
+        if not (self._is_multilabel() and self.threshold == "auto"):
+            return super()._split(y, seed)
+        from sklearn.model_selection import train_test_split
+
+        train, valid = train_test_split(np.arange(len(y)),
+                                        test_size=self.validation_fraction,
+                                        random_state=seed)
+        return np.sort(train), np.sort(valid)
 
     def _split_rows(self, y, sample_domain):
         """Labelled rows and target rows (``y == -1`` or ``sample_domain``)."""
+        if self._is_multilabel():
+            return np.arange(len(y)), np.arange(0)
         return split_rows(y, sample_domain, self.adapt)
 
     def _adaptation(self):
@@ -75,6 +141,11 @@ class ClassifierTask(ClassifierMixin):
         return ADAPT_LOSSES[self.adapt], self.adapt_weight
 
     def _encode_target(self, y, n_samples: int) -> np.ndarray:
+        if self._is_multilabel():  # already an indicator (fit)
+            _check_length(len(y), n_samples, "label rows")
+            self.classes_ = self._label_names
+            self._pos_weight = pos_weights(y).tolist()
+            return y.astype(np.float32)
         y = column_or_1d(y, warn=True)
         _check_length(len(y), n_samples, "labels")
         check_classification_targets(y)
@@ -91,16 +162,22 @@ class ClassifierTask(ClassifierMixin):
         return len(self.classes_)
 
     def _probe(self, features, y):
+        if self._is_multilabel():
+            coef, bias, decay, self._probe_thresholds = multilabel_probe(
+                features, y.astype(np.int64))
+            return coef, bias, decay
         return classifier_probe(features, y, len(self.classes_))
 
     def _probe_is_the_fit(self) -> bool:
         return True  # penalised cross-entropy
 
     def _criterion(self):
+        if self._is_multilabel():
+            return functools.partial(weighted_bce, pos_weight=self._pos_weight)
         return torch.nn.CrossEntropyLoss
 
     def _stratify(self, y):
-        return y
+        return None if self._is_multilabel() else y
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
@@ -112,8 +189,12 @@ class ClassifierTask(ClassifierMixin):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            Multi-label: each label's own probability (a sigmoid), rows need
+            not sum to 1.
         """
         logits = self._forward(X)
+        if self._is_multilabel():
+            return torch.sigmoid(logits).numpy().astype(np.float64)
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -125,10 +206,28 @@ class ClassifierTask(ClassifierMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Multi-label: the 0/1 indicator, label ``j`` on where its
+            probability reaches ``thresholds_[j]``.
         """
         proba = self.predict_proba(X)  # NotFittedError before classes_ is read
+        if self._is_multilabel():
+            return decide(proba, self.thresholds_)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any | None = None) -> float:
+        """Accuracy; multi-label: subset accuracy (every label of a row right).
+
+        ``y`` of a multi-label model may be an indicator or label lists.
+        """
+        if self._is_multilabel():
+            y = to_indicator(y, self.classes_)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}

@@ -21,7 +21,10 @@ __all__ = ["FineTunedTextClassifier"]
 
 
 @document("text", "classifier", attributes=[
-    ("classes_", "ndarray of shape (n_classes,)", "Class labels."),
+    ("classes_", "ndarray of shape (n_classes,)", "Class labels (multi-label: "
+     "the label names, in the order of ``predict``'s columns)."),
+    ("thresholds_", "ndarray of shape (n_labels,)", "Multi-label only: the "
+     "probability at which each label is predicted (see ``threshold``)."),
     ("max_length_", "int", "The token limit applied (``max_length`` capped by "
      "the encoder)."),
 ])
@@ -82,5 +85,6 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         lora_alpha: float | None = None,
         lora_dropout: float = 0.0,
         lora_targets: str | list[str] = "auto",
+        threshold: str | float = "auto",
     ):
         store_parameters(self, locals())

@@ -1,0 +1,192 @@
+"""Multi-label (tags): y coercion, per-label thresholds, the fine-tuners."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import f1_score
+from test_finetune import TinyNet
+
+import sktransfer
+from sktransfer._utils.multilabel import (
+    best_thresholds,
+    decide,
+    encode_multilabel,
+    is_multilabel,
+    to_indicator,
+)
+from sktransfer.datasets import load_chatterbot_tags, load_photo_mosaics
+from sktransfer.exceptions import InvalidInputError
+from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+PHOTOS = ("brick", "grass", "moon", "coffee")
+
+
+@pytest.fixture(scope="module")
+def mosaics():
+    X, tags = load_photo_mosaics(80, 32, classes=PHOTOS)
+    X_test, tags_test = load_photo_mosaics(60, 32, split="test", classes=PHOTOS,
+                                           random_state=1)
+    return X, tags, X_test, tags_test
+
+
+def tiny(**params):
+    defaults = dict(model=TinyNet(), max_epochs=3, image_size=32, batch_size=16,
+                    lr=1e-2, random_state=0)
+    return FineTunedClassifier(**{**defaults, **params})
+
+
+# --- y coercion ---------------------------------------------------------------
+
+def test_label_lists_indicator_and_dataframe_agree():
+    lists = [["b", "a"], ["a"], [], ["b"]]
+    indicator, classes = encode_multilabel(lists)
+    assert classes.tolist() == ["a", "b"]
+    np.testing.assert_array_equal(indicator, [[1, 1], [1, 0], [0, 0], [0, 1]])
+    frame = pd.DataFrame(indicator, columns=["a", "b"])
+    same, names = encode_multilabel(frame)
+    np.testing.assert_array_equal(same, indicator)
+    assert names.tolist() == ["a", "b"]
+    assert encode_multilabel(indicator.astype(bool))[1].tolist() == [0, 1]
+    assert is_multilabel(lists) and is_multilabel(indicator)
+    assert not is_multilabel(["a", "b"]) and not is_multilabel(np.zeros((3, 1)))
+
+
+@pytest.mark.parametrize(("y", "message"), [
+    (np.array([[0, 1], [2, 0], [1, 1]]), "row 1, column 0 is 2"),
+    (np.array([[0, 1], [0.5, 0], [1, 1]]), "row 1, column 0 is 0.5"),
+    (np.array([["0", "1"], ["1", "0"]]), "row 0, column 0 is '0'"),
+    (np.array([[0, 1], [0, 1], [1, 0]])[:, [0, 1]] * [0, 1], "Label 0 .* no positive"),
+    (np.array([[1, 1], [1, 0]]), "Label 0 .* on every row"),
+    ([["a"], "b"], "row 1 is 'b'"),
+    ([["a"], [None]], "row 1 holds a missing label"),
+    ([[], []], "no label at all"),
+])
+def test_bad_multilabel_y_names_the_problem(y, message):
+    with pytest.raises(InvalidInputError, match=message):
+        encode_multilabel(y)
+
+
+def test_unknown_label_name_is_named_with_its_row():
+    with pytest.raises(InvalidInputError, match="row 1 has the unknown label 'z'"):
+        to_indicator([["a"], ["a", "z"]], np.array(["a", "b"]))
+    with pytest.raises(InvalidInputError, match="3 columns but the model knows 2"):
+        to_indicator(np.zeros((2, 3)), np.array(["a", "b"]))
+
+
+def test_best_thresholds_maximise_f1_and_sit_between_scores():
+    Y = np.array([[1], [1], [0], [1], [0], [0]])
+    scores = np.array([[0.9], [0.4], [0.35], [0.3], [0.2], [0.1]])
+    (t,) = best_thresholds(Y, scores)
+    assert 0.2 < t < 0.3  # calls the three positives, F1 = 6 / 7
+    assert f1_score(Y[:, 0], decide(scores, [t])[:, 0]) == pytest.approx(6 / 7)
+    # no positive (or no negative) held out: the default
+    assert best_thresholds(np.zeros((3, 1)), np.ones((3, 1)))[0] == 0.5
+
+
+# --- fine-tuning --------------------------------------------------------------
+
+def _f1(y_true, clf, X, thresholds=None):
+    Y = to_indicator(y_true, clf.classes_)
+    proba = clf.predict_proba(X)
+    predicted = clf.predict(X) if thresholds is None else decide(proba, thresholds)
+    return f1_score(Y, predicted, average="micro")
+
+
+def test_finetuned_tuned_thresholds_beat_one_half_on_held_out_rows(mosaics):
+    X, tags, X_test, tags_test = mosaics
+    clf = tiny().fit(X, tags)
+    assert clf.classes_.tolist() == sorted(PHOTOS)
+    assert clf.predict_proba(X_test).shape == (60, 4)
+    predicted = clf.predict(X_test)
+    assert predicted.shape == (60, 4) and set(np.unique(predicted)) <= {0, 1}
+    assert clf.thresholds_.shape == (4,)
+    assert ((clf.thresholds_ > 0) & (clf.thresholds_ < 1)).all()
+    # "auto" held validation_fraction of the rows out to choose the thresholds
+    assert len(clf.validation_indices_) == 8
+    tuned, half = _f1(tags_test, clf, X_test), _f1(tags_test, clf, X_test, 0.5)
+    assert tuned > half + 0.05
+    assert clf.score(X_test, tags_test) == pytest.approx(
+        np.mean((predicted == to_indicator(tags_test, clf.classes_)).all(axis=1)))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_head_only_is_a_one_vs_rest_probe_with_out_of_fold_thresholds(mosaics):
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    X, tags, X_test, _ = mosaics
+    clf = tiny(freeze_depth="all").fit(X, tags)
+    assert clf.validation_indices_ is None  # every row trains; out-of-fold cuts
+    assert not np.allclose(clf.thresholds_, 0.5)
+    assert len(clf.history_) == 0  # the probe is the fit
+    features = clf._features(clf.net_.module_, list(X), torch.device("cpu")).numpy()
+    Y = to_indicator(tags, clf.classes_)
+    # one independent tuned logistic regression per label, not a softmax
+    assert not np.allclose(clf.predict_proba(X[:5]).sum(axis=1), 1.0)
+    for j in range(len(clf.classes_)):
+        cv = StratifiedKFold(5, shuffle=True, random_state=0)
+        C = LogisticRegressionCV(cv=cv, max_iter=1000).fit(features, Y[:, j]).C_[0]
+        alone = LogisticRegression(C=C, max_iter=1000).fit(features, Y[:, j])
+        np.testing.assert_allclose(clf.predict_proba(X[:5])[:, j],
+                                   alone.predict_proba(features[:5])[:, 1],
+                                   atol=2e-3)  # float32 features
+
+
+def test_fixed_threshold_trains_on_every_row(mosaics):
+    X, tags, X_test, _ = mosaics
+    clf = tiny(threshold=0.3).fit(X, tags)
+    assert clf.validation_indices_ is None
+    np.testing.assert_array_equal(clf.thresholds_, [0.3] * 4)
+    np.testing.assert_array_equal(clf.predict(X_test),
+                                  (clf.predict_proba(X_test) >= 0.3).astype(int))
+
+
+def test_indicator_y_pickle_clone_and_refit_single_label(mosaics):
+    X, tags, X_test, _ = mosaics
+    Y = pd.DataFrame(to_indicator(tags, np.array(sorted(PHOTOS))),
+                     columns=sorted(PHOTOS))
+    clf = tiny(max_epochs=1).fit(X, Y)
+    assert clf.classes_.tolist() == sorted(PHOTOS)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict(X_test), clf.predict(X_test))
+    assert "thresholds_" not in clone(clf).__dict__
+    single = clf.fit(X, [t[0] for t in tags])  # the same instance, one label a row
+    assert "thresholds_" not in single.__dict__
+    assert single.predict(X_test).ndim == 1
+    np.testing.assert_allclose(single.predict_proba(X_test).sum(axis=1), 1, 1e-5)
+
+
+def test_multilabel_errors(mosaics):
+    X, tags, _, _ = mosaics
+    with pytest.raises(InvalidInputError, match="domain adaptation"):
+        tiny(adapt="coral").fit(X, tags)
+    with pytest.raises(InvalidInputError, match="no positive row"):
+        tiny().fit(X[:3], np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]]))
+    with pytest.raises(ValueError, match="threshold"):
+        tiny(threshold=1.5).fit(X, tags)
+    clf = tiny(max_epochs=1, freeze_depth="all").fit(X, tags)
+    with pytest.raises(InvalidInputError, match="unknown label 'cat'"):
+        clf.score(X[:2], [["brick"], ["cat"]])
+
+
+def test_text_multilabel_save_load_round_trip(tiny_bert, tmp_path):
+    texts, tags = load_chatterbot_tags(60, topics=["ai", "emotion", "trivia"])
+    clf = FineTunedTextClassifier(f"hf/{tiny_bert}", freeze_depth=-1, max_epochs=1,
+                                  batch_size=16, max_length=32,
+                                  random_state=0).fit(texts, tags)
+    assert clf.classes_.tolist() == ["ai", "emotion", "trivia"]
+    path = tmp_path / "tags.skt"
+    sktransfer.save(clf, path)
+    loaded = sktransfer.load(path)
+    np.testing.assert_array_equal(loaded.thresholds_, clf.thresholds_)
+    np.testing.assert_array_equal(loaded.predict_proba(texts[:10]),
+                                  clf.predict_proba(texts[:10]))
+    np.testing.assert_array_equal(loaded.predict(texts[:10]), clf.predict(texts[:10]))
