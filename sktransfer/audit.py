@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 
 from sktransfer.exceptions import (
     InvalidInputError,
@@ -169,9 +169,9 @@ def out_of_fold_proba(
     features, head = split_frozen(estimator, X)
     folds = StratifiedKFold(max(2, min(int(cv), counts.min())), shuffle=True,
                             random_state=random_state)
-    proba = cross_val_predict(clone(head), features, y, cv=folds,
-                              method="predict_proba")
-    return proba, classes
+    from sktransfer.evaluate import _out_of_fold_proba  # labels as given
+
+    return _out_of_fold_proba(head, features, y, folds), classes
 
 
 def check_labels(y: ArrayLike, *, cv: int = 5) -> tuple[np.ndarray, np.ndarray]:

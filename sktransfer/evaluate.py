@@ -208,6 +208,25 @@ def learning_curve(
     return pd.DataFrame(rows)
 
 
+def _out_of_fold_proba(estimator, X, y, folds) -> np.ndarray:
+    """Out-of-fold ``predict_proba`` of every row, columns in ``np.unique(y)``
+    order, each fold's clone fitted on the labels as given.
+
+    Not ``cross_val_predict(method="predict_proba")``: it fits the folds on
+    ``LabelEncoder`` codes 0..k-1, so an estimator that reads its labels (a
+    zero-shot or few-shot text classifier takes them as class names) would
+    be scored on models that never saw the names the saved model knows.
+    """
+    y = np.asarray(y)
+    classes = np.unique(y)
+    proba = np.zeros((len(y), len(classes)))
+    for train, test in folds.split(np.zeros(len(y)), y):
+        model = clone(estimator).fit(_take(X, train), y[train])
+        columns = np.searchsorted(classes, np.asarray(model.classes_))
+        proba[np.ix_(test, columns)] = model.predict_proba(_take(X, test))
+    return proba
+
+
 def _take(X, indices):
     if hasattr(X, "iloc"):
         return X.iloc[indices]
@@ -240,6 +259,8 @@ def learning_curve_figure(curve: pd.DataFrame, title: str = "Learning curve") ->
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, points in curve.groupby("model", sort=False):
         ax.plot(points["per_class"], points["accuracy"], marker="o", label=name)
+    # ticks at the measured counts: whole numbers, never 2.5 samples a class
+    ax.set_xticks(sorted(set(curve["per_class"].astype(int))))
     ax.set_xlabel("labelled samples per class")
     ax.set_ylabel("held-out accuracy")
     ax.set_title(title)

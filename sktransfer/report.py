@@ -85,19 +85,24 @@ def write_report(
     pathlib.Path
         The written ``report.html``.
     """
+    import matplotlib
+
     y = np.asarray(y)
     history = None if fitted is None else _training_history(fitted)  # fails early
     task = "classification" if is_classifier(estimator) else "regression"
     collect = _classification if task == "classification" else _regression
-    data = collect(estimator, X, y, cv, random_state)
+    # labels are text in every figure: "$x$" is not mathtext to parse (an
+    # unknown command in a class name would crash the drawing)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        data = collect(estimator, X, y, cv, random_state)
+        if history is not None and len(history):
+            data["figures"].append(_history_figure(history))
     data["summary"] = [
         ("data", f"{len(y)} {'images' if modality == 'image' else 'texts'}"),
         ("task", task),
         ("model", _describe(estimator)),
         *data["summary"],
     ]
-    if history is not None and len(history):
-        data["figures"].append(_history_figure(history))
     data["examples"] = [_example(X, i, modality, true, predicted, loss)
                         for i, true, predicted, loss in data.pop("worst")]
     data.update(title=title, note=_NOTE.format(cv=data.pop("cv")))
@@ -161,8 +166,10 @@ def _classification(estimator, X, y, cv, random_state) -> dict:
     cv = max(2, min(cv, counts.min()))
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
     if hasattr(estimator, "predict_proba"):
-        proba = cross_val_predict(clone(estimator), X, y, cv=folds,
-                                  method="predict_proba")
+        from sktransfer.evaluate import _out_of_fold_proba
+
+        # the folds get the labels as given (a zero-shot model reads them)
+        proba = _out_of_fold_proba(estimator, X, y, folds)
         predicted = classes[proba.argmax(axis=1)]
         loss = -np.log(np.clip(proba[np.arange(len(y)), np.searchsorted(classes, y)],
                                1e-12, None))
@@ -355,6 +362,12 @@ def shown_item(X, index: int, modality: str) -> dict:
 
 
 def _describe(estimator) -> str:
+    """``PretrainedImageFeatures(efficientnet_lite0) → StandardScaler →
+    LogisticRegression``: each step, with the network it runs (its ``model``
+    parameter, when that is a name) in brackets."""
     if hasattr(estimator, "steps"):
-        return " → ".join(type(step).__name__ for _, step in estimator.steps)
-    return type(estimator).__name__
+        return " → ".join(_describe(step) for _, step in estimator.steps)
+    name = type(estimator).__name__
+    model = (estimator.get_params(deep=False).get("model")
+             if hasattr(estimator, "get_params") else None)
+    return f"{name}({model})" if isinstance(model, str) else name

@@ -91,6 +91,10 @@ def test_label_names_auto_means_words_only():
     (["a", ""], "empty label name"),
     ([1, 2], "label 1 is a number"),
     ({"a": "about a", "b": " "}, r"labels\['b'\]"),
+    ([], "labels is empty: a classifier needs at least 2 classes"),
+    (["sports"], r"labels names a single class \('sports'\)"),
+    ({"sports": "about sports"}, "single class"),
+    ({1: "about one", "a": "about a"}, r"mixes label types \(number 1 and str 'a'\)"),
 ])
 def test_zeroshot_refuses_bad_labels(labels, match):
     with pytest.raises(ParameterError, match=match):
@@ -107,6 +111,8 @@ def test_zeroshot_needs_labels_or_examples():
         ZeroShotTextClassifier(["a", "b"]).fit(TEXTS)
     with pytest.raises(ParameterError, match="exactly one"):
         ZeroShotTextClassifier(["a", "b"], template="About it.").fit()
+    with pytest.raises(InvalidInputError, match="y names a single class"):
+        ZeroShotTextClassifier().fit(TEXTS[:2], ["sports", "sports"])
 
 
 # --- the estimator on a tiny random BERT ---------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (
@@ -407,3 +407,96 @@ def test_training_curve_with_a_loss_missing_from_some_epochs():
     rows = figure["table"]["rows"]
     assert figure["table"]["columns"] == ["epoch", "train_loss", "valid_loss"]
     assert rows == [[1, "1", ""], [2, "0.5", "0.7"]]
+
+
+# --- issue 32: labels are text, the network is named, whole sample counts --------
+
+def test_a_mathtext_class_label_is_drawn_as_text(tmp_path):
+    X, y = load_photo_patches(6, 16, random_state=0, classes=("brick", "coffee"))
+    y = np.where(y == "coffee", r"$\undefinedcmd$", y)  # broken mathtext
+    model = make_pipeline(RawPixels(8), LogisticRegression(max_iter=500))
+    html = write_report(model, X, y, tmp_path, cv=3).read_text(encoding="utf-8")
+    assert [row[0] for row in Page(html).table(id="metrics")[1:3]] == \
+        ["$\\undefinedcmd$", "brick"]
+    assert len(decoded_images(html)) >= 2  # the figures were drawn
+
+
+def test_the_summary_names_each_step_with_its_network():
+    from sklearn.preprocessing import StandardScaler
+
+    from sktransfer import FineTunedClassifier, PretrainedImageFeatures
+    from sktransfer.report import _describe
+
+    pipe = make_pipeline(PretrainedImageFeatures("efficientnet_lite0"),
+                         StandardScaler(), LogisticRegression())
+    assert _describe(pipe) == ("PretrainedImageFeatures(efficientnet_lite0) → "
+                               "StandardScaler → LogisticRegression")
+    assert _describe(FineTunedClassifier("resnet18")) == \
+        "FineTunedClassifier(resnet18)"
+
+
+def test_the_learning_curve_counts_whole_samples_per_class():
+    from sktransfer.evaluate import learning_curve_figure
+
+    curve = pd.DataFrame({"model": "m", "per_class": [2, 5, 13],
+                          "accuracy": [0.5, 0.6, 0.7]})
+    figure = learning_curve_figure(curve)
+    ticks = figure.axes[0].get_xticks()
+    assert ticks.tolist() == [2, 5, 13]
+
+
+class LabelSpy(ClassifierMixin, BaseEstimator):
+    """Records the labels every fit gets; predicts uniform probabilities."""
+
+    seen: list = []
+
+    def fit(self, X, y):
+        LabelSpy.seen.append(sorted(set(np.asarray(y).tolist())))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+    def predict(self, X):
+        return self.classes_[np.zeros(len(X), dtype=int)]
+
+
+def test_out_of_fold_models_get_the_labels_as_given(tmp_path):
+    """The report's and the audit's folds fit on the string labels, as the saved
+    model does (cross_val_predict would pass codes 0..k-1)."""
+    from sktransfer.audit import out_of_fold_proba
+
+    texts, labels = load_chatterbot_topics(["ai", "coding"])
+    keep = np.r_[0:8, len(texts) - 8:len(texts)]
+    X, y = [texts[i] for i in keep], np.array(labels)[keep]
+    LabelSpy.seen = []
+    write_report(LabelSpy(), X, y, tmp_path, modality="text", cv=3)
+    out_of_fold_proba(LabelSpy(), X, y, cv=3)
+    assert len(LabelSpy.seen) > 6
+    assert all(seen == ["ai", "coding"] for seen in LabelSpy.seen)
+
+
+def test_cli_zero_shot_report_and_audit_of_a_zero_shot_model(tiny_bert, tmp_path,
+                                                             capsys):
+    from sktransfer import ZeroShotTextClassifier
+    from sktransfer.audit import find_label_issues
+    from sktransfer.cli import main
+
+    texts, labels = load_chatterbot_topics(["ai", "coding"])
+    keep = np.r_[0:6, len(texts) - 6:len(texts)]
+    frame = pd.DataFrame({"text": [texts[i] for i in keep],
+                          "topic": np.array(labels)[keep]})
+    data = tmp_path / "topics.csv"
+    frame.to_csv(data, index=False)
+    status = main(["fit", str(data), "--column", "text", "--target", "topic",
+                   "--zero-shot", "--model", f"hf/{tiny_bert}", "--cv", "2",
+                   "--out", str(tmp_path / "z.skt"), "--report",
+                   str(tmp_path / "page")])
+    assert status == 0, capsys.readouterr().err
+    html = (tmp_path / "page" / "report.html").read_text()
+    assert [row[0] for row in Page(html).table(id="metrics")[1:3]] == ["ai",
+                                                                        "coding"]
+    issues = find_label_issues(ZeroShotTextClassifier(model=f"hf/{tiny_bert}"),
+                               frame["text"].tolist(), frame["topic"], cv=2)
+    assert len(issues) == 12 and set(issues["suggested"]) <= {"ai", "coding"}

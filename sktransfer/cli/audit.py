@@ -6,7 +6,9 @@ are embedded once; the out-of-fold label check and the outlier scores use
 those embeddings, and so does the duplicate search of texts (images are
 compared as thumbnails: ``sktransfer.audit.find_duplicates``). Writes
 ``DIR/audit.html`` (the ``templates/audit.html`` Jinja2 template fed with the
-findings, autoescaped) and ``DIR/findings.csv``.
+findings, autoescaped) and ``DIR/findings.csv`` (a text cell starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``:
+a spreadsheet shows it instead of running it as a formula).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def write_audit_report(X, modality, issues, groups, outliers, folder, *,
     """``folder/audit.html`` and ``folder/findings.csv`` from the findings of
     ``find_label_issues``, ``find_duplicates`` and ``find_outliers``: the
     page is ``templates/audit.html``, rendered as the fit report is."""
+    import csv
+
     import pandas as pd
 
     from sktransfer.report import render
@@ -107,7 +111,12 @@ def write_audit_report(X, modality, issues, groups, outliers, folder, *,
               "label": issues.at[i, "label"], "suggested": None, "score": r.score,
               "group": None} for i, r in odd.iterrows()]
     columns = ["finding", "row", "input", "label", "suggested", "score", "group"]
-    pd.DataFrame(rows, columns=columns).to_csv(folder / "findings.csv", index=False)
+    table = pd.DataFrame(rows, columns=columns)
+    for column in ("input", "label", "suggested"):
+        table[column] = table[column].map(spreadsheet_safe)
+    # every text quoted: a carriage return inside a text stays in its cell
+    table.to_csv(folder / "findings.csv", index=False,
+                 quoting=csv.QUOTE_NONNUMERIC)
     data = {
         "title": title,
         "summary": [("inputs", f"{len(issues)} {modality}s"),
@@ -133,6 +142,19 @@ def write_audit_report(X, modality, issues, groups, outliers, folder, *,
     path = folder / "audit.html"
     path.write_text(render(data, "audit.html"), encoding="utf-8")
     return path
+
+
+#: what makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``,
+    ``+cmd|...``), prefixed with ``'`` as OWASP advises for CSV exports, so it
+    shows as the text it is; other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _row(X, index):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from numbers import Integral, Real
+from numbers import Integral, Number, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -189,6 +189,7 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
                     f"nothing to the model: use label names, or labels={{label: "
                     f"'a description'}}")
         keys, descriptions = label_descriptions(labels, self.template)
+        _check_classes(keys, "labels" if self.labels is not None else "y")
         if y is not None:
             known = set(keys)
             unknown = [label for label in np.unique(y).tolist() if label not in known]
@@ -229,6 +230,28 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.requires_fit = True
         return tags
+
+
+def _check_classes(keys: list, source: str) -> None:
+    """At least 2 classes, of one type: ``{1: ..., "a": ...}`` is refused, not
+    turned into the strings ``"1"`` and ``"a"`` (as scikit-learn refuses a
+    mix of number and string labels)."""
+    if len(keys) < 2:
+        what = ("is empty" if not keys
+                else f"names a single class ({keys[0]!r})")
+        error = ParameterError if source == "labels" else InvalidInputError
+        raise error(f"{source} {what}: a classifier needs at least 2 classes, "
+                    f"e.g. labels=['sports', 'cooking']")
+    kinds: dict = {}  # a label of each type
+    for key in keys:
+        kind = ("number" if isinstance(key, Number)
+                else "str" if isinstance(key, str) else type(key).__name__)
+        kinds.setdefault(kind, key)
+    if len(kinds) > 1:
+        shown = " and ".join(f"{kind} {key!r}" for kind, key in kinds.items())
+        raise ParameterError(f"{source} mixes label types ({shown}): give every "
+                             f"label the same type (all strings, say), as "
+                             f"predict returns them unchanged")
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
