@@ -16,7 +16,14 @@ Decoding image files
   images with transparency (RGBA, LA, palette with a transparent colour) are
   composited over a white background;
 - a file that cannot be read (truncated, not an image) raises
-  ``InvalidInputError`` naming the file and its index.
+  ``InvalidInputError`` naming the file and its index;
+- an image longer than ``MAX_ASPECT_RATIO`` times its width (or wider than
+  that times its height) raises ``InvalidInputError`` naming it, checked on
+  the file's header before its pixels are decoded: the preprocessing resizes
+  the shorter side to the network's input, so the longer side, and the
+  memory, grow with the ratio (a 130-byte 16000 x 1 PNG would become a
+  4096000 x 256 image, gigabytes). Crop such images first, or raise the
+  module constant.
 
 Fast decoding: with ``min_size`` set, a JPEG is decoded in libjpeg's draft mode
 at the smallest DCT scale (1/2, 1/4 or 1/8) whose shorter side is still at
@@ -48,6 +55,7 @@ if TYPE_CHECKING:  # names used in annotations only
     ImageItem: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray
 
 __all__ = [
+    "MAX_ASPECT_RATIO",
     "ImageDataset",
     "as_image_list",
     "as_text_list",
@@ -55,6 +63,9 @@ __all__ = [
     "iter_batches",
     "load_image",
 ]
+
+#: The most elongated image accepted, long side : short side (see above).
+MAX_ASPECT_RATIO = 50
 
 _ACCEPTED_IMAGES = (
     "a file path (str or PathLike), a PIL image, or an array of shape (H, W), "
@@ -137,6 +148,7 @@ def _check_array(index: int, array: np.ndarray) -> None:
         )
     if min(array.shape[:2]) == 0:
         raise InvalidInputError(f"image {index} is empty (shape {array.shape})")
+    check_aspect_ratio(index, (array.shape[1], array.shape[0]))
     if array.dtype == np.uint8:
         return
     if array.dtype.kind not in "fiub":
@@ -180,17 +192,23 @@ def load_image(item: ImageItem, index: int,
         In mode ``"RGB"``, EXIF orientation applied.
     """
     if isinstance(item, Image.Image):
+        check_aspect_ratio(index, item.size)
         return _to_rgb(item)
     if isinstance(item, np.ndarray):
+        check_aspect_ratio(index, (item.shape[1], item.shape[0]))
         return _array_to_pil(item)
     try:
         with open_regular(item) as handle, Image.open(handle) as image:
+            # the header's size, before any pixel is decoded
+            check_aspect_ratio(index, image.size, f" (file {str(item)!r})")
             # Phone JPEGs with a depth map or preview open as MPO (a JPEG).
             if min_size is not None and image.format in ("JPEG", "MPO"):
                 image.draft(None, (min_size, min_size))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             return _to_rgb(image)
+    except InvalidInputError:  # too elongated: already names the file
+        raise
     except Image.DecompressionBombError as exc:
         raise InvalidInputError(
             f"image {index}: file {str(item)!r} is too large to decode "
@@ -200,6 +218,23 @@ def load_image(item: ImageItem, index: int,
         raise InvalidInputError(
             f"image {index}: file {str(item)!r} cannot be read as an image ({exc})"
         ) from exc
+
+
+def check_aspect_ratio(index: int, size: tuple[int, int], what: str = "") -> None:
+    """Refuse an image of ``size`` ``(width, height)`` that is empty or more
+    elongated than ``MAX_ASPECT_RATIO``: ``InvalidInputError`` naming it."""
+    width, height = size
+    short, long = min(width, height), max(width, height)
+    if short < 1:
+        raise InvalidInputError(f"image {index}{what} is empty ({width} x "
+                                f"{height} pixels)")
+    if long > MAX_ASPECT_RATIO * short:
+        raise InvalidInputError(
+            f"image {index}{what} is {width} x {height} pixels, an aspect ratio "
+            f"over {MAX_ASPECT_RATIO}:1; resizing its shorter side to the "
+            f"network's input would make it {long // short} times as long "
+            f"(memory grows with the ratio): crop it first "
+            f"(sktransfer.data.MAX_ASPECT_RATIO sets the limit)")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

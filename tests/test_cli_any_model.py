@@ -148,6 +148,9 @@ def test_an_image_pipeline_saved_from_python_predicts_and_exports(photo_folder,
     image = np.asarray(Image.open(paths[0]).convert("RGB"))[None]
     label = session.run(["label"], {"image": image})[0]
     assert list(label) == list(pipe.predict(paths[:1]))
+    # a 5000 x 10 image is refused by the graph, before a 128000-wide resize
+    with pytest.raises(Exception, match="aspect_ratio_over_50_to_1_is_refused"):
+        session.run(["label"], {"image": np.zeros((1, 10, 5000, 3), np.uint8)})
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")

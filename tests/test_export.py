@@ -146,6 +146,26 @@ def test_export_names_the_step_it_cannot_convert(photo_model, tmp_path):
         sktransfer.export(model, tmp_path / "x.onnx")
 
 
+def test_the_preprocessing_graph_refuses_elongated_images():
+    """As load_image does: resizing the shorter side of a 5000 x 10 image to
+    256 would allocate a 128000 x 256 image; the graph fails first."""
+    import onnxruntime as ort
+
+    from sktransfer._embedding.export_image import preprocess_graph
+    from sktransfer.data import MAX_ASPECT_RATIO
+
+    config = {"input_size": (3, 224, 224), "crop_pct": 0.875, "mean": (0.5,) * 3,
+              "std": (0.25,) * 3, "interpolation": "bicubic"}
+    session = ort.InferenceSession(preprocess_graph(config).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    for shape in ((1, 10, 10 * MAX_ASPECT_RATIO, 3), (2, 300, 200, 3)):
+        (images,) = session.run(None, {"image": np.zeros(shape, np.uint8)})
+        assert images.shape == (shape[0], 3, 224, 224)
+    for shape in ((1, 10, 5000, 3), (1, 5000, 10, 3), (1, 10, 501, 3)):
+        with pytest.raises(Exception, match="aspect_ratio_over_50_to_1_is_refused"):
+            session.run(None, {"image": np.zeros(shape, np.uint8)})
+
+
 def test_export_refuses_what_is_not_a_frozen_pipeline(tmp_path):
     with pytest.raises(ParameterError, match="fine-tuned estimators"):
         sktransfer.export(sktransfer.FineTunedClassifier(), tmp_path / "x.onnx")

@@ -6,6 +6,13 @@ image: resize the shorter side to ``round(S / crop_pct)`` (the longer side
 ``int(size * long / short)``, as torchvision) with antialiasing, rounded back
 to 0..255 as torchvision does on uint8 images, centre crop ``S`` x ``S``
 (offsets ``round((side - S) / 2)``), scale to 0..1 and normalise.
+
+An image more elongated than ``sktransfer.data.MAX_ASPECT_RATIO`` fails, as
+it does in Python, before the resize allocates anything: resizing the shorter
+side of a 5000 x 10 image to 256 would make it 128000 pixels long. ONNX has no
+error operator, so a ``Reshape`` of one element to ``[ok]`` (``[0]`` when the
+ratio is over) fails in its place; the error names that node,
+``image_aspect_ratio_over_50_to_1_is_refused``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ def preprocess_graph(config: dict, opset: int = 18):
     """The ONNX model of the eval transform described by ``config``."""
     from onnx import TensorProto, helper, numpy_helper
 
+    from sktransfer.data import MAX_ASPECT_RATIO
+
     size = int(config["input_size"][-1])
     resize = int(round(size / config.get("crop_pct", 0.875)))
     mode, cubic = _MODES.get(str(config.get("interpolation", "bilinear")),
@@ -36,6 +45,8 @@ def preprocess_graph(config: dict, opset: int = 18):
         "c_0": np.asarray(0, np.float32), "c_255": np.asarray(255, np.float32),
         "c_mean": mean, "c_scale": (1 / (255 * std)).astype(np.float32),
         "c_mean255": (mean * 255).astype(np.float32),
+        "c_ratio": np.asarray(MAX_ASPECT_RATIO, np.int64),
+        "c_one": np.asarray([1], np.int64),
     }
     n = helper.make_node
     nodes = [
@@ -45,13 +56,22 @@ def preprocess_graph(config: dict, opset: int = 18):
         n("Gather", ["shape", "c_i2"], ["h"]),
         n("Gather", ["shape", "c_i3"], ["w"]),
         n("Min", ["h", "w"], ["short"]),
+        # the aspect-ratio bound: a failing Reshape named after it, and its
+        # output (1) multiplies the sizes, so that it runs before the Resize
+        n("Max", ["h", "w"], ["long"]),
+        n("Mul", ["short", "c_ratio"], ["long_allowed"]),
+        n("LessOrEqual", ["long", "long_allowed"], ["ratio_ok"]),
+        n("Cast", ["ratio_ok"], ["ratio_ok_i"], to=TensorProto.INT64),
+        n("Reshape", ["c_one", "ratio_ok_i"], ["ratio_checked"], allowzero=1,
+          name=f"image_aspect_ratio_over_{MAX_ASPECT_RATIO}_to_1_is_refused"),
         # torchvision: the shorter side -> resize, the longer int(resize * l / s)
         n("Mul", ["h", "c_resize"], ["h_r"]), n("Div", ["h_r", "short"], ["new_h"]),
         n("Mul", ["w", "c_resize"], ["w_r"]), n("Div", ["w_r", "short"], ["new_w"]),
         # all four sizes, no ``axes``: ONNX Runtime's layout optimizer (int8
         # graphs) loses the sizes of a Resize with ``axes``
         n("Slice", ["shape", "c_start", "c_i2"], ["n_c"]),
-        n("Concat", ["n_c", "new_h", "new_w"], ["sizes"], axis=0),
+        n("Concat", ["n_c", "new_h", "new_w"], ["sizes_wanted"], axis=0),
+        n("Mul", ["sizes_wanted", "ratio_checked"], ["sizes"]),
         n("Resize", ["x", "", "", "sizes"], ["resized"], mode=mode,
           cubic_coeff_a=cubic, antialias=1,
           coordinate_transformation_mode="half_pixel"),

@@ -7,8 +7,10 @@ Layout::
     OUT/_skipped.csv          inputs left out with --skip-bad, and why
 
 Each part file carries its partition number, its input row count, the inputs
-it skipped, a signature of its inputs (each name, and for a local file its
-size and modification time) and a checksum of its values in its parquet
+it skipped, a signature of its inputs (each text or name; for a local image
+file its size, its modification time and, up to ``SIGNED_CONTENT_BYTES``
+(1 MiB), the hash of its bytes; a URL by its address alone) and a checksum of
+its values in its parquet
 metadata, so a part is valid exactly when that metadata, its row count, its
 columns and its values agree with the manifest and with the inputs as they are
 now: an input replaced in place, or a value damaged on disk, makes its part
@@ -21,6 +23,7 @@ name starts with ``_`` are ignored by parquet readers, so
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from pathlib import Path
@@ -71,10 +74,21 @@ def manifest_for(transformer, keys: pd.DataFrame, column: str,
     }
 
 
+#: Local image files up to this size are signed by their content; larger ones
+#: by size and modification time (reading them all again on every resume
+#: would cost more than it saves).
+SIGNED_CONTENT_BYTES = 2**20
+
+
 def input_signature(values, modality: str) -> str:
-    """Hash of a partition's inputs: each one, and for a local image file its
-    size and modification time (a file replaced in place changes it)."""
-    from sktransfer.cache import hash_parts
+    """Hash of a partition's inputs: each one (a text, a path or URL), and for
+    a local image file its size and modification time and, up to
+    ``SIGNED_CONTENT_BYTES``, the hash of its bytes (a file replaced in place,
+    even by one of the same size and time, changes it). A URL is signed by
+    its address only."""
+    import hashlib
+
+    from sktransfer.cache import hash_parts, read_regular
 
     parts = []
     for value in values:
@@ -82,7 +96,10 @@ def input_signature(values, modality: str) -> str:
         if modality == "image" and isinstance(value, str) and "://" not in value:
             try:
                 info = os.stat(value)
-                parts.append((info.st_size, info.st_mtime_ns))
+                content = (hashlib.blake2b(read_regular(value)).hexdigest()
+                           if info.st_size <= SIGNED_CONTENT_BYTES
+                           and os.path.isfile(value) else None)
+                parts.append((info.st_size, info.st_mtime_ns, content))
             except OSError:
                 parts.append(None)
     return hash_parts(*parts)
@@ -174,9 +191,17 @@ class EmbedStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._atomic_write(path, lambda handle: handle.write(
                 json.dumps(self.manifest, indent=1).encode()))
-        for leftover in self.folder.iterdir():
-            if leftover.name.endswith(".tmp"):  # an interrupted write
-                leftover.unlink(missing_ok=True)
+        for entry in self.folder.iterdir():
+            ours = (entry.name.endswith(".tmp") or entry.name == SKIPPED
+                    or fnmatch.fnmatch(entry.name, "part-*.parquet"))
+            if ours and not entry.is_file() and not entry.is_symlink():
+                # a folder (or FIFO...) where a part goes: the rename onto it
+                # would fail after the work
+                raise EmbedOutputError(
+                    f"{str(entry)!r} is not a regular file, where 'sktransfer "
+                    f"embed' writes one: delete it, or pick another --out")
+            if entry.name.endswith(".tmp"):  # an interrupted write
+                entry.unlink(missing_ok=True)
 
     def rows(self, index: int) -> range:
         size = self.manifest["partition_size"]

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -159,14 +160,24 @@ def _quiet_worker_logs() -> None:
 
 # --- the command ---------------------------------------------------------------
 
-def _skipped_rows(keys: pd.DataFrame, errors) -> tuple[list[int], list[dict]]:
-    """Positions of the good rows, and a record per skipped one."""
+def _skipped_rows(keys: pd.DataFrame, errors,
+                  start: int = 0) -> tuple[list[int], list[dict]]:
+    """Positions of the good rows, and a record per skipped one (its keys,
+    and the error naming its row of the whole input: ``start`` + position)."""
     if errors is None:
         return list(range(len(keys))), []
     good = [i for i, error in enumerate(errors) if error is None]
     skipped = [{**{c: _plain(keys[c].iloc[i]) for c in keys.columns},
-                "error": error} for i, error in enumerate(errors) if error is not None]
+                "error": _renumbered(error, start + i)}
+               for i, error in enumerate(errors) if error is not None]
     return good, skipped
+
+
+def _renumbered(error: str, row: int) -> str:
+    """A skipped input's error, as one input was embedded at a time ("image
+    0: ..."), with the input's row in the whole input instead."""
+    return re.sub(r"^(image|text) 0\b", lambda m: f"{m.group(1)} {row}", error,
+                  count=1)
 
 
 def _plain(value):
@@ -229,7 +240,7 @@ def _embed_in_process(keys, column, transformer, store, todo, skip_bad, progress
 def _write_part(keys, store, index, features, errors) -> None:
     rows = store.rows(index)
     part = keys.iloc[rows.start:rows.stop]
-    good, skipped = _skipped_rows(part, errors)
+    good, skipped = _skipped_rows(part, errors, rows.start)
     if skipped:
         part, features = part.iloc[good], features[good]
     store.write(index, part, features, skipped)
