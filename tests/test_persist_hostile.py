@@ -600,17 +600,24 @@ def test_a_text_spec_that_is_a_path_is_refused(folder_embedder, spec, tmp_path):
     loaded.__dict__.pop("_model")
     loaded.model = spec.format(folder=tmp_path)
     _without_networks(path, loaded)
-    with pytest.raises(ModelFileError, match="which is a path, not a model name"):
+    with pytest.raises(ModelFileError, match="which is not a model name"):
         sktransfer.load(path)
 
 
-def test_a_text_spec_that_is_a_name_still_reloads_lazily(folder_embedder):
+def test_a_text_spec_that_is_a_name_is_rebuilt_and_checked_at_load(folder_embedder):
     path, _ = folder_embedder
     loaded = sktransfer.load(path)
     loaded.__dict__.pop("_model")
-    loaded.model = "all-MiniLM-L6-v2"  # a name: resolved on first use, as a pickle
+    loaded.model = "all-MiniLM-L6-v2"  # a name: resolved as a pickle would
     _without_networks(path, loaded)
-    assert sktransfer.load(path).model == "all-MiniLM-L6-v2"
+    # the width the file says is checked against the rebuilt network at load
+    with pytest.raises(ModelFileError, match="n_features_out_ is 32.*gives 384"):
+        sktransfer.load(path)
+    loaded.n_features_out_ = 384
+    _without_networks(path, loaded)
+    again = sktransfer.load(path)
+    assert again.model == "all-MiniLM-L6-v2"
+    assert again.transform(TEXTS[:2]).shape == (2, 384)
 
 
 # --- LoRA: sizes come from this machine's backbone, checked before allocation --------
@@ -650,7 +657,7 @@ def test_a_lora_rank_bomb_is_refused_before_allocation(lora_bytes, tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"lora_modules_": ["blocks.0.0.no_such_layer"]}, "not a linear or convolution"),
-    ({"lora_rank": "8"}, "not a positive int"),
+    ({"lora_rank": "8"}, "lora_rank"),
     ({"model": "/tmp/efficientnet_lite0"}, "must be a model name"),
 ])
 def test_crafted_lora_fields_are_refused(lora_bytes, tmp_path, changes, message):

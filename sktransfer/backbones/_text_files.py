@@ -199,7 +199,7 @@ def load_text_backbone(
 
 
 def _encoder_and_tokenizer(folder: Path, post, check_parameters):
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel
 
     configs = {}
     for name in ("config.json", "tokenizer_config.json"):
@@ -223,6 +223,7 @@ def _encoder_and_tokenizer(folder: Path, post, check_parameters):
             raise ModelFileError(f"config.json asks for {key}="
                                  f"{config_json.get(key)!r}: only 'eager' and "
                                  f"'sdpa' are loaded")
+    _check_tokenizer_file(folder)
     options = dict(local_files_only=True, trust_remote_code=False)
     config = AutoConfig.from_pretrained(folder, **options)
     if check_parameters is not None:
@@ -230,8 +231,78 @@ def _encoder_and_tokenizer(folder: Path, post, check_parameters):
             e["in_features"] * e["out_features"] + e["out_features"] * e["bias"]
             for e in post or () if e["type"] == "Dense")
         check_parameters(count, f"the text encoder {model_type!r}")
+    tokenizer = _tokenizer(folder, options)
+    vocabulary = getattr(config, "vocab_size", None)
+    if type(vocabulary) is int and len(tokenizer) > vocabulary:
+        raise ModelFileError(f"the tokenizer has {len(tokenizer)} tokens but the "
+                             f"encoder's vocabulary {vocabulary} rows: the files "
+                             f"do not belong together")
     encoder = AutoModel.from_config(config, trust_remote_code=False).eval()
-    return encoder, AutoTokenizer.from_pretrained(folder, **options)
+    return encoder, tokenizer
+
+
+#: The tokenizer models (tokenizer.json's ``model.type``) loaded.
+TOKENIZER_MODELS = ("BPE", "Unigram", "WordLevel", "WordPiece")
+#: The regular expressions a tokenizer.json may hold (normalizers and
+#: pre-tokenizers of the encoder families above): any other could take
+#: unbounded time or make the Rust tokenizer panic on some text.
+TOKENIZER_PATTERNS = frozenset({
+    " {2,}",  # XLM-R, CamemBERT: collapse runs of spaces
+    # GPT-2's split (byte-level BPE)
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+"
+    r"|\s+(?!\S)|\s+",
+})
+
+
+def _check_tokenizer_file(folder: Path) -> None:
+    """The tokenizer is built from its tokenizer.json only (never from a
+    fallback that a missing file would select), of a known model type, with
+    no regular expression outside ``TOKENIZER_PATTERNS``."""
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise ModelFileError(f"{folder.name}/ has no tokenizer.json: the text "
+                             f"model's tokenizer cannot be rebuilt as it was "
+                             f"saved (sktransfer.save always stores it)")
+    data = _read_json(path)
+    model = data.get("model") if isinstance(data, dict) else None
+    kind = model.get("type") if isinstance(model, dict) else None
+    if kind not in TOKENIZER_MODELS:
+        raise ModelFileError(f"tokenizer.json's model type {kind!r} is not one of "
+                             f"{list(TOKENIZER_MODELS)}")
+    stack = [data.get(key) for key in ("normalizer", "pre_tokenizer",
+                                       "post_processor", "decoder")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            pattern = node.get("Regex")
+            if pattern is not None and pattern not in TOKENIZER_PATTERNS:
+                raise ModelFileError(
+                    f"tokenizer.json holds the regular expression "
+                    f"{str(pattern)[:80]!r}, not one of the patterns of the text "
+                    f"encoders sktransfer loads (a crafted pattern can hang or "
+                    f"crash the tokenizer)")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _tokenizer(folder: Path, options: dict):
+    """The tokenizer from its files; whatever the Rust tokenizer raises (a
+    bare ``Exception``, a ``PanicException`` that is a ``BaseException``)
+    becomes a ``ModelFileError``, and it must tokenize a probe text."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **options)
+        tokenizer(["a probe, 12 words: ça va?  Yes."], truncation=True,
+                  max_length=16)
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit,
+                            ModelFileError)):
+            raise
+        raise ModelFileError(f"the tokenizer files cannot be loaded "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    return tokenizer
 
 
 def _read_json(path: Path):

@@ -45,7 +45,6 @@ module of ``ESTIMATOR_MODULES`` (a test checks every public estimator is).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import tempfile
@@ -288,6 +287,7 @@ def load(
     *,
     trusted: Iterable[str] = (),
     max_parameters: int | None = None,
+    max_image_size: int | None = None,
 ) -> BaseEstimator:
     """Read an estimator written by :func:`save`, running no code from the file.
 
@@ -306,6 +306,10 @@ def load(
     max_parameters : int, default=None
         The largest network (in parameters) the file may build; None: the
         default limit (1e9). Raise it for a larger network you trust.
+    max_image_size : int, default=None
+        The largest image side (pixels) the file may ask for (an image
+        network's input size, a fine-tuner's ``image_size``); None: the
+        default limit (2048).
 
     Returns
     -------
@@ -323,22 +327,27 @@ def load(
     """
     from sktransfer.persist import _limits as limits
 
-    if max_parameters is not None and (
-            not isinstance(max_parameters, int) or max_parameters < 1):
-        raise ParameterError(f"max_parameters must be a positive int, got "
-                             f"{max_parameters!r}")
-    saved = dataclasses.replace(limits.LIMITS)
-    if max_parameters is not None:
-        limits.LIMITS.max_parameters = max_parameters
-    try:
+    changes = {}
+    for key, value in (("max_parameters", max_parameters),
+                       ("max_image_size", max_image_size)):
+        if value is not None:
+            if type(value) is not int or value < 1:
+                raise ParameterError(f"{key} must be a positive int, got "
+                                     f"{value!r}")
+            changes[key] = value
+    with limits.using(**changes):  # this call only: other threads keep theirs
         return _load(Path(path), trusted)
-    finally:
-        limits.LIMITS.max_parameters = saved.max_parameters
 
 
 def _load(path: Path, trusted) -> BaseEstimator:
     from sktransfer.persist import _limits as limits
-    from sktransfer.persist._nets import HANDLERS, check_text_specs
+    from sktransfer.persist._nets import (
+        HANDLERS,
+        check_chains,
+        check_lazy_networks,
+        check_loaded,
+        check_specs,
+    )
 
     kinds = {h.kind: h for h in HANDLERS}
     with Archive(path) as archive:
@@ -348,8 +357,9 @@ def _load(path: Path, trusted) -> BaseEstimator:
         objects = list(_estimators(estimator))
         limits.check_data_only(objects, path)
         owners = _owners(estimator, len(archive.networks), path)
-        check_text_specs(objects, owners, path)
+        check_specs(objects, owners, path)
         _map_devices(estimator)
+        check_loaded(objects, path)
         with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
             for index, obj in owners:
                 entry = archive.networks[index]
@@ -367,6 +377,8 @@ def _load(path: Path, trusted) -> BaseEstimator:
                                          f"{exc}") from exc
                 obj.__dict__["_weights_digest"] = archive.digests.get(
                     prefix + "weights.safetensors")
+    check_lazy_networks(objects, {id(obj) for _, obj in owners}, path)
+    check_chains(objects, path)
     return estimator
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -16,8 +18,8 @@ from sktransfer._utils.files import atomic_write
 from sktransfer.exceptions import ModelFileError, UnsafeModelFileError
 from sktransfer.persist import _limits as limits
 
-__all__ = ["FORMAT", "MANIFEST", "TREE", "VERSION", "Archive", "sha256",
-           "write_archive"]
+__all__ = ["FORMAT", "MANIFEST", "RESERVED_METADATA", "TREE", "VERSION", "Archive",
+           "check_model_path", "sha256", "write_archive"]
 
 FORMAT = "sktransfer-model"
 VERSION = 1
@@ -27,6 +29,8 @@ TREE = "estimator.skops"
 #: member, an unsupported compression or encryption).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
               RuntimeError, OSError, struct.error, ValueError)
+#: Metadata keys ``sktransfer fit`` writes: each a string when present.
+RESERVED_METADATA = ("format", "modality", "text_column", "task")
 _ZIP_START = b"PK\x03\x04"
 _PICKLE_STARTS = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
 _MEMBER = re.compile(r"networks/(\d+)/(.+)")
@@ -67,26 +71,33 @@ class Archive:
         self.digests: dict[str, str] = {}  # checked members: their SHA-256
 
     def __enter__(self):
-        _check_is_archive(self.path)
-        self.size = self.path.stat().st_size
+        self.handle = _open_regular(self.path)
         try:
-            self.zip = zipfile.ZipFile(self.path)
-        except ZIP_ERRORS as exc:
-            raise self._damaged(exc) from None
+            _check_is_archive(self.path, self.handle)
+            self.size = os.fstat(self.handle.fileno()).st_size
+            self.zip = zipfile.ZipFile(self.handle)
+        except BaseException as exc:
+            self.handle.close()
+            if isinstance(exc, ZIP_ERRORS) and not isinstance(exc, ModelFileError):
+                raise self._damaged(exc) from None
+            raise
         try:
             self._validate()
         except ZIP_ERRORS as exc:
             self.zip.close()
+            self.handle.close()
             if isinstance(exc, ModelFileError):
                 raise
             raise self._damaged(exc) from None
         except BaseException:
             self.zip.close()
+            self.handle.close()
             raise
         return self
 
     def __exit__(self, *exc_info):
         self.zip.close()
+        self.handle.close()
 
     def _damaged(self, exc: BaseException) -> ModelFileError:
         return ModelFileError(f"{self.name} is damaged or truncated: it cannot be "
@@ -121,13 +132,17 @@ class Archive:
         self.networks = manifest["networks"]
 
     def _read_manifest(self) -> dict:
-        manifest = limits.read_json(self.zip.read(MANIFEST),
+        manifest = limits.read_json(self._inflate(MANIFEST),
                                     f"{self.name}: its {MANIFEST}")
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ModelFileError(f"{self.name} is not a sktransfer model file "
                                  f"(format is not {FORMAT!r})")
         version = manifest.get("version")
-        if not isinstance(version, int) or version > VERSION:
+        if type(version) is not int or version < 1:
+            raise ModelFileError(f"{self.name} has format version {version!r}, not "
+                                 f"a positive integer: the file is damaged or "
+                                 f"crafted")
+        if version > VERSION:
             raise ModelFileError(f"{self.name} has format version {version!r}; this "
                                  f"sktransfer reads version {VERSION}: upgrade it")
         checks = (("members", dict), ("networks", list), ("metadata", dict))
@@ -138,7 +153,21 @@ class Archive:
             raise ModelFileError(f"{self.name}: {MANIFEST} has an invalid network")
         if not all(isinstance(d, str) for d in manifest["members"].values()):
             raise ModelFileError(f"{self.name}: {MANIFEST} has an invalid digest")
+        for key in RESERVED_METADATA:
+            value = manifest["metadata"].get(key)
+            if value is not None and not isinstance(value, str):
+                raise ModelFileError(
+                    f"{self.name}: its metadata {key!r} is {type(value).__name__} "
+                    f"{value!r:.60}, not a string (sktransfer fit writes a string)")
         return manifest
+
+    def _inflate(self, name: str, sink=None) -> bytes:
+        """A member inflated in chunks and counted: at most its declared size
+        (which the limits bound), whatever its compressed stream holds."""
+        info = self.zip.getinfo(name)
+        with self.zip.open(info) as source:
+            return limits.read_counted(source, info.file_size,
+                                       f"{self.name}: member {name!r}", sink)
 
     def _check(self, name: str, digest: str) -> None:
         if digest != self.manifest["members"][name]:
@@ -150,8 +179,10 @@ class Archive:
     def read(self, name: str) -> bytes:
         """A member's bytes (within the size limits), its SHA-256 checked."""
         try:
-            data = self.zip.read(name)
+            data = self._inflate(name)
         except ZIP_ERRORS as exc:
+            if isinstance(exc, ModelFileError):
+                raise
             raise self._damaged_member(name, exc) from None
         self._check(name, hashlib.sha256(data).hexdigest())
         return data
@@ -171,27 +202,68 @@ class Archive:
             target.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
             try:
-                with self.zip.open(name) as source, open(target, "xb") as out:
-                    for chunk in iter(lambda: source.read(1 << 20), b""):
-                        digest.update(chunk)
-                        out.write(chunk)
+                with open(target, "xb") as out:
+                    self._inflate(name, _tee(digest, out))
             except ZIP_ERRORS as exc:
+                if isinstance(exc, ModelFileError):
+                    raise
                 raise self._damaged_member(name, exc) from None
             self._check(name, digest.hexdigest())
         return folder
 
 
-def _check_is_archive(path: Path) -> None:
-    if path.is_dir():
+def _tee(digest, out):
+    def sink(chunk: bytes) -> None:
+        digest.update(chunk)
+        out.write(chunk)
+    return sink
+
+
+def _open_regular(path: Path):
+    """``path`` opened for reading, refused unless it is a regular file: the
+    file is opened without blocking (a FIFO or a device never stalls the
+    load) and checked on its open descriptor (no race with a swap)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.isdir(path):  # Linux opens a folder; Windows refuses it
+            fd = None
+        else:
+            raise ModelFileError(f"{str(path)!r} cannot be opened "
+                                 f"({exc.strerror or type(exc).__name__})"
+                                 ) from None
+    mode = os.stat(path).st_mode if fd is None else os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):
+        if fd is not None:
+            os.close(fd)
         raise ModelFileError(f"{str(path)!r} is a folder, not a model file: give "
                              f"the path of the .skt file written by "
                              f"sktransfer.save or 'sktransfer fit'")
-    if not path.is_file():
-        raise ModelFileError(f"{str(path)!r} does not exist or is not a file")
-    if zipfile.is_zipfile(path):
+    if not stat.S_ISREG(mode):
+        assert fd is not None
+        os.close(fd)
+        raise ModelFileError(f"{str(path)!r} is not a regular file (a pipe, "
+                             f"socket or device): a model file is a .skt file "
+                             f"written by sktransfer.save or 'sktransfer fit'")
+    assert fd is not None
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def check_model_path(path: Path) -> None:
+    """Refuse (``ModelFileError``) a path that is not a regular file, without
+    reading it (the check ``Archive`` makes first)."""
+    _open_regular(path).close()
+
+
+def _check_is_archive(path: Path, handle) -> None:
+    if zipfile.is_zipfile(handle):
+        handle.seek(0)
         return
-    with open(path, "rb") as handle:
-        start = handle.read(6)
+    handle.seek(0)
+    start = handle.read(6)
     if start.startswith(_ZIP_START):
         raise ModelFileError(f"{str(path)!r} is damaged or truncated: it starts "
                              f"as a zip archive but its end (the zip directory) "

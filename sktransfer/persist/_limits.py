@@ -18,28 +18,34 @@ scikit-learn tree, a network's parameter count, an image size) is bounded:
   ``max_image_size`` pixels, ``crop_pct`` in ``[min_crop_pct, 1]``.
 
 Each refusal is a :class:`~sktransfer.exceptions.ModelFileError` that names
-the member and the limit. ``LIMITS`` holds the values in force; tests lower
-them to stay fast. ``check_data_only`` keeps what a loaded object takes from
-the file to data (no cache folder, no cache key, no method).
+the member and the limit. ``LIMITS`` holds the defaults (tests lower them to
+stay fast); ``current()`` the values in force for the load running in this
+thread (``sktransfer.load(path, max_parameters=..., max_image_size=...)``
+changes them for that call only, never for another thread).
+``check_data_only`` keeps what a loaded object takes from the file to data
+(no cache folder, no cache key, no method).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import io
 import json
 import math
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from sktransfer.exceptions import ModelFileError
 
 __all__ = ["DEFAULT_MAX_PARAMETERS", "DERIVED", "LIMITS", "REBUILD_ERRORS",
-           "Limits", "check_data_only", "check_members",
-           "check_parameters", "check_tree", "image_config", "read_json",
-           "safetensors_values"]
+           "Limits", "check_data_only", "check_members", "check_parameters",
+           "check_tree", "current", "image_config", "read_counted", "read_json",
+           "safetensors_values", "using"]
 
 DEFAULT_MAX_PARAMETERS = 1_000_000_000
 
@@ -65,34 +71,74 @@ class Limits:
 
 
 LIMITS = Limits()
+_CURRENT: contextvars.ContextVar[Limits | None] = contextvars.ContextVar(
+    "sktransfer_load_limits", default=None)
+
+
+def current() -> Limits:
+    """The limits of the load running in this thread (else ``LIMITS``)."""
+    return _CURRENT.get() or LIMITS
+
+
+@contextlib.contextmanager
+def using(**changes):
+    """``LIMITS`` with ``changes``, for the code inside (this thread only)."""
+    token = _CURRENT.set(dataclasses.replace(LIMITS, **changes))
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def read_counted(source, limit: int, what: str, sink=None) -> bytes:
+    """Read a (zip member) stream in chunks, counting what it inflates to:
+    more than ``limit`` bytes is a ``ModelFileError`` as soon as it is seen,
+    so a member that declares a false size never inflates in one piece.
+    ``sink(chunk)`` receives each chunk (then nothing is kept)."""
+    parts = []
+    total = 0
+    while True:
+        chunk = source.read(1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit:
+            raise ModelFileError(f"{what} inflates to more than the {limit} bytes "
+                                 f"it declares or the limits allow")
+        if sink is None:
+            parts.append(chunk)
+        else:
+            sink(chunk)
+    return b"".join(parts)
 
 
 def check_members(infos: list[zipfile.ZipInfo], file_size: int, name: str) -> None:
-    """Each member and their sum, uncompressed, within ``LIMITS.budget``."""
-    budget = LIMITS.budget(file_size)
+    """Each member and their sum, uncompressed, within ``current().budget``."""
+    limits = current()
+    budget = limits.budget(file_size)
     total = 0
     for info in infos:
-        limit = min(budget, LIMITS.max_member_bytes)
+        limit = min(budget, current().max_member_bytes)
         if info.file_size > limit:
             raise ModelFileError(
                 f"{name}: member {info.filename!r} unpacks to {info.file_size} "
-                f"bytes, over the limit of {limit} ({LIMITS.ratio:g} x the file's "
-                f"{file_size} bytes + {LIMITS.slack}, at most "
-                f"{LIMITS.max_member_bytes})")
+                f"bytes, over the limit of {limit} ({current().ratio:g} x the file's "
+                f"{file_size} bytes + {current().slack}, at most "
+                f"{current().max_member_bytes})")
         total += info.file_size
     if total > budget:
         raise ModelFileError(
             f"{name}: its members unpack to {total} bytes, over the limit of "
-            f"{budget} ({LIMITS.ratio:g} x the file's {file_size} bytes + "
-            f"{LIMITS.slack})")
+            f"{budget} ({current().ratio:g} x the file's {file_size} bytes + "
+            f"{current().slack})")
 
 
 def read_json(data: bytes, what: str):
     """``json.loads`` that turns every failure (bad UTF-8, syntax, nesting
     deep enough to exhaust the recursion limit) into a ``ModelFileError``."""
-    if len(data) > LIMITS.max_json_bytes:
+    if len(data) > current().max_json_bytes:
         raise ModelFileError(f"{what} is {len(data)} bytes, over the limit of "
-                             f"{LIMITS.max_json_bytes} for a JSON member")
+                             f"{current().max_json_bytes} for a JSON member")
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
@@ -112,12 +158,17 @@ def check_tree(data: bytes, file_size: int, name: str) -> None:
             if "schema.json" not in infos:
                 raise ModelFileError(f"{what} has no schema.json")
             check_members(list(infos.values()), file_size, what)
+            for entry in infos.values():  # skops reads members whole: count first
+                with tree.open(entry) as handle:
+                    read_counted(handle, entry.file_size,
+                                 f"{what}: member {entry.filename!r}",
+                                 sink=lambda chunk: None)
             schema = read_json(tree.read("schema.json"), f"{what}'s schema.json")
             references = list(_file_references(schema))
-            if len(references) > LIMITS.max_arrays:
+            if len(references) > current().max_arrays:
                 raise ModelFileError(
                     f"{what} refers to {len(references)} arrays, over the limit "
-                    f"of {LIMITS.max_arrays}")
+                    f"of {current().max_arrays}")
             total = 0
             for member in references:
                 info = infos.get(member)
@@ -127,14 +178,14 @@ def check_tree(data: bytes, file_size: int, name: str) -> None:
                 if member.endswith(".npy"):
                     _check_npy_header(tree, info, what)
                 total += info.file_size
-            budget = LIMITS.budget(file_size)
+            budget = current().budget(file_size)
             if total > budget:
                 raise ModelFileError(
                     f"{what}: its {len(references)} array references read "
-                    f"{total} bytes, over the limit of {budget} ({LIMITS.ratio:g} "
-                    f"x the file's {file_size} bytes + {LIMITS.slack})")
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError,
-            OSError, ValueError) as exc:
+                    f"{total} bytes, over the limit of {budget} ({current().ratio:g} "
+                    f"x the file's {file_size} bytes + {current().slack})")
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+            RuntimeError, OSError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(f"{what} is damaged ({type(exc).__name__}: "
@@ -191,7 +242,7 @@ def safetensors_values(path: Path) -> int:
         if len(start) < 8:
             raise ModelFileError(f"the weights {path.name} are truncated")
         (length,) = struct.unpack("<Q", start)
-        if length > min(size - 8, LIMITS.max_json_bytes):
+        if length > min(size - 8, current().max_json_bytes):
             raise ModelFileError(f"the weights {path.name} have a header of "
                                  f"{length} bytes in a file of {size}")
         header = read_json(handle.read(length), f"the header of {path.name}")
@@ -213,10 +264,10 @@ def safetensors_values(path: Path) -> int:
 def check_parameters(count: int, weights: Path, what: str) -> None:
     """A network of ``count`` parameters (estimated on the meta device) may be
     built: within ``max_parameters``, and no more than its weights hold."""
-    if count > LIMITS.max_parameters:
+    if count > current().max_parameters:
         raise ModelFileError(
             f"{what} has {count:,} parameters, over the limit of "
-            f"max_parameters={LIMITS.max_parameters:,}; if you trust the file, "
+            f"max_parameters={current().max_parameters:,}; if you trust the file, "
             f"load it with sktransfer.load(path, max_parameters={count})")
     held = safetensors_values(weights)
     if count > held:
@@ -247,7 +298,7 @@ def image_config(config: object) -> dict:
         raise ModelFileError(f"the image config has unknown keys {unknown}; "
                              f"allowed are {sorted(allowed)}")
     out: dict[str, object] = {}
-    low, high = LIMITS.min_image_size, LIMITS.max_image_size
+    low, high = current().min_image_size, current().max_image_size
     if "input_size" in config:
         size = config["input_size"]
         if not (isinstance(size, list) and len(size) == 3 and size[0] == 3
@@ -255,7 +306,8 @@ def image_config(config: object) -> dict:
                 and all(low <= n <= high for n in size[1:])):
             raise ModelFileError(
                 f"the image config's input_size {size!r} is not [3, H, W] with "
-                f"H and W between {low} and {high} pixels")
+                f"H and W between {low} and {high} pixels (load(path, "
+                f"max_image_size=...) raises the upper bound)")
         out["input_size"] = tuple(size)
     for key in ("mean", "std"):
         if key in config:
@@ -275,11 +327,23 @@ def image_config(config: object) -> dict:
         out["interpolation"] = config["interpolation"]
     if "crop_pct" in config:
         crop = config["crop_pct"]
-        if type(crop) not in (int, float) or not (LIMITS.min_crop_pct <= crop <= 1):
+        low_crop = current().min_crop_pct
+        if type(crop) not in (int, float) or not (low_crop <= crop <= 1):
             raise ModelFileError(f"the image config's crop_pct {crop!r} is not "
-                                 f"between {LIMITS.min_crop_pct} and 1")
+                                 f"between {low_crop} and 1")
         out["crop_pct"] = float(crop)
     return out
+
+
+def check_image_size(value: object, what: str) -> None:
+    """An image side read from a file (``image_size``): None or within the
+    limits, so that a file never asks for a 6000-pixel resize."""
+    low, high = current().min_image_size, current().max_image_size
+    if value is not None and (type(value) is not int or not low <= value <= high):
+        raise ModelFileError(
+            f"{what} is {value!r}, not None or an image side between {low} and "
+            f"{high} pixels (the limit max_image_size={high}; if you trust the "
+            f"file, load it with sktransfer.load(path, max_image_size=...))")
 
 
 def check_finite(module, what: str) -> None:

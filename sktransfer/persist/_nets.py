@@ -12,9 +12,11 @@ import dataclasses
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import TypeGuard
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -22,7 +24,10 @@ from sktransfer.backbones import TEXT_BACKBONE_FILES
 from sktransfer.exceptions import ModelFileError, ModelNotAvailableError
 from sktransfer.persist import _limits as limits
 
-__all__ = ["HANDLERS", "NETWORK_FILES", "check_text_specs", "handler_for"]
+__all__ = ["HANDLERS", "NETWORK_FILES", "check_chains", "check_lazy_networks",
+           "check_loaded",
+           "check_specs",
+           "handler_for", "is_model_name"]
 
 WEIGHTS = "weights.safetensors"
 HISTORY = "history.json"
@@ -100,7 +105,7 @@ def _image_backbone(entry: dict, weights: Path):
     )
 
     arch = entry.get("architecture")
-    if not (_is_name(arch) and is_image_name(arch)):
+    if not (is_model_name(arch) and is_image_name(arch)):
         raise ModelFileError(f"architecture {arch!r} is not the name of an image "
                              f"model sktransfer knows")
     config = limits.image_config(entry.get("data_config") or {})
@@ -217,10 +222,9 @@ class FineTunedHandler:
                 backbone = _image_backbone(entry.get("image") or {},
                                            folder / WEIGHTS)
             else:
-                backbone = load_text_backbone(
-                    folder / ENCODER, entry.get("text") or {},
-                    lambda count, what: limits.check_parameters(
-                        count, folder / WEIGHTS, what))
+                backbone = load_text_backbone(folder / ENCODER,
+                                              entry.get("text") or {},
+                                              _cap(folder / WEIGHTS))
             module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter)
             load_weights(module, folder / WEIGHTS)
         net = obj._make_net(module, (), None, 0, False, torch.device(obj.device_))
@@ -244,10 +248,17 @@ def _save_encoder(backbone, folder: Path) -> dict:
 def _load_encoder(folder: Path, entry: dict, device):
     from sktransfer.backbones import load_text_backbone
 
-    backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {})
+    backbone = load_text_backbone(folder / ENCODER, entry.get("text") or {},
+                                  _cap(folder / WEIGHTS))
     load_weights(backbone.module, folder / WEIGHTS)
     backbone.module.to(torch.device(device)).eval()
     return backbone
+
+
+def _cap(weights: Path):
+    """The one parameter cap of every network rebuilt from a file: within
+    ``max_parameters`` and no more than ``weights`` holds."""
+    return lambda count, what: limits.check_parameters(count, weights, what)
 
 
 class TextFeaturesHandler:
@@ -257,7 +268,7 @@ class TextFeaturesHandler:
     One with a model *name* stores nothing: the name is reloaded on first use,
     like a pickle, and ``load`` refuses a file whose text embedder has no
     stored encoder and a spec that is not a plain name
-    (``check_text_specs``)."""
+    (``check_specs``)."""
 
     kind = "text-features"
     heavy: tuple[str, ...] = ("_model",)
@@ -267,7 +278,7 @@ class TextFeaturesHandler:
         from sktransfer.text import PretrainedTextEmbeddings
 
         return (isinstance(obj, PretrainedTextEmbeddings)
-                and hasattr(obj, "n_features_out_") and not _plain_name(obj.model))
+                and hasattr(obj, "n_features_out_") and _is_local(obj.model))
 
     @staticmethod
     def save(obj, folder: Path) -> dict:
@@ -283,20 +294,171 @@ class TextFeaturesHandler:
         obj._model = backbone
 
 
-def check_text_specs(objects, owners, path) -> None:
-    """A text embedder without a stored encoder reloads its spec on first use:
-    that spec must be a model name, never a path the file chose."""
-    from sktransfer.text import PretrainedTextEmbeddings
+def check_specs(objects, owners, path) -> None:
+    """A fitted embedder without a stored network rebuilds it from its spec:
+    that spec must be a catalogue or hub *name*, never a path the file chose.
+    Decided from the text alone: no file is opened or looked up, so the
+    answer says nothing about what exists on this machine."""
+    from sktransfer._embedding.embedder import BaseEmbedder
+    from sktransfer.backbones import is_image_name
+    from sktransfer.image import PretrainedImageFeatures
 
     stored = {id(obj) for _, obj in owners}
     for obj in objects:
-        if (isinstance(obj, PretrainedTextEmbeddings) and id(obj) not in stored
-                and hasattr(obj, "n_features_out_") and not _plain_name(obj.model)):
+        if (not isinstance(obj, BaseEmbedder) or id(obj) in stored
+                or "n_features_out_" not in obj.__dict__):
+            continue
+        owner = type(obj).__name__
+        image = isinstance(obj, PretrainedImageFeatures)
+        model = obj.__dict__.get("model")
+        if not is_model_name(model) or (image and not is_image_name(model)):
             raise ModelFileError(
-                f"{str(path)!r}: a PretrainedTextEmbeddings names the model "
-                f"{str(obj.model)!r}, which is a path, not a model name; a model "
-                f"file never chooses a file or folder to read (a model saved from a "
-                f"folder stores its encoder in the file)")
+                f"{str(path)!r}: a {owner} has no stored network and names the "
+                f"model {_short(model)}, which is not a model name"
+                f"{' sktransfer knows' if image else ''}; a model file never "
+                f"chooses a file or folder to read (a network fitted from a "
+                f"file is stored in the model file)")
+        weights = obj.__dict__.get("weights")
+        if weights is not None and not _is_weights_name(weights):
+            raise ModelFileError(
+                f"{str(path)!r}: a {owner} has no stored network and names the "
+                f"weights {_short(weights)}, which is not 'DEFAULT' or a weights "
+                f"name; a model file never chooses a file to read")
+
+
+_DEVICE = re.compile(r"cpu|cuda(:\d{1,3})?|mps")
+
+
+def check_loaded(objects, path) -> None:
+    """Every loaded sktransfer estimator's parameters and fitted state are
+    what its own ``fit`` could have made, checked once at load (never a
+    traceback at predict): parameters against their constraints, image sides
+    within ``max_image_size``, a real device, widths that chain."""
+    name = repr(str(path))
+    for obj in objects:
+        owner = type(obj).__name__
+        if type(obj).__module__.startswith("sktransfer") and hasattr(
+                obj, "_parameter_constraints"):
+            try:
+                obj._validate_params()
+            except (ValueError, TypeError) as exc:
+                raise ModelFileError(f"{name}: {owner}: {exc}") from None
+        state = obj.__dict__
+        if "image_size" in state:
+            limits.check_image_size(state["image_size"], f"{name}: {owner}'s "
+                                                          f"image_size")
+        if "device_" in state and not (isinstance(state["device_"], str) and
+                                       _DEVICE.fullmatch(state["device_"])):
+            raise ModelFileError(f"{name}: {owner}.device_ is "
+                                 f"{_short(state['device_'])}, not 'cpu', "
+                                 f"'cuda[:n]' or 'mps'")
+        if "n_features_out_" in state:
+            limits.check_int(state["n_features_out_"],
+                             f"{name}: {owner}.n_features_out_", 1, 1 << 20)
+        _check_widths(obj, name)
+        check = _STATE_CHECKS.get(owner)
+        if check is not None and type(obj).__module__.startswith("sktransfer"):
+            check(obj, name)
+
+
+def check_chains(objects, path) -> None:
+    """Each pipeline's steps chain (after the networks are checked)."""
+    from sklearn.pipeline import Pipeline
+
+    for obj in objects:
+        if isinstance(obj, Pipeline):
+            _check_chain(obj, repr(str(path)))
+
+
+def check_lazy_networks(objects, stored: set, path) -> None:
+    """A fitted embedder without a stored network (its spec a name,
+    ``check_specs``) is rebuilt now, at load, and must give the
+    ``n_features_out_`` the file says: never a wrong width at predict."""
+    from sktransfer._embedding.embedder import BaseEmbedder
+
+    for obj in objects:
+        if (not isinstance(obj, BaseEmbedder) or id(obj) in stored
+                or "n_features_out_" not in obj.__dict__):
+            continue
+        expected = int(obj._n_out(obj._loaded_model()))
+        if obj.n_features_out_ != expected:
+            raise ModelFileError(
+                f"{str(path)!r}: {type(obj).__name__}.n_features_out_ is "
+                f"{obj.n_features_out_!r}, but its model {obj.model!r} gives "
+                f"{expected} features")
+
+
+def _check_widths(obj, name: str) -> None:
+    """A linear model's ``coef_`` is as wide as the features it was fitted on."""
+    coef, width = getattr(obj, "coef_", None), obj.__dict__.get("n_features_in_")
+    if isinstance(coef, np.ndarray) and type(width) is int and coef.ndim in (1, 2) \
+            and coef.shape[-1] != width:
+        raise ModelFileError(f"{name}: {type(obj).__name__}.coef_ has "
+                             f"{coef.shape[-1]} columns but n_features_in_ is "
+                             f"{width}")
+
+
+def _check_chain(pipeline, name: str) -> None:
+    """Each step of a pipeline takes as many features as the step before it
+    gives (sktransfer's embedders declare ``n_features_out_``)."""
+    width = None
+    for step_name, step in pipeline.steps:
+        if step is None or step == "passthrough":
+            continue
+        takes = step.__dict__.get("n_features_in_")
+        if width is not None and type(takes) is int and takes != width:
+            raise ModelFileError(
+                f"{name}: the pipeline step {step_name!r} "
+                f"({type(step).__name__}) takes {takes} features, but the step "
+                f"before it gives {width}")
+        gives = step.__dict__.get("n_features_out_")
+        width = gives if type(gives) is int else None
+
+
+def _width(backbone) -> int | None:
+    width = getattr(backbone, "out_features", None)
+    return width if type(width) is int else None
+
+
+def _check_zero_shot(obj, name: str) -> None:
+    prototypes, classes = obj.__dict__.get("prototypes_"), obj.__dict__.get("classes_")
+    embedder = obj.__dict__.get("embedder_")
+    if prototypes is None or classes is None:
+        return
+    width = getattr(embedder, "n_features_out_", None)
+    shape = (len(classes), width)
+    if not isinstance(prototypes, np.ndarray) or prototypes.shape != shape:
+        raise ModelFileError(
+            f"{name}: ZeroShotTextClassifier.prototypes_ has shape "
+            f"{getattr(prototypes, 'shape', None)}, not {shape} (one row per class "
+            f"of classes_, as wide as the embeddings)")
+    if not (np.issubdtype(prototypes.dtype, np.floating)
+            and np.isfinite(prototypes).all()):
+        raise ModelFileError(f"{name}: ZeroShotTextClassifier.prototypes_ holds "
+                             f"NaN, infinite or non-float values")
+
+
+def _check_few_shot(obj, name: str) -> None:
+    head, encoder = obj.__dict__.get("head_"), obj.__dict__.get("encoder_")
+    takes = getattr(head, "n_features_in_", None)
+    width = _width(encoder)
+    if type(takes) is int and width is not None and takes != width:
+        raise ModelFileError(f"{name}: FewShotTextClassifier.head_ takes {takes} "
+                             f"features but the encoder gives {width}")
+    classes = obj.__dict__.get("classes_")
+    head_classes = getattr(head, "classes_", None)
+    if classes is not None and head_classes is not None and (
+            len(classes) != len(head_classes)):
+        raise ModelFileError(f"{name}: FewShotTextClassifier has {len(classes)} "
+                             f"classes but its head {len(head_classes)}")
+
+
+_STATE_CHECKS = {"ZeroShotTextClassifier": _check_zero_shot}
+
+
+def _short(value) -> str:
+    text = repr(value if isinstance(value, str) else type(value).__name__)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class TunedEncoderHandler:
@@ -319,6 +481,7 @@ class TunedEncoderHandler:
     @staticmethod
     def load(obj, folder: Path, entry: dict) -> None:
         obj.encoder_ = _load_encoder(folder, entry, obj.device_)
+        _check_few_shot(obj, "the file")
 
 
 # --- LoRA: the adapters and the head; the backbone rebuilt from its spec ----------
@@ -328,7 +491,7 @@ def _save_lora(obj, module: nn.Module, path: Path) -> dict:
 
     from sktransfer.finetune._lora import lora_state_names
 
-    _check_lora_spec(obj)
+    _check_lora_spec(obj, saving=True)
     kept = lora_state_names(module, module.backbone, obj.n_frozen_)
     tensors = {name: value.detach().cpu().contiguous()
                for name, value in module.state_dict().items() if name in kept}
@@ -370,6 +533,8 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
         raise ModelFileError(f"the LoRA weights do not fit the network (e.g. {odd})")
     module.load_state_dict(tensors, strict=False)
     merge_adapters(module)
+    limits.check_finite(module, f"the LoRA adapters of {obj.model!r} merged "
+                                f"(lora_alpha={obj.lora_alpha!r})")
     return module
 
 
@@ -394,26 +559,58 @@ def _adapter_count(module: nn.Module, names: list, rank) -> int:
     return total
 
 
-def _check_lora_spec(obj) -> None:
-    """A LoRA file names its backbone: a model name, never a file or folder."""
+def _check_lora_spec(obj, saving: bool = False) -> None:
+    """A LoRA file names its backbone: a model name, never a file or folder
+    (at save, also no local path of that name)."""
     model, weights = obj.model, getattr(obj, "weights", None)
-    if not _plain_name(model) or not (weights is None or _plain_name(weights)):
+    if (not is_model_name(model) or (saving and _exists(model))
+            or not (weights is None or _is_weights_name(weights))):
         raise ModelFileError(
             f"{type(obj).__name__}(model={model!r}, lora_rank=...) cannot be saved "
             f"or loaded with its adapters alone: the backbone must be a model name "
             f"that resolves on the loading machine, not a file, folder or module")
 
 
-def _plain_name(name) -> bool:
-    """A model name, not a path: no file or folder of that name here, not
-    absolute, no ``..``, also after a ``hf/`` or ``timm/`` prefix."""
-    if not isinstance(name, str) or not name:
+_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_WEIGHTS_NAME = re.compile(r"[A-Za-z]\w{0,127}(\.[A-Za-z]\w{0,127})?", re.ASCII)
+# What a name may not end with: the files the resolvers read.
+_FILE_SUFFIXES = (".bin", ".ckpt", ".gz", ".h5", ".joblib", ".json", ".npy",
+                  ".npz", ".onnx", ".pkl", ".pt", ".pth", ".safetensors",
+                  ".skt", ".txt", ".vec", ".zip")
+
+
+def is_model_name(name: object) -> TypeGuard[str]:
+    """A catalogue or hub name, never a path, decided from the text alone (no
+    file is looked up): an optional ``hf/`` or ``timm/`` prefix, then
+    ``name`` or ``org/name`` made of letters, digits, ``.``, ``_`` and
+    ``-`` (no ``..``, no absolute path, no ``~``, no file suffix)."""
+    if not isinstance(name, str) or len(name) > 300:
         return False
     bare = name.removeprefix("hf/").removeprefix("timm/")
-    return not any(os.path.exists(n) or os.path.isabs(n) or n.startswith("~")
-                   or "\\" in n
-                   or ".." in n.replace("\\", "/").split("/")
-                   for n in {name, bare})
+    parts = bare.split("/")
+    return (1 <= len(parts) <= 2
+            and all(_NAME_PART.fullmatch(p) and ".." not in p for p in parts)
+            and not bare.lower().endswith(_FILE_SUFFIXES))
+
+
+def _is_weights_name(weights: object) -> bool:
+    """``"DEFAULT"`` or a weights enum name (``"IMAGENET1K_V1"``,
+    ``"ResNet18_Weights.IMAGENET1K_V1"``): text only, never a path."""
+    return (isinstance(weights, str) and _WEIGHTS_NAME.fullmatch(weights) is not None
+            and not weights.lower().endswith(_FILE_SUFFIXES))
+
+
+def _exists(spec) -> bool:
+    """At save only (the user's own machine): ``spec`` names a local path."""
+    return isinstance(spec, (str, os.PathLike)) and any(
+        os.path.exists(n) for n in {os.fspath(spec),
+                                    os.fspath(spec).removeprefix("hf/")})
+
+
+def _is_local(spec) -> bool:
+    """At save: a text model that is not a name, or a local folder: its
+    encoder goes into the file."""
+    return not is_model_name(spec) or _exists(spec)
 
 
 def _json_number(value):
