@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING
 import torch
 from torchvision.transforms import v2 as T
 
+from sktransfer._utils.options import IMAGE_AUGMENT_PRESETS
 from sktransfer.backbones import interpolation_mode, make_eval_transform
 from sktransfer.exceptions import (
     InvalidInputTypeError,
@@ -74,7 +75,7 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = ["EDA", "EDA_OPERATIONS", "IMAGE_PRESETS", "eda", "image_augmentation"]
 
-IMAGE_PRESETS = ("default", "light", "strong")
+IMAGE_PRESETS = IMAGE_AUGMENT_PRESETS  # declared with the parameter
 
 
 def image_augmentation(

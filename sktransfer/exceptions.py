@@ -9,6 +9,8 @@ traceback for anything else (a bug). A new user-facing error belongs here and
 derives from ``SktransferError``.
 """
 
+from typing import TYPE_CHECKING
+
 __all__ = [
     "CLIError",
     "CacheCorruptionWarning",
@@ -16,6 +18,7 @@ __all__ = [
     "EmbedOutputError",
     "InvalidInputError",
     "InvalidInputTypeError",
+    "InvalidParameterError",
     "MissingDependencyError",
     "ModelFileError",
     "ModelNotAvailableError",
@@ -42,6 +45,34 @@ class InvalidInputTypeError(SktransferError, TypeError):
 
 class ModelNotAvailableError(SktransferError, ValueError):
     """A model spec cannot be resolved (unknown name, or weights not available)."""
+
+
+_INVALID_PARAMETER_DOC = """A parameter breaks its declared constraint (type, range,
+choices): the message names the parameter, the value and what is allowed. Also
+scikit-learn's ``InvalidParameterError`` (a ``ValueError`` and a
+``TypeError``), so code written against scikit-learn keeps catching it.
+
+Made on first use (``sktransfer models`` and the rest of the command line
+never import scikit-learn)."""
+
+if TYPE_CHECKING:
+    from sklearn.utils._param_validation import (
+        InvalidParameterError as _SklearnInvalidParameterError,
+    )
+
+    class InvalidParameterError(SktransferError, _SklearnInvalidParameterError):
+        """See ``_INVALID_PARAMETER_DOC``."""
+
+
+def __getattr__(name: str):
+    if name != "InvalidParameterError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from sklearn.utils._param_validation import InvalidParameterError as base
+
+    made = type(name, (SktransferError, base),
+                {"__doc__": _INVALID_PARAMETER_DOC, "__module__": __name__})
+    globals()[name] = made
+    return made
 
 
 class ParameterError(SktransferError, ValueError):

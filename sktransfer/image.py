@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
-from sktransfer._embedding.runtime import RUNTIMES
 from sktransfer._utils.device import decode_threads
+from sktransfer._utils.params import declare
 from sktransfer.backbones import (
     BUNDLED_IMAGE,
-    POOLINGS,
     resolve_image_backbone,
     spec_identity,
 )
@@ -30,55 +27,13 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["PretrainedImageFeatures"]
 
 
+@declare("frozen", "image")
 class PretrainedImageFeatures(BaseEmbedder):
     """Embed images with a pretrained network, as a scikit-learn transformer.
 
     Parameters
     ----------
-    model : str, path or nn.Module, default="efficientnet_lite0"
-        A torchvision name (``"resnet50"``, ``"vgg16"``, ``"vit_b_16"``...), a
-        timm name as ``"timm/<name>"``, the bundled offline model
-        ``"efficientnet_lite0"``, a checkpoint path or an ``nn.Module``.
-    weights : str, path or None, default="DEFAULT"
-        ``"DEFAULT"``, a weights enum name (``"IMAGENET1K_V2"``), a weights file,
-        or None for random initialisation.
-    layer : int, str or None, default=None
-        Take features from this block (index or name into ``backbone_.blocks``)
-        instead of the network's final pooled output.
-    pooling : {"avg", "max", "avgmax"}, default="avg"
-        Pooling over the spatial (or token) axes; ``"avgmax"`` concatenates both.
-    batch_size : int, default=32
-        Images per forward pass.
-    device : str, default="auto"
-        ``"auto"`` uses CUDA when present (with mixed precision), else the CPU.
-    cache : bool or path, default=True
-        Embed each distinct image once per (model, weights, layer, pooling,
-        preprocessing): ``True`` in memory, a directory to persist across runs.
-    progress : bool, default=False
-        Show a tqdm progress bar.
-    num_workers : int, default=0
-        0 decodes and preprocesses the next batches in a pool of threads
-        while the network runs on the current one: on the CPU as many as torch
-        uses (``torch.get_num_threads()``, at most 8; with one thread, decoding
-        runs in the calling thread, so a one-thread Dask worker uses one
-        core), on CUDA ``min(8, os.cpu_count())``;
-        ``k > 0`` uses ``k`` DataLoader worker processes instead. Either way at
-        most a few batches are held in memory.
-    fast_decode : bool, default=True
-        Decode JPEG files in libjpeg's draft mode at the smallest DCT scale
-        (1/2, 1/4, 1/8) that still leaves the size the preprocessing resizes
-        to (several times faster for phone photos); the preprocessing is
-        unchanged. False decodes every file at full resolution. Part of the
-        cache key.
-    runtime : {"auto", "torch", "onnx", "onnx-int8"}, default="auto"
-        What runs the network. ``"onnx"`` exports exactly the torch
-        computation (``layer`` and ``pooling`` included) to ONNX once, caches
-        the file on disk, checks it against torch and runs it with ONNX Runtime
-        on the CPU (falling back to torch with a ``RuntimeFallbackWarning``
-        when the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
-        when it is installed and the weights are pretrained (not for
-        ``weights=None`` or an ``nn.Module`` spec), torch on CUDA. See
-        ``sktransfer._embedding.runtime`` for the cache directory and thread count.
+    %(parameters)s
 
     Attributes
     ----------
@@ -107,20 +62,6 @@ class PretrainedImageFeatures(BaseEmbedder):
     >>> clf = make_pipeline(PretrainedImageFeatures("efficientnet_lite0"),
     ...                     LogisticRegression(max_iter=1000))
     """
-
-    _parameter_constraints = {
-        "model": [str, os.PathLike, torch.nn.Module],
-        "weights": [str, os.PathLike, None],
-        "layer": [Integral, str, None],
-        "pooling": [StrOptions(set(POOLINGS))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "cache": ["boolean", str, os.PathLike, None],
-        "progress": ["boolean"],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "fast_decode": ["boolean"],
-        "runtime": [StrOptions(set(RUNTIMES))],
-    }
 
     def __init__(
         self,

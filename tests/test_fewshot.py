@@ -15,7 +15,11 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import sktransfer
 from sktransfer import FewShotTextClassifier, ZeroShotTextClassifier
-from sktransfer.exceptions import InvalidInputError, ParameterError
+from sktransfer.exceptions import (
+    InvalidInputError,
+    InvalidParameterError,
+    ParameterError,
+)
 from sktransfer.fewshot._contrastive import PairBatches, pair_loss, pairs_per_batch
 from sktransfer.fewshot._labels import labels_are_words
 
@@ -160,11 +164,15 @@ def test_freeze_depth_all_leaves_the_encoder_as_it_was(tiny):
 
 def test_head_params_are_nested_and_grid_searchable(tiny):
     clf = FewShotTextClassifier(tiny)
-    clf.set_params(head__C=0.5)
+    with pytest.raises(InvalidParameterError, match="head__C .*head=None"):
+        clf.set_params(head__C=0.5)
+    assert clf.head is None  # fitted state belongs in fit: head_
+    clf.set_params(head=LogisticRegression(max_iter=2000), head__C=0.5)
     assert isinstance(clf.head, LogisticRegression) and clf.head.C == 0.5
     assert clone(clf).get_params()["head__C"] == 0.5
     grid = GridSearchCV(
-        FewShotTextClassifier(tiny, random_state=0, lr=1e-3),
+        FewShotTextClassifier(tiny, head=LogisticRegression(max_iter=2000),
+                              random_state=0, lr=1e-3),
         {"n_pairs": [0, 100], "lr": [1e-3], "freeze_depth": [2],
          "head__C": [0.1, 10.0]},
         cv=2)

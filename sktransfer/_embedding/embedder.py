@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._embedding.runtime import make_runner
 from sktransfer._utils.device import resolve_device
+from sktransfer._utils.params import validate_params
 from sktransfer.backbones import spec_identity
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 
@@ -100,7 +101,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     def _fit_model(self, X):
         """``fit`` without choosing a runner (no ONNX export): for callers
         that run the network through ``_layers_view`` (``sktransfer.select``)."""
-        self._validate_params()
+        validate_params(self)
         self._coerce(X)
         self._weights_digest = None  # fit builds the network from its spec
         self.device_ = str(resolve_device(self.device))

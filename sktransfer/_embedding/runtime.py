@@ -38,6 +38,7 @@ import torch
 
 from sktransfer._utils.device import autocast
 from sktransfer._utils.files import replacing
+from sktransfer._utils.options import RUNTIME_NAMES
 from sktransfer._utils.paths import user_cache_dir
 from sktransfer.backbones import onnx_export_mode
 from sktransfer.exceptions import (
@@ -55,7 +56,7 @@ __all__ = [
     "onnx_cache_dir",
 ]
 
-RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
+RUNTIMES = RUNTIME_NAMES  # declared with the parameter
 # Tokens a text forward pass suits best on a CPU (a text batch runs in chunks of
 # about this many tokens): chunks ran chatterbot texts 1.8x faster with torch and
 # 2x with ONNX Runtime (RESULTS.md, O2). Read by each runner's tokens_per_pass.

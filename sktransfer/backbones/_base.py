@@ -11,6 +11,7 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
+from sktransfer._utils.options import IMAGE_POOLINGS
 from sktransfer.exceptions import ParameterError
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -26,7 +27,7 @@ __all__ = [
     "run_module",
 ]
 
-POOLINGS = ("avg", "max", "avgmax")  # images; text also pools "cls"
+POOLINGS = IMAGE_POOLINGS  # images; text also pools "cls"
 
 _INTERPOLATIONS = {
     "bilinear": InterpolationMode.BILINEAR,

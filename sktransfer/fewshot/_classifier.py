@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,11 +10,11 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from sktransfer._utils.device import resolve_device
+from sktransfer._utils.params import declare, validate_params
 from sktransfer.backbones import (
     BUNDLED_TEXT,
     frozen_block_count,
@@ -23,7 +22,11 @@ from sktransfer.backbones import (
     token_length,
 )
 from sktransfer.data import as_text_list
-from sktransfer.exceptions import InvalidInputError, ModelNotAvailableError
+from sktransfer.exceptions import (
+    InvalidInputError,
+    InvalidParameterError,
+    ModelNotAvailableError,
+)
 from sktransfer.fewshot._contrastive import contrastive_tune
 from sktransfer.fewshot._embed import embed_with
 from sktransfer.fewshot._labels import (
@@ -47,6 +50,7 @@ def default_head() -> LogisticRegression:
     return LogisticRegression(max_iter=2000)
 
 
+@declare("fewshot", "text")
 class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
     """Few-shot text classification: contrastive tuning, then a head.
 
@@ -70,36 +74,7 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : str or path, default="all-MiniLM-L6-v2"
-        A sentence-transformers name or folder, or ``"hf/<name>"``
-        (``sktransfer.backbones.resolve_backbone``); the bundled
-        all-MiniLM-L6-v2 works offline.
-    head : classifier or None, default=None
-        Any scikit-learn classifier, cloned at fit; None is
-        ``LogisticRegression(max_iter=2000)``. Its parameters are
-        nested: ``head__C`` works in ``set_params`` and ``GridSearchCV``
-        (with ``head=None`` they set the default head's).
-    n_pairs : int, default=4000
-        Pairs trained on per epoch: ``ceil(n_pairs / p)`` steps, where a
-        batch of ``b`` texts holds ``p = b * (b - 1) / 2`` pairs (120 for
-        16). 0 skips the fine-tuning (frozen encoder + head).
-    max_epochs : int, default=1
-    batch_size : int, default=16
-        Texts per step (an even number is used: two per class).
-    lr : float, default=2e-5
-        AdamW learning rate of the encoder.
-    freeze_depth : int or "all", default=0
-        The leading blocks (embeddings, then each encoder layer) left as
-        they are, as in ``FineTunedTextClassifier``; ``"all"`` tunes nothing.
-    use_label_names : "auto" or bool, default="auto"
-        ``"auto"``: when every label is a string that is not a number.
-        ``True`` with numeric labels or ids is an error.
-    max_length : int or None, default=None
-        Tokens read of each text (``sktransfer.backbones.token_length``).
-    device : str, default="auto"
-    random_state : int, RandomState or None, default=None
-        Seeds the pair batches and dropout.
-    progress : bool, default=False
+    %(parameters)s
 
     Attributes
     ----------
@@ -130,21 +105,6 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
     ['coding']
     """
 
-    _parameter_constraints: dict = {
-        "model": [str, os.PathLike],
-        "head": [HasMethods(["fit", "predict"]), None],
-        "n_pairs": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "freeze_depth": [Integral, StrOptions({"all"})],
-        "use_label_names": ["boolean", StrOptions({"auto"})],
-        "max_length": [Interval(Integral, 2, None, closed="left"), None],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "progress": ["boolean"],
-    }
-
     def __init__(
         self,
         model: str | os.PathLike[str] = BUNDLED_TEXT,
@@ -174,10 +134,15 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         self.progress = progress
 
     def set_params(self, **params) -> Self:
-        """Set parameters; ``head__<name>`` with ``head=None`` sets the default
-        head's (``head`` becomes that head)."""
-        if self.head is None and any(k.startswith("head__") for k in params):
-            self.head = default_head()
+        """Set parameters; ``head__<name>`` needs a ``head`` (given before, or
+        in the same call): ``head=None`` stays None until ``fit`` makes
+        ``head_``."""
+        nested = sorted(k for k in params if k.startswith("head__"))
+        if nested and params.get("head", self.head) is None:
+            raise InvalidParameterError(
+                f"{nested[0]} sets a parameter of the head, but head=None: pass "
+                f"head=LogisticRegression(max_iter=2000) (the default head) or "
+                f"another classifier to set its parameters")
         return super().set_params(**params)
 
     def fit(self, X: Any, y: Any) -> Self:
@@ -192,7 +157,7 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         texts = as_text_list(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from numbers import Integral, Number, Real
+from numbers import Number
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.params import declare, validate_params
 from sktransfer.backbones import BUNDLED_TEXT
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import InvalidInputError, ParameterError
@@ -33,6 +33,7 @@ __all__ = ["ZeroShotTextClassifier"]
 TEMPERATURE = 0.05
 
 
+@declare("zeroshot", "text")
 class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
     """Classify texts by their similarity to a description of each label.
 
@@ -49,24 +50,7 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    labels : list or dict or None, default=None
-        The classes: a list of label names (each described by ``template``;
-        names must be words, not numbers), or a dict label -> description
-        (any hashable labels, the description used as written). None takes
-        the labels of ``y`` (then ``fit`` needs ``y``).
-    template : str, default="This is about {}."
-        How a label name becomes a sentence (``_`` in a name reads as a
-        space).
-    model : str or path, default="all-MiniLM-L6-v2"
-        The sentence encoder (as in ``PretrainedTextEmbeddings``; frozen).
-    description_weight : float, default=2.0
-        How many examples a description is worth in its prototype; 0 ignores
-        the descriptions of classes that have examples.
-    batch_size : int, default=64
-    max_length : int or None, default=None
-    device : str, default="auto"
-    cache : bool or path, default=True
-        ``PretrainedTextEmbeddings``' embedding cache.
+    %(parameters)s
 
     Attributes
     ----------
@@ -85,17 +69,6 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
     >>> clf.predict(["He scored twice in the final", "Simmer the sauce"]).tolist()
     ['sports', 'cooking']
     """
-
-    _parameter_constraints: dict = {
-        "labels": [list, tuple, np.ndarray, Mapping, None],
-        "template": [str],
-        "model": [str, os.PathLike],
-        "description_weight": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_length": [Interval(Integral, 2, None, closed="left"), None],
-        "device": [str, torch.device],
-        "cache": ["boolean", str, os.PathLike, None],
-    }
 
     def __init__(
         self,
@@ -131,7 +104,7 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         check_template(self.template)
         texts, y = self._examples(X, y)
         keys, descriptions = self._classes(y)

@@ -28,7 +28,6 @@ stopping split is stratified on, or None) and the predict methods on top of
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,18 +35,17 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
+from sktransfer._utils.params import validate_params
 from sktransfer.backbones import frozen_block_count
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._lora import (
-    LORA_CONSTRAINTS,
     check_lora,
     inject_adapters,
     lora_target_names,
@@ -78,22 +76,6 @@ class BaseFineTuned(BaseEstimator):
     # Set by fit (declared for the type checker; not a class attribute).
     validation_indices_: np.ndarray | None
 
-    _parameter_constraints = {
-        "freeze_depth": [StrOptions({"all"}), Integral],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "backbone_lr": [Interval(Real, 0, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "head_epochs": [Interval(Integral, 0, None, closed="left")],
-        "l2sp": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "progress": ["boolean"],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        **LORA_CONSTRAINTS,
-    }
 
     # --- subclass hooks -------------------------------------------------------
 
@@ -145,7 +127,7 @@ class BaseFineTuned(BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         items = self._coerce(X)
         _check_rows(y, len(items))
         labelled, target = self._split_rows(y, sample_domain)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from numbers import Integral
 from typing import TYPE_CHECKING
 
-import torch
-from sklearn.utils._param_validation import Interval, StrOptions
-
-from sktransfer.augment import IMAGE_PRESETS, image_augmentation
+from sktransfer.augment import image_augmentation
 from sktransfer.backbones import make_eval_transform, resolve_backbone
 from sktransfer.data import ImageDataset, as_image_list
 from sktransfer.finetune._core import BaseFineTuned
@@ -24,15 +19,6 @@ __all__ = ["ImageFineTuning"]
 class ImageFineTuning(BaseFineTuned):
     """The image modality of ``BaseFineTuned``: torchvision / timm / bundled
     backbones, images from paths, PIL images or arrays, ``augment`` presets."""
-
-    _parameter_constraints = {
-        **BaseFineTuned._parameter_constraints,
-        "model": [str, os.PathLike, torch.nn.Module],
-        "weights": [str, os.PathLike, None],
-        "augment": [StrOptions(set(IMAGE_PRESETS)), callable, None],
-        "image_size": [Interval(Integral, 8, None, closed="left"), None],
-        "fast_decode": ["boolean"],
-    }
 
     def _resolve_backbone(self):
         return resolve_backbone(self.model, self.weights, modality="image")

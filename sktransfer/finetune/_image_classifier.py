@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer._utils.params import declare, store_parameters
 from sktransfer.backbones import BUNDLED_IMAGE
+from sktransfer.finetune._attributes import ATTRIBUTES
 from sktransfer.finetune._image import ImageFineTuning
-from sktransfer.finetune._params import document, store_parameters
-from sktransfer.finetune._tasks import CLASSIFIER_CONSTRAINTS, ClassifierTask
+from sktransfer.finetune._tasks import ClassifierTask
 
 if TYPE_CHECKING:  # names used in annotations only
     import os
@@ -21,11 +22,12 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["FineTunedClassifier"]
 
 
-@document("image", "classifier", attributes=[
+@declare("finetune", "image", attributes=[
     ("classes_", "ndarray of shape (n_classes,)", "Class labels (multi-label: "
      "the label names, in the order of ``predict``'s columns)."),
     ("thresholds_", "ndarray of shape (n_labels,)", "Multi-label only: the "
      "probability at which each label is predicted (see ``threshold``)."),
+    *ATTRIBUTES,
 ])
 class FineTunedClassifier(ClassifierTask, ImageFineTuning):
     """Fine-tune a pretrained image network with a new linear head.
@@ -36,11 +38,11 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
 
     Parameters
     ----------
-    <parameters>
+    %(parameters)s
 
     Attributes
     ----------
-    <attributes>
+    %(attributes)s
 
     See Also
     --------
@@ -54,9 +56,6 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
     ...                           max_epochs=3, random_state=0)
     >>> search = GridSearchCV(clf, {"freeze_depth": ["all", -2, 0]}, cv=3)
     """
-
-    _parameter_constraints = {
-        **ImageFineTuning._parameter_constraints, **CLASSIFIER_CONSTRAINTS}
 
     def __init__(
         self,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer._utils.params import PARAMETERS, declare, store_parameters
 from sktransfer.backbones import BUNDLED_IMAGE
+from sktransfer.finetune._attributes import ATTRIBUTES
 from sktransfer.finetune._image import ImageFineTuning
-from sktransfer.finetune._params import document, store_parameters
 from sktransfer.finetune._tasks import (
     REGRESSION_ATTRIBUTES,
-    REGRESSION_CONSTRAINTS,
     RegressorTask,
 )
 
@@ -24,19 +24,18 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = ["FineTunedRegressor"]
 
-_AUGMENT = (
-    '{"default", "light", "strong"}, callable or None',
+_AUGMENT = PARAMETERS[("augment", "image")].replace(doc=(
     "Training-time augmentation, off by default because most image transforms "
     "change some target: random crops change scale, position and counts; flips "
     "the sign of an angle and left/right; rotation (in \"default\" and "
     "\"strong\") an angle; colour jitter (in \"default\" and \"strong\") "
     "brightness and colour. Turn on a preset, or pass a callable on PIL images, "
     "only when it leaves your target unchanged (\"light\" is crop 0.8-1 and "
-    "horizontal flip, without rotation or colour changes).",
-)
+    "horizontal flip, without rotation or colour changes)."))
 
 
-@document("image", "regressor", attributes=REGRESSION_ATTRIBUTES, augment=_AUGMENT)
+@declare("finetune", "image", attributes=[*REGRESSION_ATTRIBUTES, *ATTRIBUTES],
+         augment=_AUGMENT)
 class FineTunedRegressor(RegressorTask, ImageFineTuning):
     """Fine-tune a pretrained image network with a new linear regression head.
 
@@ -47,11 +46,11 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
 
     Parameters
     ----------
-    <parameters>
+    %(parameters)s
 
     Attributes
     ----------
-    <attributes>
+    %(attributes)s
 
     See Also
     --------
@@ -63,9 +62,6 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
     >>> reg = FineTunedRegressor("efficientnet_lite0", freeze_depth=-2,
     ...                          image_size=96, loss="huber", random_state=0)
     """
-
-    _parameter_constraints = {
-        **ImageFineTuning._parameter_constraints, **REGRESSION_CONSTRAINTS}
 
     def __init__(
         self,

@@ -25,16 +25,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from sktransfer.exceptions import MissingDependencyError, ParameterError
+from sktransfer.exceptions import (
+    InvalidParameterError,
+    MissingDependencyError,
+    ParameterError,
+)
 
 __all__ = [
-    "LORA_CONSTRAINTS",
     "inject_adapters",
     "is_adapter_parameter",
     "lora_state_names",
@@ -45,12 +46,6 @@ __all__ = [
     "state_digest",
 ]
 
-LORA_CONSTRAINTS = {
-    "lora_rank": [Interval(Integral, 1, None, closed="left"), None],
-    "lora_alpha": [Interval(Real, 0, None, closed="neither"), None],
-    "lora_dropout": [Interval(Real, 0, 1, closed="left")],
-    "lora_targets": [StrOptions({"auto"}), list, tuple],
-}
 _MARK = "lora_"  # peft's parameter names: ...query.lora_A.default.weight
 
 
@@ -120,6 +115,7 @@ def inject_adapters(backbone, names, rank: int, alpha, dropout) -> None:
     convolution) then lists the wrapper instead, or its adapter would sit
     outside every block: frozen with the base weights, never trained.
     """
+    _check_rank(backbone, names, rank)
     peft = _peft()
     from peft.tuners.lora import LoraLayer
 
@@ -139,6 +135,28 @@ def inject_adapters(backbone, names, rank: int, alpha, dropout) -> None:
             block, modules=tuple(wrappers.get(id(m), m) for m in block.modules))
         for block in backbone.blocks
     ]
+
+
+def _rank_limit(layer: nn.Module) -> int:
+    """The largest useful rank of an update of ``layer``: ``B A`` has the
+    layer's shape, so its rank is at most its narrower side."""
+    if isinstance(layer, nn.Conv2d):
+        kernel = layer.kernel_size[0] * layer.kernel_size[1]
+        return min(layer.in_channels * kernel, layer.out_channels)
+    assert isinstance(layer, nn.Linear)  # _adaptable: a Linear or a Conv2d
+    return min(layer.in_features, layer.out_features)
+
+
+def _check_rank(backbone, names, rank: int) -> None:
+    """Refuse a ``lora_rank`` above what the narrowest adapted layer allows."""
+    layers = dict(backbone.module.named_modules())
+    limit, where = min((_rank_limit(layers[n]), n) for n in names)
+    if rank > limit:
+        raise InvalidParameterError(
+            f"The 'lora_rank' parameter must be an int in the range [1, {limit}] "
+            f"for these layers (the narrowest adapted layer, {where!r} of "
+            f"{backbone.name}, is {limit} wide); got {rank!r}. Use a smaller "
+            f"rank, or lora_targets that leave narrow layers out")
 
 
 def is_adapter_parameter(name: str) -> bool:

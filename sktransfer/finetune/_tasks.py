@@ -19,14 +19,12 @@ and the public predict methods, built on ``BaseFineTuned._forward``.
 from __future__ import annotations
 
 import functools
-from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -52,9 +50,7 @@ if TYPE_CHECKING:  # names used in annotations only
     from typing_extensions import Self
 
 __all__ = [
-    "CLASSIFIER_CONSTRAINTS",
     "REGRESSION_ATTRIBUTES",
-    "REGRESSION_CONSTRAINTS",
     "ClassifierTask",
     "RegressorTask",
 ]
@@ -65,13 +61,6 @@ def _check_length(n_targets: int, n_samples: int, what: str) -> None:
         raise InvalidInputError(
             f"X has {n_samples} samples but y has {n_targets} {what}"
         )
-
-
-CLASSIFIER_CONSTRAINTS = {
-    "adapt": [StrOptions(set(ADAPT_LOSSES)), None],
-    "adapt_weight": [Interval(Real, 0, None, closed="left")],
-    "threshold": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
-}
 
 
 class ClassifierTask(ClassifierMixin):
@@ -231,7 +220,6 @@ class ClassifierTask(ClassifierMixin):
 
 
 REGRESSION_LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
-REGRESSION_CONSTRAINTS = {"loss": [StrOptions(set(REGRESSION_LOSSES))]}
 REGRESSION_ATTRIBUTES = (
     ("n_outputs_", "int", "Number of target columns (1 for a 1-D ``y``)."),
     ("target_mean_, target_scale_", "ndarray of shape (n_outputs,)",

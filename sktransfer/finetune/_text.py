@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from numbers import Integral
 from typing import TYPE_CHECKING
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch.utils.data import Dataset
 
 from sktransfer.augment import EDA
@@ -31,13 +28,6 @@ __all__ = ["TextDataset", "TextFineTuning"]
 class TextFineTuning(BaseFineTuned):
     """The text modality of ``BaseFineTuned``: transformer encoders, mean-pooled
     token states, dynamically padded batches, ``augment="eda"``."""
-
-    _parameter_constraints = {
-        **BaseFineTuned._parameter_constraints,
-        "model": [str, os.PathLike],
-        "max_length": [Interval(Integral, 2, None, closed="left")],
-        "augment": [StrOptions({"eda"}), callable, None],
-    }
 
     # --- BaseFineTuned hooks ----------------------------------------------------
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer._utils.params import declare, store_parameters
 from sktransfer.backbones import BUNDLED_TEXT
-from sktransfer.finetune._params import document, store_parameters
-from sktransfer.finetune._tasks import CLASSIFIER_CONSTRAINTS, ClassifierTask
+from sktransfer.finetune._attributes import ATTRIBUTES
+from sktransfer.finetune._tasks import ClassifierTask
 from sktransfer.finetune._text import TextFineTuning
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -20,13 +21,14 @@ if TYPE_CHECKING:  # names used in annotations only
 __all__ = ["FineTunedTextClassifier"]
 
 
-@document("text", "classifier", attributes=[
+@declare("finetune", "text", attributes=[
     ("classes_", "ndarray of shape (n_classes,)", "Class labels (multi-label: "
      "the label names, in the order of ``predict``'s columns)."),
     ("thresholds_", "ndarray of shape (n_labels,)", "Multi-label only: the "
      "probability at which each label is predicted (see ``threshold``)."),
     ("max_length_", "int", "The token limit applied (``max_length`` capped by "
      "the encoder)."),
+    *ATTRIBUTES,
 ])
 class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
     """Fine-tune a pretrained transformer encoder with a new linear head.
@@ -39,11 +41,11 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
 
     Parameters
     ----------
-    <parameters>
+    %(parameters)s
 
     Attributes
     ----------
-    <attributes>
+    %(attributes)s
 
     See Also
     --------
@@ -58,9 +60,6 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
     >>> search = GridSearchCV(clf, {"freeze_depth": ["all", -2]}, cv=3)
     """
 
-    _parameter_constraints = {
-        **TextFineTuning._parameter_constraints, **CLASSIFIER_CONSTRAINTS}
-
     def __init__(
         self,
         model: str | os.PathLike[str] = BUNDLED_TEXT,
@@ -68,7 +67,7 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         max_epochs: int = 5,
         lr: float = 1e-3,
         backbone_lr: float | None = 3e-5,
-        max_length: int | None = 128,
+        max_length: int | None = None,
         batch_size: int = 32,
         augment: str | Callable[..., Any] | None = None,
         head_epochs: int = 0,

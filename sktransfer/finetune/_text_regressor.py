@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer._utils.params import PARAMETERS, declare, store_parameters
 from sktransfer.backbones import BUNDLED_TEXT
-from sktransfer.finetune._params import PARAMETERS, document, store_parameters
+from sktransfer.finetune._attributes import ATTRIBUTES
 from sktransfer.finetune._tasks import (
     REGRESSION_ATTRIBUTES,
-    REGRESSION_CONSTRAINTS,
     RegressorTask,
 )
 from sktransfer.finetune._text import TextFineTuning
@@ -23,15 +23,16 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = ["FineTunedTextRegressor"]
 
-_KIND, _TEXT = PARAMETERS[("augment", "text")]
-_AUGMENT = (_KIND, _TEXT + " EDA deletes and inserts words: do not use it when "
-            "the target depends on the words' count or order.")
+_EDA = PARAMETERS[("augment", "text")]
+_AUGMENT = _EDA.replace(doc=_EDA.doc + " EDA deletes and inserts words: do not use "
+                        "it when the target depends on the words' count or order.")
 
 
-@document("text", "regressor", augment=_AUGMENT, attributes=[
+@declare("finetune", "text", augment=_AUGMENT, attributes=[
     *REGRESSION_ATTRIBUTES,
     ("max_length_", "int", "The token limit applied (``max_length`` capped by "
      "the encoder)."),
+    *ATTRIBUTES,
 ])
 class FineTunedTextRegressor(RegressorTask, TextFineTuning):
     """Fine-tune a pretrained transformer encoder with a linear regression head.
@@ -42,11 +43,11 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
 
     Parameters
     ----------
-    <parameters>
+    %(parameters)s
 
     Attributes
     ----------
-    <attributes>
+    %(attributes)s
 
     See Also
     --------
@@ -59,9 +60,6 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
     ...                              random_state=0)
     """
 
-    _parameter_constraints = {
-        **TextFineTuning._parameter_constraints, **REGRESSION_CONSTRAINTS}
-
     def __init__(
         self,
         model: str | os.PathLike[str] = BUNDLED_TEXT,
@@ -70,7 +68,7 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
         max_epochs: int = 5,
         lr: float = 1e-3,
         backbone_lr: float | None = 3e-5,
-        max_length: int | None = 128,
+        max_length: int | None = None,
         batch_size: int = 32,
         augment: str | Callable[..., Any] | None = None,
         head_epochs: int = 0,
