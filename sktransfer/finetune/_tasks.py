@@ -34,6 +34,7 @@ from sktransfer._utils.multilabel import (
     is_multilabel,
     to_indicator,
 )
+from sktransfer._utils.params import validate_params
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.finetune._adapt import ADAPT_LOSSES, split_rows
 from sktransfer.finetune._multilabel import (
@@ -82,7 +83,7 @@ class ClassifierTask(ClassifierMixin):
         self.__dict__.pop("thresholds_", None)
         self._multilabel = is_multilabel(y)
         if self._multilabel:
-            self._validate_params()
+            validate_params(self)
             check_multilabel_fit(self, sample_domain)
             y, self._label_names = encode_multilabel(y)
         super().fit(X, y, sample_domain)
