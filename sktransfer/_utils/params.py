@@ -421,6 +421,18 @@ always run in torch.""", (StrOptions(set(RUNTIME_NAMES)),), "auto"),
         "with one of its strings (e.g. ``[\"query\", \"value\"]``).",
         (StrOptions({"auto"}), list, tuple), "auto"),
     # --- few-shot / zero-shot ----------------------------------------------------
+    ("threshold", "fewshot"): Param(
+        '"auto" or float',
+        "Multi-label ``y`` only (a 0/1 indicator or a list of label lists): "
+        "the probability at which a label is predicted. ``\"auto\"`` chooses "
+        "one per label, maximising its F1 on out-of-fold probabilities of the "
+        "head (k-fold over the texts, k up to 5); a float in (0, 1) fixes it "
+        "for every label. Ignored for single-label ``y``.",
+        (StrOptions({"auto"}), real(0, 1, closed="neither")), "auto"),
+    "multi_label": Param(
+        "bool",
+        "Decide each label on its own (tags: ``predict`` returns a 0/1 "
+        "indicator) rather than pick one class per text.", ("boolean",), False),
     "head": Param(
         "classifier or None",
         "Any scikit-learn classifier, cloned at fit into ``head_``; None is "

