@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # names used in annotations only
     ImageItem: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_ASPECT_RATIO",
     "ImageDataset",
     "as_image_list",
@@ -66,6 +67,9 @@ __all__ = [
 
 #: The most elongated image accepted, long side : short side (see above).
 MAX_ASPECT_RATIO = 50
+
+#: File name endings read as images where strings could be texts or paths.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 _ACCEPTED_IMAGES = (
     "a file path (str or PathLike), a PIL image, or an array of shape (H, W), "

@@ -145,9 +145,14 @@ def test_bad_input_is_named(small_images):
         rank_models(small_images, [0, 1, 0], [PretrainedImageFeatures(**TINY)])
     with pytest.raises(ParameterError, match=r"candidate 0: \['layers'\] are not"):
         rank_models(small_images, y, [{"layers": 3}])
-    with pytest.raises(InvalidInputError, match="class 1 has 1 samples, fewer than "
-                                                "the probe's cv=5 folds"):
+    with pytest.raises(InvalidInputError, match="class 1 has a single sample: .* "
+                                                "metric='logme'"):
         rank_models(small_images, [0] * 7 + [1], [PretrainedImageFeatures(**TINY)])
+    with pytest.raises(InvalidInputError, match=r"class 'b' has 3 samples, fewer "
+                                                r"than the probe's cv=5 folds: pass "
+                                                r"cv=3 or less \(CLI: --cv 3\)"):
+        rank_models(small_images, ["a"] * 5 + ["b"] * 3,
+                    [PretrainedImageFeatures(**TINY)], metric="probe")
     with pytest.raises(ParameterError, match="metric='best' is not one of"):
         rank_models(small_images, y, [PretrainedImageFeatures(**TINY)], metric="best")
 
@@ -210,3 +215,55 @@ def test_text_layer_and_pooling_export_to_onnx(tiny_bert):
     assert onnx.runtime_ == "onnx"
     np.testing.assert_allclose(onnx.transform(texts), torch_.transform(texts),
                                atol=1e-5)
+
+
+# --- issue 32: modality without looking at files; specs that are not models --------
+
+def test_texts_that_name_files_are_texts(tiny_bert, tmp_path, monkeypatch):
+    from sktransfer.select._shared_pass import modality_of
+
+    monkeypatch.chdir(tmp_path)
+    texts = ["notes.txt", "setup.py", "README", "todo.md"]
+    for name in texts:  # every text names an existing file
+        (tmp_path / name).write_text("x")
+    assert modality_of(texts) == "text"
+    assert modality_of(["a.jpg", "b.PNG", "https://x.org/c.webp?size=2"]) == "image"
+    assert modality_of(["a.jpg", "a text"]) == "text"
+    assert modality_of(texts, "image") == "image"
+    with pytest.raises(ParameterError, match="modality='audio'"):
+        modality_of(texts, "audio")
+    table = rank_models(texts, ["a", "b", "a", "b"],
+                        [PretrainedTextEmbeddings(f"hf/{tiny_bert}")],
+                        metric="logme")
+    assert len(table) == 1 and np.isfinite(table["logme"]).all()
+
+
+def test_an_hf_spec_naming_a_folder_without_a_model_is_a_spec_error(tmp_path,
+                                                                    monkeypatch):
+    from sktransfer.exceptions import ModelNotAvailableError
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    with pytest.raises(ModelNotAvailableError,
+                       match=r"'../../empty': the folder .*empty' holds no model"):
+        rank_models(["a text", "another"], ["a", "b"], ["hf/../../empty"],
+                    metric="logme")
+
+
+def test_cli_rank_with_few_samples_a_class_says_what_to_pass(tmp_path, capsys):
+    from sktransfer.cli import main
+
+    data = tmp_path / "t.csv"
+    data.write_text("text,y\nhello there,a\ngood bye,b\n")
+    common = ["models", "--rank", str(data), "--column", "text", "--target", "y"]
+    assert main([*common, "--metric", "probe"]) == 2
+    error = capsys.readouterr().err
+    assert "single sample" in error and "--metric logme" in error
+    assert "Traceback" not in error
+    data.write_text("text,y\n" + "".join(f"text {i},{'ab'[i % 2]}\n"
+                                         for i in range(6)))
+    assert main([*common, "--metric", "probe"]) == 2
+    assert "(CLI: --cv 3)" in capsys.readouterr().err
+    assert main(["models", "--cv", "3"]) == 2
+    assert "--cv only apply with --rank" in capsys.readouterr().err

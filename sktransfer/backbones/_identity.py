@@ -52,7 +52,10 @@ def _hash_folder(path: str) -> str:
     for root, dirs, files in os.walk(path):
         dirs.sort()
         for name in sorted(files):
-            digest.update(_stat(os.path.join(root, name)).encode())
+            try:
+                digest.update(_stat(os.path.join(root, name)).encode())
+            except OSError:  # a dangling link: the loader says what is wrong
+                digest.update(f"{os.path.join(root, name)}:unreadable".encode())
     return f"{os.path.abspath(path)}:{digest.hexdigest()}"
 
 

@@ -181,10 +181,22 @@ def _load_offline_first(load, name: str, what: str):
         hint = f" Did you mean {close[0]!r}?" if close else ""
         return not_available(what, name, why, exc, hint + OFFLINE_HINT)
 
+    folder = Path(name)
+    if folder.is_dir() and not any((folder / f).is_file() for f in MODEL_FILES):
+        # e.g. "hf/../../etc": a folder, but no model (transformers would
+        # fail on it with an error about tokenizers)
+        raise ModelNotAvailableError(
+            f"{what} {name!r}: the folder {str(folder.resolve())!r} holds no "
+            f"model (none of {', '.join(MODEL_FILES)}); give a model name, or "
+            f"a folder written by save_pretrained")
     with quiet_transformers():
-        if Path(name).is_dir():
+        if folder.is_dir():
             return load(True)
         return load_local_then_remote(load, describe)
+
+
+#: a model folder holds one of these (transformers' or sentence-transformers')
+MODEL_FILES = ("config.json", "modules.json")
 
 
 def _looks_like_path(name: str) -> bool:

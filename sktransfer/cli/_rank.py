@@ -18,6 +18,8 @@ def add_rank_arguments(parser) -> None:
                                          "(numbers that are not whole: regression)")
     parser.add_argument("--layers", action="store_true",
                         help="with --rank: also rank earlier layers of each network")
+    parser.add_argument("--cv", type=int, default=5,
+                        help="with --rank: folds of the probe (default: 5)")
     parser.add_argument("--metric", choices=["auto", "logme", "probe"],
                         default="auto", help="with --rank: what the score is "
                                              "(default: auto, by size)")
@@ -30,7 +32,8 @@ def run_rank(args) -> bool:
     if args.rank is None:
         given = [flag for flag, value in (("--column", args.text_column),
                                           ("--target", args.target),
-                                          ("--layers", args.layers)) if value]
+                                          ("--layers", args.layers),
+                                          ("--cv", args.cv != 5)) if value]
         if given:
             raise CLIError(f"{', '.join(given)} only apply with --rank DATA")
         return False
@@ -43,6 +46,7 @@ def run_rank(args) -> bool:
     if task != "regression" and y.dtype.kind == "f":
         y = y.astype(str)  # whole-number class ids read as floats
     candidates = default_candidates(modality, layers=args.layers)
-    table = rank_models(X, y, candidates, metric=args.metric)
+    table = rank_models(X, y, candidates, metric=args.metric, cv=args.cv,
+                        modality=modality)
     print(table.round(4).to_string())
     return True

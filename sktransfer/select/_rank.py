@@ -140,6 +140,7 @@ def rank_models(
     cv: int = 5,
     cache: bool | str | os.PathLike[str] = True,
     progress: bool = False,
+    modality: str | None = None,
 ) -> pd.DataFrame:
     """Rank candidate networks and layers for ``(X, y)``, best first.
 
@@ -147,7 +148,9 @@ def rank_models(
     ----------
     X : images or texts
         What ``PretrainedImageFeatures`` / ``PretrainedTextEmbeddings`` take.
-        Strings are texts unless every one names an existing file (images).
+        Strings are texts unless every one ends with an image suffix (``.jpg``,
+        ``.png``...: ``sktransfer.data.IMAGE_SUFFIXES``); no file is looked
+        at. ``modality`` says it outright.
     y : array-like of shape (n_samples,)
         Class labels, or float values for a regression.
     candidates : list or None, default=None
@@ -171,6 +174,9 @@ def rank_models(
         cache for every candidate; False: no cache.
     progress : bool, default=False
         A progress bar per forward pass.
+    modality : {"image", "text"} or None, default=None
+        What ``X`` holds; None reads it from ``X`` (see ``X``). The candidates
+        must be of that modality.
 
     Returns
     -------
@@ -187,7 +193,7 @@ def rank_models(
 
     from sktransfer.select._shared_pass import embed_candidates, modality_of
 
-    modality = modality_of(X)
+    modality = modality_of(X, modality)
     if candidates is None:
         candidates = default_candidates(modality)
     estimators = _as_estimators(candidates, modality)
@@ -242,11 +248,17 @@ def _check_target(y, X) -> tuple[bool, np.ndarray]:
 def _check_folds(y: np.ndarray, cv: int) -> None:
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < cv:
-        small = classes[counts.argmin()].tolist()
+        small = classes[counts.argmin()]
+        small = small.item() if hasattr(small, "item") else small  # np or str
+        logme_hint = "metric='logme' (CLI: --metric logme), which needs no folds"
+        if counts.min() < 2:
+            raise InvalidInputError(
+                f"class {small!r} has a single sample: the probe's folds need at "
+                f"least 2 a class; use {logme_hint}")
         raise InvalidInputError(
-            f"class {small!r} has {counts.min()} samples, fewer "
-            f"than the probe's cv={cv} folds: pass a smaller cv, or "
-            f"metric='logme' (no folds)")
+            f"class {small!r} has {counts.min()} samples, fewer than the probe's "
+            f"cv={cv} folds: pass cv={counts.min()} or less (CLI: --cv "
+            f"{counts.min()}), or {logme_hint}")
 
 
 def _as_estimators(candidates, modality: str) -> list:
@@ -299,7 +311,8 @@ def _check_spec_modality(i: int, spec, modality: str) -> None:
     kind = infer_modality(spec)
     if kind != modality:
         raise ParameterError(f"candidate {i} ({os.fspath(spec)!r}) is a {kind} "
-                             f"model, but X holds {modality}s")
+                             f"model, but X holds {modality}s (pass modality= "
+                             f"when strings are read wrongly)")
 
 
 def candidate_name(estimator) -> str:

@@ -22,8 +22,21 @@ __all__ = ["embed_candidates", "modality_of"]
 _PER_CANDIDATE = ("layer", "pooling", "cache", "progress")
 
 
-def modality_of(X) -> str:
-    """``"image"`` or ``"text"``: strings are texts unless every one is a file."""
+def modality_of(X, modality: str | None = None) -> str:
+    """``"image"`` or ``"text"``: ``modality`` when given; else images unless
+    ``X`` holds strings, and strings are texts unless every one ends with an
+    image suffix (``sktransfer.data.IMAGE_SUFFIXES``; a URL's query ignored).
+
+    No file is looked at: texts that happen to name files are texts.
+    """
+    from sktransfer.data import IMAGE_SUFFIXES
+    from sktransfer.exceptions import ParameterError
+
+    if modality is not None:
+        if modality not in ("image", "text"):
+            raise ParameterError(f"modality={modality!r} must be 'image', 'text' "
+                                 f"or None (read from X)")
+        return modality
     if hasattr(X, "columns") and hasattr(X, "iloc") and X.shape[1] == 1:
         X = X.iloc[:, 0]
     if hasattr(X, "iloc"):
@@ -36,7 +49,9 @@ def modality_of(X) -> str:
     except TypeError:  # not a sequence: the embedder's coercion names it
         return "image"
     if strings:
-        return "image" if all(os.path.isfile(i) for i in items) else "text"
+        return "image" if all(
+            os.path.splitext(i.split("?")[0])[1].lower() in IMAGE_SUFFIXES
+            for i in items) else "text"
     return "image"
 
 
