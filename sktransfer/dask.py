@@ -29,7 +29,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import fill_doc
 from sktransfer.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,

@@ -92,3 +92,14 @@ def test_demo_quick_writes_tables_and_plots(tmp_path):
                               "accuracy_mean"].max()
     assert images.loc[images.index.str.contains("frozen"),
                       "accuracy_mean"].item() > best_scratch
+
+
+def test_raw_pixels_names_its_features_and_sets_output(patches):
+    X, _, _, _ = patches
+    pixels = RawPixels(size=4).fit(X)
+    names = pixels.get_feature_names_out()
+    assert names.tolist() == [f"rawpixels{i}" for i in range(48)]
+    frame = pixels.set_output(transform="pandas").transform(X[:3])
+    assert frame.columns.tolist() == names.tolist()
+    np.testing.assert_array_equal(frame.to_numpy(),
+                                  RawPixels(size=4).fit(X).transform(X[:3]))

@@ -5,6 +5,8 @@ on real chatterbot texts, with the bundled all-MiniLM-L6-v2, that the class
 names and the contrastive tuning do what they are for.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -298,3 +300,41 @@ def test_cli_few_shot_fit_and_report(tiny, tmp_path, capsys):
     assert isinstance(sktransfer.load(model), FewShotTextClassifier)
     page = next(report.glob("*.html")).read_text()
     assert "<h2>Metrics" in page and "predicted: " in page
+
+
+# --- scikit-learn conventions (issue 33) ---------------------------------------------
+
+
+@pytest.mark.parametrize("estimator", [
+    FewShotTextClassifier(), FewShotTextClassifier(head=LogisticRegression(C=2.0)),
+    ZeroShotTextClassifier(), ZeroShotTextClassifier(labels={"a": "about a"}),
+], ids=repr)
+def test_the_data_free_sklearn_checks(estimator, data_free_checks):
+    from sklearn.utils import estimator_checks as checks
+
+    data_free_checks(estimator)
+    checks.check_parameters_default_constructible(type(estimator).__name__,
+                                                  estimator)
+
+
+def test_set_params_never_fills_head_and_fit_leaves_it_alone(tiny):
+    clf = FewShotTextClassifier(tiny, n_pairs=0)
+    clf.set_params(n_pairs=0, lr=1e-3)
+    clf.fit(TEXTS, LABELS)
+    assert clf.head is None and isinstance(clf.head_, LogisticRegression)
+    assert clone(clf).get_params()["head"] is None
+
+
+def test_fewshot_transform_names_its_features_and_sets_output(tiny):
+    clf = FewShotTextClassifier(tiny, n_pairs=0).fit(TEXTS, LABELS)
+    names = clf.get_feature_names_out()
+    assert names.tolist() == [f"fewshottextclassifier{i}" for i in range(32)]
+    frame = clf.set_output(transform="pandas").transform(TEXTS[:2])
+    assert frame.columns.tolist() == names.tolist()
+    np.testing.assert_allclose(frame.to_numpy(), clf.set_output(
+        transform="default").transform(TEXTS[:2]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X has feature names" from the head
+        labels = clf.set_output(transform="pandas").predict(TEXTS)
+    assert labels.tolist() == clf.set_output(transform="default").predict(
+        TEXTS).tolist()

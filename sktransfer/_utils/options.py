@@ -6,6 +6,7 @@ __all__ = [
     "ADAPT_LOSS_NAMES",
     "IMAGE_AUGMENT_PRESETS",
     "IMAGE_POOLINGS",
+    "KERNEL_NAMES",
     "REGRESSION_LOSS_NAMES",
     "RUNTIME_NAMES",
     "TEXT_POOLING_NAMES",
@@ -19,3 +20,6 @@ TEXT_POOLING_NAMES = ("mean", "cls", "max")
 IMAGE_AUGMENT_PRESETS = ("default", "light", "strong")
 ADAPT_LOSS_NAMES = ("coral", "dann", "mmd")
 REGRESSION_LOSS_NAMES = ("mse", "huber")
+#: ``sklearn.metrics.pairwise_kernels`` metrics of the adaptation methods
+#: (the first four take ``gamma``)
+KERNEL_NAMES = ("rbf", "laplacian", "poly", "sigmoid", "linear", "cosine")

@@ -58,6 +58,7 @@ from sktransfer._utils.options import (
     ADAPT_LOSS_NAMES,
     IMAGE_AUGMENT_PRESETS,
     IMAGE_POOLINGS,
+    KERNEL_NAMES,
     REGRESSION_LOSS_NAMES,
     RUNTIME_NAMES,
     TEXT_POOLING_NAMES,
@@ -465,6 +466,104 @@ always run in torch.""", (StrOptions(set(RUNTIME_NAMES)),), "auto"),
         "float",
         "How many examples a description is worth in its prototype; 0 ignores "
         "the descriptions of classes that have examples.", (real(0),), 2.0),
+    ("size", "raw_pixels"): Param(
+        "int", "Side of the square each image is resized to.", (count(1),), 32),
+    # --- sktransfer.adapt ----------------------------------------------------
+    ("estimator", "adapt"): Param(
+        "classifier or None",
+        "Trained on the labelled rows (the source rows aligned, mapped or "
+        "weighted by the method, labelled target rows as they are); cloned at "
+        "fit. The re-weighting methods (importance weights, KMM, TrAdaBoost) "
+        "pass ``sample_weight``: its ``fit`` must accept it (the last step's, "
+        "for a ``Pipeline``). None uses ``LogisticRegression(max_iter=1000)``.",
+        (HasMethods(["fit", "predict"]), None), None),
+    ("estimator", "boost_regressor"): Param(
+        "regressor or None",
+        "Base learner; its ``fit`` must accept ``sample_weight``. None uses "
+        "``DecisionTreeRegressor(max_depth=4, random_state=0)``.",
+        (HasMethods(["fit", "predict"]), None), None),
+    "n_estimators": Param(
+        "int", "Boosting rounds ``N``.", (count(1),), 20),
+    ("eps", "coral"): Param(
+        "float",
+        "Added to the diagonal of both covariances (the paper's ``lambda``); "
+        "keeps them invertible. Scale it with the feature variances.",
+        (real(0),), 1.0),
+    ("eps", "kmm"): Param(
+        "float or None",
+        "Sum-constraint tolerance; None is ``(sqrt(n_S) - 1) / sqrt(n_S)``.",
+        (real(0), None), None),
+    "align_mean": Param(
+        "bool", "Also move the source mean onto the target mean.",
+        ("boolean",), True),
+    "domain_classifier": Param(
+        "classifier with ``predict_proba`` or None",
+        "Source-vs-target classifier, cloned at fit. None uses "
+        "``LogisticRegression(max_iter=1000)``.",
+        (HasMethods(["fit", "predict_proba"]), None), None),
+    "clip": Param(
+        "float",
+        "Largest density ratio kept before normalisation; bounds the variance.",
+        (real(0, None, closed="neither"),), 10.0),
+    "kernel": Param(
+        '{"rbf", "laplacian", "poly", "sigmoid", "linear", "cosine"}',
+        "A ``sklearn.metrics.pairwise.pairwise_kernels`` metric.",
+        (StrOptions(set(KERNEL_NAMES)),)),
+    "gamma": Param(
+        "float or None",
+        "Kernel coefficient; None is ``1 / (n_features * X.var())`` over the "
+        "source and target rows (scikit-learn's ``\"scale\"``).",
+        (real(0, None, closed="neither"), None), None),
+    "B": Param("float", "Upper bound of each weight.",
+               (real(0, None, closed="neither"),), 1000.0),
+    ("max_iter", "kmm"): Param(
+        "int", "Maximum projected-gradient iterations.", (count(1),), 1000),
+    ("max_iter", "regularized"): Param(
+        "int", "Maximum L-BFGS iterations.", (count(1),), 1000),
+    "max_samples": Param(
+        "int",
+        "Largest number of rows ``fit`` accepts (a guard on the memory of the "
+        "kernel matrix, quadratic in the rows).", (count(1),)),
+    "alpha": Param(
+        "float",
+        "Strength of the pull toward the source coefficients ``w_S``; tune it "
+        "with ``GridSearchCV``.", (real(0),), 1.0),
+    ("source_estimator", "regressor"): Param(
+        "fitted linear regressor or None",
+        "Its ``coef_`` is ``w_S``. Wrap it in ``sklearn.frozen.FrozenEstimator`` "
+        "so that ``clone`` (``GridSearchCV``) keeps it fitted.",
+        (HasMethods(["predict"]), None), None),
+    ("source_estimator", "classifier"): Param(
+        "fitted linear classifier or None",
+        "Its ``coef_`` is ``W_S`` (e.g. a ``LogisticRegression`` trained on the "
+        "source domain, with the same classes). Wrap it in "
+        "``sklearn.frozen.FrozenEstimator`` so that ``clone`` "
+        "(``GridSearchCV``) keeps it fitted.",
+        (HasMethods(["predict"]), None), None),
+    ("source_coef", "regressor"): Param(
+        "array-like of shape (n_features,) or None",
+        "``w_S`` given directly (instead of ``source_estimator``).",
+        ("array-like", None), None),
+    ("source_coef", "classifier"): Param(
+        "array-like of shape (n_features,) or (n_classes, n_features) or None",
+        "``W_S`` given directly (instead of ``source_estimator``); one row for "
+        "two classes, one per class otherwise.", ("array-like", None), None),
+    "fit_intercept": Param(
+        "bool", "Fit an unpenalised intercept.", ("boolean",), True),
+    ("n_components", "subspace"): Param(
+        "int or None",
+        "Subspace dimension ``d``; at most the number of features and of rows "
+        "in each domain (a larger value is an error). ``d`` equal to the "
+        "number of features aligns nothing but the means: choose it smaller. "
+        "None uses half the number of features, capped by the rows of each "
+        "domain.", (count(1), None), None),
+    ("n_components", "tca"): Param(
+        "int", "Number of transfer components.", (count(1),), 10),
+    "mu": Param(
+        "float",
+        "Trade-off: larger ``mu`` matches the domains less and keeps more "
+        "variance. Scale it with ``K`` (e.g. ``linear`` on raw features).",
+        (real(0, None, closed="neither"),), 1.0),
 }
 
 

@@ -11,7 +11,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     TransformerMixin,
-    _fit_context,
     clone,
 )
 from sklearn.linear_model import LogisticRegression
@@ -19,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import fill_doc, validate_params
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
     check_domains,
@@ -72,7 +71,6 @@ class AdaptingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     @fill_doc(**DOCS)
-    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Adapt to the target rows and fit the estimator on the labelled rows.
 
@@ -83,6 +81,7 @@ class AdaptingClassifier(ClassifierMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
+        validate_params(self)
         X, y = validate_data(self, X, y)
         source, target, labelled, self.classes_ = labelled_classes(y, sample_domain)
         X_train, weights = self._adapt(X, source, target)
@@ -134,7 +133,6 @@ class DomainTransformer(TransformerMixin, BaseEstimator):
         return X, target
 
     @fill_doc(**DOCS)
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any | None = None,
             sample_domain: Any | None = None) -> Self:
         """Learn the map from the source and target rows.
@@ -146,5 +144,6 @@ class DomainTransformer(TransformerMixin, BaseEstimator):
         self : object
             The fitted transformer.
         """
+        validate_params(self)
         self._fit_domains(*self._split(X, y, sample_domain))
         return self

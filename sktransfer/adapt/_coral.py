@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin
-from sklearn.utils._param_validation import HasMethods, Interval
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import declare
 from sktransfer.adapt._base import AdaptingClassifier, DomainTransformer
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import NoTargetSamplesWarning
@@ -34,6 +32,7 @@ def _sqrt_and_inv_sqrt(C):
     return (vectors * root) @ vectors.T, (vectors / root) @ vectors.T
 
 
+@declare("coral", fragments=DOCS)
 class CORAL(OneToOneFeatureMixin, DomainTransformer):
     """Align the second moments of source features to the target domain.
 
@@ -52,11 +51,7 @@ class CORAL(OneToOneFeatureMixin, DomainTransformer):
 
     Parameters
     ----------
-    eps : float, default=1.0
-        Added to the diagonal of both covariances (the paper's ``lambda``); keeps
-        them invertible. Scale it with the feature variances.
-    align_mean : bool, default=True
-        Also move the source mean onto the target mean.
+    %(parameters)s
 
     Attributes
     ----------
@@ -85,11 +80,6 @@ class CORAL(OneToOneFeatureMixin, DomainTransformer):
     >>> bool(X_aligned.std() > 2)
     True
     """
-
-    _parameter_constraints = {
-        "eps": [Interval(Real, 0, None, closed="left")],
-        "align_mean": ["boolean"],
-    }
 
     def __init__(self, eps: float = 1.0, align_mean: bool = True):
         self.eps = eps
@@ -126,7 +116,7 @@ class CORAL(OneToOneFeatureMixin, DomainTransformer):
         return (X - self.source_mean_) @ self.coral_matrix_ + self.target_mean_
 
 
-@fill_doc(**DOCS)
+@declare("coral", "adapt", fragments=DOCS)
 class CORALClassifier(AdaptingClassifier):
     """Train on CORAL-aligned source rows, predict on target rows as they are.
 
@@ -137,13 +127,7 @@ class CORALClassifier(AdaptingClassifier):
 
     Parameters
     ----------
-    estimator : classifier, default=None
-        Trained on the aligned rows. ``None`` uses
-        ``LogisticRegression(max_iter=1000)``.
-    eps : float, default=1.0
-        Covariance regularisation, see :class:`CORAL`.
-    align_mean : bool, default=True
-        Also align the means, see :class:`CORAL`.
+    %(parameters)s
 
     Attributes
     ----------
@@ -166,11 +150,6 @@ class CORALClassifier(AdaptingClassifier):
     >>> clf.predict(X[-3:]).shape
     (3,)
     """
-
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        **CORAL._parameter_constraints,
-    }
 
     def __init__(
         self,

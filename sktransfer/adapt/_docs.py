@@ -1,8 +1,9 @@
 """numpydoc text the adaptation estimators share, written once.
 
 Each docstring names what it takes on a line of its own (``%(classifier_fit)s``)
-and its class or function is decorated with ``fill_doc(**DOCS)``
-(``sktransfer._utils.docs``).
+and its class is decorated with ``declare(..., fragments=DOCS)``, a function
+with ``fill_doc(**DOCS)`` (``sktransfer._utils.params``). Parameters of the
+estimators are in the package's parameter table, not here.
 """
 
 __all__ = ["DOCS"]
@@ -53,10 +54,6 @@ n_features_in_ : int
 >>> rng = np.random.RandomState(0)
 >>> X = rng.normal(size=(60, 2))
 >>> domain = np.r_[np.ones(40), -2 * np.ones(20)]
-""",
-    "n_estimators": """
-n_estimators : int, default=20
-    Boosting rounds ``N``.
 """,
     "boosting_attributes": """
 estimators_ : list of estimators

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils._param_validation import HasMethods, Interval
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import declare, fill_doc
 from sktransfer.adapt._base import AdaptingClassifier
 from sktransfer.adapt._docs import DOCS
 
@@ -91,7 +89,7 @@ class _SourceWeightedClassifier(AdaptingClassifier):
         return X, weights
 
 
-@fill_doc(**DOCS)
+@declare("adapt", fragments=DOCS)
 class ImportanceWeightedClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by importance weighting of the source rows.
 
@@ -103,14 +101,7 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
 
     Parameters
     ----------
-    estimator : classifier, default=None
-        Trained on the weighted labelled rows; its ``fit`` must accept
-        ``sample_weight`` (the last step's, for a ``Pipeline``). ``None`` uses
-        ``LogisticRegression(max_iter=1000)``.
-    domain_classifier : classifier with ``predict_proba``, default=None
-        Source-vs-target classifier. ``None`` uses ``LogisticRegression``.
-    clip : float, default=10.0
-        Largest density ratio kept before normalisation; bounds the variance.
+    %(parameters)s
 
     Attributes
     ----------
@@ -137,12 +128,6 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
     >>> clf.predict(X[-3:]).shape
     (3,)
     """
-
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "domain_classifier": [HasMethods(["fit", "predict_proba"]), None],
-        "clip": [Interval(Real, 0, None, closed="neither")],
-    }
 
     def __init__(
         self,

@@ -6,15 +6,13 @@ selection bias by unlabeled data", NIPS 19.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
 from sklearn.metrics.pairwise import pairwise_kernels
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import declare, fill_doc
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import _SourceWeightedClassifier
 from sktransfer.adapt._utils import KERNELS, check_kernel_size, kernel_params
@@ -117,7 +115,7 @@ def kernel_mean_matching(
     return b, n_iter
 
 
-@fill_doc(**DOCS)
+@declare("kmm", "adapt", fragments=DOCS)
 class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     """Covariate-shift adaptation by kernel mean matching (KMM) weights.
 
@@ -136,22 +134,7 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
 
     Parameters
     ----------
-    estimator : classifier, default=None
-        Its ``fit`` must accept ``sample_weight`` (the last step's, for a
-        ``Pipeline``). ``None`` uses ``LogisticRegression(max_iter=1000)``.
-    kernel : {"rbf", "laplacian", "linear", "poly", "sigmoid", "cosine"}, \
-            default="rbf"
-        Kernel of the mean embedding.
-    gamma : float, default=None
-        Kernel coefficient; ``None`` is ``1 / (n_features * X.var())``.
-    B : float, default=1000.0
-        Upper bound of each weight.
-    eps : float, default=None
-        Sum-constraint tolerance; ``None`` is ``(sqrt(n_S) - 1) / sqrt(n_S)``.
-    max_iter : int, default=1000
-        Maximum solver iterations.
-    max_samples : int, default=10000
-        Largest number of source rows accepted (kernel memory guard).
+    %(parameters)s
 
     Attributes
     ----------
@@ -177,16 +160,6 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     >>> bool(clf.weights_[X[:40, 0] > 1].mean() > clf.weights_[X[:40, 0] < -1].mean())
     True
     """
-
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "kernel": [StrOptions(_KERNELS)],
-        "gamma": [Interval(Real, 0, None, closed="neither"), None],
-        "B": [Interval(Real, 0, None, closed="neither")],
-        "eps": [Interval(Real, 0, None, closed="left"), None],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_samples": [Interval(Integral, 1, None, closed="left")],
-    }
 
     def __init__(
         self,

@@ -9,18 +9,17 @@ classifier's is pulled toward the source estimator's intercept when it has one.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg, optimize
 from scipy.special import expit, log_expit, log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.multiclass import check_classification_targets
-from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._utils.params import declare, validate_params
 from sktransfer.adapt._utils import (
     check_n_classes,
     domain_mask,
@@ -37,12 +36,6 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = ["RegularizedTransferClassifier", "RegularizedTransferRegressor"]
 
-_PARAMS = {
-    "alpha": [Interval(Real, 0, None, closed="left")],
-    "source_estimator": [HasMethods(["predict"]), None],
-    "source_coef": ["array-like", None],
-    "fit_intercept": ["boolean"],
-}
 
 
 def _source_coef(est, shape):
@@ -112,7 +105,6 @@ class _RegularizedTransfer(BaseEstimator):
     """``fit`` of both estimators: the labelled target rows, then
     ``_fit_target(X, y)``; subclasses set ``_regression``."""
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Fit on labelled target rows.
 
@@ -133,11 +125,13 @@ class _RegularizedTransfer(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        validate_params(self)
         X, y = validate_data(self, X, y, y_numeric=self._regression)
         self._fit_target(*_select_target_data(X, y, sample_domain, self._regression))
         return self
 
 
+@declare("regressor")
 class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransfer):
     """Ridge regression shrunk toward a source model's coefficients.
 
@@ -149,15 +143,7 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransfer):
 
     Parameters
     ----------
-    alpha : float, default=1.0
-        Strength of the pull toward ``w_S``; tune it with ``GridSearchCV``.
-    source_estimator : fitted linear regressor, default=None
-        Its ``coef_`` is ``w_S``. Wrap it in ``sklearn.frozen.FrozenEstimator``
-        so that ``clone`` (``GridSearchCV``) keeps it fitted.
-    source_coef : array-like of shape (n_features,), default=None
-        ``w_S`` given directly (instead of ``source_estimator``).
-    fit_intercept : bool, default=True
-        Fit an unpenalised intercept.
+    %(parameters)s
 
     Attributes
     ----------
@@ -185,8 +171,6 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransfer):
     >>> np.round(reg.fit(X, y).coef_, 2)
     array([1. , 2. , 2.5])
     """
-
-    _parameter_constraints = dict(_PARAMS)
 
     def __init__(
         self,
@@ -247,6 +231,7 @@ def _logistic_loss(params, X, Y, W_source, alpha, fit_intercept, b_source=None):
     return loss, np.concatenate([grad_W.ravel(), grad_b])
 
 
+@declare("classifier", "regularized")
 class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransfer):
     """Logistic regression shrunk toward a source model's coefficients.
 
@@ -268,20 +253,7 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransfer):
 
     Parameters
     ----------
-    alpha : float, default=1.0
-        Strength of the pull toward ``W_S``; tune it with ``GridSearchCV``.
-    source_estimator : fitted linear classifier, default=None
-        Its ``coef_`` is ``W_S`` (e.g. a ``LogisticRegression`` trained on the
-        source domain, with the same classes). Wrap it in
-        ``sklearn.frozen.FrozenEstimator`` so that ``clone`` (``GridSearchCV``)
-        keeps it fitted.
-    source_coef : array-like of shape (n_features,) or (n_classes, n_features), \
-            default=None
-        ``W_S`` given directly; one row for two classes, one per class otherwise.
-    fit_intercept : bool, default=True
-        Fit an unpenalised intercept.
-    max_iter : int, default=1000
-        Maximum L-BFGS iterations.
+    %(parameters)s
 
     Attributes
     ----------
@@ -315,11 +287,6 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransfer):
     >>> clf.fit(X_tgt, X_tgt[:, 0] > 0.2).predict(X_tgt[:3]).shape
     (3,)
     """
-
-    _parameter_constraints = {
-        **_PARAMS,
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-    }
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_array
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import fill_doc
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import importance_weights
 from sktransfer.adapt._utils import NoTargetSamplesWarning, split_domains

@@ -8,22 +8,19 @@ analysis", IEEE TNN 22(2).
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from scipy import linalg
 from scipy.sparse.linalg import svds
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, _fit_context
+from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import pairwise_kernels
-from sklearn.utils._param_validation import Interval, StrOptions
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import declare, fill_doc, validate_params
 from sktransfer.adapt._base import DomainTransformer
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
-    KERNELS,
     check_kernel_size,
     kernel_params,
     target_mask,
@@ -41,7 +38,7 @@ def _check_components(n_components, limit, what):
         )
 
 
-@fill_doc(**DOCS)
+@declare("subspace", fragments=DOCS)
 class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     """Align the source PCA subspace with the target PCA subspace.
 
@@ -61,11 +58,7 @@ class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
 
     Parameters
     ----------
-    n_components : int, default=None
-        Subspace dimension ``d``; at most the number of features and of rows in
-        each domain (a larger value is an error). ``d`` equal to the number of
-        features aligns nothing but the means: choose it smaller. ``None`` uses
-        half the number of features, capped by the rows of each domain.
+    %(parameters)s
 
     Attributes
     ----------
@@ -96,10 +89,6 @@ class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     (100, 2)
     """
 
-    _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-    }
-
     def __init__(self, n_components: int | None = None):
         self.n_components = n_components
 
@@ -121,7 +110,6 @@ class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
         self.alignment_matrix_ = self.source_components_ @ self.target_components_.T
 
     @fill_doc(**DOCS)
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(
         self,
         X: Any,
@@ -137,6 +125,7 @@ class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
         X_new : ndarray of shape (n_samples, n_components)
             Rows in the target subspace's coordinates.
         """
+        validate_params(self)
         X, target = self._split(X, y, sample_domain)
         self._fit_domains(X, target)
         return self._map(X, target)
@@ -204,7 +193,7 @@ def _transfer_components(K, u, mu, k):
     ).T  # A^{-1/2} symmetric: (A^{-1/2} v)^T = v^T A^{-1/2}
 
 
-@fill_doc(**DOCS)
+@declare("tca", fragments=DOCS)
 class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     """Transfer component analysis: a kernel subspace where the domains match.
 
@@ -230,18 +219,7 @@ class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransform
 
     Parameters
     ----------
-    n_components : int, default=10
-        Number of transfer components.
-    mu : float, default=1.0
-        Trade-off: larger ``mu`` matches the domains less and keeps more
-        variance. Scale it with ``K`` (e.g. ``linear`` on raw features).
-    kernel : {"linear", "rbf", "laplacian", "poly", "sigmoid", "cosine"}, \
-            default="linear"
-        ``pairwise_kernels`` metric.
-    gamma : float, default=None
-        Kernel coefficient; ``None`` is ``1 / (n_features * X.var())``.
-    max_samples : int, default=5000
-        Largest number of rows accepted by ``fit``.
+    %(parameters)s
 
     Attributes
     ----------
@@ -268,14 +246,6 @@ class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransform
     >>> tca.transform(X).shape
     (100, 2)
     """
-
-    _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "mu": [Interval(Real, 0, None, closed="neither")],
-        "kernel": [StrOptions(set(KERNELS))],
-        "gamma": [Interval(Real, 0, None, closed="neither"), None],
-        "max_samples": [Interval(Integral, 1, None, closed="left")],
-    }
 
     def __init__(
         self,

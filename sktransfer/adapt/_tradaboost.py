@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,14 +15,12 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
-    _fit_context,
     clone,
 )
 from sklearn.tree import DecisionTreeRegressor
-from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sktransfer._utils.docs import fill_doc
+from sktransfer._utils.params import declare, validate_params
 from sktransfer.adapt._base import DEFAULT_ESTIMATOR, fit_weighted
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
@@ -115,16 +112,10 @@ class _TrAdaBoost(BaseEstimator):
     ``_regression``, ``_loss`` (each row's error in [0, 1]) and
     ``_default_estimator()``."""
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-    }
-
     def __init__(self, estimator: BaseEstimator | None = None, n_estimators: int = 20):
         self.estimator = estimator
         self.n_estimators = n_estimators
 
-    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
         """Boost on the labelled source and labelled target rows.
 
@@ -144,6 +135,7 @@ class _TrAdaBoost(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        validate_params(self)
         X, y, is_target = _prepare(self, X, y, sample_domain, self._regression)
         base = self._default_estimator() if self.estimator is None else self.estimator
         if not is_target.any():
@@ -153,7 +145,7 @@ class _TrAdaBoost(BaseEstimator):
         return self
 
 
-@fill_doc(**DOCS)
+@declare("adapt", fragments=DOCS)
 class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
     """TrAdaBoost: boosting that trusts the source rows less every round.
 
@@ -180,10 +172,7 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
 
     Parameters
     ----------
-    estimator : classifier, default=None
-        Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
-        ``LogisticRegression(max_iter=1000)``.
-    %(n_estimators)s
+    %(parameters)s
 
     Attributes
     ----------
@@ -229,7 +218,7 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
         return self.classes_[proba.argmax(axis=1)]
 
 
-@fill_doc(**DOCS)
+@declare("boost_regressor", fragments=DOCS)
 class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
     """TrAdaBoost.R2: TrAdaBoost for regression (Pardoe & Stone 2010).
 
@@ -249,10 +238,7 @@ class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
 
     Parameters
     ----------
-    estimator : regressor, default=None
-        Base learner; its ``fit`` must accept ``sample_weight``. ``None`` uses
-        ``DecisionTreeRegressor(max_depth=4, random_state=0)``.
-    %(n_estimators)s
+    %(parameters)s
 
     Attributes
     ----------

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from sktransfer._utils.options import KERNEL_NAMES
 from sktransfer.exceptions import InvalidInputError
 
 try:  # scikit-learn >= 1.6
@@ -209,8 +210,8 @@ def check_kernel_size(n_rows, max_samples, estimator_name, what="rows"):
         )
 
 
-GAMMA_KERNELS = ("rbf", "laplacian", "poly", "sigmoid")
-KERNELS = (*GAMMA_KERNELS, "linear", "cosine")
+KERNELS = KERNEL_NAMES  # declared with the parameter
+GAMMA_KERNELS = KERNELS[:4]  # ("rbf", "laplacian", "poly", "sigmoid")
 
 
 def kernel_params(kernel, gamma, X):

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -57,7 +62,8 @@ def default_head() -> LogisticRegression:
 
 
 @declare("fewshot", "text")
-class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
+class FewShotTextClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                            TextClassifierMixin, BaseEstimator):
     """Few-shot text classification: contrastive tuning, then a head.
 
     SetFit's two stages in one estimator:
@@ -274,13 +280,21 @@ class FewShotTextClassifier(TextClassifierMixin, BaseEstimator):
         Returns
         -------
         embeddings : ndarray of shape (n_samples, n_features), float32
-            What the head is trained on.
+            What the head is trained on; the columns are named
+            ``fewshottextclassifier0``, ... (``get_feature_names_out``), so
+            ``set_output(transform="pandas")`` gives a DataFrame.
         """
         check_is_fitted(self, "head_")
         return self._embed(as_text_list(X))
 
+    @property
+    def _n_features_out(self) -> int:  # get_feature_names_out: the embedding's
+        return self.encoder_.out_features
+
     def _scores(self, X):  # predict / predict_proba: the head on the features
-        return self.transform(X)  # checks the fit first
+        # not self.transform: set_output(transform="pandas") wraps that one
+        check_is_fitted(self, "head_")
+        return self._embed(as_text_list(X))
 
     def _labels(self, features):
         if self._is_multilabel():
