@@ -49,19 +49,26 @@ __all__ = [
     "DUPLICATE_THRESHOLDS",
     "find_duplicates",
     "find_label_issues",
+    "duplicates_from_features",
     "find_outliers",
-    "image_thumbnails",
     "issues_from_proba",
+    "ngram_vectors",
     "out_of_fold_proba",
+    "perceptual_hashes",
 ]
 
 METHODS = ("auto", "confident", "cleanlab")
-# cosine similarity above which two embeddings are copies of one input
-# (re-encoded, resized, lightly cropped); measured in benchmarks/bench_audit.py
-DUPLICATE_THRESHOLDS = {"thumbnail": 0.9, "image": 0.95, "text": 0.9}
-THUMBNAIL_SIDE = 12  # images are compared as gray THUMBNAIL_SIDE^2 thumbnails
+# Duplicates (find_duplicates): chosen on the dev sets of
+# benchmarks/bench_audit_suite.py. The embeddings' cosine similarity for copies,
+# with a perceptual hash (images), n-grams (texts), or alone (precomputed):
+DUPLICATE_THRESHOLDS = {"image": 0.7, "text": 0.9, "precomputed": 0.95}
+HASH_SURE, HASH_MAYBE = 12, 14  # pHash bits apart: a copy; a copy if embeddings agree
+NGRAM_SURE, NGRAM_MAYBE = 0.85, 0.7  # char 3-gram cosine: likewise, for texts
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-OUTLIER_MADS = 4.0  # an outlier lies this many MADs above the median score
+# Outliers (find_outliers): at most this share flagged, and only rows this many
+# times farther from their nearest class than its members are from each other
+OUTLIER_CONTAMINATION = 0.02
+OUTLIER_RATIO = 1.5
 
 
 def find_label_issues(
@@ -228,102 +235,228 @@ def find_duplicates(
 ) -> list[list[int]]:
     """Groups of near-identical inputs: copies re-encoded, resized or cropped.
 
-    Two inputs are copies when the cosine similarity of their descriptors
-    (image thumbnails, text embeddings) reaches ``threshold``; groups are the
-    connected sets of copies.
+    Two signals are combined, one that sees what an input *is* (a pretrained
+    embedding) and one that sees how it is *written or drawn*:
+
+    - images: a 64-bit perceptual hash (:func:`perceptual_hashes`, the DCT
+      pHash). Two images are copies when their hashes differ in at most
+      ``HASH_SURE`` bits, or in at most ``HASH_MAYBE`` bits and their
+      embeddings reach cosine ``threshold``. The hash alone misses crops and
+      strong re-encodings; the embedding alone matches different crops of one
+      texture (same content, not a copy); together they need both.
+    - texts: character n-grams (:func:`ngram_vectors`): copies when the
+      n-gram cosine reaches ``NGRAM_SURE``, or ``NGRAM_MAYBE`` with the
+      embeddings at ``threshold``. Case, punctuation, spacing and a changed
+      word move the n-grams little; a paraphrase on the same topic shares its
+      embedding, not its n-grams.
+    - ``embedder="precomputed"``: the embeddings alone, cosine >= ``threshold``.
+
+    Groups are the connected sets of copies. Thresholds were chosen on the
+    dev sets of ``benchmarks/bench_audit_suite.py`` (docs/audit.md).
 
     Parameters
     ----------
     X : images, texts, or (``embedder="precomputed"``) an embedding matrix
     embedder : transformer, "precomputed" or None, default=None
-        None: gray thumbnails (:func:`image_thumbnails`) for images,
-        ``PretrainedTextEmbeddings()`` for texts.
+        None: ``PretrainedImageFeatures()`` for images,
+        ``PretrainedTextEmbeddings()`` for texts. A fitted embedder is used
+        as it is (its cache spares a second embedding).
     threshold : float in (0, 1] or "auto", default="auto"
-        ``"auto"``: ``DUPLICATE_THRESHOLDS`` of what is compared (0.9 for
-        image thumbnails, 0.9 for text embeddings, 0.95 for an embedder or
-        precomputed embeddings).
+        Cosine similarity of the embeddings; ``"auto"``:
+        ``DUPLICATE_THRESHOLDS`` (image, text or precomputed).
 
     Returns
     -------
     list of list of int
         Each group's row numbers ascending; groups ordered by their first row.
     """
-    if embedder is None and input_modality(X) == "image":
-        features, modality = image_thumbnails(X), "thumbnail"
-    else:
-        features, modality = embed_inputs(X, embedder)
+    if isinstance(embedder, str) and embedder == "precomputed":
+        features, _ = embed_inputs(X, embedder)
+        return duplicates_from_features(features, threshold=threshold)
+    features, modality = embed_inputs(X, embedder)
+    if modality == "image":
+        return duplicates_from_features(features, hashes=perceptual_hashes(X),
+                                        threshold=threshold)
+    return duplicates_from_features(features, ngrams=ngram_vectors(_texts(X)),
+                                    threshold=threshold)
+
+
+def duplicates_from_features(
+    embeddings: np.ndarray, *, hashes: np.ndarray | None = None,
+    ngrams: Any = None, threshold: float | str = "auto",
+) -> list[list[int]]:
+    """:func:`find_duplicates`' groups from what it compares: embeddings and,
+    for images, :func:`perceptual_hashes` or, for texts, :func:`ngram_vectors`
+    (at most one of the two; with neither, the embeddings alone)."""
+    kind = ("image" if hashes is not None else
+            "text" if ngrams is not None else "precomputed")
     if threshold == "auto":
-        threshold = DUPLICATE_THRESHOLDS[modality]
+        threshold = DUPLICATE_THRESHOLDS[kind]
     if isinstance(threshold, str) or not 0 < float(threshold) <= 1:
         raise ParameterError(f"threshold must be a float in (0, 1] or 'auto', got "
                              f"{threshold!r}")
-    pairs = _similar_pairs(_unit(features), float(threshold))
-    return _groups(len(features), pairs)
+    unit = _unit(np.asarray(embeddings, dtype=np.float64))
+    if hashes is not None:
+        signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
+        other = signs.shape[1] - HASH_MAYBE * 2  # sign agreement at HASH_MAYBE bits
+        sure = signs.shape[1] - HASH_SURE * 2
+        second = (signs, other, sure)
+    elif ngrams is not None:
+        second = (ngrams, NGRAM_MAYBE, NGRAM_SURE)
+    else:
+        second = None
+    pairs = []
+    for start in range(0, len(unit), 1024):
+        similar = unit[start:start + 1024] @ unit.T
+        if second is None:
+            found = similar >= threshold
+        else:
+            matrix, maybe, sure = second
+            block = matrix[start:start + 1024] @ matrix.T
+            block = block.toarray() if hasattr(block, "toarray") else block
+            found = (block >= sure - 1e-9) | ((block >= maybe - 1e-9)
+                                              & (similar >= threshold))
+        for i, j in zip(*np.nonzero(found), strict=True):
+            if start + i < j:
+                pairs.append((start + int(i), int(j)))
+    return _groups(len(unit), pairs)
 
 
-def find_outliers(
-    X: Any, *, embedder: Any = None, n_neighbors: int = 10,
-) -> pd.DataFrame:
-    """Inputs far from every other input in embedding space.
+def perceptual_hashes(X: Any) -> np.ndarray:
+    """64-bit DCT perceptual hashes (pHash), one row of 64 bools per image.
 
-    The score of a row is the mean cosine distance to its ``n_neighbors``
-    nearest rows; it is an outlier when the score lies more than
-    ``OUTLIER_MADS`` median absolute deviations above the median.
-
-    Parameters
-    ----------
-    X : images, texts, or (``embedder="precomputed"``) an embedding matrix
-    embedder : transformer, "precomputed" or None, default=None
-        As in :func:`find_duplicates`.
-    n_neighbors : int, default=10
-        Capped at the number of rows minus one.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index = row number, columns ``score`` and ``is_outlier``, highest
-        score first.
-    """
-    features, _ = embed_inputs(X, embedder)
-    if len(features) < 3:
-        raise InvalidInputError(f"finding outliers needs at least 3 inputs, got "
-                                f"{len(features)}")
-    if not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
-        raise ParameterError(f"n_neighbors must be an int >= 1, got "
-                             f"{n_neighbors!r}")
-    unit = _unit(features)
-    k = min(int(n_neighbors), len(unit) - 1)
-    scores = np.empty(len(unit))
-    for start, block in _similarity_blocks(unit):
-        np.fill_diagonal(block[:, start:start + len(block)], -np.inf)
-        nearest = -np.partition(-block, k - 1, axis=1)[:, :k]
-        scores[start:start + len(block)] = 1 - nearest.mean(axis=1)
-    median = np.median(scores)
-    spread = np.median(np.abs(scores - median)) or 1e-12
-    frame = pd.DataFrame({"score": scores,
-                          "is_outlier": scores > median + OUTLIER_MADS * spread})
-    return frame.sort_values("score", ascending=False, kind="stable")
-
-
-def image_thumbnails(X: Any) -> np.ndarray:
-    """Gray ``THUMBNAIL_SIDE`` x ``THUMBNAIL_SIDE`` thumbnails (box-filtered,
-    mean removed, unit norm), one row per image: what copies share.
-
-    A network's embedding says what an image shows, so different crops of one
-    texture embed alike; the thumbnail keeps where things are, so it matches a
-    re-encoded, resized or slightly cropped copy and little else.
+    The gray image is resized to 32 x 32, its 2-D DCT taken, and the 8 x 8
+    lowest frequencies compared with their median: what survives re-encoding
+    and resizing, as ``imagehash.phash`` computes it.
     """
     from PIL import Image
+    from scipy.fft import dct
 
     from sktransfer.data import as_image_list, load_image
 
     rows = []
     for index, item in enumerate(as_image_list(X)):
-        gray = load_image(item, index).convert("L")
-        small = gray.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.BOX)  # type: ignore[attr-defined]
-        values = np.asarray(small, dtype=np.float64).ravel()
-        rows.append(values - values.mean())
-    return _unit(np.asarray(rows))
+        gray = load_image(item, index).convert("L").resize(
+            (32, 32), Image.LANCZOS)  # type: ignore[attr-defined]
+        pixels = np.asarray(gray, dtype=np.float64)
+        low = dct(dct(pixels, axis=0, norm="ortho"), axis=1, norm="ortho")[:8, :8]
+        rows.append((low > np.median(low)).ravel())
+    return np.asarray(rows, dtype=bool).reshape(-1, 64)
+
+
+def ngram_vectors(texts: Any) -> Any:
+    """Unit-norm TF-IDF vectors of each text's character 3-grams (lower case,
+    within words, spacing collapsed): a sparse matrix, one row a text."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [" ".join(str(t).split()) for t in texts]
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3),
+                                 lowercase=True, sublinear_tf=True)
+    try:
+        return vectorizer.fit_transform(texts)
+    except ValueError:  # no text holds a 3-gram: nothing in common
+        from scipy.sparse import csr_matrix
+
+        return csr_matrix((len(texts), 1))
+
+
+def find_outliers(
+    X: Any, y: ArrayLike | None = None, *, embedder: Any = None,
+    n_neighbors: int = 10, contamination: float = OUTLIER_CONTAMINATION,
+) -> pd.DataFrame:
+    """Inputs far from every class (or, without labels, from every input).
+
+    For each class, a row's distance to it is the mean cosine distance to its
+    ``n_neighbors`` nearest members of that class (itself left out), divided
+    by the class's own spread: the median of that distance over the class's
+    members. The score is the smallest over the classes: about 1 for a row
+    as close to some class as that class's members are to each other, large
+    for a row far from all of them. A varied class (a "misc" class, a class
+    shot in many settings) has a wide spread of its own, so its members are
+    not outliers for being varied. Without ``y`` the whole set is one class.
+
+    A row is an outlier when its score exceeds ``OUTLIER_RATIO`` and is among
+    the ``contamination`` share of highest scores: at most that share is
+    flagged (2% by default; the rows above the ratio may be fewer). The
+    frame's ``attrs`` hold the ``contamination`` and ``ratio`` used.
+
+    Parameters
+    ----------
+    X : images, texts, or (``embedder="precomputed"``) an embedding matrix
+    y : array-like of shape (n_samples,) or None, default=None
+        The labels; None treats the rows as one class.
+    embedder : transformer, "precomputed" or None, default=None
+        As in :func:`find_duplicates`.
+    n_neighbors : int, default=10
+        Capped at a class's size minus one.
+    contamination : float in (0, 0.5], default=0.02
+        The largest share of rows flagged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = row number, columns ``score``, ``nearest_class`` (the class the
+        score is measured to; None without ``y``) and ``is_outlier``, highest
+        score first.
+    """
+    if not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
+        raise ParameterError(f"n_neighbors must be an int >= 1, got "
+                             f"{n_neighbors!r}")
+    if isinstance(contamination, bool) or not isinstance(
+            contamination, (int, float)) or not 0 < contamination <= 0.5:
+        raise ParameterError(f"contamination must be a float in (0, 0.5], got "
+                             f"{contamination!r}")
+    features, _ = embed_inputs(X, embedder)
+    if len(features) < 3:
+        raise InvalidInputError(f"finding outliers needs at least 3 inputs, got "
+                                f"{len(features)}")
+    if y is None:
+        labels = np.zeros(len(features), dtype=int)
+        classes: np.ndarray = np.array([None], dtype=object)
+    else:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(features):
+            raise InvalidInputError(f"y must hold one label per input ({len(features)}"
+                                    f"), got shape {y.shape}")
+        classes, labels = np.unique(y, return_inverse=True)
+    unit = _unit(features)
+    distances = np.full((len(unit), len(classes)), np.inf)
+    spreads = np.full(len(classes), np.nan)
+    for k in range(len(classes)):
+        members = np.flatnonzero(labels == k)
+        if len(members) < 2:
+            continue  # a class of one row has no spread to measure
+        near = min(int(n_neighbors), len(members) - 1)
+        distance = np.empty(len(unit))
+        for start, block in _similarity_blocks(unit, columns=unit[members]):
+            rows = np.arange(start, start + len(block))
+            own = np.flatnonzero(labels[rows] == k)
+            block[own, np.searchsorted(members, rows[own])] = -np.inf  # itself
+            nearest = -np.partition(-block, near - 1, axis=1)[:, :near]
+            distance[rows] = 1 - nearest.mean(axis=1)
+        distances[:, k] = distance
+        spreads[k] = np.median(distance[members])
+    # a tight class is measured with the typical spread, not its own: a few
+    # odd crops of a uniform texture are not outliers of the whole set
+    floor = np.nanmedian(spreads) if np.isfinite(spreads).any() else 1.0
+    ratios = distances / np.maximum(np.nan_to_num(spreads, nan=np.inf),
+                                    max(float(floor), 1e-12))
+    nearest_class = ratios.argmin(axis=1)
+    scores = ratios[np.arange(len(unit)), nearest_class]
+    order = np.argsort(-scores, kind="stable")
+    is_outlier = np.zeros(len(unit), dtype=bool)
+    top = order[:int(np.ceil(contamination * len(unit)))]
+    is_outlier[top[scores[top] > OUTLIER_RATIO]] = True
+    frame = pd.DataFrame({"score": scores, "nearest_class": classes[nearest_class],
+                          "is_outlier": is_outlier})
+    frame = frame.iloc[order]
+    frame.attrs.update(contamination=float(contamination), ratio=OUTLIER_RATIO)
+    return frame
+
+
+def _texts(X: Any) -> list[str]:
+    items = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else X
+    return [str(t) for t in items]
 
 
 def embed_inputs(X: Any, embedder: Any = None) -> tuple[np.ndarray, str]:
@@ -374,20 +507,12 @@ def _unit(features: np.ndarray) -> np.ndarray:
     return features / np.where(norms > 0, norms, 1)
 
 
-def _similarity_blocks(unit: np.ndarray, rows: int = 1024):
-    """``(start, cosine similarities of unit[start:start+rows] to all)``: the
-    full matrix is never held at once."""
+def _similarity_blocks(unit: np.ndarray, rows: int = 1024, columns=None):
+    """``(start, cosine similarities of unit[start:start+rows] to columns)``
+    (all rows by default): the full matrix is never held at once."""
+    columns = unit if columns is None else columns
     for start in range(0, len(unit), rows):
-        yield start, unit[start:start + rows] @ unit.T
-
-
-def _similar_pairs(unit: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    pairs = []
-    for start, block in _similarity_blocks(unit):
-        for i, j in zip(*np.nonzero(block >= threshold), strict=True):
-            if start + i < j:
-                pairs.append((start + int(i), int(j)))
-    return pairs
+        yield start, unit[start:start + rows] @ columns.T
 
 
 def _groups(n: int, pairs) -> list[list[int]]:

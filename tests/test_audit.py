@@ -12,7 +12,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer.active import suggest_labels
-from sktransfer.audit import find_duplicates, find_label_issues, find_outliers
+from sktransfer.audit import (
+    HASH_MAYBE,
+    HASH_SURE,
+    confident_count,
+    duplicates_from_features,
+    find_duplicates,
+    find_label_issues,
+    find_outliers,
+    ngram_vectors,
+    perceptual_hashes,
+)
 from sktransfer.exceptions import InvalidInputError, ParameterError
 
 
@@ -57,6 +67,28 @@ def test_finds_flipped_digit_labels(digits, method):
     assert np.mean(frame.loc[truth, "suggested"] == y[truth]) >= 0.8
 
 
+def test_flagged_count_follows_the_estimated_noise(digits):
+    X, y = digits
+    clean = find_label_issues(linear(), X, y)
+    assert clean["is_issue"].mean() <= 0.05  # clean labels: few flagged
+    noisy, truth = flip(y, 0.2, seed=3)
+    frame = find_label_issues(linear(), X, noisy)
+    flagged = int(frame["is_issue"].sum())
+    # twice the noise, about twice the flags; the flags are the lowest quality
+    assert 0.7 * len(truth) <= flagged <= 1.3 * len(truth)
+    assert frame["is_issue"].iloc[:flagged].all()
+    assert not frame["is_issue"].iloc[flagged:].any()
+
+
+def test_confident_count_counts_confident_disagreements():
+    given = np.array([0, 0, 0, 1, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9],   # row 2: surely a 1
+                      [0.2, 0.8], [0.3, 0.7], [0.55, 0.45]])  # row 5: unsure
+    # class 0's threshold: mean p0 on rows labelled 0 = 0.6; row 5 (0.55) is
+    # under it, row 2's p1 = 0.9 is over class 1's threshold (0.65)
+    assert confident_count(given, proba) == 1
+
+
 def test_label_issue_bad_input(digits):
     X, y = digits
     with pytest.raises(InvalidInputError, match="single class"):
@@ -80,11 +112,52 @@ def test_duplicates_and_outliers_on_precomputed(digits):
     odd = np.vstack([base, rng.uniform(-1, 1, (1, base.shape[1]))])
     frame = find_outliers(odd, embedder="precomputed")
     assert frame.index[0] == 100 and frame["is_outlier"].iloc[0]
-    assert frame["is_outlier"].sum() <= 5
+    assert frame["is_outlier"].sum() <= 3  # at most 2% of 101 rows
+    assert frame.attrs["contamination"] == 0.02
+
+
+def photo_as_digit_features(name, count):
+    """8 x 8 gray thumbnails of real photo crops, scaled as digits are: rows
+    that belong to no digit class."""
+    from PIL import Image
+    from skimage import data
+
+    photo = getattr(data, name)()
+    photo = photo if photo.ndim == 2 else photo.mean(axis=2)
+    rows = []
+    for k in range(count):
+        crop = photo[40 * k:40 * k + 64, 100:164].astype(np.uint8)
+        small = Image.fromarray(crop).resize((8, 8), Image.BOX)
+        rows.append(np.asarray(small, dtype=np.float64).ravel() / 16.0)
+    return np.asarray(rows)
+
+
+def test_outliers_are_far_from_every_class_not_a_varied_class():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    keep = np.flatnonzero(y < 5)[:300]
+    varied = np.flatnonzero(y >= 5)[:60]  # five digits under one label
+    labels = np.concatenate([y[keep].astype(str), ["misc"] * 60])
+    planted = photo_as_digit_features("camera", 4)
+    features = np.vstack([X[keep], X[varied], planted])
+    labels = np.concatenate([labels, ["0", "3", "misc", "1"]])
+    frame = find_outliers(features, labels, embedder="precomputed")
+    flagged = set(frame.index[frame["is_outlier"]])
+    assert set(range(360, 364)) <= flagged, frame.head(8)
+    assert len(flagged) <= np.ceil(0.02 * 364)
+    assert not flagged & set(range(300, 360))  # the varied class stays
+    assert list(frame.columns) == ["score", "nearest_class", "is_outlier"]
+    # without the labels the varied class looks spread out: scores say so
+    plain = find_outliers(features, embedder="precomputed")
+    assert plain["is_outlier"].sum() <= np.ceil(0.02 * 364)
+    with pytest.raises(InvalidInputError, match="one label per input"):
+        find_outliers(features, labels[:10], embedder="precomputed")
+    with pytest.raises(ParameterError, match="contamination"):
+        find_outliers(features, embedder="precomputed", contamination=0.9)
 
 
 @pytest.mark.parametrize("strategy", ["auto", "margin", "entropy", "diverse",
-                                      "random"])
+                                      "representative", "random"])
 def test_suggest_labels_distinct_and_in_range(digits, strategy):
     X, y = digits
     model = linear().fit(X[:50], y[:50])
@@ -169,15 +242,55 @@ def jpeg_copy(image, quality, scale, crop):
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-def test_finds_re_encoded_jpeg_copies():
-    from sktransfer.datasets import load_photo_patches
+def distinct_photo_crops(names=("brick", "grass", "coffee", "chelsea"), per=6):
+    """64 px crops of real photos, no two of one photo overlapping."""
+    from skimage import data
 
-    X, _ = load_photo_patches(n_per_class=5, size=64, split="test")
-    copies = [jpeg_copy(X[0], 40, 1.5, 0), jpeg_copy(X[12], 70, 0.75, 0),
-              jpeg_copy(X[33], 50, 1.0, 1)]
+    crops = []
+    for name in names:
+        photo = getattr(data, name)()
+        photo = np.repeat(photo[..., None], 3, 2) if photo.ndim == 2 else photo
+        crops += [photo[64 * (k // 3):64 * (k // 3) + 64, 64 * (k % 3):64 * (k % 3)
+                        + 64].copy() for k in range(per)]
+    return crops
+
+
+def test_perceptual_hash_matches_cropped_resized_jpeg_copies():
+    crops = distinct_photo_crops()
+    copies = [jpeg_copy(crops[0], 50, 0.7, 2), jpeg_copy(crops[9], 50, 1.3, 1),
+              jpeg_copy(crops[20], 50, 0.5, 2)]
+    hashes = perceptual_hashes(crops + copies)
+    assert hashes.shape == (27, 64) and hashes.dtype == bool
+    apart = (hashes[:, None, :] != hashes[None, :, :]).sum(axis=2)
+    for k, source in enumerate((0, 9, 20)):
+        assert apart[source, 24 + k] <= HASH_SURE, apart[source, 24 + k]
+    distinct = apart[:24, :24][~np.eye(24, dtype=bool)]
+    assert distinct.min() > HASH_MAYBE, distinct.min()
+    # with embeddings that cannot tell the crops apart, the hash decides
+    groups = duplicates_from_features(np.ones((27, 4)), hashes=hashes)
+    assert groups == [[0, 24], [9, 25], [20, 26]]
+
+
+def test_text_ngrams_match_re_typed_copies_not_topic_mates():
+    from sktransfer.datasets import load_chatterbot_topics
+
+    texts, _ = load_chatterbot_topics(["science", "sports"])
+    texts = list(dict.fromkeys(t for t in texts if len(t.split()) >= 6))[:30]
+    copies = [texts[2].upper(), "  ".join(texts[11].split()) + " !",
+              texts[25].replace(" ", "  ", 1)]
+    ngrams = ngram_vectors(texts + copies)
+    # embeddings that call everything alike: the n-grams must still separate
+    groups = duplicates_from_features(np.ones((33, 4)), ngrams=ngrams)
+    assert groups == [[2, 30], [11, 31], [25, 32]]
+
+
+@pytest.mark.slow
+def test_finds_re_encoded_jpeg_copies_with_the_bundled_model():
+    crops = distinct_photo_crops()
+    copies = [jpeg_copy(crops[0], 50, 0.7, 2), jpeg_copy(crops[9], 70, 1.5, 0),
+              jpeg_copy(crops[20], 50, 1.0, 1)]
     # different crops of the same photos (similar content) are not copies
-    groups = find_duplicates(list(X) + copies)
-    assert groups == [[0, 40], [12, 41], [33, 42]]
+    assert find_duplicates(crops + copies) == [[0, 24], [9, 25], [20, 26]]
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
 DATA is read as ``sktransfer fit`` reads it (an image folder with one
 sub-folder per class, or a CSV with ``--column`` and ``--target``). The inputs
 are embedded once; the out-of-fold label check and the outlier scores use
-those embeddings, and so does the duplicate search of texts (images are
-compared as thumbnails: ``sktransfer.audit.find_duplicates``). Writes
+those embeddings, and so does the duplicate search (with perceptual hashes
+for images, character n-grams for texts: ``sktransfer.audit.find_duplicates``).
+Writes
 ``DIR/audit.html`` (the ``templates/audit.html`` Jinja2 template fed with the
 findings, autoescaped) and ``DIR/findings.csv`` (a text cell starting with
 ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``:
@@ -45,7 +46,6 @@ def run_audit(args) -> None:
     from tqdm.auto import tqdm
 
     from sktransfer.audit import (
-        DUPLICATE_THRESHOLDS,
         check_labels,
         find_duplicates,
         find_label_issues,
@@ -69,20 +69,21 @@ def run_audit(args) -> None:
         issues = find_label_issues(head, features, y, cv=args.cv, method=args.method)
         bar.update()
         bar.set_postfix_str("duplicates")
-        groups = (find_duplicates(X) if modality == "image"  # gray thumbnails
-                  else find_duplicates(features, embedder="precomputed",
-                                       threshold=DUPLICATE_THRESHOLDS["text"]))
+        # perceptual hashes (images) or n-grams (texts) with the embeddings,
+        # which the embedder's cache gives back without embedding again
+        groups = find_duplicates(X, embedder=embedder)
         bar.update()
         bar.set_postfix_str("outliers")
-        outliers = find_outliers(features, embedder="precomputed")
+        outliers = find_outliers(features, y, embedder="precomputed")
         bar.update()
         bar.set_postfix_str("report")
         path = write_audit_report(X, modality, issues, groups, outliers, args.report,
                                   title=f"sktransfer audit {Path(args.data).name}")
         bar.update()
     print(f"{int(issues['is_issue'].sum())} suspected label issues, {len(groups)} "
-          f"duplicate groups, {int(outliers['is_outlier'].sum())} outliers; wrote "
-          f"{path} and {path.parent / 'findings.csv'}")
+          f"duplicate groups, {int(outliers['is_outlier'].sum())} outliers (far "
+          f"from every class; at most {outliers.attrs['contamination']:.0%} of "
+          f"the rows are flagged); wrote {path} and {path.parent / 'findings.csv'}")
 
 
 def write_audit_report(X, modality, issues, groups, outliers, folder, *,

@@ -1,0 +1,255 @@
+"""Duplicates and outliers planted in the real sets of ``bench_audit_data.py``.
+
+Run through ``bench_audit_suite.py duplicates outliers`` (see there).
+
+Duplicates: each set is first cleared of copies of its own (image sets are
+crops no two of which overlap by more than half; texts within one edited
+word of an earlier text are left out, as the chatterbot corpus repeats
+itself; image crops nearly flat, pixel std < 8, are left out as two of
+them are copies of each other), then copies are planted: 40 images cropped
+by up to 5% a side, resized x0.5-1.5 and saved as JPEG quality 50; 60 texts
+with case,
+punctuation or spacing changed, or a word dropped, doubled or mistyped.
+Pairs found are scored against the planted pairs: ``find_duplicates``'
+default (perceptual hash + embeddings; n-grams + embeddings), the hash
+alone (at most 10 of 64 bits apart, as imagehash is commonly used), the
+n-grams alone (cosine >= 0.9) and the embeddings alone (cosine >= 0.95).
+
+Outliers: 2% of the rows are replaced by rows of another set (photo crops
+get digits, digits get photo crops, texts get texts of another corpus),
+with random labels. Precision /
+recall of ``is_outlier`` for ``find_outliers`` with the labels (the default
+use, as the ``audit`` command calls it) and without, the old score (mean
+cosine distance to 10 neighbours, 4 MADs above the median), and
+scikit-learn's LocalOutlierFactor and IsolationForest at the same 2%
+contamination. "worst class" is the largest share of one class's correct
+rows that is flagged (a varied class flagged wholesale shows up there).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from bench_audit_data import SETS, cached, embed, features, photo
+from PIL import Image
+
+from sktransfer.audit import (
+    duplicates_from_features,
+    find_outliers,
+    ngram_vectors,
+    perceptual_hashes,
+)
+
+IMAGE_COPIES, TEXT_COPIES = 40, 60
+
+
+def image_copy(image, rng):
+    picture = Image.fromarray(image)
+    w, h = picture.size
+    cut = rng.uniform(0, 0.05, 4)
+    picture = picture.crop((int(cut[0] * w), int(cut[1] * h),
+                            w - int(cut[2] * w), h - int(cut[3] * h)))
+    scale = rng.uniform(0.5, 1.5)
+    picture = picture.resize((max(8, round(w * scale)), max(8, round(h * scale))))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=50)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def text_copy(text, rng):
+    words = text.split()
+    edit = rng.integers(6)
+    if edit == 0:
+        return text.lower() if text != text.lower() else text.upper()
+    if edit == 1:
+        return text.rstrip(".!?") + str(rng.choice([".", "!", " ?", "..."]))
+    if edit == 2:
+        return "  ".join(words) + " "
+    i = int(rng.integers(len(words)))
+    if edit == 3 and len(words) > 4:
+        return " ".join(words[:i] + words[i + 1:])
+    if edit == 4:
+        return " ".join(words[:i + 1] + words[i:])
+    word = words[i]
+    j = int(rng.integers(len(word)))
+    typo = word[:j] + word[j + 1:] if len(word) > 3 else word + word[-1]
+    return " ".join(words[:i] + [typo] + words[i + 1:])
+
+
+def _words(text):
+    import re
+
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()
+
+
+def distinct_texts(texts):
+    """Texts of >= 3 words, none within one word of an earlier one."""
+    base, seen = [], {}
+    for index, text in enumerate(texts):
+        words = _words(text)
+        if len(words) < 3:
+            continue
+        keys = {" ".join(words)} | {" ".join(words[:i] + words[i + 1:])
+                                    for i in range(len(words))}
+        if any(k in seen for k in keys):
+            continue
+        for k in keys:
+            seen[k] = index
+        base.append(index)
+    return base
+
+
+def planted(name):
+    """``(embeddings, hashes or None, ngram vectors or None, true pairs)``."""
+    X, _, inputs = features(name)
+    modality = SETS[name][0]
+    rng = np.random.default_rng(7)
+    if modality == "image":  # flat crops (night sky, a page's margin) are copies
+        base = [i for i, image in enumerate(inputs) if image.std() >= 8]
+        sources = rng.choice(len(base), IMAGE_COPIES, replace=False)
+        copies = [image_copy(inputs[base[i]], rng) for i in sources]
+    else:
+        base = distinct_texts(inputs)
+        sources = rng.choice(len(base), TEXT_COPIES, replace=False)
+        copies = [text_copy(inputs[base[i]], rng) for i in sources]
+    extra = cached(f"copies-{name}", lambda: embed(copies, modality))
+    embeddings = np.vstack([X[base], extra])
+    everything = [inputs[i] for i in base] + copies
+    truth = {(int(i), len(base) + k) for k, i in enumerate(sources)}
+    if modality == "image":
+        return embeddings, perceptual_hashes(everything), None, truth
+    return embeddings, None, ngram_vectors(everything), truth
+
+
+def pair_scores(groups, truth):
+    pairs = {(a, b) for g in groups for a in g for b in g if a < b}
+    hits = len(pairs & truth)
+    return hits / max(len(pairs), 1), hits / len(truth), len(pairs)
+
+
+def _pairs_above(matrix, threshold):
+    found = np.argwhere(np.triu(matrix >= threshold, k=1))
+    return [[int(i), int(j)] for i, j in found]
+
+
+def duplicates(names):
+    table = {}
+    print("\nduplicates: planted copies (images: crop <= 5% a side, resize "
+          "x0.5-1.5, JPEG q50; texts: case/punctuation/spacing/one word), pairs "
+          "precision / recall")
+    for name in names:
+        embeddings, hashes, ngrams, truth = planted(name)
+        unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+        rows = {"default": duplicates_from_features(embeddings, hashes=hashes,
+                                                    ngrams=ngrams),
+                "embeddings >= 0.95": _pairs_above(unit @ unit.T, 0.95)}
+        if hashes is not None:
+            signs = np.where(hashes, 1.0, -1.0)
+            rows["pHash <= 10 bits"] = _pairs_above(signs @ signs.T, 64 - 20)
+        else:
+            rows["n-grams >= 0.9"] = _pairs_above((ngrams @ ngrams.T).toarray(), 0.9)
+        table[name] = {"split": SETS[name][1], "rows": len(unit),
+                       "planted": len(truth)}
+        line = []
+        for key, groups in rows.items():
+            p, r, n = pair_scores(groups, truth)
+            table[name][key] = [p, r]
+            line.append(f"{key} {p:.3f} / {r:.3f}")
+        print(f"  {name + ' [' + SETS[name][1] + ']':28s} {len(unit)} rows: "
+              + "   ".join(line), flush=True)
+    return table
+
+
+OUTLIER_SOURCES = {"photos8": "digits", "digits": "photos8",
+                   "photos-other": "digits", "photos-hard": "digits",
+                   "chatterbot7": "drug-condition", "drug-rating": "chatterbot7",
+                   "chatterbot-small": "drug-rating",
+                   "drug-condition": "chatterbot-small"}
+
+
+def varied_class():
+    """The issue's case: 5 classes of 30 photo crops, one of them ("misc")
+    cut from 4 different photos; no outlier planted."""
+    from bench_audit_data import crops
+
+    images, labels = crops(("brick", "grass", "gravel", "coffee"), 30, 64, seed=5)
+    misc = []
+    for k, name in enumerate(("astronaut", "chelsea", "rocket", "camera")):
+        picture = photo(name)
+        rng = np.random.default_rng(k)
+        for _ in range(8 if k < 3 else 6):
+            t = int(rng.integers(0, picture.shape[0] - 64))
+            c = int(rng.integers(0, picture.shape[1] - 64))
+            misc.append(picture[t:t + 64, c:c + 64])
+    inputs = list(images) + misc
+    labels = np.concatenate([labels, ["misc"] * len(misc)])
+    X = cached("embed-varied", lambda: embed(inputs, "image"))
+    return X, labels
+
+
+def old_outliers(X):
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    similar = unit @ unit.T
+    np.fill_diagonal(similar, -np.inf)
+    k = min(10, len(X) - 1)
+    scores = 1 - (-np.partition(-similar, k - 1, axis=1)[:, :k]).mean(axis=1)
+    median = np.median(scores)
+    spread = np.median(np.abs(scores - median)) or 1e-12
+    return np.flatnonzero(scores > median + 4 * spread)
+
+
+def outliers(names):
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+
+    table = {}
+    print("\noutliers: 2% rows of another set planted with random labels; "
+          "precision / recall, worst class (largest share of one class's "
+          "correct rows flagged)")
+    cases = [(name, *features(name)[:2]) for name in names]
+    cases.append(("varied-class", *varied_class()))
+    for name, X, y in cases:
+        rng = np.random.default_rng(3)
+        if name == "varied-class":
+            truth = np.array([], dtype=int)
+        else:
+            other = features(OUTLIER_SOURCES[name])[0]
+            truth = rng.choice(len(y), int(np.ceil(0.02 * len(y))), replace=False)
+            X = X.copy()
+            X[truth] = other[rng.choice(len(other), len(truth), replace=False)]
+            y = y.copy()
+            y[truth] = rng.choice(np.unique(y), len(truth))
+        found = {
+            "default (with labels)": lambda X=X, y=y: _flagged(
+                find_outliers(X, y, embedder="precomputed")),
+            "default, no labels": lambda X=X: _flagged(
+                find_outliers(X, embedder="precomputed")),
+            "old (kNN, 4 MADs)": lambda X=X: old_outliers(X),
+            "LOF 2%": lambda X=X: np.flatnonzero(LocalOutlierFactor(
+                contamination=0.02, metric="cosine").fit_predict(X) < 0),
+            "IsolationForest 2%": lambda X=X: np.flatnonzero(IsolationForest(
+                contamination=0.02, random_state=0).fit_predict(X) < 0),
+        }
+        split = "dev" if name == "varied-class" else SETS[name][1]
+        table[name] = {"split": split}
+        line = []
+        clean = np.setdiff1d(np.arange(len(y)), truth)
+        for key, run in found.items():
+            flagged = run()
+            hits = len(set(flagged.tolist()) & set(truth.tolist()))
+            precision = hits / max(len(flagged), 1)
+            recall = hits / len(truth) if len(truth) else float("nan")
+            wrong = np.setdiff1d(flagged, truth)
+            worst = max((np.sum(y[wrong] == c) / np.sum(y[clean] == c)
+                         for c in np.unique(y[clean])), default=0.0)
+            table[name][key] = {"precision": precision, "recall": recall,
+                                "flagged": len(flagged), "worst_class": worst}
+            line.append(f"{key} {precision:.2f}/{recall:.2f} n={len(flagged)} "
+                        f"worst {worst:.2f}")
+        print(f"  {name + ' [' + split + ']':28s} " + " | ".join(line), flush=True)
+    return table
+
+
+def _flagged(frame):
+    return frame.index[frame["is_outlier"]].to_numpy()
