@@ -205,3 +205,22 @@ def test_fit_out_creates_its_folder_as_report_does(tiny_bert, tmp_path, capsys):
                  "--model", f"hf/{tiny_bert}", "--cv", 0, "--out", out)
     assert result.returncode == 0, result.stderr
     assert sktransfer.load(out).predict(TEXTS[:2]).shape == (2,)
+
+
+def test_a_bare_fine_tuned_classifier_saved_from_python_predicts(photo_folder,
+                                                                 tmp_path, capsys):
+    paths = sorted(str(p) for p in photo_folder.rglob("*.png"))
+    labels = [p.split(os.sep)[-2] for p in paths]
+    clf = sktransfer.FineTunedClassifier("resnet18", weights=None, image_size=32,
+                                         max_epochs=1, batch_size=8,
+                                         random_state=0).fit(paths, labels)
+    model = tmp_path / "tuned.skt"
+    sktransfer.save(clf, model)
+    result = run(capsys, "predict", model, photo_folder)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [name for name, _ in rows] == paths
+    assert [label for _, label in rows] == list(clf.predict(paths))
+    # export names what it cannot do, in one line
+    assert_clean_error(run(capsys, "export", model, tmp_path / "t.onnx"),
+                       "fine-tuned estimators cannot be exported")
