@@ -1,5 +1,11 @@
 """Label audit and active learning on real data with known answers.
 
+The first benchmark, one set per modality. Superseded by
+``bench_audit_suite.py`` (several dev and held-out sets, the defaults chosen
+on dev only; benchmarks/RESULTS.md). Kept runnable: since then
+``find_duplicates`` of images combines a perceptual hash with embeddings, so
+the ``threshold`` swept in part 2 is the embeddings' cosine in that rule.
+
 1. Wrong labels: 10% of the labels flipped (to another class, at known rows) on
    photo patches (efficientnet_lite0 features, 320 crops of 8 photos) and on
    chatterbot topics (all-MiniLM-L6-v2, 1443 texts, 7 topics). Precision and
