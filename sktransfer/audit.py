@@ -176,9 +176,9 @@ def out_of_fold_proba(
     features, head = split_frozen(estimator, X)
     folds = StratifiedKFold(max(2, min(int(cv), counts.min())), shuffle=True,
                             random_state=random_state)
-    from sktransfer.evaluate import _out_of_fold_proba  # labels as given
+    from sktransfer._utils.rows import out_of_fold_proba  # labels as given
 
-    return _out_of_fold_proba(head, features, y, folds), classes
+    return out_of_fold_proba(head, features, y, folds), classes
 
 
 def check_labels(y: ArrayLike, *, cv: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -36,10 +36,6 @@ class RawPixels(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     ``rawpixels0``, ``rawpixels1``, ... (``get_feature_names_out``), so
     ``set_output(transform="pandas")`` works.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     n_features_out_ : int

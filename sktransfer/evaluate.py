@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 from tqdm.auto import tqdm
 
+from sktransfer._utils.rows import take
 from sktransfer.backbones import BUNDLED_IMAGE, BUNDLED_TEXT
 from sktransfer.baselines import RawPixels
 from sktransfer.exceptions import InvalidInputError
@@ -201,38 +202,11 @@ def learning_curve(
         keep = np.concatenate([order[y_train[order] == c][:n]
                                for c in np.unique(y_train)])
         start = time.perf_counter()
-        fitted = clone(estimators[name]).fit(_take(X_train, keep), y_train[keep])
+        fitted = clone(estimators[name]).fit(take(X_train, keep), y_train[keep])
         seconds = time.perf_counter() - start
         rows.append({"model": name, "per_class": n, "fit_time": seconds,
                      "accuracy": fitted.score(X_test, y_test)})
     return pd.DataFrame(rows)
-
-
-def _out_of_fold_proba(estimator, X, y, folds) -> np.ndarray:
-    """Out-of-fold ``predict_proba`` of every row, columns in ``np.unique(y)``
-    order, each fold's clone fitted on the labels as given.
-
-    Not ``cross_val_predict(method="predict_proba")``: it fits the folds on
-    ``LabelEncoder`` codes 0..k-1, so an estimator that reads its labels (a
-    zero-shot or few-shot text classifier takes them as class names) would
-    be scored on models that never saw the names the saved model knows.
-    """
-    y = np.asarray(y)
-    classes = np.unique(y)
-    proba = np.zeros((len(y), len(classes)))
-    for train, test in folds.split(np.zeros(len(y)), y):
-        model = clone(estimator).fit(_take(X, train), y[train])
-        columns = np.searchsorted(classes, np.asarray(model.classes_))
-        proba[np.ix_(test, columns)] = model.predict_proba(_take(X, test))
-    return proba
-
-
-def _take(X, indices):
-    if hasattr(X, "iloc"):
-        return X.iloc[indices]
-    if isinstance(X, np.ndarray):
-        return X[indices]
-    return [X[i] for i in indices]
 
 
 def plot_learning_curve(

@@ -141,10 +141,10 @@ def _backbone_model(embedder, int8, calibration):
     from onnx import compose, version_converter
 
     from sktransfer._embedding.int8 import int8_file
-    from sktransfer._embedding.runtime import _export_cached
+    from sktransfer._embedding.runtime import export_cached
 
     module, probe, identity, _ = embedder._runner_parts()
-    path = _export_cached(module, probe, identity, None)
+    path = export_cached(module, probe, identity, None)
     if int8:
         static = hasattr(embedder, "_calibration_batches")
         ranges = getattr(embedder, "int8_calibration_", None) if static else None

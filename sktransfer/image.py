@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from sktransfer._embedding.embedder import BaseEmbedder, shared_model
 from sktransfer._utils.device import decode_threads
-from sktransfer._utils.params import declare
+from sktransfer._utils.params import declare, store_parameters
 from sktransfer.backbones import (
     BUNDLED_IMAGE,
     resolve_image_backbone,
@@ -30,10 +30,6 @@ __all__ = ["PretrainedImageFeatures"]
 @declare("frozen", "image")
 class PretrainedImageFeatures(BaseEmbedder):
     """Embed images with a pretrained network, as a scikit-learn transformer.
-
-    Parameters
-    ----------
-    %(parameters)s
 
     Attributes
     ----------
@@ -77,17 +73,7 @@ class PretrainedImageFeatures(BaseEmbedder):
         fast_decode: bool = True,
         runtime: str = "auto",
     ):
-        self.model = model
-        self.weights = weights
-        self.layer = layer
-        self.pooling = pooling
-        self.batch_size = batch_size
-        self.device = device
-        self.cache = cache
-        self.progress = progress
-        self.num_workers = num_workers
-        self.fast_decode = fast_decode
-        self.runtime = runtime
+        store_parameters(self, locals())
 
     def _resolve(self):
         key = None

@@ -166,10 +166,10 @@ def _classification(estimator, X, y, cv, random_state) -> dict:
     cv = max(2, min(cv, counts.min()))
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
     if hasattr(estimator, "predict_proba"):
-        from sktransfer.evaluate import _out_of_fold_proba
+        from sktransfer._utils.rows import out_of_fold_proba
 
         # the folds get the labels as given (a zero-shot model reads them)
-        proba = _out_of_fold_proba(estimator, X, y, folds)
+        proba = out_of_fold_proba(estimator, X, y, folds)
         predicted = classes[proba.argmax(axis=1)]
         loss = -np.log(np.clip(proba[np.arange(len(y)), np.searchsorted(classes, y)],
                                1e-12, None))
@@ -214,14 +214,15 @@ def _prf(row: dict) -> list:
 def _class_learning_curve(estimator, X, y, random_state) -> dict:
     from sklearn.model_selection import train_test_split
 
-    from sktransfer.evaluate import _take, learning_curve, learning_curve_figure
+    from sktransfer._utils.rows import take
+    from sktransfer.evaluate import learning_curve, learning_curve_figure
 
     rows = np.arange(len(y))
     train, test = train_test_split(rows, test_size=0.25, stratify=y,
                                    random_state=random_state)
     smallest = np.unique(y[train], return_counts=True)[1].min()
     steps = np.unique(np.geomspace(min(2, smallest), smallest, 4).round().astype(int))
-    curve = learning_curve(_take(X, train), y[train], _take(X, test), y[test],
+    curve = learning_curve(take(X, train), y[train], take(X, test), y[test],
                            {"model": estimator}, per_class=steps.tolist(),
                            random_state=random_state)
     figure = learning_curve_figure(curve, "Learning curve (25% held out)")

@@ -13,7 +13,7 @@ from sktransfer._embedding.embedder import BaseEmbedder, shared_model
 from sktransfer._embedding.runtime import TOKENS_PER_PASS
 from sktransfer._utils.device import autocast
 from sktransfer._utils.options import TEXT_POOLING_NAMES
-from sktransfer._utils.params import declare
+from sktransfer._utils.params import declare, store_parameters
 from sktransfer.backbones import (
     BUNDLED_TEXT,
     resolve_backbone,
@@ -41,10 +41,6 @@ CHUNK_TOKENS = TOKENS_PER_PASS  # per runtime; each runner reads its own
 @declare("embeddings", "text")
 class PretrainedTextEmbeddings(BaseEmbedder):
     """Embed texts with a pretrained model, as a scikit-learn transformer.
-
-    Parameters
-    ----------
-    %(parameters)s
 
     Attributes
     ----------
@@ -95,16 +91,7 @@ class PretrainedTextEmbeddings(BaseEmbedder):
         progress: bool = False,
         runtime: str = "auto",
     ):
-        self.model = model
-        self.layer = layer
-        self.pooling = pooling
-        self.batch_size = batch_size
-        self.normalize = normalize
-        self.max_length = max_length
-        self.device = device
-        self.cache = cache
-        self.progress = progress
-        self.runtime = runtime
+        store_parameters(self, locals())
 
     def _resolve(self):
         key = ("text", spec_identity(self.model), self.device_)

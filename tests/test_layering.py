@@ -237,3 +237,91 @@ def test_nothing_outside_cli_imports_cli():
                  for module, targets in graph.items()
                  if not in_cli(module) and any(map(in_cli, targets))}
     assert offenders == {}
+
+
+# --- no reach into another subpackage's private parts (issue 33) ------------------
+
+# Shared internals: any subpackage may import their modules (not their private
+# names). Everything else goes through a subpackage's public names.
+SHARED_INTERNALS = ("_utils", "_embedding")
+# Known reaches, removed by the persistence hooks (issue 33, engineer i32a);
+# an entry that no longer occurs fails too, so the list only shrinks.
+KNOWN_PRIVATE_REACHES = {
+    "persist/_nets.py": {"sktransfer.finetune._lora", "sktransfer.finetune._module"},
+}
+
+
+def _owner(rel: str) -> str:
+    """The subpackage (or top-level module) a file of the package belongs to."""
+    return rel.split("/")[0].removesuffix(".py")
+
+
+def private_reaches(path: Path, rel: str) -> list[str]:
+    """``"line: module[.name]"`` for each import in ``path`` (the package file
+    ``rel``) of another subpackage's private module or private name."""
+    own = _owner(rel)
+    # the package a relative import starts from (an __init__'s is its folder)
+    here = ["sktransfer", *rel.split("/")[:-1]]
+    found = []
+    for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported = [(alias.name, None) for alias in node.names]
+        else:
+            base = here[: len(here) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            imported = [(module, alias.name) for alias in node.names]
+        for module, name in imported:
+            parts = module.split(".")
+            if parts[0] != "sktransfer" or len(parts) < 2 or parts[1] in (
+                    own, "exceptions"):
+                continue
+            shared = parts[1] in SHARED_INTERNALS
+            private_module = not shared and any(p.startswith("_") for p in parts[2:])
+            private_name = name is not None and name.startswith("_") \
+                and not name.startswith("__")
+            if private_module or private_name:
+                found.append((node.lineno, module
+                              + (f".{name}" if private_name else "")))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+def test_no_reach_into_another_subpackages_private_parts():
+    offenders, known = {}, {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        hits = private_reaches(path, rel)
+        allowed = KNOWN_PRIVATE_REACHES.get(rel, set())
+        known[rel] = {h.split(": ", 1)[1] for h in hits} & allowed
+        hits = [h for h in hits if h.split(": ", 1)[1] not in allowed]
+        if hits:
+            offenders[rel] = hits
+    assert offenders == {}
+    stale = {rel: sorted(modules - known.get(rel, set()))
+             for rel, modules in KNOWN_PRIVATE_REACHES.items()
+             if modules - known.get(rel, set())}
+    assert stale == {}, "remove these from KNOWN_PRIVATE_REACHES"
+
+
+def test_the_private_reach_scan_sees_every_spelling(tmp_path):
+    folder = tmp_path / "sktransfer" / "report"
+    folder.mkdir(parents=True)
+    source = folder / "page.py"
+    source.write_text(
+        "from sktransfer.evaluate import _take, learning_curve\n"
+        "from sktransfer.finetune._lora import merge_adapters\n"
+        "import sktransfer.adapt._utils\n"
+        "from sktransfer._embedding.runtime import _export, make_runner\n"
+        "from sktransfer._utils.rows import take\n"
+        "from sktransfer.report._own import mine\n"
+        "from ..finetune import _module\n"
+        "def later():\n"
+        "    from sktransfer.persist._nets import save_networks\n"
+    )
+    assert private_reaches(source, "report/page.py") == [
+        "1: sktransfer.evaluate._take",
+        "2: sktransfer.finetune._lora",
+        "3: sktransfer.adapt._utils",
+        "4: sktransfer._embedding.runtime._export",
+        "7: sktransfer.finetune._module",
+        "9: sktransfer.persist._nets",
+    ]

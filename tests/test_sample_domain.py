@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sktransfer._utils.domains import domain_mask, split_domains
 from sktransfer.adapt import CORAL, CORALClassifier, TrAdaBoostClassifier
-from sktransfer.adapt._utils import domain_mask, split_domains
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import split_rows
 

@@ -52,6 +52,7 @@ __all__ = [
     "TOKENS_PER_PASS",
     "OnnxRunner",
     "TorchRunner",
+    "export_cached",
     "make_runner",
     "onnx_cache_dir",
 ]
@@ -191,7 +192,7 @@ def make_runner(runtime: str, module: torch.nn.Module, probe: Mapping, *,
         _warn(f"runtime='onnx' runs on the CPU only; device {device} uses torch")
         return torch_runner
     try:
-        path = _export_cached(module, probe, identity, cache_dir)
+        path = export_cached(module, probe, identity, cache_dir)
         if runtime == "onnx-int8":
             return _int8_runner(path, probe, *(int8 or (False, None, None)))
         runner = OnnxRunner(path)
@@ -260,7 +261,9 @@ def export_key(module: torch.nn.Module, identity, probe: Mapping) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def _export_cached(module, probe, identity, cache_dir) -> str:
+def export_cached(module, probe, identity, cache_dir) -> str:
+    """The ONNX file of ``module`` on ``probe`` in the export cache, written
+    once (atomically) per (module, identity, probe shapes); its path."""
     directory = onnx_cache_dir(cache_dir)
     path = os.path.join(directory, export_key(module, identity, probe) + ".onnx")
     if os.path.isfile(path):

@@ -5,22 +5,19 @@
 ``("batch_size", "fewshot")``). An estimator class is decorated with
 :func:`declare`, naming its variants most specific first::
 
-    @declare("text", "finetune", attributes=[...])
+    @declare("finetune", "text", attributes=[...])
     class FineTunedTextClassifier(...):
-        '''...
-
-        Parameters
-        ----------
-        %(parameters)s
-        '''
+        '''Summary, description, See Also, Examples: no Parameters.'''
 
 For every parameter of its ``__init__`` signature, :func:`declare` looks up
 the entry (``own`` keyword arguments first, then ``(name, variant)`` for each
 variant in order, then ``name``), refuses at import a signature default that
 differs from the entry's, sets the class's ``_parameter_constraints`` from
-the entries, and fills the docstring: ``%(parameters)s`` with one
-``name : type, default=...`` entry per parameter in signature order,
-``%(attributes)s`` with the fitted attributes given, and any other
+the entries, and writes the docstring's ``Parameters`` section (one
+``name : type, default=...`` entry per parameter in signature order; before
+``Attributes``, ``See Also`` or ``Examples``, or where the docstring writes
+``%(parameters)s``), the ``Attributes`` section from the fitted attributes
+given (likewise, or at ``%(attributes)s``), and fills any other
 ``%(fragment)s`` line with the ``fragments`` given (shared text such as the
 adaptation estimators' ``fit`` parameters; functions use the same decorator
 with fragments only). That is the package's one docstring mechanism.
@@ -647,10 +644,32 @@ def declare(*variants: str, attributes=(), fragments: Mapping[str, str] | None =
         fitted = [_entry(f"{n} : {k}", t) for n, k, t in attributes]
         cls._parameter_constraints = constraints
         cls._validate_params = _validate_params
+        cls.__doc__ = _with_sections(cls.__doc__, bool(fitted))
         return fill_doc(parameters="\n".join(entries),
                         attributes="\n".join(fitted), **(fragments or {}))(cls)
 
     return decorate
+
+
+_LATER = {"parameters": ("Attributes", "See Also", "Examples"),
+          "attributes": ("See Also", "Examples")}
+
+
+def _with_sections(doc: str | None, attributes: bool) -> str:
+    """``doc`` with a ``Parameters`` section (and an ``Attributes`` one when
+    the class gives them) unless it places them itself: before the first
+    later numpydoc section, or at the end."""
+    doc = inspect.cleandoc(doc or "")
+    for name in ("parameters", "attributes")[: 1 + attributes]:
+        if f"%({name})s" in doc:
+            continue
+        title = name.capitalize()
+        section = f"{title}\n{'-' * len(title)}\n%({name})s\n\n"
+        headers = [f"\n{h}\n{'-' * len(h)}\n" for h in _LATER[name]]
+        at = min((doc.find(h) + 1 for h in headers if h in doc), default=None)
+        doc = (doc[:at] + section + doc[at:] if at is not None
+               else f"{doc}\n\n{section.rstrip()}")
+    return doc
 
 
 def _same(a, b) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin
 
-from sktransfer._utils.params import declare
+from sktransfer._utils.params import declare, store_parameters
 from sktransfer.adapt._base import AdaptingClassifier, DomainTransformer
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import NoTargetSamplesWarning
@@ -48,10 +48,6 @@ class CORAL(OneToOneFeatureMixin, DomainTransformer):
     others are source rows; or ``sample_domain`` (skada's encoding: > 0 or ``"source"``,
     < 0 or ``"target"``). Without target rows the map is the identity and a
     ``NoTargetSamplesWarning`` is raised.
-
-    Parameters
-    ----------
-    %(parameters)s
 
     Attributes
     ----------
@@ -125,10 +121,6 @@ class CORALClassifier(AdaptingClassifier):
     (plus any labelled target rows, unchanged). ``predict`` applies the estimator
     directly to ``X``, which is expected to come from the target domain.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     coral_ : CORAL
@@ -157,9 +149,7 @@ class CORALClassifier(AdaptingClassifier):
         eps: float = 1.0,
         align_mean: bool = True,
     ):
-        self.estimator = estimator
-        self.eps = eps
-        self.align_mean = align_mean
+        store_parameters(self, locals())
 
     def _adapt(self, X, source, target):
         """Fit the CORAL map; the source rows mapped, the others as they are."""

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 
-from sktransfer._utils.params import declare, fill_doc
+from sktransfer._utils.params import declare, fill_doc, store_parameters
 from sktransfer.adapt._base import AdaptingClassifier
 from sktransfer.adapt._docs import DOCS
 
@@ -99,10 +99,6 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
     passed as ``sample_weight`` to the wrapped estimator, trained on the labelled
     rows. Labelled target rows (see ``sample_domain``) are used with weight 1.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     estimator_ : classifier
@@ -135,9 +131,7 @@ class ImportanceWeightedClassifier(_SourceWeightedClassifier):
         domain_classifier: BaseEstimator | None = None,
         clip: float = 10.0,
     ):
-        self.estimator = estimator
-        self.domain_classifier = domain_classifier
-        self.clip = clip
+        store_parameters(self, locals())
 
     def _source_weights(self, X_source, X_target):
         self.domain_classifier_ = None

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.metrics.pairwise import pairwise_kernels
 
-from sktransfer._utils.params import declare, fill_doc
+from sktransfer._utils.params import declare, fill_doc, store_parameters
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import _SourceWeightedClassifier
 from sktransfer.adapt._utils import KERNELS, check_kernel_size, kernel_params
@@ -132,10 +132,6 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
     (``O(n_source^2)`` memory); above ``max_samples`` source rows ``fit`` raises
     a ``ValueError`` instead.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     estimator_ : classifier
@@ -171,13 +167,7 @@ class KernelMeanMatchingClassifier(_SourceWeightedClassifier):
         max_iter: int = 1000,
         max_samples: int = 10000,
     ):
-        self.estimator = estimator
-        self.kernel = kernel
-        self.gamma = gamma
-        self.B = B
-        self.eps = eps
-        self.max_iter = max_iter
-        self.max_samples = max_samples
+        store_parameters(self, locals())
 
     def _source_weights(self, X_source, X_target):
         if X_target is None:

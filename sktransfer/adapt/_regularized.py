@@ -19,14 +19,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from sktransfer._utils.params import declare, validate_params
-from sktransfer.adapt._utils import (
-    check_n_classes,
-    domain_mask,
-    split_domains,
-    unlabelled_mask,
-    validate_data,
-)
+from sktransfer._utils.domains import domain_mask, split_domains, unlabelled_mask
+from sktransfer._utils.params import declare, store_parameters, validate_params
+from sktransfer.adapt._utils import check_n_classes, validate_data
 from sktransfer.exceptions import InvalidInputError, ParameterError, ParameterTypeError
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -141,10 +136,6 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransfer):
     re-estimated on the target rows). Without a source model ``w_S = 0`` and this
     is :class:`~sklearn.linear_model.Ridge`.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
@@ -179,10 +170,7 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransfer):
         source_coef: Any | None = None,
         fit_intercept: bool = True,
     ):
-        self.alpha = alpha
-        self.source_estimator = source_estimator
-        self.source_coef = source_coef
-        self.fit_intercept = fit_intercept
+        store_parameters(self, locals())
 
     _regression = True
 
@@ -251,10 +239,6 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransfer):
     other adapters (labelled source rows included), pass ``sample_domain``:
     then only the labelled target rows are used.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
@@ -296,11 +280,7 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransfer):
         fit_intercept: bool = True,
         max_iter: int = 1000,
     ):
-        self.alpha = alpha
-        self.source_estimator = source_estimator
-        self.source_coef = source_coef
-        self.fit_intercept = fit_intercept
-        self.max_iter = max_iter
+        store_parameters(self, locals())
 
     _regression = False
 

@@ -32,10 +32,11 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_array
 
+from sktransfer._utils.domains import split_domains
 from sktransfer._utils.params import fill_doc
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._importance import importance_weights
-from sktransfer.adapt._utils import NoTargetSamplesWarning, split_domains
+from sktransfer.adapt._utils import NoTargetSamplesWarning
 from sktransfer.exceptions import InvalidInputError, ParameterError, ParameterTypeError
 
 if TYPE_CHECKING:  # names used in annotations only

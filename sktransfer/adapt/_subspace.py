@@ -17,7 +17,12 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import pairwise_kernels
 
-from sktransfer._utils.params import declare, fill_doc, validate_params
+from sktransfer._utils.params import (
+    declare,
+    fill_doc,
+    store_parameters,
+    validate_params,
+)
 from sktransfer.adapt._base import DomainTransformer
 from sktransfer.adapt._docs import DOCS
 from sktransfer.adapt._utils import (
@@ -55,10 +60,6 @@ class SubspaceAlignment(ClassNamePrefixFeaturesOutMixin, DomainTransformer):
     test rows: ``transform(X_test, sample_domain=np.full(len(X_test), -2))``).
     ``fit_transform`` maps each row by its domain. Without target rows
     ``P_T = P_S`` and a ``NoTargetSamplesWarning`` is raised.
-
-    Parameters
-    ----------
-    %(parameters)s
 
     Attributes
     ----------
@@ -217,10 +218,6 @@ class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransform
     ``max_samples`` rows it raises a ``ValueError``: subsample first. The
     fitted rows are stored to transform new ones.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     components_ : ndarray of shape (n_fit_rows, n_components)
@@ -255,11 +252,7 @@ class TransferComponentAnalysis(ClassNamePrefixFeaturesOutMixin, DomainTransform
         gamma: float | None = None,
         max_samples: int = 5000,
     ):
-        self.n_components = n_components
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.max_samples = max_samples
+        store_parameters(self, locals())
 
     def _fit_domains(self, X, target):
         n = X.shape[0]

@@ -170,10 +170,6 @@ class TrAdaBoostClassifier(ClassifierMixin, _TrAdaBoost):
     Without labelled target rows there is nothing to boost on: the estimator is
     fitted once on the source rows and a ``NoTargetSamplesWarning`` is raised.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     %(boosting_attributes)s
@@ -235,10 +231,6 @@ class TrAdaBoostR2Regressor(RegressorMixin, _TrAdaBoost):
     are the ones ``sample_domain`` marks < 0 or ``"target"``. Without any, the
     estimator is fitted once on all rows and a ``NoTargetSamplesWarning`` is
     raised.
-
-    Parameters
-    ----------
-    %(parameters)s
 
     Attributes
     ----------

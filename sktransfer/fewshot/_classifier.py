@@ -24,7 +24,7 @@ from sktransfer._utils.multilabel import (
     encode_multilabel,
     is_multilabel,
 )
-from sktransfer._utils.params import declare, validate_params
+from sktransfer._utils.params import declare, store_parameters, validate_params
 from sktransfer.backbones import (
     BUNDLED_TEXT,
     frozen_block_count,
@@ -90,10 +90,6 @@ class FewShotTextClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     not", the head is ``OneVsRestClassifier(head)``, ``predict`` returns the
     indicator and ``predict_proba`` one column per label.
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     classes_ : ndarray
@@ -142,19 +138,7 @@ class FewShotTextClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         progress: bool = False,
         threshold: str | float = "auto",
     ):
-        self.model = model
-        self.head = head
-        self.n_pairs = n_pairs
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.freeze_depth = freeze_depth
-        self.use_label_names = use_label_names
-        self.max_length = max_length
-        self.device = device
-        self.random_state = random_state
-        self.progress = progress
-        self.threshold = threshold
+        store_parameters(self, locals())
 
     def set_params(self, **params) -> Self:
         """Set parameters; ``head__<name>`` needs a ``head`` (given before, or
@@ -193,13 +177,7 @@ class FewShotTextClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"y of shape {y.shape}")
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
-        self.use_label_names_ = resolve_use_label_names(self.use_label_names,
-                                                        self.classes_.tolist())
-        names = ([describe(c, DEFAULT_TEMPLATE) for c in self.classes_]
-                 if self.use_label_names_ else [])
-        self.device_ = str(resolve_device(self.device))
-        backbone = self._load_backbone()
-        rows = texts + names
+        backbone, rows, names = self._encoder_and_rows(texts)
         owners = np.concatenate([codes, np.arange(len(names))]).astype(int)
         groups = [np.flatnonzero(owners == c) for c in range(len(self.classes_))]
         tokens = backbone.preprocess(rows, max_length=self.max_length_)
@@ -224,13 +202,7 @@ class FewShotTextClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise InvalidInputError(
                 f"y must have one row per text: {len(texts)} texts, {len(Y)} "
                 f"label rows")
-        self.use_label_names_ = resolve_use_label_names(self.use_label_names,
-                                                        self.classes_.tolist())
-        names = ([describe(c, DEFAULT_TEMPLATE) for c in self.classes_]
-                 if self.use_label_names_ else [])
-        self.device_ = str(resolve_device(self.device))
-        backbone = self._load_backbone()
-        rows = texts + names
+        backbone, rows, names = self._encoder_and_rows(texts)
         sets = np.vstack([Y, np.eye(len(self.classes_), dtype=Y.dtype)[:len(names)]])
         groups = [np.flatnonzero(sets[:, j]) for j in range(len(self.classes_))]
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -251,6 +223,17 @@ class FewShotTextClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _is_multilabel(self) -> bool:
         return "thresholds_" in self.__dict__
+
+    def _encoder_and_rows(self, texts: list[str]):
+        """``(backbone, rows, names)`` once ``classes_`` is set: the encoder on
+        ``device_``, and the texts followed by the label-name sentences
+        (``use_label_names_``)."""
+        self.use_label_names_ = resolve_use_label_names(self.use_label_names,
+                                                        self.classes_.tolist())
+        names = ([describe(c, DEFAULT_TEMPLATE) for c in self.classes_]
+                 if self.use_label_names_ else [])
+        self.device_ = str(resolve_device(self.device))
+        return self._load_backbone(), texts + names, names
 
     def _load_backbone(self):
         backbone = resolve_backbone(self.model, modality="text", device=self.device_)

@@ -19,7 +19,7 @@ from sktransfer._utils.multilabel import (
     is_multilabel,
     to_indicator,
 )
-from sktransfer._utils.params import declare, validate_params
+from sktransfer._utils.params import declare, store_parameters, validate_params
 from sktransfer.backbones import BUNDLED_TEXT
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import InvalidInputError, ParameterError
@@ -70,10 +70,6 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
     one with the best F1 on leave-one-out similarities (each example scored
     against prototypes built without it).
 
-    Parameters
-    ----------
-    %(parameters)s
-
     Attributes
     ----------
     classes_ : ndarray
@@ -106,15 +102,7 @@ class ZeroShotTextClassifier(TextClassifierMixin, BaseEstimator):
         cache: bool | str | os.PathLike[str] | None = True,
         multi_label: bool = False,
     ):
-        self.labels = labels
-        self.template = template
-        self.model = model
-        self.description_weight = description_weight
-        self.batch_size = batch_size
-        self.max_length = max_length
-        self.device = device
-        self.cache = cache
-        self.multi_label = multi_label
+        store_parameters(self, locals())
 
     def fit(self, X: Any | None = None, y: Any | None = None) -> Self:
         """Embed the descriptions, and blend in the examples when given.

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
-from sktransfer.adapt._utils import split_domains
+from sktransfer._utils.domains import split_domains
 from sktransfer.exceptions import InvalidInputError
 
 __all__ = ["ADAPT_LOSSES", "CORALLoss", "DANNLoss", "MMDLoss", "split_rows"]

@@ -36,14 +36,6 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
     layer1..layer4; EfficientNet: stem, blocks.0..N, head; ...) and
     ``freeze_depth`` decides how many of them train.
 
-    Parameters
-    ----------
-    %(parameters)s
-
-    Attributes
-    ----------
-    %(attributes)s
-
     See Also
     --------
     sktransfer.PretrainedImageFeatures : frozen features for any sklearn model.

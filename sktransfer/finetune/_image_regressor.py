@@ -44,14 +44,6 @@ class FineTunedRegressor(RegressorTask, ImageFineTuning):
     targets (see ``target_mean_``). ``predict`` returns the original units and
     ``score`` is R².
 
-    Parameters
-    ----------
-    %(parameters)s
-
-    Attributes
-    ----------
-    %(attributes)s
-
     See Also
     --------
     sktransfer.FineTunedClassifier : the same for class labels.

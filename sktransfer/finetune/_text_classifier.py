@@ -39,14 +39,6 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
     each encoder layer (all-MiniLM-L6-v2: 1 + 6 = 7 blocks), and
     ``freeze_depth`` decides how many of them train.
 
-    Parameters
-    ----------
-    %(parameters)s
-
-    Attributes
-    ----------
-    %(attributes)s
-
     See Also
     --------
     sktransfer.PretrainedTextEmbeddings : frozen embeddings for any sklearn model.

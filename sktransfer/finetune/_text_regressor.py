@@ -41,14 +41,6 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
     has one output per target column, trained with ``loss`` on standardised
     targets. ``predict`` returns the original units and ``score`` is R².
 
-    Parameters
-    ----------
-    %(parameters)s
-
-    Attributes
-    ----------
-    %(attributes)s
-
     See Also
     --------
     sktransfer.FineTunedTextClassifier : the same for class labels.
