@@ -59,6 +59,8 @@ class PretrainedImageFeatures(BaseEmbedder):
     ...                     LogisticRegression(max_iter=1000))
     """
 
+    _embeds = "image"  # what it embeds (sktransfer._embedding.files saves it)
+
     def __init__(
         self,
         model: str | os.PathLike[str] | nn.Module = BUNDLED_IMAGE,

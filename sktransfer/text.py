@@ -76,6 +76,8 @@ class PretrainedTextEmbeddings(BaseEmbedder):
     ...                     LogisticRegression(max_iter=1000))
     """
 
+    _embeds = "text"  # what it embeds (sktransfer._embedding.files saves it)
+
     _auto_runtime = "torch"  # see the ``runtime`` parameter
 
     def __init__(

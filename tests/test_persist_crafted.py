@@ -494,7 +494,7 @@ def test_crafted_parameters_of_an_embedder(image_saved, changes, message):
 
 @pytest.mark.parametrize("width, message", [
     (1e12, "not an integer"), (10**12, "not an integer between 1 and 1048576"),
-    (7, "n_features_out_ is 7, but its model 'shufflenet_v2_x0_5' gives 1024")])
+    (7, "n_features_out_ is 7, but its network 'shufflenet_v2_x0_5' gives 1024")])
 def test_an_embedder_without_a_network_has_its_width_checked(image_saved, width,
                                                              message):
     pipe = sktransfer.load(image_saved)
@@ -635,3 +635,43 @@ def test_the_honest_files_still_load(image_saved, tuned_bytes, zero_shot_bytes,
         assert loaded.predict(inputs).shape == (2,)
     emb = sktransfer.load(copy_to(tmp_path, embedder_bytes))
     assert emb.transform(TEXTS[:2]).shape == (2, 32)
+
+
+# === 4. persist/ knows no family (issue 33) ========================================
+
+def test_persist_names_no_family_and_reaches_no_private_module():
+    """persist/ imports only its own modules, the shared internals
+    (``sktransfer._utils``), the errors and the public names of
+    ``sktransfer.backbones``; each family registers its own hook."""
+    import ast
+    import pathlib
+
+    import sktransfer.persist
+    from sktransfer.persist import hooks
+
+    folder = pathlib.Path(sktransfer.persist.__file__).parent
+    allowed = ("sktransfer.persist", "sktransfer._utils", "sktransfer.exceptions",
+               "sktransfer.backbones")
+    reaches = []
+    for file in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.startswith("sktransfer"):
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [a.name for a in node.names if a.name.startswith(
+                    "sktransfer.")]
+            else:
+                continue
+            for module in modules:
+                private = module.startswith("sktransfer.backbones._")
+                if private or not (module == "sktransfer"
+                                   or module.startswith(allowed)):
+                    reaches.append(f"{file.name}: {module}")
+    assert reaches == []
+    kinds = {h.kind for h in hooks.hooks()}
+    assert {"fine-tuned", "image-features", "text-features",
+            "tuned-text-encoder"} <= kinds
+    owners = {type(h).__module__ for h in hooks.hooks()}
+    assert owners == {"sktransfer._embedding.files", "sktransfer.finetune._persist",
+                      "sktransfer.fewshot._persist"}

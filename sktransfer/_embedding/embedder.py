@@ -14,6 +14,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._embedding import files as _files  # noqa: F401 - save/load hooks
 from sktransfer._embedding.runtime import make_runner
 from sktransfer._utils.device import resolve_device
 from sktransfer._utils.params import validate_params

@@ -7,6 +7,7 @@ label, and blends in labelled examples when it is given some. See
 docs/fewshot.md.
 """
 
+from sktransfer.fewshot import _persist  # noqa: F401 - registers its save/load hooks
 from sktransfer.fewshot._classifier import FewShotTextClassifier
 from sktransfer.fewshot._zeroshot import ZeroShotTextClassifier
 

@@ -6,6 +6,7 @@ core (``_core``), a modality (``_image``, ``_text``), a task (``_tasks``) and
 the parameter documentation (``_params``).
 """
 
+from sktransfer.finetune import _persist  # noqa: F401 - registers its save/load hook
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._image_classifier import FineTunedClassifier
 from sktransfer.finetune._image_regressor import FineTunedRegressor

@@ -26,21 +26,20 @@ archive's config (no ``auto_map`` remote code) and tokenizer files. A network
 fitted on CUDA loads on the CPU when CUDA is absent.
 
 The archive itself (writing, validating, reading members) lives in
-``sktransfer.persist._archive``, the networks in ``sktransfer.persist._nets``.
+``sktransfer.persist._archive``, the size limits in ``_limits``, networks as
+files and the checks every loaded object gets in ``_nets``.
 
 Extension point
 ---------------
-``sktransfer.persist._nets.HANDLERS`` lists the kinds of network: every
-estimator with a skorch ``net_`` around a ``FineTuneModule`` (anything built
-on ``BaseFineTuned``: classifiers and regressors, image and text) and every
-``BaseEmbedder`` with an image ``backbone_``. Text embedders of a model name
-keep no weights: they reload the name on first use (it must resolve on the
-loading machine, as for a pickle); one made from a local folder stores its
-encoder, and ``load`` refuses a text embedder whose spec is a path it did not
-store. A new estimator on those bases needs no change here; a new kind of
-network adds a handler (``kind``, ``heavy`` attributes, ``matches``, ``save``,
-``load``). A new public class is trusted once it is in ``__all__`` of a
-module of ``ESTIMATOR_MODULES`` (a test checks every public estimator is).
+persist knows no estimator family by name. A family whose estimators hold a
+network registers a ``sktransfer.persist.hooks.Hook`` when its package is
+imported (``sktransfer/finetune/_persist.py``, ``fewshot/_persist.py``,
+``_embedding/files.py``): what it stores, how it rebuilds it, what it
+bounds. The trusted classes are found by one rule: every scikit-learn
+estimator exported (``__all__``) by a public sktransfer module, under its
+own name and the names it is exported as (a class that moved keeps loading
+under its old module's name). A new estimator on an existing base needs no
+change here; a new kind of network adds a hook.
 """
 
 from __future__ import annotations
@@ -75,14 +74,7 @@ from sktransfer.persist._archive import (
 if TYPE_CHECKING:  # names used in annotations only
     import os
 
-__all__ = ["ESTIMATOR_MODULES", "load", "read_metadata", "save", "trusted_types"]
-
-#: The public modules whose estimators (``__all__``) ``load`` trusts.
-ESTIMATOR_MODULES = ("sktransfer", "sktransfer.adapt", "sktransfer.baselines",
-                     "sktransfer.evaluate", "sktransfer.finetune")
-# Where files written before a class moved name it: still the same class (the
-# old module re-exports it), so trusted under that name too.
-_MOVED = ("sktransfer.evaluate.RawPixels",)
+__all__ = ["load", "read_metadata", "save", "trusted_types"]
 
 REFERENCE = "_sktransfer_network"
 # Data-only types that skops.io reports as untrusted for an allow-list of common
@@ -130,20 +122,20 @@ def save(
     --------
     load : read it back.
     """
-    from sktransfer.persist._nets import handler_for
+    from sktransfer.persist.hooks import network_hook
 
     path = Path(path)
     objects = list(_estimators(estimator))
     _check_no_stray_network(objects)
-    holders = [(obj, h) for obj in objects if (h := handler_for(obj)) is not None]
+    holders = [(obj, h) for obj in objects if (h := network_hook(obj)) is not None]
     with tempfile.TemporaryDirectory(prefix="sktransfer-save-") as tmp:
         members: dict[str, Path] = {}
         networks = []
-        for index, (obj, handler) in enumerate(holders):
+        for index, (obj, hook) in enumerate(holders):
             folder = Path(tmp, "networks", str(index))
             folder.mkdir(parents=True)
-            entry = handler.save(obj, folder)
-            networks.append({"kind": handler.kind, "owner": type(obj).__name__,
+            entry = hook.save(obj, folder)
+            networks.append({"kind": hook.kind, "owner": type(obj).__name__,
                              **entry})
             for file in sorted(folder.rglob("*")):
                 if file.is_file():
@@ -180,8 +172,8 @@ def _references(holders):
     """Take each network out of its owner, leaving its index, for the dump."""
     taken = []
     try:
-        for index, (obj, handler) in enumerate(holders):
-            heavy = {a: obj.__dict__.pop(a) for a in handler.heavy if a in obj.__dict__}
+        for index, (obj, hook) in enumerate(holders):
+            heavy = {a: obj.__dict__.pop(a) for a in hook.heavy if a in obj.__dict__}
             taken.append((obj, heavy))
             obj.__dict__[REFERENCE] = index
         yield
@@ -215,7 +207,7 @@ def _manifest(networks, members, metadata) -> dict:
 
 def _estimators(obj, seen=None) -> Iterator:
     """Every estimator (and other scikit-learn / sktransfer object) in the tree
-    under ``obj``, once, parents first. Networks (a handler's ``heavy``
+    under ``obj``, once, parents first. Networks (a hook's ``heavy``
     attributes) are not walked into."""
     seen = set() if seen is None else seen
     if obj is None or isinstance(obj, (str, bytes, int, float)) or id(obj) in seen:
@@ -255,19 +247,19 @@ def _is_object(obj) -> bool:
 def _attributes(obj) -> list:
     """``(name, value)`` of what is saved of ``obj`` (its ``__getstate__``, as
     skops sees it), its networks left out."""
-    from sktransfer.persist._nets import handler_for
+    from sktransfer.persist.hooks import network_hook
 
     if _is_network(obj):
         return []
-    handler = handler_for(obj)
-    skip = handler.heavy if handler else ()
+    hook = network_hook(obj)
+    skip = hook.heavy if hook else ()
     state = obj.__getstate__()
     state = state if isinstance(state, dict) else vars(obj)
     return [(k, v) for k, v in state.items() if k not in skip]
 
 
 def _check_no_stray_network(objects) -> None:
-    """A network outside a handler would end up pickled inside the file."""
+    """A network outside a hook would end up pickled inside the file."""
     why = ("sktransfer.save stores a network only as the fitted state of a "
            "sktransfer estimator with a model name (rebuilding any other means "
            "running its code); use pickle/joblib for it")
@@ -341,43 +333,41 @@ def load(
 
 def _load(path: Path, trusted) -> BaseEstimator:
     from sktransfer.persist import _limits as limits
-    from sktransfer.persist._nets import (
-        HANDLERS,
-        check_chains,
-        check_lazy_networks,
-        check_loaded,
-        check_specs,
-    )
+    from sktransfer.persist._nets import check_chains, check_loaded
+    from sktransfer.persist.hooks import hooks
 
-    kinds = {h.kind: h for h in HANDLERS}
     with Archive(path) as archive:
         tree = archive.read(TREE)
         limits.check_tree(tree, archive.size, repr(str(path)))
-        estimator = _loads(tree, path, trusted)
+        estimator = _loads(tree, path, trusted)  # imports every family: hooks
+        registered = hooks()
+        kinds = {h.kind: h for h in registered if h.kind is not None}
         objects = list(_estimators(estimator))
         limits.check_data_only(objects, path)
         owners = _owners(estimator, len(archive.networks), path)
-        check_specs(objects, owners, path)
+        stored = {id(obj) for _, obj in owners}
         _map_devices(estimator)
-        check_loaded(objects, path)
+        check_loaded(objects, path, registered, stored)
         with tempfile.TemporaryDirectory(prefix="sktransfer-load-") as tmp:
             for index, obj in owners:
                 entry = archive.networks[index]
-                handler = kinds.get(entry.get("kind"))
-                if handler is None:
+                hook = kinds.get(entry.get("kind"))
+                if hook is None:
                     raise ModelFileError(f"{str(path)!r}: network {index} is of an "
                                          f"unknown kind {entry.get('kind')!r}")
                 prefix = f"networks/{index}/"
                 folder = archive.extract(prefix, Path(tmp, str(index)))
                 try:
-                    handler.load(obj, folder, entry)
+                    hook.load(obj, folder, entry)
                 except limits.REBUILD_ERRORS as exc:  # what torch/transformers raise
                     raise ModelFileError(f"{str(path)!r}: network {index} "
                                          f"({entry.get('owner')}) cannot be rebuilt: "
                                          f"{exc}") from exc
                 obj.__dict__["_weights_digest"] = archive.digests.get(
                     prefix + "weights.safetensors")
-    check_lazy_networks(objects, {id(obj) for _, obj in owners}, path)
+    for obj in objects:
+        for hook in registered:
+            hook.finish(obj, repr(str(path)), id(obj) in stored)
     check_chains(objects, path)
     return estimator
 
@@ -400,13 +390,14 @@ def read_metadata(path: str | os.PathLike[str]) -> dict:
 def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     """The types ``load`` builds besides skops' defaults: a fixed allow-list.
 
-    The estimators exported by ``ESTIMATOR_MODULES`` (data and
-    parameters only: their networks are stored apart), scikit-learn's CV
-    splitters, scorer wrappers and the metric functions of its named scorers
-    (``scoring="accuracy"``: skops stores a function as its name and imports
-    it, never calls it), the data-only types inside common scikit-learn
-    models (trees, neighbour indexes, MLP optimisers), ``torch.device``, and
-    ``extra``.
+    The scikit-learn estimators exported (``__all__``) by a public sktransfer
+    module (data and parameters only: their networks are stored apart),
+    under their own name and every public name they are exported as;
+    scikit-learn's CV splitters, scorer wrappers and the metric functions of
+    its named scorers (``scoring="accuracy"``: skops stores a function as its
+    name and imports it, never calls it), the data-only types inside common
+    scikit-learn models (trees, neighbour indexes, MLP optimisers),
+    ``torch.device``, and ``extra``.
 
     Parameters
     ----------
@@ -417,18 +408,11 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
     list of str
     """
     import inspect
-    from importlib import import_module
 
     import sklearn.model_selection as ms
-    from skorch import NeuralNet
 
-    names = {*_HELPERS, *_MOVED, *_scorer_functions(), *map(str, extra)}
-    for module in map(import_module, ESTIMATOR_MODULES):
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if (inspect.isclass(obj) and issubclass(obj, BaseEstimator)
-                    and not issubclass(obj, NeuralNet)):
-                names.add(f"{obj.__module__}.{obj.__qualname__}")
+    names = {*_HELPERS, *_scorer_functions(), *_public_estimators(),
+             *map(str, extra)}
     for name in ms.__all__:
         if "Halving" in name:  # experimental: importing it needs a flag
             continue
@@ -437,6 +421,40 @@ def trusted_types(extra: Iterable[str] = ()) -> list[str]:
                 obj, (ms.BaseCrossValidator, ms.BaseShuffleSplit)):
             names.add(f"{obj.__module__}.{obj.__qualname__}")
     return sorted(names)
+
+
+@functools.cache
+def _public_estimators() -> frozenset[str]:
+    """Every estimator class a public sktransfer module exports, by its own
+    name and by each public name it is exported as. Importing the modules
+    registers every family's save/load hook. The command line (a layer above
+    the library) and ``__main__`` modules are not imported."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from skorch import NeuralNet
+
+    import sktransfer
+
+    modules = ["sktransfer"] + [
+        info.name for info in pkgutil.walk_packages(sktransfer.__path__,
+                                                    "sktransfer.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+        and not info.name.startswith("sktransfer.cli")]
+    names = set()
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if (inspect.isclass(obj) and issubclass(obj, BaseEstimator)
+                    and not issubclass(obj, NeuralNet)):
+                names.add(f"{obj.__module__}.{obj.__qualname__}")
+                names.add(f"{module_name}.{name}")
+    return frozenset(names)
 
 
 @functools.cache
