@@ -244,11 +244,9 @@ def test_nothing_outside_cli_imports_cli():
 # Shared internals: any subpackage may import their modules (not their private
 # names). Everything else goes through a subpackage's public names.
 SHARED_INTERNALS = ("_utils", "_embedding")
-# Known reaches, removed by the persistence hooks (issue 33, engineer i32a);
-# an entry that no longer occurs fails too, so the list only shrinks.
-KNOWN_PRIVATE_REACHES = {
-    "persist/_nets.py": {"sktransfer.finetune._lora", "sktransfer.finetune._module"},
-}
+# Known reaches (none left: the persistence hooks removed persist's); an entry
+# that no longer occurs fails too, so the list only shrinks.
+KNOWN_PRIVATE_REACHES: dict[str, set[str]] = {}
 
 
 def _owner(rel: str) -> str:
