@@ -438,7 +438,10 @@ def find_outliers(
         spreads[k] = np.median(distance[members])
     # a tight class is measured with the typical spread, not its own: a few
     # odd crops of a uniform texture are not outliers of the whole set
-    floor = np.nanmedian(spreads) if np.isfinite(spreads).any() else 1.0
+    if not np.isfinite(spreads).any():
+        raise InvalidInputError("every class of y is on a single row: finding "
+                                "outliers needs a class with at least 2 rows")
+    floor = np.nanmedian(spreads)
     ratios = distances / np.maximum(np.nan_to_num(spreads, nan=np.inf),
                                     max(float(floor), 1e-12))
     nearest_class = ratios.argmin(axis=1)

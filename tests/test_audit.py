@@ -152,6 +152,8 @@ def test_outliers_are_far_from_every_class_not_a_varied_class():
         find_outliers(features, labels[:10], embedder="precomputed")
     with pytest.raises(ParameterError, match="contamination"):
         find_outliers(features, embedder="precomputed", contamination=0.9)
+    with pytest.raises(InvalidInputError, match="single row"):
+        find_outliers(features[:4], ["a", "b", "c", "d"], embedder="precomputed")
 
 
 # --- real embeddings (bundled models) ---------------------------------------------
