@@ -21,13 +21,8 @@ from skorch import NeuralNet
 from torch import nn
 
 from sktransfer.backbones import load_text_backbone, save_text_backbone
+from sktransfer.finetune import _lora
 from sktransfer.finetune._core import BaseFineTuned
-from sktransfer.finetune._lora import (
-    inject_adapters,
-    lora_state_names,
-    merge_adapters,
-    state_digest,
-)
 from sktransfer.finetune._module import FineTuneModule
 from sktransfer.persist import hooks as persist
 
@@ -116,7 +111,7 @@ def _save_lora(obj, module: nn.Module, path: Path) -> dict:
     from safetensors.torch import save_file
 
     _check_lora_spec(obj, saving=True)
-    kept = lora_state_names(module, module.backbone, obj.n_frozen_)
+    kept = _lora.lora_state_names(module, module.backbone, obj.n_frozen_)
     tensors = {name: value.detach().cpu().contiguous()
                for name, value in module.state_dict().items() if name in kept}
     save_file(tensors, str(path))
@@ -131,7 +126,7 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
 
     _check_lora_spec(obj)
     backbone = obj._resolve_backbone()
-    if state_digest(backbone.module) != obj.backbone_digest_:
+    if _lora.state_digest(backbone.module) != obj.backbone_digest_:
         raise persist.ModelFileError(
             f"the backbone {obj.model!r} on this machine is not the one the LoRA "
             f"adapters were trained on (its weights' SHA-256 differs from the "
@@ -139,17 +134,17 @@ def _load_lora(obj, n_outputs: int, adapter, path: Path):
     names = list(obj.lora_modules_)
     persist.check_parameters(_adapter_count(backbone.module, names, obj.lora_rank),
                              path, f"the LoRA adapters of {obj.model!r}")
-    inject_adapters(backbone, names, obj.lora_rank, obj.lora_alpha,
+    _lora.inject_adapters(backbone, names, obj.lora_rank, obj.lora_alpha,
                     obj.lora_dropout)
     module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter, lora=True)
     tensors = load_file(str(path), device="cpu")
-    expected = lora_state_names(module, backbone, obj.n_frozen_)
+    expected = _lora.lora_state_names(module, backbone, obj.n_frozen_)
     if set(tensors) != expected:
         odd = sorted(set(tensors) ^ expected)[:3]
         raise persist.ModelFileError(f"the LoRA weights do not fit the network "
                                      f"(e.g. {odd})")
     module.load_state_dict(tensors, strict=False)
-    merge_adapters(module)
+    _lora.merge_adapters(module)
     persist.check_finite(module, f"the LoRA adapters of {obj.model!r} merged "
                                  f"(lora_alpha={obj.lora_alpha!r})")
     return module
