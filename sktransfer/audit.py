@@ -20,6 +20,14 @@ Two ways to decide which rows are issues (``method``):
 - ``"cleanlab"``: ``cleanlab.filter.find_label_issues`` with its defaults
   (``pip install 'sktransfer[audit]'``).
 
+Multi-label ``y`` (a 0/1 indicator or label lists): the folds are plain
+k-fold, the estimator must give one probability per label (a
+``OneVsRestClassifier``, a multi-label ``FineTunedClassifier``...), and each
+label is audited as its own yes/no question: ``"confident"`` applies the
+count-then-rank above to every label (its given 0/1 against the out-of-fold
+probability), a row is an issue when any of its labels is; ``"cleanlab"`` is
+``cleanlab.multilabel_classification.filter.find_label_issues``.
+
 ``benchmarks/bench_audit.py`` measures both on flipped labels
 (docs/audit.md): the ranking by self-confidence is more precise at the same
 recall, on photos and on texts.
@@ -34,6 +42,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from sktransfer._utils.multilabel import encode_multilabel, is_multilabel
 from sktransfer.exceptions import (
     InvalidInputError,
     MissingDependencyError,
@@ -52,6 +61,7 @@ __all__ = [
     "duplicates_from_features",
     "find_outliers",
     "issues_from_proba",
+    "multilabel_issues_from_proba",
     "ngram_vectors",
     "out_of_fold_proba",
     "perceptual_hashes",
@@ -86,8 +96,10 @@ def find_label_issues(
     ----------
     estimator : classifier or pipeline with ``predict_proba`` (unfitted; cloned)
     X : images (paths, PIL images, arrays), texts, or a feature matrix
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
         The given labels; at least 2 classes, each on at least 2 rows.
+        Multi-label: a 0/1 indicator or a list of label lists (module
+        docstring).
     cv : int, default=5
         Stratified folds, at least 2 (capped by the smallest class).
     method : {"auto", "confident", "cleanlab"}, default="auto"
@@ -101,10 +113,16 @@ def find_label_issues(
         One row per input, index = row number, sorted by ``quality`` (lowest,
         most suspicious, first). Columns: ``label`` (given), ``suggested`` (the
         out-of-fold prediction), ``quality`` (out-of-fold probability of the
-        given label, in [0, 1]) and ``is_issue`` (bool).
+        given label, in [0, 1]) and ``is_issue`` (bool). Multi-label:
+        ``label`` and ``suggested`` are label lists (``suggested``: the labels
+        at out-of-fold probability >= 0.5), ``quality`` the lowest
+        probability of a given answer over the labels, and ``in_doubt`` lists
+        the labels found wrong on that row.
     """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
+    if is_multilabel(y):
+        return _multilabel_issues(estimator, X, y, cv, method, random_state)
     y = np.asarray(y)
     proba, classes = out_of_fold_proba(estimator, X, y, cv=cv,
                                        random_state=random_state)
@@ -147,6 +165,63 @@ def confident_count(given: np.ndarray, proba: np.ndarray) -> int:
     counted = above.any(axis=1) & (confident != given) \
         & (proba.argmax(axis=1) != given)
     return int(counted.sum())
+
+
+def _multilabel_issues(estimator, X, y, cv, method, random_state) -> pd.DataFrame:
+    """:func:`find_label_issues` for a 0/1 indicator or label lists."""
+    from sklearn.model_selection import KFold
+
+    from sktransfer.evaluate import _take
+
+    Y, classes = encode_multilabel(y)
+    if int(cv) < 2:
+        raise ParameterError(f"cv must be at least 2 folds, got {cv}")
+    folds = KFold(int(min(cv, len(Y))), shuffle=True, random_state=random_state)
+    features, head = split_frozen(estimator, X)
+    proba = np.zeros(Y.shape)
+    for train, test in folds.split(Y):
+        model = clone(head).fit(_take(features, train), Y[train])
+        proba[test] = np.asarray(model.predict_proba(_take(features, test)))
+    if proba.shape != Y.shape:
+        raise ParameterError(
+            f"{type(estimator).__name__}.predict_proba gave {proba.shape[1]} "
+            f"columns for {Y.shape[1]} labels: use a multi-label estimator, e.g. "
+            f"OneVsRestClassifier(LogisticRegression())")
+    return multilabel_issues_from_proba(Y, proba, classes, method)
+
+
+def multilabel_issues_from_proba(Y: np.ndarray, proba: np.ndarray,
+                                 classes: np.ndarray, method: str = "auto"
+                                 ) -> pd.DataFrame:
+    """The multi-label audit table from out-of-fold per-label probabilities."""
+    agree = np.where(Y == 1, proba, 1 - proba)  # probability of the given answer
+    doubt = np.zeros(Y.shape, dtype=bool)
+    if method == "cleanlab":
+        try:
+            from cleanlab.multilabel_classification.filter import (
+                find_label_issues as cleanlab_multilabel,
+            )
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "method='cleanlab' needs cleanlab: pip install "
+                "'sktransfer[audit]'") from exc
+        lists = [np.flatnonzero(row).tolist() for row in Y]
+        rows = np.asarray(cleanlab_multilabel(lists, proba), dtype=bool)
+        doubt[rows] = agree[rows] < 0.5
+    else:
+        for j in range(Y.shape[1]):
+            binary = np.column_stack([1 - proba[:, j], proba[:, j]])
+            count = confident_count(Y[:, j], binary)
+            doubt[np.argsort(agree[:, j], kind="stable")[:count], j] = True
+    names = np.asarray(classes, dtype=object)
+    frame = pd.DataFrame({
+        "label": [names[row == 1].tolist() for row in Y],
+        "suggested": [names[row >= 0.5].tolist() for row in proba],
+        "quality": agree.min(axis=1),
+        "is_issue": doubt.any(axis=1),
+        "in_doubt": [names[row].tolist() for row in doubt],
+    })
+    return frame.sort_values("quality", kind="stable")
 
 
 def _cleanlab_issues(given, proba) -> np.ndarray:
