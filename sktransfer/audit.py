@@ -171,7 +171,7 @@ def _multilabel_issues(estimator, X, y, cv, method, random_state) -> pd.DataFram
     """:func:`find_label_issues` for a 0/1 indicator or label lists."""
     from sklearn.model_selection import KFold
 
-    from sktransfer.evaluate import _take
+    from sktransfer._utils.rows import take as _take
 
     Y, classes = encode_multilabel(y)
     if int(cv) < 2:
