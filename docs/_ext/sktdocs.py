@@ -39,6 +39,7 @@ TOPICS = [
     ("Frozen features", ["features", "text", "cache"]),
     ("Fine-tuning", ["finetune_overview", "finetune", "finetune_text", "lora"]),
     ("Few-shot and zero-shot", ["fewshot", "zeroshot"]),
+    ("Multi-label (tags)", ["multilabel"]),
     ("Choosing a model and a layer", ["select"]),
     ("Domain adaptation", ["adapt"]),
     ("Auditing labels and active learning", ["audit", "active"]),
