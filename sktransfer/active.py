@@ -12,6 +12,11 @@ pool and returns the ``n`` rows worth labelling:
 - ``"representative"``: the same clusters, and the row nearest each
   cluster's centre;
 - ``"random"``: a uniform draw, the baseline;
+- multi-label models (a ``thresholds_`` attribute: the sktransfer
+  classifiers fitted on tags; a multi-label ``OneVsRestClassifier``, whose
+  threshold is 0.5): the "margin" of a row is the distance of its least
+  certain label's probability to that label's threshold, its entropy the sum
+  of the labels' yes/no entropies;
 - ``"auto"``: ``"diverse"``. Chosen on the dev sets of
   ``benchmarks/bench_audit_suite.py`` (docs/audit.md): uncertainty alone
   picks near-identical rows in one batch, and a shortlist of 10 x n beat 3 x n
@@ -80,10 +85,15 @@ def suggest_labels(
         return np.random.default_rng(random_state).permutation(size)[:n]
     features, head = _features_and_head(estimator, X_pool)
     proba = np.asarray(head.predict_proba(features), dtype=np.float64)
+    thresholds = _label_thresholds(head)
     if strategy == "entropy":
-        entropy = -(proba * np.log(np.clip(proba, 1e-12, None))).sum(axis=1)
+        if thresholds is not None:  # each label a yes/no question
+            proba = np.stack([proba, 1 - proba], axis=-1)
+        entropy = -(proba * np.log(np.clip(proba, 1e-12, None))).reshape(
+            len(proba), -1).sum(axis=1)
         return np.argsort(-entropy, kind="stable")[:n]
-    margin = _margin(proba)
+    margin = (_margin(proba) if thresholds is None
+              else np.abs(proba - thresholds).min(axis=1))
     order = np.argsort(margin, kind="stable")
     if strategy == "margin" or n == size:
         return order[:n]
@@ -124,6 +134,18 @@ def _features_and_head(estimator, X_pool):
     if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
         return X_pool, estimator
     return estimator[:-1].transform(X_pool), final
+
+
+def _label_thresholds(head):
+    """Per-label thresholds of a multi-label model, None for a single-label one."""
+    thresholds = getattr(head, "__dict__", {}).get("thresholds_")
+    if thresholds is not None and hasattr(head, "prototypes_"):
+        return np.full(len(thresholds), 0.5)  # zero-shot: sigmoid around its cut
+    if thresholds is not None:
+        return np.asarray(thresholds, dtype=np.float64)
+    if getattr(head, "multilabel_", False) and hasattr(head, "estimators_"):
+        return np.full(len(head.estimators_), 0.5)  # OneVsRestClassifier
+    return None
 
 
 def _margin(proba: np.ndarray) -> np.ndarray:

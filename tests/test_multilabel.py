@@ -234,3 +234,28 @@ def test_multilabel_label_audit_finds_planted_flips_like_cleanlab():
     both = set(ours.index[ours.is_issue]) & set(theirs.index[theirs.is_issue])
     either = set(ours.index[ours.is_issue]) | set(theirs.index[theirs.is_issue])
     assert len(both) / len(either) > 0.6
+
+
+def test_suggest_labels_for_multilabel_models(mosaics):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from sktransfer.active import suggest_labels
+
+    X, tags, X_test, _ = mosaics
+    clf = tiny(freeze_depth="all").fit(X, tags)
+    distance = np.abs(clf.predict_proba(X_test) - clf.thresholds_).min(axis=1)
+    picked = suggest_labels(clf, X_test, 5, strategy="margin")
+    np.testing.assert_array_equal(picked, np.argsort(distance, kind="stable")[:5])
+    assert len(set(suggest_labels(clf, X_test, 5))) == 5  # "auto": diverse
+    features = _tile_colours(X)
+    ovr = OneVsRestClassifier(LogisticRegression(max_iter=1000)).fit(
+        features, to_indicator(tags, clf.classes_))
+    proba = ovr.predict_proba(_tile_colours(X_test))
+    entropy = -(proba * np.log(proba) + (1 - proba) * np.log(1 - proba)).sum(1)
+    np.testing.assert_array_equal(
+        suggest_labels(ovr, _tile_colours(X_test), 3, strategy="entropy"),
+        np.argsort(-entropy, kind="stable")[:3])
+    np.testing.assert_array_equal(
+        suggest_labels(ovr, _tile_colours(X_test), 3, strategy="margin"),
+        np.argsort(np.abs(proba - 0.5).min(axis=1), kind="stable")[:3])
