@@ -159,6 +159,26 @@ class BaseFineTuned(BaseEstimator):
             # torch stubs: no overload takes device and memory_format together
             module.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         fast = n_frozen == n_blocks
+        stores: list = []  # decoded pixels (closed when the fit ends)
+        try:
+            if not fast:  # epochs read every sample again: decode once
+                items = self._decode_once(items, backbone, device, stores)
+                if targets is not None:
+                    targets = self._decode_once(targets, backbone, device, stores)
+            self._train(module, items, y, seed, device, targets)
+        finally:
+            for store in stores:
+                store.close()
+
+    def _decode_once(self, items, backbone, device, stores: list):
+        """``items`` as the epochs should read them (a modality hook: images
+        are decoded once per fit, ``finetune._pixels``); default unchanged."""
+        return items
+
+    def _train(self, module, items, y, seed, device, targets) -> None:
+        n_blocks, n_frozen = self.n_blocks_, self.n_frozen_
+        adapter = module.adapter
+        fast = n_frozen == n_blocks
         # Head only, on the probe's own loss: the tuned probe is the solution.
         solved = fast and adapter is None and self._probe_is_the_fit()
         if solved:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sktransfer._utils.device import decode_threads
 from sktransfer.augment import image_augmentation
 from sktransfer.backbones import make_eval_transform, resolve_backbone
-from sktransfer.data import ImageDataset, as_image_list
+from sktransfer.data import ImageDataset, as_image_list, decode_size
 from sktransfer.finetune._core import BaseFineTuned
+from sktransfer.finetune._pixels import DecodedPixels
 
 if TYPE_CHECKING:  # names used in annotations only
 
@@ -25,6 +27,32 @@ class ImageFineTuning(BaseFineTuned):
 
     def _coerce(self, X) -> list:
         return as_image_list(X)
+
+    def _decode_once(self, items, backbone, device, stores: list):
+        """The images decoded once per fit, at the size both the training and
+        the evaluation transforms need (``finetune._pixels``). A callable
+        ``augment`` gets the full decoded image each epoch, as documented."""
+        side = self._pixel_side(backbone)
+        if side is None:
+            return items
+        store = DecodedPixels(
+            items, side, fast_decode=self.fast_decode,
+            interpolation=backbone.data_config.get("interpolation", "bicubic"),
+            threads=decode_threads(device))
+        stores.append(store)
+        return store
+
+    def _pixel_side(self, backbone) -> int | None:
+        """Shorter side the fit's transforms need, or None (no pixel store)."""
+        if callable(self.augment):
+            return None
+        config = backbone.data_config
+        sides = [decode_size(image_augmentation(self.augment, config,
+                                                self.image_size)),
+                 decode_size(make_eval_transform(config, self.image_size))]
+        if None in sides:
+            return None
+        return max(sides)  # type: ignore[type-var]
 
     def _make_dataset(self, items, backbone, train: bool):
         config = backbone.data_config

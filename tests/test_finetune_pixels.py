@@ -1,0 +1,138 @@
+"""Decode once per fit: the fine-tuners' pixel store (``finetune._pixels``)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import sktransfer.data
+import sktransfer.finetune._pixels as pixels
+from sktransfer.datasets import load_photo_patches
+from sktransfer.exceptions import InvalidInputError, ParameterError
+from sktransfer.finetune import FineTunedClassifier
+from sktransfer.finetune._pixels import DecodedPixels, pixel_memory_limit, shrink
+from tests.test_finetune import TinyNet
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory):
+    """12 JPEG files (96 x 72 px, upscaled photo patches) and their labels."""
+    folder = tmp_path_factory.mktemp("jpegs")
+    X, y = load_photo_patches(4, 48, random_state=0,
+                              classes=("brick", "coffee", "chelsea"))
+    paths = []
+    for i, image in enumerate(X):
+        path = folder / f"img_{i}.jpg"
+        Image.fromarray(image).resize((96, 72)).save(path, quality=95)
+        paths.append(str(path))
+    return paths, y
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Records every ``load_image`` call: the type of item it decoded."""
+    seen: list[str] = []
+    original = sktransfer.data.load_image
+
+    def counting(item, index, min_size=None):
+        seen.append("path" if isinstance(item, (str, os.PathLike)) else "pil")
+        return original(item, index, min_size)
+
+    monkeypatch.setattr(sktransfer.data, "load_image", counting)
+    monkeypatch.setattr(pixels, "load_image", counting)
+    return seen
+
+
+def tiny(**params):
+    defaults = dict(model=TinyNet(), max_epochs=3, image_size=32, batch_size=4,
+                    lr=1e-2, random_state=0, freeze_depth=1)
+    return FineTunedClassifier(**{**defaults, **params})
+
+
+@pytest.mark.parametrize("augment", ["default", None])
+def test_every_photo_is_decoded_once_per_fit(jpegs, decodes, augment):
+    paths, y = jpegs
+    clf = tiny(augment=augment, early_stopping=True, validation_fraction=0.25)
+    clf.fit(paths, y)
+    assert len(clf.history_) == 3
+    # one decode of each file, then the epochs read decoded pixels only
+    assert decodes.count("path") == len(paths)
+    assert decodes.count("pil") == 3 * len(paths)  # train + validation rows
+    decodes.clear()
+    clf.predict(paths)  # prediction decodes (no store outside a fit)
+    assert decodes.count("path") == len(paths)
+
+
+def test_callable_augment_gets_the_full_image_every_epoch(jpegs, decodes):
+    paths, y = jpegs
+    sizes = []
+
+    def record(image):
+        sizes.append(image.size)
+        return image
+
+    tiny(augment=record, max_epochs=2).fit(paths, y)
+    assert set(sizes) == {(96, 72)}
+    assert decodes.count("path") == 2 * len(paths)
+
+
+def test_head_only_fit_decodes_once_without_a_store(jpegs, decodes, monkeypatch):
+    made = []
+    monkeypatch.setattr(pixels.DecodedPixels, "__init__",
+                        lambda *a, **k: made.append(1))
+    paths, y = jpegs
+    tiny(freeze_depth="all").fit(paths, y)
+    assert decodes.count("path") == len(paths) and not made
+
+
+def test_spilled_store_gives_the_same_model(jpegs, monkeypatch):
+    paths, y = jpegs
+    # no augmentation: worker processes draw other random crops
+    in_memory = tiny(augment=None).fit(paths, y).predict_proba(paths)
+    monkeypatch.setenv("SKTRANSFER_PIXEL_CACHE_MB", "0")
+    # DataLoader worker processes reopen the spill file
+    on_disk = tiny(augment=None, num_workers=1).fit(paths, y).predict_proba(paths)
+    np.testing.assert_allclose(on_disk, in_memory, atol=1e-6)
+
+
+def test_store_keeps_pixels_and_removes_its_file(jpegs):
+    paths, _ = jpegs
+    memory = DecodedPixels(paths, 40, memory_limit=10**9)
+    disk = DecodedPixels(paths, 40, threads=2, memory_limit=3 * 40 * 53 * 3)
+    assert memory.nbytes_on_disk == 0
+    assert disk.nbytes_in_memory > 0 and disk.nbytes_on_disk > 0
+    assert len(disk) == len(paths)
+    for i in range(len(paths)):
+        a, b = np.asarray(memory[i]), np.asarray(disk[i])
+        assert a.dtype == np.uint8 and a.shape == (40, 53, 3)
+        np.testing.assert_array_equal(a, b)
+    spill = disk._path
+    assert os.path.isfile(spill)
+    disk.close()
+    assert not os.path.exists(os.path.dirname(spill))
+
+
+def test_shrink_keeps_aspect_and_never_enlarges():
+    image = Image.new("RGB", (300, 200))
+    assert shrink(image, 100).size == (150, 100)
+    assert shrink(image.transpose(Image.Transpose.ROTATE_90), 100).size == (100, 150)
+    assert shrink(image, 250) is image
+
+
+def test_bad_bound_names_the_variable(monkeypatch):
+    monkeypatch.setenv("SKTRANSFER_PIXEL_CACHE_MB", "lots")
+    with pytest.raises(ParameterError, match="SKTRANSFER_PIXEL_CACHE_MB"):
+        pixel_memory_limit()
+
+
+def test_bad_file_in_a_fit_names_its_index(jpegs, tmp_path):
+    paths, y = jpegs
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(InvalidInputError, match="image 3: file .*broken.jpg"):
+        tiny().fit([*paths[:3], str(bad)], ["a", "b", "a", "b"])
