@@ -6,10 +6,13 @@ import os
 
 import numpy as np
 import pytest
+import torchvision.transforms.v2 as T
 from PIL import Image
 
 import sktransfer.data
 import sktransfer.finetune._pixels as pixels
+from sktransfer.backbones import make_eval_transform
+from sktransfer.data import decode_size
 from sktransfer.datasets import load_photo_patches
 from sktransfer.exceptions import InvalidInputError, ParameterError
 from sktransfer.finetune import FineTunedClassifier
@@ -50,7 +53,7 @@ def decodes(monkeypatch):
 
 def tiny(**params):
     defaults = dict(model=TinyNet(), max_epochs=3, image_size=32, batch_size=4,
-                    lr=1e-2, random_state=0, freeze_depth=1)
+                    lr=1e-2, random_state=0, freeze_depth=1, cache=False)
     return FineTunedClassifier(**{**defaults, **params})
 
 
@@ -119,9 +122,28 @@ def test_store_keeps_pixels_and_removes_its_file(jpegs):
 
 def test_shrink_keeps_aspect_and_never_enlarges():
     image = Image.new("RGB", (300, 200))
-    assert shrink(image, 100).size == (150, 100)
-    assert shrink(image.transpose(Image.Transpose.ROTATE_90), 100).size == (100, 150)
-    assert shrink(image, 250) is image
+    assert shrink(image, 100).shape == (100, 150, 3)
+    assert shrink(image.transpose(Image.Transpose.ROTATE_90), 100).shape == \
+        (150, 100, 3)
+    assert shrink(image, 250).shape == (200, 300, 3)
+
+
+def test_stored_pixels_are_what_the_eval_transform_resizes_to(jpegs):
+    paths, _ = jpegs
+    config = TinyNet_config()
+    side = decode_size(make_eval_transform(config, 32))
+    store = DecodedPixels(paths[:2], side,
+                          interpolation=config.get("interpolation", "bilinear"))
+    first = T.Compose(make_eval_transform(config, 32).transforms[:2])
+    for i in range(2):
+        from_file = first(sktransfer.data.load_image(paths[i], i, side))
+        np.testing.assert_array_equal(
+            np.asarray(first(store[i])), np.asarray(from_file))
+
+
+def TinyNet_config():
+    from sktransfer.backbones import resolve_image_backbone
+    return resolve_image_backbone(TinyNet()).data_config
 
 
 def test_bad_bound_names_the_variable(monkeypatch):

@@ -28,6 +28,7 @@ stopping split is stratified on, or None) and the predict methods on top of
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +44,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
 from sktransfer._utils.params import validate_params
 from sktransfer.backbones import frozen_block_count
+from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
 from sktransfer.finetune._lora import (
@@ -159,13 +161,14 @@ class BaseFineTuned(BaseEstimator):
             # torch stubs: no overload takes device and memory_format together
             module.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         fast = n_frozen == n_blocks
+        prefix = None if fast else self._frozen_prefix(module, items, device)
         stores: list = []  # decoded pixels (closed when the fit ends)
         try:
-            if not fast:  # epochs read every sample again: decode once
+            if not fast and prefix is None:  # epochs read every sample again
                 items = self._decode_once(items, backbone, device, stores)
                 if targets is not None:
                     targets = self._decode_once(targets, backbone, device, stores)
-            self._train(module, items, y, seed, device, targets)
+            self._train(module, items, y, seed, device, targets, prefix)
         finally:
             for store in stores:
                 store.close()
@@ -175,7 +178,95 @@ class BaseFineTuned(BaseEstimator):
         are decoded once per fit, ``finetune._pixels``); default unchanged."""
         return items
 
-    def _train(self, module, items, y, seed, device, targets) -> None:
+    # --- the frozen-prefix cache ------------------------------------------------
+
+    def _prefix_cacheable(self) -> bool:
+        """Whether the input of the frozen blocks is the same every epoch (a
+        modality hook: images without ``augment``)."""
+        return False
+
+    def _sample_key(self, item) -> str:
+        """Hash of one sample's content (a modality hook)."""
+        raise NotImplementedError
+
+    def _preprocessing_identity(self, backbone) -> tuple:
+        """What turns a sample into the network's input (a modality hook)."""
+        return ()
+
+    def _frozen_prefix(self, module, items, device) -> torch.Tensor | None:
+        """The frozen blocks' outputs for every item, or None where the cache
+        does not apply.
+
+        It applies with ``cache`` set, some blocks frozen and some trained, no
+        ``adapt``, nothing random before the frozen blocks
+        (``_prefix_cacheable``) and a backbone whose remaining blocks can be
+        resumed from the last frozen block's output (checked on two samples:
+        the resumed pass must give the full pass's features). The outputs are
+        stored per sample in ``sktransfer.cache``'s store, keyed by a digest
+        of the frozen blocks' weights, their number, the output's shape, the
+        preprocessing and the sample's content: every epoch, fold and
+        grid-search candidate sharing the freeze depth reuses them.
+        """
+        n_frozen = self.n_frozen_
+        if (self.cache is False or self.cache is None or n_frozen == 0
+                or module.adapter is not None or not self._prefix_cacheable()):
+            return None
+        backbone = module.backbone
+        device = next(module.parameters()).device  # where the module is now
+        shape = self._resumable_shape(module, items[:2], device)
+        if shape is None:
+            return None
+        key = hash_parts("finetune-prefix", module.prefix_digest(n_frozen),
+                         n_frozen, shape, *self._preprocessing_identity(backbone))
+        width = int(np.prod(shape))
+        directory = None if self.cache is True else self.cache
+        model = self.model if isinstance(self.model, (str, os.PathLike)) \
+            else type(self.model).__name__
+        store = EmbeddingCache(key, width, directory, {
+            "estimator": type(self).__name__, "model": str(model),
+            "frozen_blocks": n_frozen, "shape": list(shape)})
+        keys = [self._sample_key(item) for item in items]
+
+        def batches(indices):
+            dataset = self._make_dataset([items[i] for i in indices], backbone,
+                                         train=False)
+            module.eval()
+            for start in range(0, len(indices), self.batch_size):
+                rows = indices[start:start + self.batch_size]
+                batch = self._collate([dataset[j] for j in
+                                       range(start, start + len(rows))])
+                outputs = module.prefix(_to_device(batch, device), n_frozen)
+                yield rows, outputs.float().cpu().reshape(len(rows), -1).numpy()
+
+        values = embed_with_cache(len(items), keys, store, batches, width)
+        return torch.from_numpy(values).reshape(len(items), *shape)
+
+    def _resumable_shape(self, module, items, device) -> tuple | None:
+        """The shape of a frozen-prefix output, if resuming after it gives the
+        full forward pass's features on ``items``; else None."""
+        dataset = self._make_dataset(items, module.backbone, train=False)
+        batch = _to_device(self._collate([dataset[i] for i in range(len(items))]),
+                           device)
+        module.eval()
+        try:
+            with torch.no_grad():
+                outputs = module.prefix(batch, self.n_frozen_)
+                full = module.encode(batch)
+                module.prefix_blocks = self.n_frozen_
+                try:
+                    resumed = module.encode(outputs)
+                finally:
+                    module.prefix_blocks = 0
+        except (RuntimeError, TypeError, ValueError, IndexError, AttributeError,
+                KeyError):
+            return None
+        if not isinstance(outputs, torch.Tensor) or resumed.shape != full.shape \
+                or not torch.allclose(resumed, full, rtol=1e-4, atol=1e-5):
+            return None
+        return tuple(int(n) for n in outputs.shape[1:])
+
+    def _train(self, module, items, y, seed, device, targets,
+               prefix=None) -> None:
         n_blocks, n_frozen = self.n_blocks_, self.n_frozen_
         adapter = module.adapter
         fast = n_frozen == n_blocks
@@ -186,19 +277,29 @@ class BaseFineTuned(BaseEstimator):
         else:
             train_idx, valid_idx = self._split(y, seed)
         self.validation_indices_ = valid_idx
-        train_ds, valid_ds = self._datasets(
-            items, y, module, train_idx, valid_idx, fast, device
-        )
+        if prefix is not None:  # the frozen blocks' outputs: cached tensors
+            module.prefix_blocks = n_frozen
+            train_ds, valid_ds = _tensor_datasets(prefix, y, train_idx, valid_idx)
+        else:
+            train_ds, valid_ds = self._datasets(
+                items, y, module, train_idx, valid_idx, fast, device
+            )
         probe = None
         if adapter is None and (fast or self.head_epochs):
-            probe = self._fit_probe(train_ds, items, y, train_idx, module, fast, device)
+            if prefix is not None:
+                features = self._encode_tensors(module, prefix[train_idx], device)
+                probe = self._probe(features.numpy().astype(np.float64),
+                                    y[train_idx])
+            else:
+                probe = self._fit_probe(train_ds, items, y, train_idx, module,
+                                        fast, device)
         self.head_weight_decay_ = 0.0 if probe is None else probe[2]
         if targets is not None:
             train_ds = PairedRows(
                 train_ds, self._targets(targets, module, fast, device)
             )
         net = self._make_net(module, train_ds, valid_ds, seed, fast, device,
-                             self.head_weight_decay_)
+                             self.head_weight_decay_, tensors=prefix is not None)
         net.initialize()
         if probe is not None:
             _set_head(net.module_.head, probe[0], probe[1])
@@ -294,6 +395,16 @@ class BaseFineTuned(BaseEstimator):
                 chunks.append(module.encode(batch).float().cpu())
         return torch.cat(chunks)
 
+    def _encode_tensors(self, module, inputs, device) -> torch.Tensor:
+        """``module.encode`` on precomputed inputs (frozen-prefix outputs)."""
+        module.eval()
+        chunks = []
+        with torch.no_grad(), autocast(device):
+            for start in range(0, len(inputs), self.batch_size):
+                batch = inputs[start:start + self.batch_size].to(device)
+                chunks.append(module.encode(batch).float().cpu())
+        return torch.cat(chunks)
+
     def _loader(self, dataset, collate=None):
         return DataLoader(
             dataset,
@@ -303,9 +414,9 @@ class BaseFineTuned(BaseEstimator):
         )
 
     def _make_net(self, module, train_ds, valid_ds, seed, fast, device,
-                  head_decay=0.0):
+                  head_decay=0.0, tensors=False):
         backbone_lr = self.lr / 10 if self.backbone_lr is None else self.backbone_lr
-        collate = _LabeledCollate(None if fast else self._collate)
+        collate = _LabeledCollate(None if fast or tensors else self._collate)
         paired = isinstance(train_ds, PairedRows)
         train_collate = PairedCollate(None if fast else self._collate)
         epochs = self.head_epochs + self.max_epochs
@@ -364,6 +475,7 @@ class BaseFineTuned(BaseEstimator):
         """Back to the full network; drop what only training needed."""
         module = net.module_
         module.inputs_are_features = False
+        module.prefix_blocks = 0
         module.reference = None
         # The fast path validated on features; prediction feeds samples again.
         net.iterator_valid__collate_fn = _LabeledCollate(self._collate)
@@ -444,6 +556,13 @@ class _LabeledCollate:
             return default_collate(pairs)
         inputs, labels = zip(*pairs, strict=True)
         return self.collate_inputs(list(inputs)), torch.from_numpy(np.stack(labels))
+
+
+def _tensor_datasets(inputs, y, train_idx, valid_idx):
+    train = TensorDataset(inputs[train_idx], torch.from_numpy(y[train_idx]))
+    if valid_idx is None:
+        return train, None
+    return train, TensorDataset(inputs[valid_idx], torch.from_numpy(y[valid_idx]))
 
 
 def _check_rows(y, n_samples: int) -> None:

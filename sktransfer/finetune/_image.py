@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from sktransfer._utils.device import decode_threads
 from sktransfer.augment import image_augmentation
 from sktransfer.backbones import make_eval_transform, resolve_backbone
+from sktransfer.cache import content_key
 from sktransfer.data import ImageDataset, as_image_list, decode_size
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._pixels import DecodedPixels
@@ -27,6 +28,17 @@ class ImageFineTuning(BaseFineTuned):
 
     def _coerce(self, X) -> list:
         return as_image_list(X)
+
+    def _prefix_cacheable(self) -> bool:
+        return self.augment is None
+
+    def _sample_key(self, item) -> str:
+        return content_key(item)
+
+    def _preprocessing_identity(self, backbone) -> tuple:
+        return ("image", repr(make_eval_transform(backbone.data_config,
+                                                  self.image_size)),
+                self.fast_decode)
 
     def _decode_once(self, items, backbone, device, stores: list):
         """The images decoded once per fit, at the size both the training and

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+
 import torch
 from torch import nn
 
@@ -58,6 +61,9 @@ class FineTuneModule(nn.Module):
         self.head = nn.Linear(width, n_classes)
         self.adapter = adapter  # None, or the loss module (its weights train)
         self.inputs_are_features = False
+        # > 0: the input is the output of the first ``prefix_blocks`` blocks,
+        # computed beforehand (the frozen-prefix cache); those blocks are skipped
+        self.prefix_blocks = 0
         # The pretrained weights for the L2-SP penalty.
         self.reference: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         # LoRA: the BatchNorm layers of the adapted blocks, which train
@@ -110,14 +116,56 @@ class FineTuneModule(nn.Module):
 
     def encode(self, x) -> torch.Tensor:
         """The backbone's pooled features (no autograd when fully frozen)."""
-        if self.n_frozen == self.n_blocks:
-            with torch.no_grad():
-                features = run_module(self.encoder, x)
-        else:
+        skipping = _skipped(self.backbone.blocks[:getattr(self, "prefix_blocks", 0)])
+        with skipping, (torch.no_grad() if self.n_frozen == self.n_blocks
+                        else contextlib.nullcontext()):
             features = run_module(self.encoder, x)
         if isinstance(features, (tuple, list)):
             features = features[0]
         return features.reshape(features.shape[0], -1)
+
+    def prefix(self, x, n_blocks: int) -> torch.Tensor:
+        """The output of the first ``n_blocks`` blocks for the input ``x``
+        (the forward pass stops there): what ``prefix_blocks`` skips."""
+        captured: list = []
+
+        def hook(_module, _inputs, output):
+            captured.append(output)
+            raise _Stop
+
+        handle = self.backbone.blocks[n_blocks - 1].output_module \
+            .register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                run_module(self.encoder, x)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        if not captured:
+            raise RuntimeError(f"block {n_blocks - 1} was not run")
+        output = captured[0]
+        if isinstance(output, (tuple, list)):
+            raise TypeError("a block returning a tuple cannot be cached")
+        return output
+
+    def prefix_digest(self, n_blocks: int) -> str:
+        """SHA-256 of the first ``n_blocks`` blocks: names, structure, tensors."""
+        digest = hashlib.sha256()
+        for block in self.backbone.blocks[:n_blocks]:
+            digest.update(block.name.encode() + b"\x00")
+            for module in block.modules:
+                digest.update(repr(module).encode())
+                for name, tensor in module.state_dict().items():
+                    value = tensor.detach().to("cpu").contiguous()
+                    digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|"
+                                  .encode())
+                    digest.update(value.reshape(-1).view(torch.uint8).numpy()
+                                  .tobytes())
+            for param in block.params:
+                value = param.detach().to("cpu").contiguous()
+                digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     def remember_start(self, first_trainable: int) -> None:
         """Record w0, the pretrained weights of blocks ``first_trainable:``."""
@@ -131,3 +179,29 @@ class FineTuneModule(nn.Module):
             if param.requires_grad:
                 total = total + (param - start.to(param.device)).pow(2).sum()
         return total
+
+
+class _Stop(Exception):
+    pass
+
+
+def _identity(x, *args, **kwargs):
+    return x
+
+
+@contextlib.contextmanager
+def _skipped(blocks):
+    """The modules of ``blocks`` pass their input through unchanged: a forward
+    pass fed a block's cached output resumes after it (a chain of blocks)."""
+    modules = [module for block in blocks for module in block.modules]
+    saved = [module.__dict__.get("forward") for module in modules]
+    for module in modules:
+        module.forward = _identity
+    try:
+        yield
+    finally:
+        for module, forward in zip(modules, saved, strict=True):
+            if forward is None:
+                del module.forward
+            else:
+                module.forward = forward

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torchvision.transforms.v2 as T
 from PIL import Image
 
 from sktransfer.data import load_image
@@ -36,8 +37,9 @@ from sktransfer.exceptions import ParameterError
 
 __all__ = ["DecodedPixels", "pixel_memory_limit"]
 
-_RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
-             "nearest": Image.NEAREST}
+_INTERPOLATIONS = {"bilinear": T.InterpolationMode.BILINEAR,
+                   "bicubic": T.InterpolationMode.BICUBIC,
+                   "nearest": T.InterpolationMode.NEAREST}
 
 
 def pixel_memory_limit() -> int:
@@ -54,16 +56,19 @@ def pixel_memory_limit() -> int:
     return int(megabytes * 2**20)
 
 
-def shrink(image: Image.Image, side: int, resample=Image.BICUBIC) -> Image.Image:
-    """``image`` with its shorter side ``side`` (aspect kept); never enlarged."""
-    width, height = image.size
-    if min(width, height) <= side:
-        return image
-    if width <= height:
-        size = (side, max(side, round(height * side / width)))
-    else:
-        size = (max(side, round(width * side / height)), side)
-    return image.resize(size, resample, reducing_gap=3.0)
+def shrink(image: Image.Image, side: int,
+           interpolation: str = "bicubic") -> np.ndarray:
+    """``image``'s uint8 pixels, shorter side ``side`` (aspect kept), never
+    enlarged. The resize is torchvision's ``Resize(side)`` on the image tensor,
+    the first step of the evaluation transform: applied again to the result it
+    changes nothing, so training reads the pixels prediction computes."""
+    if min(image.size) <= side:
+        return np.asarray(image, dtype=np.uint8)
+    mode = _INTERPOLATIONS.get(str(interpolation), T.InterpolationMode.BICUBIC)
+    tensor = T.functional.pil_to_tensor(image)
+    resized = T.functional.resize(tensor, [side], interpolation=mode,
+                                  antialias=True)
+    return resized.permute(1, 2, 0).numpy()
 
 
 class DecodedPixels(Sequence):
@@ -91,12 +96,11 @@ class DecodedPixels(Sequence):
                  memory_limit: int | None = None):
         self.side = int(side)
         limit = pixel_memory_limit() if memory_limit is None else memory_limit
-        resample = _RESAMPLE.get(str(interpolation), Image.BICUBIC)
         min_size = self.side if fast_decode else None
 
         def decode(index: int) -> np.ndarray:
             image = load_image(items[index], index, min_size)
-            return np.asarray(shrink(image, self.side, resample), dtype=np.uint8)
+            return shrink(image, self.side, str(interpolation))
 
         self._memory: list[np.ndarray | None] = []
         self._spans: list[tuple[int, tuple[int, ...]] | None] = []

@@ -14,6 +14,7 @@ from sktransfer.backbones import (
     resolve_backbone,
     token_length,
 )
+from sktransfer.cache import text_key
 from sktransfer.data import as_text_list
 from sktransfer.exceptions import ModelNotAvailableError, ParameterTypeError
 from sktransfer.finetune._core import BaseFineTuned
@@ -56,6 +57,9 @@ class TextFineTuning(BaseFineTuned):
 
     def _coerce(self, X) -> list:
         return as_text_list(X)
+
+    def _sample_key(self, item) -> str:
+        return text_key(item)
 
     def _make_dataset(self, items, backbone, train: bool) -> Dataset:
         if not train or self.augment is None:

@@ -1,0 +1,123 @@
+"""Fine-tuning on JPEG paths vs on pre-decoded arrays (decode once per fit).
+
+F1  ``FineTunedClassifier.fit(paths)`` / the same fit on the same photos
+    pre-decoded to arrays (shorter side 256 px), one process, runs
+    interleaved, best of ``--repeats``; on 2.5-MP (1936x1296) and 12-MP
+    (4032x3024) JPEGs. Goal <= 1.15 (1.61 before the pixel store).
+F2  peak RSS of a 1-epoch fit on N and 4N 2.5-MP paths with
+    ``SKTRANSFER_PIXEL_CACHE_MB=8`` (the pixels past 8 MB go to a memory-mapped
+    file), each in a fresh subprocess. Goal: flat in N.
+
+The JPEGs are made from scikit-image photos upscaled with PIL plus light noise
+(no real camera photos ship with the package), in a temporary directory.
+
+    python benchmarks/bench_finetune_decode.py                 # F1
+    python benchmarks/bench_finetune_decode.py --rss 30 120    # F2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from bench_decode import make_phone_photos  # noqa: E402 - benchmarks/ is on sys.path
+from PIL import Image
+
+from sktransfer.finetune import FineTunedClassifier
+
+SIZES = {"2.5MP": (1936, 1296), "12MP": (4032, 3024)}
+
+
+def classifier(args):
+    return FineTunedClassifier(
+        "efficientnet_lite0", freeze_depth=-2, max_epochs=args.epochs,
+        image_size=args.size, batch_size=16, random_state=0)
+
+
+def predecoded(paths, side=256):
+    arrays = []
+    for path in paths:
+        with Image.open(path) as image:
+            image.draft("RGB", (side, side))
+            image = image.convert("RGB")
+            scale = side / min(image.size)
+            size = (round(image.size[0] * scale), round(image.size[1] * scale))
+            arrays.append(np.asarray(image.resize(size, Image.BICUBIC)))
+    return arrays
+
+
+def timed_fit(args, X, y):
+    start = time.perf_counter()
+    classifier(args).fit(X, y)
+    return time.perf_counter() - start
+
+
+def ratio(args, label, size):
+    with tempfile.TemporaryDirectory() as folder:
+        paths = make_phone_photos(folder, args.n, size)
+        y = np.arange(args.n) % 3
+        arrays = predecoded(paths)
+        timed_fit(args, arrays[:8], y[:8])  # warm-up: model load, allocator
+        on_paths, on_arrays = [], []
+        for _ in range(args.repeats):
+            on_paths.append(timed_fit(args, paths, y))
+            on_arrays.append(timed_fit(args, arrays, y))
+        print(f"F1 {label}: fit on {args.n} paths {min(on_paths):.2f}s, on "
+              f"pre-decoded 256-px arrays {min(on_arrays):.2f}s; ratio "
+              f"{min(on_paths) / min(on_arrays):.3f} (best of {args.repeats}; "
+              f"all: paths {[round(t, 2) for t in on_paths]}, arrays "
+              f"{[round(t, 2) for t in on_arrays]}; goal <= 1.15)", flush=True)
+
+
+def child(args):
+    """One fit on ``args.child`` 2.5-MP paths; prints the peak RSS in MB."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = make_phone_photos(folder, args.child, SIZES["2.5MP"])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        args.epochs = 1
+        classifier(args).fit(paths, np.arange(len(paths)) % 3)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{before:.0f} {peak:.0f}")
+
+
+def rss(args):
+    env = {**os.environ, "SKTRANSFER_PIXEL_CACHE_MB": "8"}
+    for n in args.rss:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(n), "--size", str(args.size)],
+            env=env, capture_output=True, text=True, check=True).stdout.split()
+        print(f"F2 n={n} 2.5-MP paths, 1 epoch, pixels past 8 MB on disk: peak "
+              f"RSS {out[1]} MB (before the fit {out[0]} MB)", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--size", type=int, default=160, help="image_size")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES))
+    parser.add_argument("--rss", type=int, nargs="+")
+    parser.add_argument("--child", type=int)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
+    if args.rss:
+        return rss(args)
+    print(f"efficientnet_lite0, freeze_depth=-2, {args.epochs} epochs, image_size "
+          f"{args.size}, default augmentation, torch threads "
+          f"{torch.get_num_threads()}", flush=True)
+    for label in args.sizes:
+        ratio(args, label, SIZES[label])
+    return None
+
+
+if __name__ == "__main__":
+    main()
