@@ -38,12 +38,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sktransfer.backbones import (
-    Backbone,
-    block_parameters,
-    keep_frozen_in_eval,
-    set_frozen,
-)
+from sktransfer.backbones import Backbone, block_parameters
+from sktransfer.finetune._engine import LossMeter, freeze, make_optimizer, seeded
 
 __all__ = [
     "PairBatches",
@@ -133,14 +129,6 @@ def pair_loss(embeddings: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def _adamw(params, lr: float, device) -> torch.optim.Optimizer:
-    """AdamW, fused where torch has a fused kernel for the device (CPU too)."""
-    try:
-        return torch.optim.AdamW(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError):
-        return torch.optim.AdamW(params, lr=lr)
-
-
 def _trim(tokens: dict, rows: np.ndarray, device) -> dict:
     """The batch's rows, cut after the last real token of its longest text."""
     index = torch.as_tensor(rows)
@@ -170,25 +158,27 @@ def contrastive_tune(
     ``tokens``: every text tokenised once (``backbone.preprocess``), padded
     to the longest; ``groups``: the rows of each class (multi-label: of each
     label, with ``label_sets`` the rows' 0/1 indicator). An epoch is
-    ``ceil(n_pairs / pairs_per_batch)`` steps.
+    ``ceil(n_pairs / pairs_per_batch)`` steps. Runs on the fine-tuners'
+    training engine (``sktransfer.finetune._engine``): seeding that leaves the
+    caller's generators as they were, freezing, the fused optimiser, losses
+    read once per epoch.
     """
     module, blocks = backbone.module, backbone.blocks
-    set_frozen(blocks, n_frozen)
+    freeze(blocks, n_frozen)
     params = list(block_parameters(blocks, n_frozen))
     losses: list[float] = []
     if not params or n_pairs == 0 or len(groups) < 2:
         module.eval()
         return losses
-    torch.manual_seed(seed)
     sampler = PairBatches(groups, batch_size, np.random.default_rng(seed))
-    optimizer = _adamw(params, lr, device)
+    optimizer = make_optimizer(torch.optim.AdamW, params, lr=lr)
     steps = math.ceil(n_pairs / pairs_per_batch(batch_size, len(groups)))
     module.to(device).train()
-    keep_frozen_in_eval(blocks, n_frozen)
-    with tqdm(total=steps * max_epochs, disable=not progress,
-              desc="contrastive", unit="step") as bar:
+    freeze(blocks, n_frozen)  # train() above: frozen blocks back to eval
+    with seeded(seed, device), tqdm(total=steps * max_epochs, disable=not progress,
+                                    desc="contrastive", unit="step") as bar:
         for _ in range(max_epochs):
-            total = 0.0
+            meter = LossMeter()
             for _ in range(steps):
                 rows, owners = sampler.draw()
                 batch = _trim(tokens, rows, device)
@@ -199,9 +189,9 @@ def contrastive_tune(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss.detach())
+                meter.add(loss)
                 bar.update()
-            losses.append(total / steps)
+            losses.append(meter.mean())
     module.eval()
     for param in module.parameters():
         param.requires_grad_(False)

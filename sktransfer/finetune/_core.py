@@ -47,6 +47,7 @@ from sktransfer.backbones import frozen_block_count
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
+from sktransfer.finetune._engine import seeded
 from sktransfer.finetune._lora import (
     check_lora,
     inject_adapters,
@@ -139,9 +140,7 @@ class BaseFineTuned(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
         self.device_ = str(device)
-        forked = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=forked):
-            torch.manual_seed(seed)
+        with seeded(seed, device):
             self._fit([items[i] for i in labelled], y_encoded, seed, device, targets)
         if self.validation_indices_ is not None:  # rows of X
             self.validation_indices_ = labelled[self.validation_indices_]

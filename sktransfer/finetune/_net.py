@@ -7,8 +7,10 @@ import contextlib
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from skorch.dataset import unpack_data
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
+
+from sktransfer.finetune._engine import LossMeter, prefetch
 
 __all__ = ["FineTuneNet", "FreezeSchedule"]
 
@@ -75,6 +77,47 @@ class FineTuneNet(NeuralNet):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch without its per-batch ``loss.item()``.
+
+        skorch reads every batch's loss to the host as soon as the step is
+        queued, so the host waits for the device before it prepares the next
+        batch. Here the losses stay on the device (``LossMeter``) and are
+        written into the batch rows of ``history`` in one transfer at the end
+        of the epoch, before the epoch's callbacks read them: the history is
+        the same. On CUDA, with no DataLoader workers, a thread prepares the
+        next batches (decoding, augmentation, collation) while the device
+        computes (``prefetch``); on the CPU the network already uses every
+        core, and the thread would interleave the augmentation's and the
+        network's draws from torch's generator (runs would not repeat).
+        """
+        if iterator is None:
+            return
+        if (torch.device(self.device).type == "cuda"
+                and getattr(iterator, "num_workers", 1) == 0):
+            iterator = prefetch(iterator, ahead=2)
+        meters = {prefix + "_loss": LossMeter()}
+        if training and self.module_.adapter is not None:
+            meters["adapt_loss"] = LossMeter()
+        self._meters = meters
+        rows = []
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                meters[prefix + "_loss"].add(step["loss"])
+                batch_size = (get_len(batch[0]) if isinstance(batch, (tuple, list))
+                              else get_len(batch))
+                self.history.record_batch(prefix + "_batch_size", batch_size)
+                rows.append(self.history[-1]["batches"][-1])
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        finally:
+            self._meters = None
+            for name, meter in meters.items():
+                for row, value in zip(rows, meter.values(), strict=False):
+                    row[name] = value
+        self.history.record(prefix + "_batch_count", len(rows))
+
     def infer(self, x, **fit_params):
         with self._autocast():
             return self.module_(self._to_input(x), **fit_params)
@@ -92,7 +135,7 @@ class FineTuneNet(NeuralNet):
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         features = features.float()
         adapt_loss = adapter(features[:n], features[n:], self._progress())
-        self.history.record_batch("adapt_loss", adapt_loss.item())
+        self._meters["adapt_loss"].add(adapt_loss)  # read once per epoch
         loss = loss + self.adapt_weight * adapt_loss
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
