@@ -27,6 +27,7 @@ import tempfile
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
 
 import numpy as np
 import torchvision.transforms.v2 as T
@@ -105,7 +106,7 @@ class DecodedPixels(Sequence):
         self._memory: list[np.ndarray | None] = []
         self._spans: list[tuple[int, tuple[int, ...]] | None] = []
         self._path: str | None = None
-        self._file = None
+        self._file: BinaryIO | None = None
         self._written = 0
         self._map: np.ndarray | None = None
         held = 0
@@ -134,6 +135,7 @@ class DecodedPixels(Sequence):
             self._path = os.path.join(folder, "pixels.u8")
             self._file = open(self._path, "wb")  # noqa: SIM115 - closed in __init__
             self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+        assert self._file is not None
         self._file.write(np.ascontiguousarray(array).tobytes())
         self._written += array.nbytes
 
@@ -143,6 +145,7 @@ class DecodedPixels(Sequence):
             return array
         offset, shape = self._spans[index]  # type: ignore[misc]
         if self._map is None:
+            assert self._path is not None
             self._map = np.memmap(self._path, dtype=np.uint8, mode="r")
         size = int(np.prod(shape))
         return self._map[offset:offset + size].reshape(shape)
@@ -150,7 +153,7 @@ class DecodedPixels(Sequence):
     def __len__(self) -> int:
         return len(self._memory)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         return Image.fromarray(np.ascontiguousarray(self._pixels(index)))
