@@ -1,6 +1,6 @@
 """A grid search over the learning rate with and without the frozen-prefix cache.
 
-C1  ``GridSearchCV(FineTunedClassifier(freeze_depth=-2, max_epochs=5,
+FT3 ``GridSearchCV(FineTunedClassifier(freeze_depth=-2, max_epochs=5,
     augment=None), {"lr": [two values]}, cv=3)`` with ``cache=True`` /
     the same with ``cache=False``; one process, the two searches interleaved,
     best of ``--repeats``; the cache is emptied before each cached search, so
@@ -57,7 +57,7 @@ def main(argv=None):
         print(f"  cache=True {with_cache[-1]:.1f}s scores {cached_scores.round(4)}"
               f"; cache=False {without[-1]:.1f}s scores {plain_scores.round(4)}",
               flush=True)
-    print(f"C1 GridSearchCV cache=True / cache=False: {min(with_cache):.1f}s / "
+    print(f"FT3 GridSearchCV cache=True / cache=False: {min(with_cache):.1f}s / "
           f"{min(without):.1f}s = {min(with_cache) / min(without):.3f} (best of "
           f"{args.repeats}; goal <= 0.4); largest score difference "
           f"{np.abs(cached_scores - plain_scores).max():.4f}")

@@ -1,10 +1,10 @@
 """Fine-tuning on JPEG paths vs on pre-decoded arrays (decode once per fit).
 
-F1  ``FineTunedClassifier.fit(paths)`` / the same fit on the same photos
+FT1 ``FineTunedClassifier.fit(paths)`` / the same fit on the same photos
     pre-decoded to arrays (shorter side 256 px), one process, runs
     interleaved, best of ``--repeats``; on 2.5-MP (1936x1296) and 12-MP
     (4032x3024) JPEGs. Goal <= 1.15 (1.61 before the pixel store).
-F2  peak RSS of a 1-epoch fit on N and 4N 2.5-MP paths with
+FT2 peak RSS of a 1-epoch fit on N and 4N 2.5-MP paths with
     ``SKTRANSFER_PIXEL_CACHE_MB=8`` (the pixels past 8 MB go to a memory-mapped
     file), each in a fresh subprocess. Goal: flat in N.
 
@@ -69,7 +69,7 @@ def ratio(args, label, size):
         for _ in range(args.repeats):
             on_paths.append(timed_fit(args, paths, y))
             on_arrays.append(timed_fit(args, arrays, y))
-        print(f"F1 {label}: fit on {args.n} paths {min(on_paths):.2f}s, on "
+        print(f"FT1 {label}: fit on {args.n} paths {min(on_paths):.2f}s, on "
               f"pre-decoded 256-px arrays {min(on_arrays):.2f}s; ratio "
               f"{min(on_paths) / min(on_arrays):.3f} (best of {args.repeats}; "
               f"all: paths {[round(t, 2) for t in on_paths]}, arrays "
@@ -93,7 +93,7 @@ def rss(args):
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(n), "--size", str(args.size)],
             env=env, capture_output=True, text=True, check=True).stdout.split()
-        print(f"F2 n={n} 2.5-MP paths, 1 epoch, pixels past 8 MB on disk: peak "
+        print(f"FT2 n={n} 2.5-MP paths, 1 epoch, pixels past 8 MB on disk: peak "
               f"RSS {out[1]} MB (before the fit {out[0]} MB)", flush=True)
 
 
