@@ -77,24 +77,28 @@ def ratio(args, label, size):
 
 
 def child(args):
-    """One fit on ``args.child`` 2.5-MP paths; prints the peak RSS in MB."""
-    with tempfile.TemporaryDirectory() as folder:
-        paths = make_phone_photos(folder, args.child, SIZES["2.5MP"])
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        args.epochs = 1
-        classifier(args).fit(paths, np.arange(len(paths)) % 3)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{before:.0f} {peak:.0f}")
+    """One fit on the first ``args.child`` photos of ``args.folder``; prints
+    the peak RSS in MB before and after the fit."""
+    paths = sorted(os.path.join(args.folder, name)
+                   for name in os.listdir(args.folder))[:args.child]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    args.epochs = 1
+    classifier(args).fit(paths, np.arange(len(paths)) % 3)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{before:.0f} {peak:.0f}")
 
 
 def rss(args):
     env = {**os.environ, "SKTRANSFER_PIXEL_CACHE_MB": "8"}
-    for n in args.rss:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), "--size", str(args.size)],
-            env=env, capture_output=True, text=True, check=True).stdout.split()
-        print(f"FT2 n={n} 2.5-MP paths, 1 epoch, pixels past 8 MB on disk: peak "
-              f"RSS {out[1]} MB (before the fit {out[0]} MB)", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        make_phone_photos(folder, max(args.rss), SIZES["2.5MP"])  # made here
+        for n in args.rss:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(n), "--folder", folder,
+                 "--size", str(args.size)],
+                env=env, capture_output=True, text=True, check=True).stdout.split()
+            print(f"FT2 n={n} 2.5-MP paths, 1 epoch, pixels past 8 MB on disk: "
+                  f"peak RSS {out[1]} MB (before the fit {out[0]} MB)", flush=True)
 
 
 def main(argv=None):
@@ -106,6 +110,7 @@ def main(argv=None):
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--rss", type=int, nargs="+")
     parser.add_argument("--child", type=int)
+    parser.add_argument("--folder")
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
