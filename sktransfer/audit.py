@@ -178,15 +178,17 @@ def _multilabel_issues(estimator, X, y, cv, method, random_state) -> pd.DataFram
         raise ParameterError(f"cv must be at least 2 folds, got {cv}")
     folds = KFold(int(min(cv, len(Y))), shuffle=True, random_state=random_state)
     features, head = split_frozen(estimator, X)
-    proba = np.zeros(Y.shape)
+    proba = np.zeros((len(Y), len(classes)))
     for train, test in folds.split(Y):
         model = clone(head).fit(_take(features, train), Y[train])
-        proba[test] = np.asarray(model.predict_proba(_take(features, test)))
-    if proba.shape != Y.shape:
-        raise ParameterError(
-            f"{type(estimator).__name__}.predict_proba gave {proba.shape[1]} "
-            f"columns for {Y.shape[1]} labels: use a multi-label estimator, e.g. "
-            f"OneVsRestClassifier(LogisticRegression())")
+        fold = np.asarray(model.predict_proba(_take(features, test)))
+        if fold.shape != (len(test), len(classes)):  # checked before it is stored
+            raise ParameterError(
+                f"{type(estimator).__name__}.predict_proba gave "
+                f"{fold.shape[-1]} columns for {len(classes)} labels: use a "
+                f"multi-label estimator, e.g. "
+                f"OneVsRestClassifier(LogisticRegression())")
+        proba[test] = fold
     return multilabel_issues_from_proba(Y, proba, classes, method)
 
 

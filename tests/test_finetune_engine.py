@@ -1,4 +1,4 @@
-"""The training engine (``sktransfer.finetune._engine``) that the fine-tuners
+"""The training engine (``sktransfer._utils.engine``) that the fine-tuners
 and FewShotTextClassifier's contrastive training share."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from sktransfer import FewShotTextClassifier
+from sktransfer._utils.engine import LossMeter, make_optimizer, prefetch, seeded
 from sktransfer.datasets import load_photo_patches
 from sktransfer.finetune import FineTunedClassifier
-from sktransfer.finetune._engine import LossMeter, make_optimizer, prefetch, seeded
 from tests.test_fewshot import LABELS, TEXTS
 from tests.test_finetune import TinyNet
 

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sktransfer._utils.engine import LossMeter, freeze, make_optimizer, seeded
 from sktransfer.backbones import Backbone, block_parameters
-from sktransfer.finetune._engine import LossMeter, freeze, make_optimizer, seeded
 
 __all__ = [
     "PairBatches",
@@ -159,7 +159,7 @@ def contrastive_tune(
     to the longest; ``groups``: the rows of each class (multi-label: of each
     label, with ``label_sets`` the rows' 0/1 indicator). An epoch is
     ``ceil(n_pairs / pairs_per_batch)`` steps. Runs on the fine-tuners'
-    training engine (``sktransfer.finetune._engine``): seeding that leaves the
+    training engine (``sktransfer._utils.engine``): seeding that leaves the
     caller's generators as they were, freezing, the fused optimiser, losses
     read once per epoch.
     """

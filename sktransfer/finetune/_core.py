@@ -42,12 +42,12 @@ from skorch.helper import predefined_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 from sktransfer._utils.device import amp_dtype, autocast, resolve_device
+from sktransfer._utils.engine import seeded
 from sktransfer._utils.params import validate_params
 from sktransfer.backbones import frozen_block_count
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._adapt import PairedCollate, PairedRows
-from sktransfer.finetune._engine import seeded
 from sktransfer.finetune._lora import (
     check_lora,
     inject_adapters,

@@ -10,7 +10,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
-from sktransfer.finetune._engine import LossMeter, prefetch
+from sktransfer._utils.engine import LossMeter, prefetch
 
 __all__ = ["FineTuneNet", "FreezeSchedule"]
 
