@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import struct
 import threading
 import tracemalloc
@@ -676,3 +677,147 @@ def test_persist_names_no_family_and_reaches_no_private_module():
     owners = {type(h).__module__ for h in hooks.hooks()}
     assert owners == {"sktransfer._embedding.files", "sktransfer.finetune._persist",
                       "sktransfer.fewshot._persist"}
+
+
+# --- a name in a file is a name: never a folder or file of that name here --------
+
+class _Spy:
+    """Every path opened, stat-ed or listed within ``with _Spy() as spy:``
+    (``open``, ``os.stat`` behind ``os.path`` and ``pathlib``, ``os.scandir``,
+    ``os.listdir``), as absolute paths."""
+
+    def __init__(self):
+        self.paths: list[str] = []
+        self._patch = pytest.MonkeyPatch()
+
+    def __enter__(self):
+        for name in ("builtins.open", "os.stat", "os.scandir", "os.listdir"):
+            module, _, attr = name.rpartition(".")
+            self._patch.setattr(name, self._wrap(getattr(__import__(module), attr)))
+        return self
+
+    def __exit__(self, *exc_info):
+        self._patch.undo()
+
+    def _wrap(self, real):
+        def spy(file=".", *args, **kwargs):
+            if isinstance(file, (str, bytes, os.PathLike)):
+                self.paths.append(os.path.abspath(os.fsdecode(file)))
+            return real(file, *args, **kwargs)
+        return spy
+
+    def under(self, folder) -> list[str]:
+        folder = os.path.abspath(folder)
+        return [p for p in self.paths if p == folder or p.startswith(folder + os.sep)]
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch, tiny_bert):
+    """A current directory holding what a hostile name could point at: a
+    model folder ``org/name``, a folder named like the bundled text model
+    (both a crafted tiny BERT), and a file named like the image architecture;
+    the hub cache empty and offline."""
+    import shutil
+
+    cwd = tmp_path / "cwd"
+    for folder in ("org/name", "all-MiniLM-L6-v2"):
+        shutil.copytree(tiny_bert, cwd / folder)
+    torch.save({"arch": TINY, "state_dict": {}}, cwd / TINY)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    return cwd
+
+
+def _named_text_file(embedder_bytes, tmp_path, model, width=None):
+    """The text embedder's file with its stored encoder removed and ``model``
+    set to ``model`` (a plain name, as a file without a network holds)."""
+    path = copy_to(tmp_path, embedder_bytes, "named.skt")
+    emb = sktransfer.load(path)
+    emb.__dict__.pop("_model")
+    emb.model = model
+    if width is not None:
+        emb.n_features_out_ = width
+    retree(path, emb, networks=False)
+    return path
+
+
+@pytest.mark.parametrize("model", ["org/name", "hf/org/name"])
+def test_a_hub_name_is_never_read_from_a_folder_here(embedder_bytes, planted,
+                                                     model):
+    """``org/name`` exists as a model folder in the current directory: the
+    file's name is resolved as a hub name only (here: offline, not in the
+    cache), and nothing under that folder is looked up or read."""
+    from sktransfer.exceptions import ModelNotAvailableError
+
+    path = _named_text_file(embedder_bytes, planted.parent, model)
+    with _Spy() as spy, pytest.raises(ModelNotAvailableError,
+                                      match="not available"):
+        sktransfer.load(path)
+    assert spy.paths  # the spy sees what load reads
+    assert spy.under(planted / "org") == []
+
+
+@pytest.mark.slow
+def test_the_bundled_name_is_the_bundled_model_whatever_is_here(
+        embedder_bytes, planted, monkeypatch):
+    """A folder named ``all-MiniLM-L6-v2`` (a crafted 32-wide BERT) in the
+    current directory: a file naming that model gets the bundled MiniLM (384
+    wide, its embeddings), and the folder is never touched."""
+    from sktransfer import PretrainedTextEmbeddings
+
+    path = _named_text_file(embedder_bytes, planted.parent, "all-MiniLM-L6-v2",
+                            width=384)
+    with _Spy() as spy:
+        loaded = sktransfer.load(path)
+    assert spy.under(planted / "all-MiniLM-L6-v2") == []
+    assert loaded.n_features_out_ == 384
+    bundled = PretrainedTextEmbeddings(batch_size=4, cache=False,
+                                       runtime="torch").fit(TEXTS)
+    expected = bundled.transform(TEXTS)
+    np.testing.assert_allclose(loaded.transform(TEXTS), expected, atol=1e-5)
+    # a pickled copy (as Dask ships it) rebuilds its network by name too
+    copy = pickle.loads(pickle.dumps(loaded))
+    assert copy.__dict__.get("_model") is None  # rebuilt from its spec
+    monkeypatch.setattr("sktransfer._embedding.embedder._SHARED", OrderedDict())
+    with _Spy() as spy:
+        np.testing.assert_allclose(copy.transform(TEXTS), expected, atol=1e-5)
+    assert spy.under(planted / "all-MiniLM-L6-v2") == []
+
+
+def test_python_resolution_still_reads_a_local_folder(planted, tmp_path):
+    """Only names read from a model file are names only: in Python, a local
+    folder is still a model, and saving it stores its encoder."""
+    from sktransfer import PretrainedTextEmbeddings
+    from sktransfer.backbones import resolve_backbone
+    from sktransfer.exceptions import ModelNotAvailableError
+
+    emb = PretrainedTextEmbeddings("hf/org/name", batch_size=4, cache=False,
+                                   runtime="torch").fit(TEXTS)
+    assert emb.n_features_out_ == 32  # the tiny BERT of the folder
+    assert resolve_backbone("hf/org/name").out_features == 32
+    with pytest.raises(ModelNotAvailableError, match="not available"):
+        resolve_backbone("hf/org/name", names_only=True)
+    with pytest.raises(ModelNotAvailableError, match="not a model name"):
+        resolve_backbone("hf/./org/name", names_only=True)
+    sktransfer.save(emb, tmp_path / "local.skt")
+    loaded = sktransfer.load(tmp_path / "local.skt")
+    np.testing.assert_allclose(loaded.transform(TEXTS), emb.transform(TEXTS),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("fixture", ["image_bytes", "lora_bytes"])
+def test_an_architecture_name_is_never_a_file_here(fixture, request, planted,
+                                                   monkeypatch, photos):
+    """A checkpoint file named like the architecture in the current directory:
+    an image network (stored, or a LoRA backbone rebuilt from its name) is
+    built from the name, and the file is never stat-ed or read."""
+    monkeypatch.chdir(planted.parent)  # the model fitted elsewhere
+    data = request.getfixturevalue(fixture)
+    monkeypatch.chdir(planted)
+    path = copy_to(planted.parent, data)
+    expected = sktransfer.load(path).predict(photos[0])
+    with _Spy() as spy:
+        loaded = sktransfer.load(path)
+    assert spy.under(planted / TINY) == []
+    np.testing.assert_array_equal(loaded.predict(photos[0]), expected)

@@ -18,7 +18,7 @@ from sktransfer._embedding import files as _files  # noqa: F401 - save/load hook
 from sktransfer._embedding.runtime import make_runner
 from sktransfer._utils.device import resolve_device
 from sktransfer._utils.params import validate_params
-from sktransfer.backbones import spec_identity
+from sktransfer.backbones import names_only, spec_identity
 from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
 
 if TYPE_CHECKING:  # names used in annotations only
@@ -130,7 +130,8 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         key = self.__dict__.get("_model_key")
         if key is None:
-            key = hash_parts(type(self).__name__, *self._model_identity())
+            with names_only(self.__dict__.get("_names_only", False)):
+                key = hash_parts(type(self).__name__, *self._model_identity())
             self._model_key = key
         return key
 
@@ -232,7 +233,8 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
     def _loaded_model(self):
         if getattr(self, "_model", None) is None:
-            self._model = self._resolve()
+            with names_only(self.__dict__.get("_names_only", False)):
+                self._model = self._resolve()
         return self._model
 
     def get_feature_names_out(

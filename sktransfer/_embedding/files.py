@@ -6,8 +6,11 @@ folder (a file never names a path), and nothing when it is a model name.
 An embedder without a stored network rebuilds it from its spec at load:
 that spec must be a catalogue or hub *name*, decided from the text alone (no
 file is opened or looked up, so the answer says nothing about what exists
-here), and the rebuilt network must give the ``n_features_out_`` the file
-says. A subclass says what it embeds with the class attribute ``_embeds``
+here), it is resolved as a name only (``sktransfer.backbones.names_only``:
+never a folder of that name in the current directory), and the rebuilt
+network must give the ``n_features_out_`` the file says. A loaded embedder
+keeps resolving its spec as a name only (``_names_only``), also in pickled
+copies. A subclass says what it embeds with the class attribute ``_embeds``
 (``"image"`` or ``"text"``).
 """
 
@@ -93,7 +96,16 @@ class EmbedderHook(persist.Hook):
 
     def check(self, obj, name: str, stored: bool) -> None:
         modality = _modality(obj)
-        if modality is None or not _fitted(obj) or stored:
+        if modality is None or not _fitted(obj):
+            return
+        # whatever rebuilds its network later (a pickle's copy on a Dask
+        # worker, a cache key) reads its spec as a name, never as a path
+        obj.__dict__["_names_only"] = True
+        # the digest of its weights is what load reads from the archive (set
+        # after the stored network is loaded), never the file's claim: a
+        # claimed digest would share cache keys with another model
+        obj.__dict__.pop("_weights_digest", None)
+        if stored:
             return
         owner = type(obj).__name__
         model = obj.__dict__.get("model")

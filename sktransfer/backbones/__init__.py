@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         is_image_name,
         resolve_image_backbone,
     )
+    from sktransfer.backbones._names import names_only, resolving_names_only
     from sktransfer.backbones._offline import OFFLINE_ENV_VARS, is_offline
     from sktransfer.backbones._resolve import (
         MODALITIES,
@@ -75,6 +76,7 @@ _LAZY = {
         "_identity": ("spec_identity",),
         "_image": ("build_image_model", "image_parameter_count", "is_image_name",
                    "resolve_image_backbone"),
+        "_names": ("names_only", "resolving_names_only"),
         "_offline": ("OFFLINE_ENV_VARS", "is_offline"),
         "_resolve": ("MODALITIES", "infer_modality", "resolve_backbone"),
         "_text": ("mean_pool", "onnx_export_mode", "token_length"),

@@ -16,7 +16,12 @@ _SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 
 def is_weights_path(value) -> bool:
-    """True for a PathLike, or a str that names an existing file or ends like one."""
+    """True for a PathLike, or a str that names an existing file or ends like
+    one; always False in a ``names_only()`` block (no file is looked up)."""
+    from sktransfer.backbones._names import resolving_names_only
+
+    if resolving_names_only():
+        return False
     if isinstance(value, os.PathLike):
         return True
     return isinstance(value, str) and (

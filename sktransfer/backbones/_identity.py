@@ -28,8 +28,16 @@ def spec_identity(spec: str | os.PathLike[str] | nn.Module | None) -> str:
         - an existing file: its absolute path, size and modification time;
         - an existing folder (a text model): its absolute path and the size
           and modification time of each file inside;
-        - anything else (a name, ``"DEFAULT"``, None): its ``repr``.
+        - anything else (a name, ``"DEFAULT"``, None): its ``repr``;
+        - in a ``names_only()`` block, a str is a name whatever exists here:
+          ``"name:"`` and its ``repr`` (no file is looked up), so a network
+          rebuilt from a model file never shares a key with what the same
+          string resolves to in Python (a local folder of that name).
     """
+    from sktransfer.backbones._names import resolving_names_only
+
+    if isinstance(spec, str) and resolving_names_only():
+        return f"name:{spec!r}"
     state_dict = getattr(spec, "state_dict", None)
     if callable(state_dict):
         return f"module:{type(spec).__name__}:{_hash_tensors(state_dict())}"

@@ -16,6 +16,8 @@ from sktransfer.backbones._blocks import find_blocks
 from sktransfer.backbones._bundled import BUNDLED_IMAGE
 from sktransfer.backbones._checkpoint import load_into
 from sktransfer.backbones._heads import HEAD_NAMES, feature_width, strip_head
+from sktransfer.backbones._names import names_only as names_only_block
+from sktransfer.backbones._names import resolving_names_only
 from sktransfer.backbones._timm import (
     build_efficientnet_lite0,
     build_timm,
@@ -48,19 +50,33 @@ def build_image_model(
     model: str | os.PathLike[str] | nn.Module,
     weights: str | os.PathLike[str] | None = "DEFAULT",
     seed: int = 0,
+    *,
+    names_only: bool = False,
 ) -> tuple[nn.Module, dict]:
     """Resolve a spec to ``(network_with_its_head, eval_config)``.
 
     Random initialisation (``weights=None``, or the part of a network that its
     weights file does not cover) draws from a generator seeded with ``seed``,
     so the same spec always gives the same network; the global RNG is untouched.
+    ``names_only`` (or a ``names_only()`` block): ``model`` is a model name
+    and ``weights`` ``"DEFAULT"``, None or a weights name; no file or folder
+    named by either is looked up or read.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0 if seed is None else seed)
-        return _build_image_model(model, weights)
+        return _build_image_model(model, weights, names_only)
 
 
-def _build_image_model(model, weights):
+def _build_image_model(model, weights, names_only=False):
+    if resolving_names_only(names_only):
+        if not isinstance(model, str) or not (
+                weights is None or isinstance(weights, str)):
+            raise ModelNotAvailableError(
+                f"model={_what(model)}, weights={_what(weights)}: a model read "
+                f"from a model file is resolved by name only (a model name, and "
+                f"'DEFAULT', None or a weights name), never a file or a module")
+        with names_only_block():  # is_weights_path: no file lookups either
+            return _build_named(model, weights)
     if isinstance(model, nn.Module):
         config = getattr(model, "pretrained_cfg", None)
         config = {**IMAGENET_CONFIG, **{k: v for k, v in (config or {}).items()
@@ -78,6 +94,14 @@ def _build_image_model(model, weights):
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise ParameterError(f"weights must be 'DEFAULT', None, an enum name or a "
                          f"path, got {weights!r}")
+    return _build_named(model, weights)
+
+
+def _what(spec) -> str:
+    return type(spec).__name__ if isinstance(spec, nn.Module) else repr(spec)
+
+
+def _build_named(model: str, weights):
     if model == BUNDLED_IMAGE:
         return build_efficientnet_lite0(weights)
     if model.startswith("timm/"):
@@ -96,7 +120,8 @@ def _build_from_checkpoint(path: Path):
             f"{{'arch': '<model name>', 'state_dict': ...}}, or pass "
             f"model='<model name>', weights={str(path)!r}"
         )
-    net, config = _build_image_model(arch, weights=None)
+    # the architecture a checkpoint records is a name, never another file
+    net, config = _build_image_model(arch, weights=None, names_only=True)
     load_into(net, state["state_dict"], repr(str(path)), HEAD_NAMES)
     return net, config
 
@@ -131,12 +156,14 @@ def resolve_image_backbone(
     weights: str | os.PathLike[str] | None = "DEFAULT",
     seed: int = 0,
     device: str | torch.device = "cpu",
+    *,
+    names_only: bool = False,
 ) -> Backbone:
     """Resolve an image spec, offline-first, to a ``Backbone`` in eval mode.
 
     The same as ``resolve_backbone(model, weights, modality="image")``.
     """
-    net, config = build_image_model(model, weights, seed)
+    net, config = build_image_model(model, weights, seed, names_only=names_only)
     net = strip_head(net).to(torch.device(device)).eval()
     name = model if isinstance(model, str) else type(model).__name__
     return Backbone(
@@ -150,22 +177,22 @@ def resolve_image_backbone(
     )
 
 
-def image_block_count(name: str) -> int:
+def image_block_count(name: str, *, names_only: bool = False) -> int:
     """``len(resolve_image_backbone(name).blocks)``, without building weights.
 
     The architecture is built on the meta device (no memory, no initialisation)
     and cut by the same ``find_blocks`` rule, so the count is the real one.
     """
     with torch.device("meta"), _SkipInPlace():
-        net, _ = _build_image_model(name, None)
+        net, _ = _build_image_model(name, None, names_only)
         return len(find_blocks(strip_head(net)))
 
 
-def image_parameter_count(name: str) -> int:
+def image_parameter_count(name: str, *, names_only: bool = False) -> int:
     """Parameters of ``resolve_image_backbone(name)``'s network (shared ones
     once), counted on the meta device: nothing is allocated or initialised."""
     with torch.device("meta"), _SkipInPlace():
-        net, _ = _build_image_model(name, None)
+        net, _ = _build_image_model(name, None, names_only)
         return sum(p.numel() for p in strip_head(net).parameters())
 
 

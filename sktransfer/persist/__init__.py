@@ -327,7 +327,11 @@ def load(
                 raise ParameterError(f"{key} must be a positive int, got "
                                      f"{value!r}")
             changes[key] = value
-    with limits.using(**changes):  # this call only: other threads keep theirs
+    from sktransfer.backbones import names_only
+
+    # every network the file names (not stores) is resolved by name only:
+    # never a file or folder of that name, here or anywhere
+    with limits.using(**changes), names_only():  # this call only, as the limits
         return _load(Path(path), trusted)
 
 

@@ -110,11 +110,12 @@ def image_backbone(entry: dict, weights: Path):
                              f"model sktransfer knows")
     config = limits.image_config(entry.get("data_config") or {})
     try:
-        count = image_parameter_count(arch)
+        count = image_parameter_count(arch, names_only=True)
     except ModelNotAvailableError as exc:
         raise ModelFileError(f"architecture {arch!r}: {exc}") from None
     limits.check_parameters(count, weights, f"the image network {arch!r}")
-    backbone = resolve_image_backbone(arch, weights=None)  # random: no download
+    backbone = resolve_image_backbone(arch, weights=None,  # random: no download
+                                      names_only=True)
     config = {**backbone.data_config, **config}
     return dataclasses.replace(backbone, preprocess=make_eval_transform(config),
                                data_config=config, name=str(entry.get("name", arch)))
@@ -250,7 +251,12 @@ def is_weights_name(weights: object) -> bool:
 
 
 def exists_locally(spec) -> bool:
-    """At save only (the user's own machine): ``spec`` names a local path."""
+    """At save only (the user's own machine): ``spec`` names a local path.
+    False at load (a ``names_only()`` block): nothing is looked up there."""
+    from sktransfer.backbones import resolving_names_only
+
+    if resolving_names_only():
+        return False
     return isinstance(spec, (str, os.PathLike)) and any(
         os.path.exists(n) for n in {os.fspath(spec),
                                     os.fspath(spec).removeprefix("hf/")})
