@@ -54,13 +54,14 @@ def check_hub_name(name: object, what: str) -> str:
     """``name`` when it is ``name`` or ``org/name`` of letters, digits,
     ``.``, ``_`` and ``-`` (no ``..``); else ``ModelNotAvailableError``.
     Decided from the text alone."""
-    parts = name.split("/") if isinstance(name, str) else []
-    if not (1 <= len(parts) <= 2 and all(
-            _PART.fullmatch(p) and ".." not in p for p in parts)):
-        raise ModelNotAvailableError(
-            f"{what} {name!r} is not a model name (a name or 'org/name'); a model "
-            f"read from a model file is resolved by name only, never as a path")
-    return name
+    if isinstance(name, str):
+        parts = name.split("/")
+        if 1 <= len(parts) <= 2 and all(
+                _PART.fullmatch(p) and ".." not in p for p in parts):
+            return name
+    raise ModelNotAvailableError(
+        f"{what} {name!r} is not a model name (a name or 'org/name'); a model "
+        f"read from a model file is resolved by name only, never as a path")
 
 
 def hub_snapshot(repo_id: str, what: str, describe) -> str:
