@@ -138,3 +138,31 @@ def test_head_only_text_tuned_thresholds_beat_one_half(one_torch_thread):
     tuned = f1_score(Y, clf.predict(texts[200:]), average="micro")
     half = f1_score(Y, (proba >= 0.5).astype(int), average="micro")
     assert tuned > half + 0.02  # measured 0.654 vs 0.614
+
+
+def test_cli_fits_and_predicts_tags_with_a_label_separator(tiny, tags, tmp_path,
+                                                          capsys):
+    import pandas as pd
+
+    from sktransfer.cli import main
+
+    texts, lists = tags
+    table = tmp_path / "tags.csv"
+    pd.DataFrame({"text": texts, "tags": ["|".join(row) for row in lists]}).to_csv(
+        table, index=False)
+    model = tmp_path / "tags.skt"
+    assert main(["fit", str(table), "--column", "text", "--target", "tags",
+                 "--label-sep", "|", "--model", tiny, "--cv", "0",
+                 "--out", str(model)]) == 0
+    assert "3 labels: ai, emotion, trivia" in capsys.readouterr().out
+    loaded = sktransfer.load(model)
+    assert loaded.freeze_depth == "all" and loaded.thresholds_.shape == (3,)
+    assert main(["predict", str(model), str(table), "--column", "text"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = loaded.predict(texts)
+    assert lines == ["|".join(np.asarray(TOPICS)[row == 1]) for row in expected]
+    folder = tmp_path / "photos"
+    (folder / "a").mkdir(parents=True)
+    assert main(["fit", str(folder), "--label-sep", "|", "--out",
+                 str(tmp_path / "m.skt")]) == 2
+    assert "folders cannot express tags" in capsys.readouterr().err

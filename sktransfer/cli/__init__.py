@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="table column holding the texts, or the image paths "
                           "(relative to the CSV's folder)")
     fit.add_argument("--target", help="table column holding the labels")
+    fit.add_argument("--label-sep", default=None, metavar="SEP",
+                     help="tags: each --target cell holds several labels "
+                          "separated by SEP (e.g. '|'); a multi-label model "
+                          "with per-label thresholds is fitted")
     fit.add_argument("--finetune", action="store_true",
                      help="fine-tune the network instead of frozen features")
     fit.add_argument("--freeze-depth", default="-2",

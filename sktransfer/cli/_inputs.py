@@ -184,6 +184,23 @@ def load_training_data(args):
     return X, target.to_numpy(dtype=object), modality
 
 
+def split_tags(args, y) -> list[list[str]]:
+    """``--label-sep``: each target cell as a sorted list of its labels."""
+    sep = args.label_sep
+    if Path(args.data).is_dir():
+        raise CLIError(
+            "--label-sep reads several labels a row from a table: an image folder "
+            "gives each image one class (its sub-folder), so folders cannot "
+            "express tags. Use a CSV with a column of image paths (--column) and "
+            "a --target column such as 'grass|brick'")
+    if not sep:
+        raise CLIError("--label-sep must be a non-empty separator, such as '|'")
+    if args.task == "regression":
+        raise CLIError("--label-sep is for labels (tags), not --task regression")
+    return [sorted({t.strip() for t in str(cell).split(sep) if t.strip()})
+            for cell in y]
+
+
 def resolve_task(args, y):
     """``--task`` resolved (``auto``: see :func:`auto_task`), and y for it."""
     task = args.task

@@ -12,6 +12,7 @@ from sktransfer.cli._inputs import (
     ensure_folder_creatable,
     load_training_data,
     resolve_task,
+    split_tags,
 )
 from sktransfer.exceptions import CLIError
 
@@ -52,7 +53,23 @@ def build_estimator(args, modality, task="classification"):
         return cls(args.model or BUNDLED_TEXT,
                    freeze_depth=_freeze_depth(args.freeze_depth),
                    max_epochs=args.max_epochs, random_state=0)
+    if getattr(args, "label_sep", None) is not None:  # tags: the one-vs-rest
+        return _tags_estimator(args, modality)  # probe with tuned thresholds
     return _frozen_pipeline(args, modality, regression)
+
+
+def _tags_estimator(args, modality):
+    """Frozen features and one tuned logistic regression per label, with
+    per-label thresholds: the head-only fine-tuner (docs/multilabel.md)."""
+    import sktransfer as skt
+
+    if modality == "image":
+        return skt.FineTunedClassifier(
+            args.model or BUNDLED_IMAGE, weights=_weights(args.weights),
+            freeze_depth="all", image_size=args.image_size, random_state=0,
+            fast_decode=_fast_decode(args))
+    return skt.FineTunedTextClassifier(args.model or BUNDLED_TEXT,
+                                       freeze_depth="all", random_state=0)
 
 
 def _fast_decode(args) -> bool:
@@ -134,6 +151,21 @@ def check_params(estimator) -> None:
             step._validate_params()
 
 
+def _fit_tags(args, X, tags, modality, out) -> None:
+    """``--label-sep``: fit a multi-label model on label lists and save it."""
+    estimator = build_estimator(args, modality, "classification")
+    check_params(estimator)
+    if args.cv >= 2:
+        print("(no cross-validation table for tags yet: thresholds are chosen "
+              "out-of-fold inside the fit)")
+    fitted = estimator.fit(X, tags)
+    save_model(fitted, out, {"modality": modality, "text_column": args.text_column,
+                             "task": "multilabel", "label_sep": args.label_sep})
+    print(f"saved {modality} model ({len(tags)} samples, "
+          f"{len(fitted.classes_)} labels: {', '.join(map(str, fitted.classes_))}) "
+          f"to {out}")
+
+
 def run_fit(args):
     from sklearn.base import clone
 
@@ -144,7 +176,15 @@ def run_fit(args):
         ensure_folder_creatable(folder, "--report")
     if fit_label_names_only(args, save_model):
         return
+    tags = getattr(args, "label_sep", None) is not None
+    if tags and (args.report is not None or args.open):
+        raise CLIError("--report is single-label for now: fit tags (--label-sep) "
+                       "without --report")
+    if tags:
+        split_tags(args, [])  # the folder, separator and task checks, first
     X, y, modality = load_training_data(args)
+    if tags:
+        return _fit_tags(args, X, split_tags(args, y), modality, out)
     task, y = resolve_task(args, y)
     estimator = build_estimator(args, modality, task)
     check_params(estimator)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from sktransfer.cli._inputs import (
     _check_readable,
     _ensure_path,
@@ -145,6 +147,11 @@ def run_predict(args):
     X, names = _predict_inputs(args, saved)
     _speed_overrides(saved["estimator"], args)
     predictions = saved["estimator"].predict(X)
+    if np.ndim(predictions) == 2:  # tags: each row's labels, joined
+        classes = np.asarray(saved["estimator"].classes_, dtype=object)
+        sep = str(saved.get("label_sep") or "|")
+        predictions = [sep.join(map(str, classes[row == 1])) for row in
+                       np.asarray(predictions)]
     if args.output:
         import pandas as pd
 
