@@ -10,6 +10,12 @@ freeze depth, and the epochs only run the trainable blocks and the head. The
 same search with ``cache=False`` recomputes it at every step. Both searches
 train the same models: the scores agree.
 
+This gallery run is kept tiny (28 images of 64 px, 3 epochs) so the site
+builds fast; at that size each fit's fixed costs (loading the weights, a
+two-image check) are a large share and the saving is modest. With 60 images of
+160 px and 5 epochs the cached search over ``lr`` took 0.22 of the time
+(benchmarks/RESULTS.md, FT3).
+
 Run: ``python examples/finetune_grid_cache.py``
 """
 
@@ -24,13 +30,13 @@ from sktransfer import FineTunedClassifier
 from sktransfer.cache import clear_memory_cache
 from sktransfer.datasets import load_photo_patches
 
-X, y = load_photo_patches(n_per_class=5, size=96, random_state=0)
+X, y = load_photo_patches(n_per_class=4, size=64, random_state=0)
 grid = {"freeze_depth": [-2, -1], "lr": [1e-3, 3e-3]}
 
 seconds, scores = {}, {}
 for cache in (False, True):
     clear_memory_cache()  # each search starts with an empty store
-    clf = FineTunedClassifier("efficientnet_lite0", image_size=96, max_epochs=3,
+    clf = FineTunedClassifier("efficientnet_lite0", image_size=64, max_epochs=3,
                               augment=None, cache=cache, random_state=0)
     start = time.perf_counter()
     search = GridSearchCV(clf, grid, cv=2).fit(X, y)
