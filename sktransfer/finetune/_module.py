@@ -146,7 +146,7 @@ class FineTuneModule(nn.Module):
             raise RuntimeError(f"block {n_blocks - 1} was not run")
         output = captured[0]
         if isinstance(output, (tuple, list)):
-            raise TypeError("a block returning a tuple cannot be cached")
+            raise RuntimeError("a block returning a tuple cannot be cached")
         return output
 
     def prefix_digest(self, n_blocks: int) -> str:
