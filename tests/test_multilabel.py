@@ -259,3 +259,29 @@ def test_suggest_labels_for_multilabel_models(mosaics):
     np.testing.assert_array_equal(
         suggest_labels(ovr, _tile_colours(X_test), 3, strategy="margin"),
         np.argsort(np.abs(proba - 0.5).min(axis=1), kind="stable")[:3])
+
+
+@pytest.mark.slow
+def test_export_of_a_one_vs_rest_pipeline_gives_the_label_matrix(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    import onnxruntime as ort
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from sktransfer import PretrainedImageFeatures
+
+    X, tags = load_photo_mosaics(40, 64)
+    X_test, _ = load_photo_mosaics(20, 64, split="test", random_state=1)
+    Y, _ = encode_multilabel(tags)
+    pipe = make_pipeline(PretrainedImageFeatures(),
+                         OneVsRestClassifier(LogisticRegression(max_iter=1000)))
+    path = sktransfer.export(pipe.fit(X, Y), tmp_path / "tags.onnx")
+    session = ort.InferenceSession(path)
+    assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
+    labels, probabilities = session.run(None, {"image": X_test})
+    assert labels.shape == probabilities.shape == (20, Y.shape[1])
+    # in-graph resize vs torchvision's: close, not identical
+    assert np.mean(labels == pipe.predict(X_test)) >= 0.95
+    assert np.abs(probabilities - pipe.predict_proba(X_test)).mean() < 0.02
