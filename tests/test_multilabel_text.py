@@ -127,17 +127,29 @@ def test_zeroshot_multilabel_examples_tune_thresholds(tiny, tags):
 
 @pytest.mark.slow
 @no_minilm
-def test_head_only_text_tuned_thresholds_beat_one_half(one_torch_thread):
+def test_head_only_text_thresholds_beat_one_vs_rest_at_one_half(one_torch_thread):
+    from sklearn.linear_model import LogisticRegression
+
+    from sktransfer import PretrainedTextEmbeddings
     from sktransfer.finetune import FineTunedTextClassifier
 
     texts, lists = load_chatterbot_tags(400, random_state=0)
     clf = FineTunedTextClassifier(freeze_depth="all", random_state=0).fit(
         texts[:200], lists[:200])
     Y = to_indicator(lists[200:], clf.classes_)
-    proba = clf.predict_proba(texts[200:])
     tuned = f1_score(Y, clf.predict(texts[200:]), average="micro")
-    half = f1_score(Y, (proba >= 0.5).astype(int), average="micro")
-    assert tuned > half + 0.02  # measured 0.654 vs 0.614
+    # what a user gets from the same embeddings with OneVsRestClassifier
+    embedder = PretrainedTextEmbeddings().fit(texts)
+    ovr = OneVsRestClassifier(LogisticRegression(max_iter=2000)).fit(
+        embedder.transform(texts[:200]), to_indicator(lists[:200], clf.classes_))
+    proba = ovr.predict_proba(embedder.transform(texts[200:]))
+    half = f1_score(Y, ovr.predict(embedder.transform(texts[200:])),
+                    average="micro")
+    oracle = max(f1_score(Y, (proba >= c).astype(int), average="micro")
+                 for c in np.linspace(0.05, 0.95, 19))
+    # measured: 0.640 tuned, 0.362 at 0.5, 0.663 at the test-set oracle
+    assert tuned > half + 0.1
+    assert tuned > oracle - 0.03
 
 
 def test_cli_fits_and_predicts_tags_with_a_label_separator(tiny, tags, tmp_path,
