@@ -9,6 +9,13 @@ JPEG data URIs, inline CSS: the page opens offline and can be mailed):
   the confusion matrix (``ConfusionMatrixDisplay``), the learning curve
   (``sktransfer.evaluate.learning_curve``: held-out accuracy against labelled
   samples per class) and the misclassified examples, highest loss first;
+- multi-label classification (a 0/1 indicator ``y`` or label lists): per
+  label precision / recall / F1 / support and the decision threshold, micro,
+  macro and samples F1 and the subset accuracy, a per-label 2×2 count table
+  (no confusion matrix: labels are not exclusive), and per label its most
+  confident mistakes (false positives with the highest score, false negatives
+  with the lowest). The estimator's own thresholds are chosen inside each
+  fold's fit, on that fold's training rows only. No learning curve;
 - regression: R², MAE and RMSE per output, predicted-vs-true and residual plots
   (``PredictionErrorDisplay``), the learning curve (held-out R² against the
   number of training samples) and the examples with the largest errors.
@@ -64,8 +71,10 @@ def write_report(
     ----------
     estimator : classifier or regressor (unfitted; cloned for every fold)
     X : images (paths, PIL images, arrays) or texts
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        Class labels, or numeric targets for a regressor.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs), or label lists
+        Class labels, numeric targets for a regressor, or tags for a
+        multi-label classifier: a 0/1 indicator (a DataFrame's column names
+        are the labels) or a list of label lists.
     folder : str or path
         Created if needed; the page is ``report.html`` inside it.
     modality : {"image", "text"}, default="image"
@@ -87,14 +96,22 @@ def write_report(
     """
     import matplotlib
 
-    y = np.asarray(y)
+    from sktransfer._utils.multilabel import is_multilabel
+
     history = None if fitted is None else _training_history(fitted)  # fails early
-    task = "classification" if is_classifier(estimator) else "regression"
-    collect = _classification if task == "classification" else _regression
+    if is_classifier(estimator) and is_multilabel(y):
+        task = "multi-label classification"
+        collect = _multilabel
+    else:
+        y = np.asarray(y)
+        task = "classification" if is_classifier(estimator) else "regression"
+        collect = _classification if task == "classification" else _regression
     # labels are text in every figure: "$x$" is not mathtext to parse (an
     # unknown command in a class name would crash the drawing)
     with matplotlib.rc_context({"text.parse_math": False}):
         data = collect(estimator, X, y, cv, random_state)
+        if collect is _multilabel and fitted is not None:
+            _final_thresholds(data["metrics"], fitted)
         if history is not None and len(history):
             data["figures"].append(_history_figure(history))
     data["summary"] = [
@@ -105,6 +122,10 @@ def write_report(
     ]
     data["examples"] = [_example(X, i, modality, true, predicted, loss)
                         for i, true, predicted, loss in data.pop("worst")]
+    for section in data.get("label_mistakes", ()):
+        for kind in ("false_positives", "false_negatives"):
+            section[kind] = [{**shown_item(X, i, modality), **shown}
+                             for i, shown in section[kind]]
     data.update(title=title, note=_NOTE.format(cv=data.pop("cv")))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -227,6 +248,182 @@ def _class_learning_curve(estimator, X, y, random_state) -> dict:
                            random_state=random_state)
     figure = learning_curve_figure(curve, "Learning curve (25% held out)")
     return _figure(figure, "Held-out accuracy against labelled samples per class")
+
+
+# --- multi-label classification ------------------------------------------------
+
+MAX_MISTAKES = 6  # per label and kind (false positives, false negatives)
+
+
+def multilabel_folds(Y: np.ndarray, cv: int, random_state: int):
+    """The report's folds for an indicator ``Y``: ``StratifiedKFold`` on each
+    row's rarest label (``"none"`` for a row without a label), so the few
+    positives of a rare label are spread over the folds."""
+    import warnings
+
+    counts = Y.sum(axis=0)
+    rarest = np.where(Y.any(axis=1),
+                      np.where(Y == 1, counts, np.iinfo(np.int64).max).argmin(axis=1),
+                      -1)
+    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    with warnings.catch_warnings():  # a rare stratum: spread as well as can be
+        warnings.filterwarnings("ignore", "The least populated class",
+                                UserWarning)
+        return list(folds.split(np.zeros(len(Y)), rarest))
+
+
+def _multilabel(estimator, X, y, cv, random_state) -> dict:
+    from sklearn.metrics import (
+        accuracy_score,
+        classification_report,
+        f1_score,
+        multilabel_confusion_matrix,
+    )
+
+    from sktransfer._utils.multilabel import encode_multilabel
+
+    Y, classes = encode_multilabel(y)
+    names = [str(c) for c in np.asarray(classes).tolist()]
+    positives, negatives = Y.sum(axis=0), len(Y) - Y.sum(axis=0)
+    fewest = int(np.argmin(np.minimum(positives, negatives)))
+    if min(positives[fewest], negatives[fewest]) < 2:
+        which = "positive" if positives[fewest] < 2 else "negative"
+        raise InvalidInputError(
+            f"label {names[fewest]!r} has a single {which} row: a report needs "
+            f"at least 2 rows with and 2 without each label")
+    cv = int(max(2, min(cv, positives.min(), negatives.min())))
+    scores, predicted, thresholds = _multilabel_out_of_fold(
+        estimator, X, y, Y, classes, multilabel_folds(Y, cv, random_state))
+    report = classification_report(Y, predicted, target_names=names,
+                                   output_dict=True, zero_division=0)
+    threshold = (np.mean(thresholds, axis=0) if thresholds
+                 else np.full(len(names), np.nan))
+    rows = [[name, *_prf(report[name]), _threshold(t)]
+            for name, t in zip(names, threshold, strict=True)]
+    rows += [[avg, *_prf(report[avg]), ""]
+             for avg in ("micro avg", "macro avg", "samples avg")]
+    counts = multilabel_confusion_matrix(Y, predicted)  # [[tn, fp], [fn, tp]]
+    grid = {"columns": ["label", "true positive", "false positive",
+                        "false negative", "true negative"],
+            "rows": [[name, int(c[1, 1]), int(c[0, 1]), int(c[1, 0]), int(c[0, 0])]
+                     for name, c in zip(names, counts, strict=True)]}
+    mistakes = []
+    for j, name in enumerate(names):
+        fp = np.flatnonzero((Y[:, j] == 0) & (predicted[:, j] == 1))
+        fn = np.flatnonzero((Y[:, j] == 1) & (predicted[:, j] == 0))
+        fp = fp[np.argsort(-scores[fp, j], kind="stable")][:MAX_MISTAKES]
+        fn = fn[np.argsort(scores[fn, j], kind="stable")][:MAX_MISTAKES]
+        mistakes.append({
+            "label": name, "n_false_positives": int(counts[j, 0, 1]),
+            "n_false_negatives": int(counts[j, 1, 0]),
+            "false_positives": [(i, _tags(Y[i], predicted[i], scores[i, j], names))
+                                for i in fp],
+            "false_negatives": [(i, _tags(Y[i], predicted[i], scores[i, j], names))
+                                for i in fn]})
+    micro, macro, samples = (f1_score(Y, predicted, average=a, zero_division=0)
+                             for a in ("micro", "macro", "samples"))
+    return {
+        "cv": cv,
+        "summary": [("labels", len(names)),
+                    ("micro F1", f"{micro:.3f}"), ("macro F1", f"{macro:.3f}"),
+                    ("samples F1", f"{samples:.3f}"),
+                    ("subset accuracy", f"{accuracy_score(Y, predicted):.3f}")],
+        "metrics": {"columns": ["label", "precision", "recall", "F1", "support",
+                                "threshold"], "rows": rows},
+        "metrics_note": ("threshold: the mean of the cuts the folds' models chose "
+                         "on their own training rows (blank for a model without "
+                         "thresholds_); support: rows with the label."),
+        "figures": [_figure(_label_scores_figure(names, report),
+                            "Precision, recall and F1 per label", grid)],
+        "figures_note": ("No learning curve for tags: its subsets are drawn per "
+                         "class, and a row holds several labels."),
+        "label_mistakes": mistakes,
+        "examples_title": "Most confident mistakes per label",
+        "loss_name": "score",
+        "worst": [],
+    }
+
+
+def _multilabel_out_of_fold(estimator, X, y, Y, classes, folds):
+    """Out-of-fold scores (``predict_proba``, else ``decision_function``) and
+    predictions (``predict``: each fold's model decides with the thresholds its
+    own fit chose), columns in ``classes`` order, and each fold's
+    ``thresholds_`` (when the model has them). Every fold's clone is fitted on
+    its rows of ``y`` as given (label lists keep their names)."""
+    from sktransfer._utils.multilabel import to_indicator
+    from sktransfer._utils.rows import take
+
+    scores = np.zeros(Y.shape, dtype=float)
+    predicted = np.zeros_like(Y)
+    thresholds = []
+    known = {c: j for j, c in enumerate(np.asarray(classes).tolist())}
+    for train, test in folds:
+        model = clone(estimator).fit(take(X, train), take(y, train))
+        columns = _label_columns(model.classes_, known)
+        method = (model.predict_proba if hasattr(model, "predict_proba")
+                  else model.decision_function)
+        scores[np.ix_(test, columns)] = method(take(X, test))
+        decided = model.predict(take(X, test))
+        if not (hasattr(decided, "ndim") and decided.ndim == 2):  # label lists
+            decided = to_indicator(decided, np.asarray(model.classes_))
+        predicted[np.ix_(test, columns)] = np.asarray(decided)
+        if getattr(model, "thresholds_", None) is not None:
+            fold = np.full(len(known), np.nan)
+            fold[columns] = model.thresholds_
+            thresholds.append(fold)
+    return scores, predicted, thresholds
+
+
+def _final_thresholds(metrics: dict, fitted) -> None:
+    """A "final threshold" column: the thresholds the model fitted on all rows
+    (the saved one) decides with, next to the folds' mean."""
+    final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
+    thresholds = getattr(final, "thresholds_", None)
+    if thresholds is None:
+        return
+    chosen = {str(c): t for c, t in zip(np.asarray(final.classes_).tolist(),
+                                         thresholds, strict=True)}
+    metrics["columns"].append("final threshold")
+    for row in metrics["rows"]:
+        row.append(_threshold(chosen[row[0]]) if row[0] in chosen else "")
+
+
+def _label_columns(model_classes, known: dict) -> list:
+    """Where each of a fold model's labels sits among ``known`` (name -> column):
+    by name, or by position for a model that numbers the columns of an
+    indicator 0..k-1 (scikit-learn's ``OneVsRestClassifier`` on a DataFrame)."""
+    labels = np.asarray(model_classes).tolist()
+    if all(label in known for label in labels):
+        return [known[label] for label in labels]
+    if labels == list(range(len(known))):
+        return labels
+    raise InvalidInputError(
+        f"a fold's model knows the labels {labels}, not {list(known)} of y")
+
+
+def _threshold(value) -> str:
+    return "" if np.isnan(value) else f"{value:.3f}"
+
+
+def _tags(true, predicted, score, names) -> dict:
+    def listed(row):
+        return ", ".join(n for n, on in zip(names, row, strict=True) if on) or "(none)"
+
+    return {"true": listed(true), "predicted": listed(predicted),
+            "loss": f"{score:.4g}"}
+
+
+def _label_scores_figure(names, report):
+    ax = _axes(max(6, 0.6 * len(names) + 2), 4.5)
+    positions = np.arange(len(names))
+    for k, key in enumerate(("precision", "recall", "f1-score")):
+        ax.bar(positions + (k - 1) * 0.27, [report[n][key] for n in names], 0.27,
+               label=key.replace("f1-score", "F1"))
+    ax.set_xticks(positions, names, rotation=45, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    return ax.figure
 
 
 # --- regression -------------------------------------------------------------------

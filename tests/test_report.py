@@ -500,3 +500,167 @@ def test_cli_zero_shot_report_and_audit_of_a_zero_shot_model(tiny_bert, tmp_path
     issues = find_label_issues(ZeroShotTextClassifier(model=f"hf/{tiny_bert}"),
                                frame["text"].tolist(), frame["topic"], cv=2)
     assert len(issues) == 12 and set(issues["suggested"]) <= {"ai", "coding"}
+
+
+# --- issue 36: the multi-label (tags) report ---------------------------------------
+
+DOLLAR = r"$\undefinedcmd$"  # broken mathtext: must be drawn and shown as text
+
+
+def tag_data(n=60):
+    from sktransfer.datasets import load_chatterbot_tags
+
+    texts, lists = load_chatterbot_tags(n, topics=["ai", "emotion", "trivia"])
+    return texts, [[DOLLAR if t == "ai" else t for t in row] for row in lists]
+
+
+def recomputed_multilabel(model, X, y, Y, cv):
+    """Out-of-fold scores and predictions over the report's folds, by hand."""
+    from sktransfer.report import multilabel_folds
+
+    scores, predicted = np.zeros(Y.shape), np.zeros(Y.shape, dtype=int)
+    for train, test in multilabel_folds(Y.to_numpy(), cv, 0):
+        fitted = clone(model).fit([X[i] for i in train], y.iloc[train]
+                                  if hasattr(y, "iloc") else [y[i] for i in train])
+        scores[test] = fitted.predict_proba([X[i] for i in test])
+        predicted[test] = fitted.predict([X[i] for i in test])
+    return scores, predicted
+
+
+def check_multilabel_page(html, Y, scores, predicted):
+    """The page's numbers against scikit-learn on the out-of-fold predictions."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    names = list(Y.columns)
+    page = Page(html)
+    metrics = page.table(id="metrics")
+    assert metrics[0][:6] == ["label", "precision", "recall", "F1", "support",
+                              "threshold"]
+    assert [r[0] for r in metrics[1:]] == [*names, "micro avg", "macro avg",
+                                           "samples avg"]
+    f1 = f1_score(Y, predicted, average=None)
+    precision = precision_score(Y, predicted, average=None, zero_division=0)
+    recall = recall_score(Y, predicted, average=None)
+    for j, row in enumerate(metrics[1:len(names) + 1]):
+        assert [float(c) for c in row[1:4]] == pytest.approx(
+            [precision[j], recall[j], f1[j]], abs=5e-4), row
+        assert int(row[4]) == Y.iloc[:, j].sum()
+    summary = dict(page.table(id="summary"))
+    for name, average in (("micro F1", "micro"), ("macro F1", "macro"),
+                          ("samples F1", "samples")):
+        assert float(summary[name]) == pytest.approx(
+            f1_score(Y, predicted, average=average), abs=5e-4)
+    assert float(summary["subset accuracy"]) == pytest.approx(
+        accuracy_score(Y, predicted), abs=5e-4)
+    # per label its mistakes: false positives by score down, negatives up
+    sections = re.findall(r'<section class="label-mistakes"[^>]*>\n<h3>([^<]*)</h3>'
+                          r'(.*?)</section>', html, re.S)
+    assert [unescape(label) for label, _ in sections] == names
+    y_true = Y.to_numpy()
+    for j, (_, body) in enumerate(sections):
+        for kind, wrong, order in (("false_positives", (y_true[:, j] == 0), -1),
+                                   ("false_negatives", (y_true[:, j] == 1), 1)):
+            rows = np.flatnonzero(wrong & (predicted[:, j] != y_true[:, j]))
+            expected = rows[np.argsort(order * scores[rows, j], kind="stable")][:6]
+            part = next(p for p in body.split("<h4>")[1:]
+                        if p.startswith(kind.replace("_", " ").capitalize()))
+            assert int(re.match(r"[^:]*: (\d+)</h4>", part).group(1)) == len(rows)
+            shown = [int(i) for i in re.findall(r"<div>#(\d+)</div>", part)]
+            assert shown == expected.tolist(), (names[j], kind)
+    return page
+
+
+def test_multilabel_report_numbers_are_sklearn_s(tmp_path):
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    texts, lists = tag_data()
+    binarizer = MultiLabelBinarizer().fit(lists)
+    Y = pd.DataFrame(binarizer.transform(lists), columns=binarizer.classes_)
+    model = make_pipeline(TfidfVectorizer(), OneVsRestClassifier(LogisticRegression()))
+    html = write_report(model, texts, Y, tmp_path, modality="text",
+                        cv=3).read_text(encoding="utf-8")
+    scores, predicted = recomputed_multilabel(model, texts, Y, Y, 3)
+    assert 0 < (predicted != Y.to_numpy()).sum()
+    page = check_multilabel_page(html, Y, scores, predicted)
+    text = " ".join(page.text)
+    assert "Confusion matrix" not in text and "No learning curve for tags" in text
+    # the per-label 2×2 counts
+    counts = page.table(**{"class": "figure-data"})
+    assert counts[0] == ["label", "true positive", "false positive",
+                         "false negative", "true negative"]
+    y_true = Y.to_numpy()
+    for j, (name, tp, fp, fn, tn) in enumerate(counts[1:]):
+        assert name == Y.columns[j]
+        assert [int(tp), int(fp), int(fn), int(tn)] == [
+            int(((y_true[:, j] == a) & (predicted[:, j] == b)).sum())
+            for a, b in ((1, 1), (0, 1), (1, 0), (0, 0))]
+    assert len(decoded_images(html)) == 1  # the per-label bar chart, drawn
+    assert f"<h3>{DOLLAR}</h3>" in html and f"<td>{DOLLAR}</td>" in html
+    assert_self_contained(html)
+
+
+def test_multilabel_report_of_images_shows_thumbnails(tmp_path):
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X, y = load_photo_patches(8, 16, random_state=0,
+                              classes=("brick", "gravel", "coffee"))
+    # tags: its class, and "rough" for brick and gravel
+    Y = pd.DataFrame({"coffee": y == "coffee", "rough": y != "coffee",
+                      "brick": y == "brick"}).astype(int)
+    model = make_pipeline(RawPixels(8), OneVsRestClassifier(
+        LogisticRegression(max_iter=500)))
+    html = write_report(model, X, Y, tmp_path, cv=3).read_text(encoding="utf-8")
+    thumbnails = [i for i in decoded_images(html) if i.format == "JPEG"]
+    shown = len(re.findall(r'<div class="example">', html))
+    assert shown == len(thumbnails) > 0
+    assert all(max(t.size) <= 128 for t in thumbnails)
+
+
+def test_multilabel_report_needs_two_rows_with_and_without_each_label(tmp_path):
+    texts, lists = tag_data(20)
+    lists = [row if i else [*row, "rare"] for i, row in enumerate(lists)]
+    with pytest.raises(ValueError, match="label 'rare' has a single positive row"):
+        write_report(make_pipeline(TfidfVectorizer(), LogisticRegression()), texts,
+                     lists, tmp_path, modality="text")
+
+
+def test_cli_fit_report_for_tags(tiny_bert, tmp_path, capsys, one_torch_thread):
+    """``fit --label-sep "|" --report``: the fold models choose their thresholds
+    in their own fit; the page's numbers are those out-of-fold predictions'."""
+    from sklearn.metrics import f1_score
+
+    import sktransfer
+    from sktransfer.cli import main
+
+    texts, lists = tag_data(48)
+    data = tmp_path / "tags.csv"
+    pd.DataFrame({"text": texts, "tags": ["|".join(r) for r in lists]}).to_csv(
+        data, index=False)
+    status = main(["fit", str(data), "--column", "text", "--target", "tags",
+                   "--label-sep", "|", "--model", f"hf/{tiny_bert}", "--cv", "3",
+                   "--out", str(tmp_path / "tags.skt"), "--report",
+                   str(tmp_path / "page")])
+    assert status == 0, capsys.readouterr().err
+    html = (tmp_path / "page" / "report.html").read_text(encoding="utf-8")
+    saved = sktransfer.load(tmp_path / "tags.skt")
+    names = saved.classes_.tolist()
+    assert names == sorted([DOLLAR, "emotion", "trivia"])
+    Y = pd.DataFrame(to_indicator_(lists, names), columns=names)
+    model = sktransfer.FineTunedTextClassifier(f"hf/{tiny_bert}", freeze_depth="all",
+                                               random_state=0)
+    scores, predicted = recomputed_multilabel(model, texts, lists, Y, 3)
+    page = check_multilabel_page(html, Y, scores, predicted)
+    metrics = page.table(id="metrics")
+    assert metrics[0][-1] == "final threshold"
+    assert [float(r[-1]) for r in metrics[1:4]] == pytest.approx(
+        saved.thresholds_.tolist(), abs=5e-4)
+    assert float(metrics[1][3]) == pytest.approx(
+        f1_score(Y.iloc[:, 0], predicted[:, 0]), abs=5e-4)
+    assert f"<h3>{DOLLAR}</h3>" in html
+
+
+def to_indicator_(lists, names):
+    from sktransfer._utils.multilabel import to_indicator
+
+    return to_indicator(lists, np.asarray(names, dtype=object))

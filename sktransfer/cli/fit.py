@@ -152,18 +152,23 @@ def check_params(estimator) -> None:
 
 
 def _fit_tags(args, X, tags, modality, out) -> None:
-    """``--label-sep``: fit a multi-label model on label lists and save it."""
+    """``--label-sep``: fit a multi-label model on label lists and save it
+    (and write the multi-label fit report)."""
+    from sklearn.base import clone
+
     estimator = build_estimator(args, modality, "classification")
     check_params(estimator)
     if args.cv >= 2:
         print("(no cross-validation table for tags yet: thresholds are chosen "
               "out-of-fold inside the fit)")
-    fitted = estimator.fit(X, tags)
+    fitted = clone(estimator).fit(X, tags)
     save_model(fitted, out, {"modality": modality, "text_column": args.text_column,
                              "task": "multilabel", "label_sep": args.label_sep})
     print(f"saved {modality} model ({len(tags)} samples, "
           f"{len(fitted.classes_)} labels: {', '.join(map(str, fitted.classes_))}) "
           f"to {out}")
+    if args.report is not None or args.open:
+        _write_report(args, X, tags, modality, estimator, fitted)
 
 
 def run_fit(args):
@@ -177,9 +182,6 @@ def run_fit(args):
     if fit_label_names_only(args, save_model):
         return
     tags = getattr(args, "label_sep", None) is not None
-    if tags and (args.report is not None or args.open):
-        raise CLIError("--report is single-label for now: fit tags (--label-sep) "
-                       "without --report")
     if tags:
         split_tags(args, [])  # the folder, separator and task checks, first
     X, y, modality = load_training_data(args)
