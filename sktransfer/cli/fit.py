@@ -145,10 +145,27 @@ def save_model(model, out, metadata) -> None:
 
 def check_params(estimator) -> None:
     """The estimators' own parameter checks, run before any work: the CLI
-    does not restate them."""
+    does not restate them.
+
+    The boundary where scikit-learn's own steps (``LogisticRegression``,
+    ``StandardScaler`` of a pipeline the CLI built or loaded) are checked:
+    their ``InvalidParameterError`` becomes sktransfer's (a
+    ``SktransferError``), so the CLI catches one family of user errors.
+    """
+    from sklearn.utils._param_validation import (
+        InvalidParameterError as SklearnInvalidParameterError,
+    )
+
+    from sktransfer.exceptions import InvalidParameterError
+
     for _, step in getattr(estimator, "steps", [(None, estimator)]):
         if hasattr(step, "_validate_params"):
-            step._validate_params()
+            try:
+                step._validate_params()
+            except InvalidParameterError:
+                raise
+            except SklearnInvalidParameterError as error:
+                raise InvalidParameterError(str(error)) from None
 
 
 def _fit_tags(args, X, tags, modality, out) -> None:
