@@ -99,6 +99,8 @@ def write_report(
     from sktransfer._utils.multilabel import is_multilabel
 
     history = None if fitted is None else _training_history(fitted)  # fails early
+    rows: Any = y  # an indicator, label lists, labels or numbers
+    n_samples = len(rows)
     if is_classifier(estimator) and is_multilabel(y):
         task = "multi-label classification"
         collect = _multilabel
@@ -115,7 +117,7 @@ def write_report(
         if history is not None and len(history):
             data["figures"].append(_history_figure(history))
     data["summary"] = [
-        ("data", f"{len(y)} {'images' if modality == 'image' else 'texts'}"),
+        ("data", f"{n_samples} {'images' if modality == 'image' else 'texts'}"),
         ("task", task),
         ("model", _describe(estimator)),
         *data["summary"],
