@@ -422,8 +422,8 @@ def _label_scores_figure(names, report):
         ax.bar(positions + (k - 1) * 0.27, [report[n][key] for n in names], 0.27,
                label=key.replace("f1-score", "F1"))
     ax.set_xticks(positions, names, rotation=45, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right")
+    ax.set_ylim(0, 1.2)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncols=3)
     ax.grid(alpha=0.3, axis="y")
     return ax.figure
 
