@@ -16,7 +16,14 @@ from sktransfer._utils.multilabel import to_indicator
 from sktransfer.datasets import load_chatterbot_tags
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.fewshot import FewShotTextClassifier, ZeroShotTextClassifier
-from sktransfer.fewshot._contrastive import jaccard, pair_loss
+from sktransfer.backbones import resolve_backbone
+from sktransfer.fewshot import _classifier
+from sktransfer.fewshot._contrastive import (
+    _embed_batch,
+    jaccard,
+    length_groups,
+    pair_loss,
+)
 from sktransfer.fewshot._zeroshot import TEMPERATURE, ZERO_SHOT_CUT
 
 TOPICS = ["ai", "emotion", "trivia"]
@@ -77,6 +84,56 @@ def test_fewshot_multilabel_shapes_thresholds_and_round_trips(tiny, tags, tmp_pa
     np.testing.assert_array_equal(fixed.thresholds_, [0.4] * 3)
     single = fixed.fit(texts, [row[0] for row in lists])  # refit: one label a row
     assert "thresholds_" not in single.__dict__ and single.predict(texts).ndim == 1
+
+
+def test_fewshot_multilabel_tunes_the_encoder_once_and_embeds_once(
+        tiny, tags, monkeypatch):
+    # the out-of-fold thresholds come from the head alone, on the embeddings
+    # of the one tuned encoder: no tuning or embedding per fold
+    calls = {"tune": 0, "embed": []}
+    tune, embed = _classifier.contrastive_tune, _classifier.embed_with
+
+    def counted_tune(*args, **kwargs):
+        calls["tune"] += 1
+        return tune(*args, **kwargs)
+
+    def counted_embed(backbone, texts, **kwargs):
+        calls["embed"].append(len(texts))
+        return embed(backbone, texts, **kwargs)
+
+    monkeypatch.setattr(_classifier, "contrastive_tune", counted_tune)
+    monkeypatch.setattr(_classifier, "embed_with", counted_embed)
+    texts, lists = tags
+    clf = FewShotTextClassifier(tiny, n_pairs=100, lr=1e-3, max_length=32,
+                                random_state=0).fit(texts, lists)
+    assert len(clf.thresholds_) == 3 and len(clf.loss_curve_) == 1
+    # once, on the texts and the 3 label-name sentences together
+    assert calls == {"tune": 1, "embed": [len(texts) + 3]}
+
+
+def test_contrastive_batches_run_in_length_groups(tiny_bert, one_torch_thread):
+    # one long text must not pad every short text of its batch to its length
+    groups = length_groups(np.array([3, 40, 12, 256, 16, 33, 64, 17]))
+    assert [g.tolist() for g in groups] == [[0, 2, 4], [7], [1, 5, 6], [3]]
+    backbone = resolve_backbone(f"hf/{tiny_bert}", modality="text", device="cpu")
+    texts = ["a cat", "the weather " * 40, "dogs bark", "rain " * 7, "hi"]
+    tokens = backbone.preprocess(texts, max_length=64)
+    lengths = tokens["attention_mask"].sum(1).numpy()
+    widths = []
+    module = backbone.module.eval()
+    handle = module.register_forward_pre_hook(
+        lambda _, args, kwargs: widths.append(kwargs["input_ids"].shape),
+        with_kwargs=True)
+    rows = np.array([1, 0, 4, 3, 2, 0])
+    with torch.no_grad():
+        grouped = _embed_batch(module, tokens, lengths, rows, "cpu")
+        handle.remove()
+        padded = module(**{k: v[torch.as_tensor(rows)] for k, v in tokens.items()})
+    # the same embeddings, in the batch's order, as one padded forward
+    torch.testing.assert_close(grouped, padded, atol=1e-5, rtol=1e-4)
+    assert int(lengths[1]) == 64 and max(lengths[[0, 2, 3, 4]]) <= 16
+    assert sorted(tuple(w) for w in widths) == [
+        (1, 64), (5, int(max(lengths[[0, 2, 3, 4]])))]
 
 
 def test_fewshot_multilabel_errors(tiny, tags):
