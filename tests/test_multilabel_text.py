@@ -8,16 +8,20 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 
 import sktransfer
 from sktransfer._utils.multilabel import to_indicator
+from sktransfer.backbones import resolve_backbone
 from sktransfer.datasets import load_chatterbot_tags
 from sktransfer.exceptions import InvalidInputError
-from sktransfer.fewshot import FewShotTextClassifier, ZeroShotTextClassifier
-from sktransfer.backbones import resolve_backbone
-from sktransfer.fewshot import _classifier
+from sktransfer.fewshot import (
+    FewShotTextClassifier,
+    ZeroShotTextClassifier,
+    _classifier,
+)
 from sktransfer.fewshot._contrastive import (
     _embed_batch,
     jaccard,
@@ -235,3 +239,49 @@ def test_cli_fits_and_predicts_tags_with_a_label_separator(tiny, tags, tmp_path,
     assert main(["fit", str(folder), "--label-sep", "|", "--out",
                  str(tmp_path / "m.skt")]) == 2
     assert "folders cannot express tags" in capsys.readouterr().err
+
+
+# --- scikit-learn conventions on multi-label fits ------------------------------------
+
+
+@pytest.mark.parametrize("estimator", [
+    FewShotTextClassifier(threshold=0.3),
+    ZeroShotTextClassifier(labels=TOPICS, multi_label=True),
+], ids=repr)
+def test_multilabel_settings_pass_the_data_free_sklearn_checks(estimator,
+                                                               data_free_checks):
+    data_free_checks(estimator)
+
+
+@pytest.mark.parametrize("make", [
+    lambda tiny: FewShotTextClassifier(tiny, n_pairs=0, random_state=0),
+    lambda tiny: ZeroShotTextClassifier(TOPICS, model=tiny, multi_label=True),
+], ids=["fewshot", "zeroshot"])
+def test_multilabel_fit_representations_clone_and_pickle(make, tiny, tags):
+    import pandas as pd
+
+    texts, lists = tags
+    Y = to_indicator(lists, np.array(TOPICS))
+    clf = make(tiny).fit(texts, lists)
+    predicted = clf.predict(texts)
+    assert predicted.shape == (60, 3) and set(np.unique(predicted)) <= {0, 1}
+    # the same labels as lists or as a named DataFrame give the same model; an
+    # unnamed 0/1 array (int or bool) names its labels 0, 1, 2
+    named = make(tiny).fit(texts, pd.DataFrame(Y, columns=TOPICS))
+    np.testing.assert_array_equal(named.predict(texts), predicted)
+    unnamed = make(tiny).fit(texts, Y).predict(texts)
+    np.testing.assert_array_equal(
+        make(tiny).fit(texts, Y.astype(bool)).predict(texts), unnamed)
+    # clone: the parameters, none of the fitted state
+    fresh = clone(clf)
+    assert fresh.get_params() == clf.get_params()
+    assert not [k for k in vars(fresh) if k.endswith("_")]
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict(texts), predicted)
+    np.testing.assert_allclose(again.predict_proba(texts), clf.predict_proba(texts),
+                               atol=1e-6)
+    np.testing.assert_array_equal(again.thresholds_, clf.thresholds_)
+    if isinstance(clf, FewShotTextClassifier):  # set_params, then a refit uses it
+        clf.set_params(threshold=0.99).fit(texts, lists)
+        np.testing.assert_array_equal(clf.thresholds_, [0.99] * 3)
+        assert clf.predict(texts).sum() < predicted.sum()
