@@ -164,6 +164,15 @@ def test_indicator_y_pickle_clone_and_refit_single_label(mosaics):
     np.testing.assert_allclose(single.predict_proba(X_test).sum(axis=1), 1, 1e-5)
 
 
+@pytest.mark.parametrize("estimator", [
+    FineTunedClassifier(threshold=0.3),
+    FineTunedTextClassifier(threshold=0.3, freeze_depth="all"),
+], ids=repr)
+def test_multilabel_settings_pass_the_data_free_sklearn_checks(estimator,
+                                                               data_free_checks):
+    data_free_checks(estimator)
+
+
 def test_multilabel_errors(mosaics):
     X, tags, _, _ = mosaics
     with pytest.raises(InvalidInputError, match="domain adaptation"):
