@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from sktransfer._utils.files import atomic_write
+from sktransfer._utils.paths import megabytes_from_env
 from sktransfer.exceptions import (
     CacheCorruptionWarning,
     CacheWriteWarning,
@@ -137,16 +138,8 @@ _MEMORY = _MemoryStore()
 
 def memory_limit() -> int:
     """Bytes of the in-memory cache: ``SKTRANSFER_CACHE_MB`` (default 2048)."""
-    value = os.environ.get("SKTRANSFER_CACHE_MB", "2048")
-    try:
-        megabytes = float(value)
-    except ValueError:
-        megabytes = float("nan")
-    if not (megabytes >= 0 and megabytes != float("inf")):
-        raise ParameterError(f"the environment variable SKTRANSFER_CACHE_MB="
-                             f"{value!r} must be a number of megabytes >= 0 "
-                             f"(e.g. 2048; 0 disables the in-memory cache)")
-    return int(megabytes * 2**20)
+    return megabytes_from_env("SKTRANSFER_CACHE_MB", "2048",
+                              "2048; 0 disables the in-memory cache")
 
 
 def clear_memory_cache() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["user_cache_dir"]
+from sktransfer.exceptions import ParameterError
+
+__all__ = ["megabytes_from_env", "user_cache_dir"]
 
 
 def user_cache_dir(*parts: str) -> str:
@@ -26,3 +28,19 @@ def user_cache_dir(*parts: str) -> str:
             base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
         root = os.path.join(base, "sktransfer")
     return os.path.join(root, *parts)
+
+
+def megabytes_from_env(name: str, default: str, example: str) -> int:
+    """Bytes from the environment variable ``name``, given in megabytes.
+
+    ``example`` completes the error message, e.g. ``"2048; 0 disables ..."``.
+    """
+    value = os.environ.get(name, default)
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not (megabytes >= 0 and megabytes != float("inf")):
+        raise ParameterError(f"the environment variable {name}={value!r} must be "
+                             f"a number of megabytes >= 0 (e.g. {example})")
+    return int(megabytes * 2**20)

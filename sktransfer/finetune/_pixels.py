@@ -33,8 +33,8 @@ import numpy as np
 import torchvision.transforms.v2 as T
 from PIL import Image
 
+from sktransfer._utils.paths import megabytes_from_env
 from sktransfer.data import load_image
-from sktransfer.exceptions import ParameterError
 
 __all__ = ["DecodedPixels", "pixel_memory_limit"]
 
@@ -45,16 +45,8 @@ _INTERPOLATIONS = {"bilinear": T.InterpolationMode.BILINEAR,
 
 def pixel_memory_limit() -> int:
     """Bytes of pixels a fit keeps in memory: ``SKTRANSFER_PIXEL_CACHE_MB``."""
-    value = os.environ.get("SKTRANSFER_PIXEL_CACHE_MB", "1024")
-    try:
-        megabytes = float(value)
-    except ValueError:
-        megabytes = float("nan")
-    if not (megabytes >= 0 and megabytes != float("inf")):
-        raise ParameterError(f"the environment variable SKTRANSFER_PIXEL_CACHE_MB="
-                             f"{value!r} must be a number of megabytes >= 0 "
-                             f"(e.g. 1024; 0 keeps every decoded image on disk)")
-    return int(megabytes * 2**20)
+    return megabytes_from_env("SKTRANSFER_PIXEL_CACHE_MB", "1024",
+                              "1024; 0 keeps every decoded image on disk")
 
 
 def shrink(image: Image.Image, side: int,
