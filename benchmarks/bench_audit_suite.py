@@ -47,6 +47,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_audit import flip  # noqa: E402  (the one label-flipping rule)
 from bench_audit_data import SETS, cached, features  # noqa: E402
 
 from sktransfer.active import suggest_labels  # noqa: E402
@@ -60,16 +61,6 @@ def probe(modality):
     if modality == "image":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     return LogisticRegression(max_iter=2000)
-
-
-def flip(y, rate, seed):
-    rng = np.random.default_rng(seed)
-    classes = np.unique(y)
-    rows = rng.choice(len(y), int(round(rate * len(y))), replace=False)
-    flipped = y.copy()
-    for i in rows:
-        flipped[i] = rng.choice(classes[classes != y[i]])
-    return flipped, rows
 
 
 def mark(name):
