@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torchvision.transforms.v2 as T
 from PIL import Image
 
 import sktransfer.data
+import sktransfer.finetune._image as image_modality
 import sktransfer.finetune._pixels as pixels
 from sktransfer.backbones import make_eval_transform
 from sktransfer.data import decode_size
@@ -158,3 +160,164 @@ def test_bad_file_in_a_fit_names_its_index(jpegs, tmp_path):
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(InvalidInputError, match="image 3: file .*broken.jpg"):
         tiny().fit([*paths[:3], str(bad)], ["a", "b", "a", "b"])
+
+
+# --- decoding overlaps the first epoch ----------------------------------------------
+
+
+def pixel_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("sktransfer-pixels")]
+
+
+@pytest.fixture
+def two_decoders(monkeypatch):
+    """Two background decoding threads in a fit (the tests' one-thread torch
+    budget gives none)."""
+    monkeypatch.setattr(image_modality, "decode_threads", lambda device: 2)
+
+
+@pytest.fixture
+def stores(monkeypatch):
+    """Every pixel store a fit makes, with the order it was given and the
+    rows in the order they were read."""
+    made: list = []
+    original = pixels.DecodedPixels.__init__
+    original_read = pixels.DecodedPixels._pixels
+
+    def init(self, *args, **kwargs):
+        self.reads = []
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    def read(self, index):
+        self.reads.append(index)
+        return original_read(self, index)
+
+    monkeypatch.setattr(pixels.DecodedPixels, "__init__", init)
+    monkeypatch.setattr(pixels.DecodedPixels, "_pixels", read)
+    return made
+
+
+@pytest.mark.parametrize("head_epochs", [0, 1])
+def test_rows_are_decoded_in_the_order_the_fit_first_reads_them(
+        jpegs, stores, head_epochs):
+    paths, y = jpegs
+    tiny(max_epochs=1, head_epochs=head_epochs, early_stopping=True,
+         validation_fraction=0.25).fit(paths, y)
+    (store,) = stores
+    first_reads = list(dict.fromkeys(store.reads))
+    assert first_reads == store._order and sorted(first_reads) == list(range(12))
+    if head_epochs:  # the probe reads the training rows in order first
+        assert first_reads[:9] == sorted(first_reads[:9])
+    else:  # the first epoch's shuffle
+        assert first_reads[:9] != sorted(first_reads[:9])
+
+
+def test_training_starts_while_later_photos_are_decoded(
+        jpegs, stores, two_decoders, decodes, monkeypatch):
+    paths, y = jpegs
+    first_read = threading.Event()
+    stored_then: list[int] = []
+    original = pixels.load_image
+
+    def slow_last(item, index, min_size=None):
+        if index == stores[0]._order[-1]:  # the last row waits for training
+            first_read.wait(timeout=30)
+        return original(item, index, min_size)
+
+    original_read = pixels.DecodedPixels.__getitem__
+
+    def read(self, index):  # the training's reads (not the store's own)
+        if not first_read.is_set():
+            stored_then.append(self._stored)
+            first_read.set()
+        return original_read(self, index)
+
+    monkeypatch.setattr(pixels, "load_image", slow_last)
+    monkeypatch.setattr(pixels.DecodedPixels, "__getitem__", read)
+    tiny(max_epochs=2).fit(paths, y)
+    assert stored_then[0] < len(paths)  # the first batch did not wait for all
+    assert decodes.count("path") == len(paths)  # still one decode per file
+    assert not pixel_threads()
+
+
+def test_background_decoding_gives_the_same_model(jpegs, monkeypatch):
+    paths, y = jpegs
+    monkeypatch.setattr(image_modality, "decode_threads", lambda device: 0)
+    alone = tiny().fit(paths, y).predict_proba(paths)
+    monkeypatch.setattr(image_modality, "decode_threads", lambda device: 2)
+    monkeypatch.setenv("SKTRANSFER_PIXEL_CACHE_MB", "0")  # and spilled
+    threaded = tiny().fit(paths, y).predict_proba(paths)
+    np.testing.assert_array_equal(threaded, alone)
+    assert not pixel_threads()
+
+
+def test_background_store_matches_the_eager_one_read_in_any_order(jpegs):
+    paths, _ = jpegs
+    eager = DecodedPixels(paths, 40, memory_limit=10**9)
+    # everything spilled, the file still growing while rows are read
+    lazy = DecodedPixels(paths, 40, threads=2, memory_limit=0,
+                         order=[11, 3, 7], background=True)
+    assert lazy._order[:4] == [11, 3, 7, 0]
+    for i in [5, 0, 11, 2, 9, 1, 10, 3, 4, 8, 6, 7]:
+        np.testing.assert_array_equal(np.asarray(lazy[i]), np.asarray(eager[i]))
+    assert lazy.nbytes_in_memory == 0 and lazy.nbytes_on_disk == eager.nbytes_in_memory
+    spill = lazy._path
+    lazy.close()
+    assert not pixel_threads() and not os.path.exists(os.path.dirname(spill))
+
+
+def test_closing_a_store_mid_decode_stops_its_threads(jpegs, monkeypatch):
+    paths, _ = jpegs
+    release = threading.Event()
+    original = pixels.load_image
+
+    def held(item, index, min_size=None):
+        release.wait(timeout=30)
+        return original(item, index, min_size)
+
+    monkeypatch.setattr(pixels, "load_image", held)
+    store = DecodedPixels(paths, 40, threads=2, memory_limit=0, background=True)
+    assert len(pixel_threads()) == 2
+    release.set()
+    store.close()
+    assert not pixel_threads() and store._stored < len(paths)
+
+
+def test_background_error_is_raised_by_the_next_read(jpegs, tmp_path):
+    paths, _ = jpegs
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    store = DecodedPixels([*paths[:3], str(bad)], 40, threads=1, order=[3],
+                          background=True)
+    store._threads[0].join()  # the thread stopped at the broken file
+    with pytest.raises(InvalidInputError, match="image 3: file .*broken.jpg"):
+        store[0]
+    store.close()
+
+
+def test_bad_file_stops_a_background_fit_without_leaking_threads(
+        jpegs, tmp_path, two_decoders):
+    paths, y = jpegs
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(InvalidInputError, match="image 5: file .*broken.jpg"):
+        tiny().fit([*paths[:5], str(bad), *paths[6:]], y)
+    assert not pixel_threads()
+
+
+def test_training_error_stops_the_decoding_threads(jpegs, two_decoders,
+                                                    stores, monkeypatch):
+    paths, y = jpegs
+    monkeypatch.setenv("SKTRANSFER_PIXEL_CACHE_MB", "0")
+
+    def failing(self, i):
+        self.items[0]  # a row decoded and spilled, others still decoding
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(sktransfer.data.ImageDataset, "__getitem__", failing)
+    with pytest.raises(RuntimeError, match="training failed"):
+        tiny().fit(paths, y)
+    assert not pixel_threads()
+    spill = stores[0]._path
+    assert spill and not os.path.exists(os.path.dirname(spill))

@@ -164,7 +164,8 @@ class BaseFineTuned(BaseEstimator):
         stores: list = []  # decoded pixels (closed when the fit ends)
         try:
             if not fast and prefix is None:  # epochs read every sample again
-                items = self._decode_once(items, backbone, device, stores)
+                items = self._decode_once(items, backbone, device, stores,
+                                          self._first_reads(y, seed))
                 if targets is not None:
                     targets = self._decode_once(targets, backbone, device, stores)
             self._train(module, items, y, seed, device, targets, prefix)
@@ -172,10 +173,25 @@ class BaseFineTuned(BaseEstimator):
             for store in stores:
                 store.close()
 
-    def _decode_once(self, items, backbone, device, stores: list):
+    def _decode_once(self, items, backbone, device, stores: list, order=None):
         """``items`` as the epochs should read them (a modality hook: images
-        are decoded once per fit, ``finetune._pixels``); default unchanged."""
+        are decoded once per fit, in ``order``, ``finetune._pixels``); default
+        unchanged."""
         return items
+
+    def _first_reads(self, y, seed: int) -> np.ndarray:
+        """The rows in the order the fit first reads them: the training rows
+        as the first epoch's shuffle draws them (``_make_net``'s generator,
+        seeded with ``seed``, gives the DataLoader its base seed, then the
+        permutation) or in order where ``head_epochs`` fit a probe first,
+        then the validation rows. Decoding follows it (a wrong guess costs
+        waiting, never a result: every read waits for its own row)."""
+        train, valid = self._split(y, seed)
+        if not self.head_epochs:
+            generator = torch.Generator().manual_seed(seed)
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+            train = train[torch.randperm(len(train), generator=generator).numpy()]
+        return train if valid is None else np.concatenate([train, valid])
 
     # --- the frozen-prefix cache ------------------------------------------------
 

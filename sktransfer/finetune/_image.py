@@ -40,17 +40,21 @@ class ImageFineTuning(BaseFineTuned):
                                                   self.image_size)),
                 self.fast_decode)
 
-    def _decode_once(self, items, backbone, device, stores: list):
+    def _decode_once(self, items, backbone, device, stores: list, order=None):
         """The images decoded once per fit, at the size both the training and
-        the evaluation transforms need (``finetune._pixels``). A callable
-        ``augment`` gets the full decoded image each epoch, as documented."""
+        the evaluation transforms need (``finetune._pixels``), in the
+        background in ``order`` while the first epoch trains. With
+        ``num_workers`` the store is complete before the worker processes
+        start (they then augment in parallel). A callable ``augment`` gets
+        the full decoded image each epoch, as documented."""
         side = self._pixel_side(backbone)
         if side is None:
             return items
         store = DecodedPixels(
             items, side, fast_decode=self.fast_decode,
             interpolation=backbone.data_config.get("interpolation", "bicubic"),
-            threads=decode_threads(device))
+            threads=decode_threads(device), order=order,
+            background=not self.num_workers)
         stores.append(store)
         return store
 

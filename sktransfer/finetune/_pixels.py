@@ -9,6 +9,12 @@ shorter side is ``side`` (the size the training and validation transforms
 need, ``sktransfer.data.decode_size``; never enlarged) and keeps the uint8
 pixels; each epoch's augmentation then runs on those.
 
+With ``background=True`` the decoding overlaps the first epoch: threads decode
+the rows in the order the fit will first read them (``order``) while the
+first batches train, and a read waits only for its own row (or decodes it in
+the reading thread when no thread has started on it). Every row is decoded
+once either way; the first decoding error is raised by the next read.
+
 The pixels stay in memory up to ``SKTRANSFER_PIXEL_CACHE_MB`` megabytes
 (default 1024); past that bound they are appended to a file in a temporary
 folder and read back through ``np.memmap``, so a fit's memory does not grow
@@ -24,9 +30,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -41,6 +47,7 @@ __all__ = ["DecodedPixels", "pixel_memory_limit"]
 _INTERPOLATIONS = {"bilinear": T.InterpolationMode.BILINEAR,
                    "bicubic": T.InterpolationMode.BICUBIC,
                    "nearest": T.InterpolationMode.NEAREST}
+_WAITING, _DECODING, _STORED = 0, 1, 2  # a row's state
 
 
 def pixel_memory_limit() -> int:
@@ -78,72 +85,173 @@ class DecodedPixels(Sequence):
     interpolation : str
         ``"bilinear"``, ``"bicubic"`` or ``"nearest"``: the weights' resampling.
     threads : int
-        Decoding threads (0: the caller's thread).
+        Decoding threads beside the caller (0: the caller decodes every row).
     memory_limit : int or None
         Bytes kept in memory before spilling to disk; None reads
         ``SKTRANSFER_PIXEL_CACHE_MB``.
+    order : sequence of int or None
+        The order in which the rows will first be read: the threads decode
+        them in that order (the rows it leaves out after it, in index order).
+    background : bool
+        Return at once and decode while the caller reads (each read waits for
+        its row); else every row is decoded before the constructor returns.
     """
 
     def __init__(self, items, side: int, fast_decode: bool = True,
                  interpolation: str = "bicubic", threads: int = 0,
-                 memory_limit: int | None = None):
+                 memory_limit: int | None = None, order=None,
+                 background: bool = False):
         self.side = int(side)
-        limit = pixel_memory_limit() if memory_limit is None else memory_limit
-        min_size = self.side if fast_decode else None
-
-        def decode(index: int) -> np.ndarray:
-            image = load_image(items[index], index, min_size)
-            return shrink(image, self.side, str(interpolation))
-
-        self._memory: list[np.ndarray | None] = []
-        self._spans: list[tuple[int, tuple[int, ...]] | None] = []
+        self._limit = pixel_memory_limit() if memory_limit is None else memory_limit
+        self._items, n = items, len(items)
+        self._min_size = self.side if fast_decode else None
+        self._interpolation = str(interpolation)
+        first = [] if order is None else [int(i) for i in order]
+        self._order = first + sorted(set(range(n)) - set(first))
+        self._state = bytearray(n)
+        self._memory: list[np.ndarray | None] = [None] * n
+        self._spans: list[tuple[int, tuple[int, ...]] | None] = [None] * n
+        self._cond = threading.Condition()
+        self._cursor = self._stored = self._held = self._written = 0
+        self._error: BaseException | None = None
+        self._closed = False
         self._path: str | None = None
         self._file: BinaryIO | None = None
-        self._written = 0
         self._map: np.ndarray | None = None
-        held = 0
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"sktransfer-pixels-{i}")
+                         for i in range(max(0, int(threads)))]
+        for thread in self._threads:
+            thread.start()
+        if not background:
+            try:
+                self.wait()
+            except BaseException:
+                self.close()
+                raise
+
+    # --- decoding ------------------------------------------------------------------
+
+    def _work(self) -> None:
+        """A decoding thread: the next unclaimed row in ``order``, until none."""
+        while True:
+            with self._cond:
+                index = self._claim_next()
+            if index is None:
+                return
+            try:
+                self._decode_and_store(index)
+            except BaseException:  # recorded; the next read raises it
+                return
+
+    def _claim_next(self) -> int | None:
+        while (not self._closed and self._error is None
+               and self._cursor < len(self._order)):
+            index = self._order[self._cursor]
+            self._cursor += 1
+            if self._state[index] == _WAITING:
+                self._state[index] = _DECODING
+                return index
+        return None
+
+    def _decode_and_store(self, index: int) -> None:
         try:
-            for array in _ordered(decode, len(items), threads):
-                if held + array.nbytes <= limit:
-                    self._memory.append(array)
-                    self._spans.append(None)
-                    held += array.nbytes
-                else:
-                    self._memory.append(None)
-                    self._spans.append((self._written, array.shape))
-                    self._spill(array)
-        except BaseException:
-            self.close()
+            image = load_image(self._items[index], index, self._min_size)
+            array = shrink(image, self.side, self._interpolation)
+        except BaseException as error:
+            with self._cond:
+                if self._error is None:
+                    self._error = error
+                self._cond.notify_all()
             raise
-        self.nbytes_in_memory = held
-        self.nbytes_on_disk = self._written
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._cond:
+            if self._closed:
+                return
+            if self._held + array.nbytes <= self._limit:
+                self._memory[index] = array
+                self._held += array.nbytes
+            else:
+                self._spans[index] = (self._written, array.shape)
+                self._spill(array)
+            self._state[index] = _STORED
+            self._stored += 1
+            if self._stored == len(self._state):
+                self._finish_writing()
+            self._cond.notify_all()
 
     def _spill(self, array: np.ndarray) -> None:
         if self._file is None:
             folder = tempfile.mkdtemp(prefix="sktransfer-pixels-")
             self._path = os.path.join(folder, "pixels.u8")
-            self._file = open(self._path, "wb")  # noqa: SIM115 - closed in __init__
+            self._file = open(self._path, "wb")  # noqa: SIM115 - closed when complete
             self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
         assert self._file is not None
         self._file.write(np.ascontiguousarray(array).tobytes())
         self._written += array.nbytes
 
+    def _finish_writing(self) -> None:
+        """Every row is decoded: close the spill file, let the items go."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._items = None
+
+    def wait(self) -> None:
+        """Block until every row is decoded (the caller decodes the rows no
+        thread has started on); raise the first decoding error."""
+        for index in self._order:
+            self._ready(index)
+        for thread in self._threads:
+            thread.join()
+
+    def _ready(self, index: int) -> None:
+        """Return once row ``index`` is stored, decoding it here if no thread
+        has claimed it; raise the first decoding error of any row."""
+        with self._cond:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                state = self._state[index]
+                if state == _STORED:
+                    return
+                if state == _WAITING:
+                    self._state[index] = _DECODING
+                    break
+                self._cond.wait()
+        self._decode_and_store(index)
+
+    # --- reading ---------------------------------------------------------------------
+
+    @property
+    def nbytes_in_memory(self) -> int:
+        """Bytes of pixels held in memory (every row decoded)."""
+        self.wait()
+        return self._held
+
+    @property
+    def nbytes_on_disk(self) -> int:
+        """Bytes of pixels in the spill file (every row decoded)."""
+        self.wait()
+        return self._written
+
     def _pixels(self, index: int) -> np.ndarray:
+        self._ready(index)
         array = self._memory[index]
         if array is not None:
             return array
         offset, shape = self._spans[index]  # type: ignore[misc]
-        if self._map is None:
-            assert self._path is not None
-            self._map = np.memmap(self._path, dtype=np.uint8, mode="r")
-        size = int(np.prod(shape))
-        return self._map[offset:offset + size].reshape(shape)
+        end = offset + int(np.prod(shape))
+        with self._cond:  # the file may still grow: flush, map it again
+            if self._map is None or len(self._map) < end:
+                if self._file is not None:
+                    self._file.flush()
+                assert self._path is not None
+                self._map = np.memmap(self._path, dtype=np.uint8, mode="r")
+            pages = self._map
+        return pages[offset:end].reshape(shape)
 
     def __len__(self) -> int:
-        return len(self._memory)
+        return len(self._state)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -151,43 +259,31 @@ class DecodedPixels(Sequence):
         return Image.fromarray(np.ascontiguousarray(self._pixels(index)))
 
     def close(self) -> None:
-        """Remove the spill file (the store is unusable afterwards)."""
-        self._map = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Stop the decoding threads (each ends its current row), remove the
+        spill file (the store is unusable afterwards)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+        with self._cond:
+            self._map = None
+            if self._file is not None:
+                self._file.close()
+                self._file = None
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()
 
     def __getstate__(self):
-        # DataLoader worker processes: the memory-mapped file is reopened there
+        # DataLoader worker processes: a complete store, the memory-mapped
+        # file reopened there
+        self.wait()
         state = self.__dict__.copy()
-        state["_map"] = None
-        state.pop("_finalizer", None)  # the creating process removes the file
+        for name in ("_cond", "_threads", "_map", "_finalizer"):
+            state.pop(name, None)  # the creating process removes the file
         return state
 
-
-def _ordered(decode, n: int, threads: int):
-    """``decode(i)`` for i in range(n), in order, ``threads`` at a time, with
-    at most ``2 * threads`` results waiting (memory stays bounded)."""
-    if threads <= 1:
-        for i in range(n):
-            yield decode(i)
-        return
-    with ThreadPoolExecutor(threads, thread_name_prefix="sktransfer-pixels") as pool:
-        ahead = 2 * threads
-        futures = [pool.submit(decode, i) for i in range(min(n, ahead))]
-        submitted = len(futures)
-        try:
-            for i in range(n):
-                result = futures[i].result()
-                futures[i] = None  # type: ignore[call-overload]
-                if submitted < n:
-                    futures.append(pool.submit(decode, submitted))
-                    submitted += 1
-                yield result
-        finally:
-            for future in futures:
-                if future is not None:
-                    future.cancel()
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state, _cond=threading.Condition(), _threads=[],
+                             _map=None)
