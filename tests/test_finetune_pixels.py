@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -269,19 +270,39 @@ def test_background_store_matches_the_eager_one_read_in_any_order(jpegs):
 
 def test_closing_a_store_mid_decode_stops_its_threads(jpegs, monkeypatch):
     paths, _ = jpegs
-    release = threading.Event()
+    opened: list = []
     original = pixels.load_image
 
-    def held(item, index, min_size=None):
-        release.wait(timeout=30)
+    def held(item, index, min_size=None):  # until the store is being closed
+        for _ in range(3000):
+            if opened and opened[0]._closed:
+                break
+            time.sleep(0.01)
         return original(item, index, min_size)
 
     monkeypatch.setattr(pixels, "load_image", held)
     store = DecodedPixels(paths, 40, threads=2, memory_limit=0, background=True)
+    opened.append(store)
     assert len(pixel_threads()) == 2
-    release.set()
+    store.close()  # each thread ends its current row, then stops
+    assert not pixel_threads()
+    assert store._stored == 0 and store._path is None  # nothing written after
+    with pytest.raises(RuntimeError, match="closed"):
+        store.wait()  # never waits on rows no thread will finish
+
+
+def test_a_failed_spill_is_raised_not_waited_on(jpegs, monkeypatch):
+    paths, _ = jpegs
+
+    def full(self, array):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pixels.DecodedPixels, "_spill", full)
+    store = DecodedPixels(paths, 40, threads=2, memory_limit=0, background=True)
+    with pytest.raises(OSError, match="No space left"):
+        store[5]
     store.close()
-    assert not pixel_threads() and store._stored < len(paths)
+    assert not pixel_threads()
 
 
 def test_background_error_is_raised_by_the_next_read(jpegs, tmp_path):

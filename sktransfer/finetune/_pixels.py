@@ -155,15 +155,19 @@ class DecodedPixels(Sequence):
         return None
 
     def _decode_and_store(self, index: int) -> None:
+        """Decode row ``index`` (claimed by this thread) and store it; an
+        error (a bad file, a full disk) is kept for every later read."""
         try:
             image = load_image(self._items[index], index, self._min_size)
-            array = shrink(image, self.side, self._interpolation)
+            self._store(index, shrink(image, self.side, self._interpolation))
         except BaseException as error:
             with self._cond:
                 if self._error is None:
                     self._error = error
                 self._cond.notify_all()
             raise
+
+    def _store(self, index: int, array: np.ndarray) -> None:
         with self._cond:
             if self._closed:
                 return
@@ -211,6 +215,8 @@ class DecodedPixels(Sequence):
             while True:
                 if self._error is not None:
                     raise self._error
+                if self._closed:
+                    raise RuntimeError("the pixel store is closed")
                 state = self._state[index]
                 if state == _STORED:
                     return
