@@ -11,7 +11,8 @@ by up to 5% a side, resized x0.5-1.5 and saved as JPEG quality 50; 60 texts
 with case,
 punctuation or spacing changed, or a word dropped, doubled or mistyped.
 Pairs found are scored against the planted pairs: ``find_duplicates``'
-default (perceptual hash + embeddings; n-grams + embeddings), the hash
+default (perceptual hash + embeddings + thumbnails; n-grams + embeddings),
+the old image default (no thumbnails), the hash
 alone (at most 10 of 64 bits apart, as imagehash is commonly used), the
 n-grams alone (cosine >= 0.9) and the embeddings alone (cosine >= 0.95).
 
@@ -39,6 +40,7 @@ from sktransfer.audit import (
     find_outliers,
     ngram_vectors,
     perceptual_hashes,
+    thumbnails,
 )
 
 IMAGE_COPIES, TEXT_COPIES = 40, 60
@@ -101,7 +103,8 @@ def distinct_texts(texts):
 
 
 def planted(name):
-    """``(embeddings, hashes or None, ngram vectors or None, true pairs)``."""
+    """``(embeddings, hashes or None, ngram vectors or None, true pairs,
+    thumbnails or None)``."""
     X, _, inputs = features(name)
     modality = SETS[name][0]
     rng = np.random.default_rng(7)
@@ -118,8 +121,9 @@ def planted(name):
     everything = [inputs[i] for i in base] + copies
     truth = {(int(i), len(base) + k) for k, i in enumerate(sources)}
     if modality == "image":
-        return embeddings, perceptual_hashes(everything), None, truth
-    return embeddings, None, ngram_vectors(everything), truth
+        return (embeddings, perceptual_hashes(everything), None, truth,
+                thumbnails(everything))
+    return embeddings, None, ngram_vectors(everything), truth, None
 
 
 def pair_scores(groups, truth):
@@ -139,12 +143,13 @@ def duplicates(names):
           "x0.5-1.5, JPEG q50; texts: case/punctuation/spacing/one word), pairs "
           "precision / recall")
     for name in names:
-        embeddings, hashes, ngrams, truth = planted(name)
+        embeddings, hashes, ngrams, truth, thumbs = planted(name)
         unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
         rows = {"default": duplicates_from_features(embeddings, hashes=hashes,
-                                                    ngrams=ngrams),
+                                                    ngrams=ngrams, thumbs=thumbs),
                 "embeddings >= 0.95": _pairs_above(unit @ unit.T, 0.95)}
         if hashes is not None:
+            rows["old default"] = duplicates_from_features(embeddings, hashes=hashes)
             signs = np.where(hashes, 1.0, -1.0)
             rows["pHash <= 10 bits"] = _pairs_above(signs @ signs.T, 64 - 20)
         else:
@@ -162,6 +167,7 @@ def duplicates(names):
 
 
 OUTLIER_SOURCES = {"photos8": "digits", "digits": "photos8",
+                   "photos-hard-dev": "digits", "photos-tiny-dev": "digits",
                    "photos-other": "digits", "photos-hard": "digits",
                    "chatterbot7": "drug-condition", "drug-rating": "chatterbot7",
                    "chatterbot-small": "drug-rating",

@@ -205,13 +205,16 @@ def markdown():
                   f"{pr(r['random'])} |")
     duplicates = load("duplicates")
     if duplicates:
-        print("\n| set | split | rows (planted pairs) | default P / R | hash or "
-              "n-grams alone | embeddings alone (>= 0.95) |\n|---|---|---|---|---|---|")
+        print("\n| set | split | rows (planted pairs) | default P / R | old default "
+              "| hash or n-grams alone | embeddings alone (>= 0.95) |\n"
+              "|---|---|---|---|---|---|---|")
         for name, r in duplicates.items():
             alone = r.get("pHash <= 10 bits") or r.get("n-grams >= 0.9")
             label = "pHash <= 10 bits" if "pHash <= 10 bits" in r else "n-grams >= 0.9"
             print(f"| {name} | {r['split']} | {r['rows']} ({r['planted']}) | "
-                  f"{pr(r['default'])} | {pr(alone)} ({label}) | "
+                  f"{pr(r['default'])} | "
+                  f"{pr(r['old default']) if 'old default' in r else 'same'} | "
+                  f"{pr(alone)} ({label}) | "
                   f"{pr(r['embeddings >= 0.95'])} |")
     outliers = load("outliers")
     if outliers:

@@ -76,6 +76,7 @@ __all__ = [
     "ngram_vectors",
     "out_of_fold_proba",
     "perceptual_hashes",
+    "thumbnails",
 ]
 
 METHODS = ("auto", "confident", "cleanlab")
@@ -84,6 +85,9 @@ METHODS = ("auto", "confident", "cleanlab")
 # with a perceptual hash (images), n-grams (texts), or alone (precomputed):
 DUPLICATE_THRESHOLDS = {"image": 0.7, "text": 0.9, "precomputed": 0.95}
 HASH_SURE, HASH_MAYBE = 12, 14  # pHash bits apart: a copy; a copy if embeddings agree
+# ... or, within HASH_LOOSE bits, a copy if the 12 x 12 gray thumbnails correlate
+# at THUMB_SURE: a tiny image resized and re-encoded loses its hash, not its shape
+HASH_LOOSE, THUMB_SIZE, THUMB_SURE = 22, 12, 0.95
 NGRAM_SURE, NGRAM_MAYBE = 0.85, 0.7  # char 3-gram cosine: likewise, for texts
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Outliers (find_outliers): at most this share flagged, and only rows this many
@@ -406,9 +410,12 @@ def find_duplicates(
     - images: a 64-bit perceptual hash (:func:`perceptual_hashes`, the DCT
       pHash). Two images are copies when their hashes differ in at most
       ``HASH_SURE`` bits, or in at most ``HASH_MAYBE`` bits and their
-      embeddings reach cosine ``threshold``. The hash alone misses crops and
-      strong re-encodings; the embedding alone matches different crops of one
-      texture (same content, not a copy); together they need both.
+      embeddings reach cosine ``threshold``, or in at most ``HASH_LOOSE``
+      bits and their 12 x 12 gray :func:`thumbnails` correlate at
+      ``THUMB_SURE`` or more. The hash alone misses crops and strong
+      re-encodings; the embedding alone matches different crops of one
+      texture (same content, not a copy); a tiny image (16 pixels) resized
+      by half and saved as JPEG loses both, not its coarse shape.
     - texts: character n-grams (:func:`ngram_vectors`): copies when the
       n-gram cosine reaches ``NGRAM_SURE``, or ``NGRAM_MAYBE`` with the
       embeddings at ``threshold``. Case, punctuation, spacing and a changed
@@ -440,7 +447,8 @@ def find_duplicates(
         return duplicates_from_features(features, threshold=threshold)
     features, modality = embed_inputs(X, embedder)
     if modality == "image":
-        return duplicates_from_features(features, hashes=perceptual_hashes(X),
+        hashes, thumbs = _image_signatures(X)
+        return duplicates_from_features(features, hashes=hashes, thumbs=thumbs,
                                         threshold=threshold)
     return duplicates_from_features(features, ngrams=ngram_vectors(_texts(X)),
                                     threshold=threshold)
@@ -449,10 +457,12 @@ def find_duplicates(
 def duplicates_from_features(
     embeddings: np.ndarray, *, hashes: np.ndarray | None = None,
     ngrams: Any = None, threshold: float | str = "auto",
+    thumbs: np.ndarray | None = None,
 ) -> list[list[int]]:
     """:func:`find_duplicates`' groups from what it compares: embeddings and,
-    for images, :func:`perceptual_hashes` or, for texts, :func:`ngram_vectors`
-    (at most one of the two; with neither, the embeddings alone)."""
+    for images, :func:`perceptual_hashes` (with :func:`thumbnails`, if
+    given) or, for texts, :func:`ngram_vectors` (at most one of the two; with
+    neither, the embeddings alone)."""
     kind = ("image" if hashes is not None else
             "text" if ngrams is not None else "precomputed")
     if threshold == "auto":
@@ -465,6 +475,7 @@ def duplicates_from_features(
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
         other = signs.shape[1] - HASH_MAYBE * 2  # sign agreement at HASH_MAYBE bits
         sure = signs.shape[1] - HASH_SURE * 2
+        loose = signs.shape[1] - HASH_LOOSE * 2
         second = (signs, other, sure)
     elif ngrams is not None:
         second = (ngrams, NGRAM_MAYBE, NGRAM_SURE)
@@ -481,6 +492,9 @@ def duplicates_from_features(
             block = block.toarray() if hasattr(block, "toarray") else block
             found = (block >= sure - 1e-9) | ((block >= maybe - 1e-9)
                                               & (similar >= threshold))
+            if hashes is not None and thumbs is not None:
+                shapes = thumbs[start:start + 1024] @ thumbs.T
+                found |= (block >= loose - 1e-9) & (shapes >= THUMB_SURE)
         for i, j in zip(*np.nonzero(found), strict=True):
             if start + i < j:
                 pairs.append((start + int(i), int(j)))
@@ -494,19 +508,42 @@ def perceptual_hashes(X: Any) -> np.ndarray:
     lowest frequencies compared with their median: what survives re-encoding
     and resizing, as ``imagehash.phash`` computes it.
     """
+    return _image_signatures(X, thumbs=False)[0]
+
+
+def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
+    """Each image's ``size`` x ``size`` gray thumbnail (Lanczos), less its
+    mean, scaled to unit norm: one row per image, so that the product of two
+    rows is the thumbnails' correlation (0 for a flat image)."""
+    return _image_signatures(X, hashes=False, size=size)[1]
+
+
+def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
+                      size: int = THUMB_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """``(pHashes, thumbnails)`` with each image decoded once (an empty
+    array for the one not asked for)."""
     from PIL import Image
     from scipy.fft import dct
 
     from sktransfer.data import as_image_list, load_image
 
-    rows = []
+    bits, shapes = [], []
     for index, item in enumerate(as_image_list(X)):
-        gray = load_image(item, index).convert("L").resize(
-            (32, 32), Image.LANCZOS)  # type: ignore[attr-defined]
-        pixels = np.asarray(gray, dtype=np.float64)
-        low = dct(dct(pixels, axis=0, norm="ortho"), axis=1, norm="ortho")[:8, :8]
-        rows.append((low > np.median(low)).ravel())
-    return np.asarray(rows, dtype=bool).reshape(-1, 64)
+        gray = load_image(item, index).convert("L")
+        if hashes:
+            pixels = np.asarray(gray.resize((32, 32), Image.LANCZOS),  # type: ignore[attr-defined]
+                                dtype=np.float64)
+            low = dct(dct(pixels, axis=0, norm="ortho"), axis=1,
+                      norm="ortho")[:8, :8]
+            bits.append((low > np.median(low)).ravel())
+        if thumbs:
+            small = np.asarray(gray.resize((size, size), Image.LANCZOS),  # type: ignore[attr-defined]
+                               dtype=np.float64).ravel()
+            small -= small.mean()
+            norm = np.linalg.norm(small)
+            shapes.append(small / norm if norm > 1e-9 else small)
+    return (np.asarray(bits, dtype=bool).reshape(-1, 64),
+            np.asarray(shapes, dtype=np.float64).reshape(-1, size * size))
 
 
 def ngram_vectors(texts: Any) -> Any:

@@ -18,8 +18,11 @@ from sktransfer.audit import (
     find_duplicates,
     find_label_issues,
     find_outliers,
+    issues_from_proba,
     ngram_vectors,
+    out_of_fold_proba,
     perceptual_hashes,
+    thumbnails,
 )
 from sktransfer.exceptions import InvalidInputError, ParameterError
 
@@ -76,6 +79,48 @@ def test_flagged_count_follows_the_estimated_noise(digits):
     assert 0.7 * len(truth) <= flagged <= 1.3 * len(truth)
     assert frame["is_issue"].iloc[:flagged].all()
     assert not frame["is_issue"].iloc[flagged:].any()
+
+
+def test_neighbours_keep_a_weak_probe_from_flagging_its_own_mistakes():
+    """Real digits at 4 x 4 pixels and a strongly regularised probe (C=0.02):
+    the probe's own mistakes made the old default (probabilities alone,
+    confident learning's count) flag ~1.5x the flips at precision ~0.4; the
+    10 nearest neighbours' labels and the mixture's count keep it near the
+    true count."""
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(X), -1)[:600] / 16
+    noisy, truth = flip(y[:600], 0.1, seed=0)
+    probe = LogisticRegression(max_iter=1000, C=0.02)
+    frame = find_label_issues(probe, X, noisy)
+    precision, recall = precision_recall(frame, truth)
+    assert precision >= 0.85 and recall >= 0.8, (precision, recall)
+    assert frame["is_issue"].sum() <= 1.3 * len(truth)
+    old = find_label_issues(probe, X, noisy, n_neighbors=0)
+    old_precision, _ = precision_recall(old, truth)
+    assert old["is_issue"].sum() >= 1.3 * len(truth) and old_precision < 0.6
+    # n_neighbors=0: quality is the out-of-fold probability of the given label
+    proba, classes = out_of_fold_proba(probe, X, noisy)
+    given = np.searchsorted(classes, noisy)
+    assert np.allclose(old.sort_index()["quality"], proba[np.arange(600), given])
+    # the same table from the probabilities and the features
+    again = issues_from_proba(noisy, proba, classes, features=X)
+    assert again.equals(frame)
+    with pytest.raises(ParameterError, match="n_neighbors must be an int >= 0"):
+        find_label_issues(probe, X, noisy, n_neighbors=-1)
+
+
+def test_features_that_are_not_a_matrix_fall_back_to_the_probabilities():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from sktransfer.datasets import load_chatterbot_topics
+
+    texts, labels = load_chatterbot_topics(["science", "sports", "food"])
+    labels = np.asarray(labels)
+    noisy, _ = flip(labels, 0.1, seed=2)
+    model = make_pipeline(TfidfVectorizer(), linear())
+    frame = find_label_issues(model, texts, noisy)  # texts: no neighbours' view
+    plain = find_label_issues(model, texts, noisy, n_neighbors=0)
+    assert frame.equals(plain)
 
 
 def test_confident_count_counts_confident_disagreements():
@@ -221,6 +266,36 @@ def test_perceptual_hash_matches_cropped_resized_jpeg_copies():
     # with embeddings that cannot tell the crops apart, the hash decides
     groups = duplicates_from_features(np.ones((27, 4)), hashes=hashes)
     assert groups == [[0, 24], [9, 25], [20, 26]]
+
+
+def test_thumbnails_find_tiny_copies_whose_hash_is_lost():
+    """16-pixel crops of real photos and copies shrunk to 8 pixels and saved
+    as JPEG quality 50: the pHash alone loses some of them; within
+    HASH_LOOSE bits the 12 x 12 thumbnails' correlation finds more, and joins
+    no two distinct crops."""
+    from skimage import data
+
+    crops = []
+    for name in ("astronaut", "coffee", "chelsea", "immunohistochemistry"):
+        photo = getattr(data, name)()
+        crops += [photo[100 + 32 * (k // 4):116 + 32 * (k // 4),
+                        100 + 32 * (k % 4):116 + 32 * (k % 4)].copy()
+                  for k in range(8)]
+    crops = [c for c in crops if c.std() >= 8]
+    sources = list(range(0, len(crops), 3))
+    copies = [jpeg_copy(crops[i], 50, 0.5, 0) for i in sources]
+    images = crops + copies
+    thumbs = thumbnails(images)
+    assert thumbs.shape == (len(images), 144)
+    assert np.allclose(np.linalg.norm(thumbs, axis=1), 1)
+    assert np.allclose(thumbs.sum(axis=1), 0, atol=1e-9)  # mean removed
+    hashes = perceptual_hashes(images)
+    apart = np.eye(len(images))  # embeddings that match nothing
+    old = duplicates_from_features(apart, hashes=hashes)
+    new = duplicates_from_features(apart, hashes=hashes, thumbs=thumbs)
+    truth = [[i, len(crops) + k] for k, i in enumerate(sources)]
+    assert all(group in truth for group in new), new  # no false copies
+    assert set(map(tuple, old)) < set(map(tuple, new)), (old, new)
 
 
 def test_text_ngrams_match_re_typed_copies_not_topic_mates():

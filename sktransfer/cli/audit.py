@@ -125,8 +125,9 @@ def write_audit_report(X, modality, issues, groups, outliers, folder, *,
                     ("suspected label issues", len(flagged)),
                     ("duplicate groups", len(groups)),
                     ("outliers", len(odd))],
-        "note": "Label quality comes from out-of-fold predictions: every row is "
-                "judged by a model that did not see it.",
+        "note": "Label quality comes from out-of-fold predictions (every row is "
+                "judged by a model that did not see it) and the labels of its 10 "
+                "nearest neighbours in the embeddings.",
         "issues": [_item(X, i, modality, [("given", f"given: {r.label}"),
                                           ("suggested", f"suggested: {r.suggested}"),
                                           ("", f"quality {r.quality:.3f}")])
