@@ -17,6 +17,11 @@ reading of losses behave the same in both:
     Losses stay on the device while an epoch runs (``loss.item()`` after every
     step makes the host wait for the device, so the next batch is not prepared
     while the device computes); they are read in one transfer per epoch.
+``training_precision(device, mixed)``
+    The autocast dtype and memory format a training run uses on ``device``;
+    ``autocast_for(device, dtype)`` enters that autocast.
+``to_device(batch, device)``
+    A tensor or a dict of tensors (token batches) moved to the device.
 ``prefetch(iterable, ahead)``
     Batches produced by a background thread while the caller's step runs.
 """
@@ -30,9 +35,19 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from sktransfer._utils.device import amp_dtype
 from sktransfer.backbones import keep_frozen_in_eval, set_frozen
 
-__all__ = ["LossMeter", "freeze", "make_optimizer", "prefetch", "seeded"]
+__all__ = [
+    "LossMeter",
+    "autocast_for",
+    "freeze",
+    "make_optimizer",
+    "prefetch",
+    "seeded",
+    "to_device",
+    "training_precision",
+]
 
 
 @contextlib.contextmanager
@@ -60,6 +75,37 @@ def make_optimizer(cls, params, **options) -> torch.optim.Optimizer:
         return cls(params, fused=True, **options)
     except (RuntimeError, ValueError, TypeError):
         return cls(params, **options)
+
+
+def training_precision(device: torch.device, mixed: bool = True
+                       ) -> tuple[torch.dtype | None, bool]:
+    """``(autocast dtype or None, channels_last)`` for training on ``device``.
+
+    With ``mixed`` on a CUDA device that supports bf16: bf16 autocast and
+    channels-last 4-d inputs (convolutions). fp16 would need a gradient
+    scaler, so without bf16 (and off CUDA, and with ``mixed=False``) training
+    runs in fp32, channels-first.
+    """
+    device = torch.device(device)
+    if not mixed or device.type != "cuda":
+        return None, False
+    dtype = amp_dtype(device)
+    return (dtype if dtype == torch.bfloat16 else None), True
+
+
+def autocast_for(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on a CUDA ``device``; else a no-op."""
+    device = torch.device(device)
+    if dtype is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def to_device(batch, device):
+    """``batch`` (a tensor, or a dict of tensors) on ``device``."""
+    if isinstance(batch, dict):
+        return {name: value.to(device) for name, value in batch.items()}
+    return batch.to(device)
 
 
 class LossMeter:

@@ -47,7 +47,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sktransfer._utils.engine import LossMeter, freeze, make_optimizer, seeded
+from sktransfer._utils.engine import (
+    LossMeter,
+    autocast_for,
+    freeze,
+    make_optimizer,
+    seeded,
+    to_device,
+    training_precision,
+)
 from sktransfer.backbones import Backbone, block_parameters
 
 __all__ = [
@@ -145,7 +153,8 @@ def _trim(tokens: dict, rows: np.ndarray, device) -> dict:
     batch = {name: value[index] for name, value in tokens.items()}
     used = torch.nonzero(batch["attention_mask"].any(0))
     width = int(used[-1]) + 1 if len(used) else 1
-    return {name: value[:, :width].to(device) for name, value in batch.items()}
+    return to_device({name: value[:, :width] for name, value in batch.items()},
+                     device)
 
 
 #: Rows up to this many tokens share one group (padding them is cheap).
@@ -194,8 +203,10 @@ def contrastive_tune(
     label, with ``label_sets`` the rows' 0/1 indicator). An epoch is
     ``ceil(n_pairs / pairs_per_batch)`` steps. Runs on the fine-tuners'
     training engine (``sktransfer._utils.engine``): seeding that leaves the
-    caller's generators as they were, freezing, the fused optimiser, losses
-    read once per epoch.
+    caller's generators as they were, freezing, the fused optimiser, the
+    device and precision decision, losses read once per epoch. The
+    precision is fp32 (``mixed=False``): cosine targets of 0 and 1 on
+    unit vectors, as SetFit trains them.
     """
     module, blocks = backbone.module, backbone.blocks
     freeze(blocks, n_frozen)
@@ -208,6 +219,7 @@ def contrastive_tune(
     lengths = tokens["attention_mask"].sum(1).cpu().numpy()
     optimizer = make_optimizer(torch.optim.AdamW, params, lr=lr)
     steps = math.ceil(n_pairs / pairs_per_batch(batch_size, len(groups)))
+    amp, _ = training_precision(device, mixed=False)
     module.to(device).train()
     freeze(blocks, n_frozen)  # train() above: frozen blocks back to eval
     with seeded(seed, device), tqdm(total=steps * max_epochs, disable=not progress,
@@ -216,7 +228,8 @@ def contrastive_tune(
             meter = LossMeter()
             for _ in range(steps):
                 rows, owners = sampler.draw()
-                embeddings = _embed_batch(module, tokens, lengths, rows, device)
+                with autocast_for(device, amp):
+                    embeddings = _embed_batch(module, tokens, lengths, rows, device)
                 if label_sets is not None:  # multi-label: Jaccard targets
                     owners = jaccard(label_sets[rows])
                 loss = pair_loss(embeddings, torch.as_tensor(owners, device=device))

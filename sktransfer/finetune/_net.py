@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
-from sktransfer._utils.engine import LossMeter, prefetch
+from sktransfer._utils.engine import LossMeter, autocast_for, make_optimizer, prefetch
 
 __all__ = ["FineTuneNet", "FreezeSchedule"]
 
@@ -65,11 +63,16 @@ class FineTuneNet(NeuralNet):
         finally:
             self.cuda_dependent_attributes_ = saved
 
+    def initialize_optimizer(self, triggered_directly=None):
+        """skorch's optimizer, built by the engine's ``make_optimizer`` (its
+        fused kernel where the device has one), as the few-shot loop's is."""
+        named_parameters = self.get_all_learnable_params()
+        args, kwargs = self.get_params_for_optimizer("optimizer", named_parameters)
+        self.optimizer_ = make_optimizer(self.optimizer, *args, **kwargs)
+        return self
+
     def _autocast(self):
-        device = torch.device(self.device)
-        if self.amp_dtype is None or device.type != "cuda":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return autocast_for(self.device, self.amp_dtype)
 
     def _to_input(self, x):
         x = to_tensor(x, device=self.device)

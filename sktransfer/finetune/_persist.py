@@ -2,12 +2,12 @@
 
 Every ``BaseFineTuned`` stores its skorch net's module: the weights, the
 training history and, for text, the encoder's config and tokenizer files;
-the net is rebuilt with the estimator's own ``_make_net``, so that it is the
-one ``fit`` would have made. A LoRA fit stores its adapters and head only:
-the backbone is rebuilt from its spec (a model name, never a path) and must
-have the SHA-256 recorded at fit; the merged weights must be finite. What a
-file may ask for is bounded: the output count, the adapters' size (before
-anything is allocated) and ``image_size`` (``max_image_size``).
+the net is rebuilt by the estimator's trainer (``finetune._trainer``), so
+that it is the one ``fit`` would have made. A LoRA fit stores its adapters
+and head only: the backbone is rebuilt from its spec (a model name, never a
+path) and must have the SHA-256 recorded at fit; the merged weights must be
+finite. What a file may ask for is bounded: the output count, the adapters'
+size (before anything is allocated) and ``image_size`` (``max_image_size``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import math
 from pathlib import Path
 
-import torch
 from skorch import NeuralNet
 from torch import nn
 
@@ -96,9 +95,10 @@ class FineTunedHook(persist.Hook):
                                               persist.cap(weights))
             module = FineTuneModule(backbone, n_outputs, obj.n_frozen_, adapter)
             persist.load_weights(module, weights)
-        net = obj._make_net(module, (), None, 0, False, torch.device(obj.device_))
+        trainer = obj._trainer()
+        net = trainer.make_net(module, (), None, False, n_frozen=obj.n_frozen_)
         net.initialize()
-        obj._clean_up(net)
+        trainer.clean_up(net)
         history = folder / persist.HISTORY
         net.history = History(json.loads(history.read_text()) if history.is_file()
                               else [])
