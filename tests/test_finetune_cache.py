@@ -18,8 +18,7 @@ from sktransfer.backbones import make_eval_transform
 from sktransfer.cache import clear_memory_cache
 from sktransfer.datasets import load_photo_patches
 from sktransfer.exceptions import CacheCorruptionWarning
-from sktransfer.finetune import FineTunedClassifier, FineTunedRegressor
-from sktransfer.finetune._core import BaseFineTuned
+from sktransfer.finetune import FineTunedClassifier, FineTunedRegressor, _core
 from tests.test_finetune import TinyNet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -102,13 +101,13 @@ def test_cached_fit_is_the_uncached_fit(photos):
 def test_cached_frozen_outputs_equal_recomputed_ones(photos, monkeypatch):
     X, y = photos
     seen = []
-    original = BaseFineTuned._frozen_prefix
+    original = _core.frozen_prefix
 
-    def recording(self, module, items, device):
-        seen.append(original(self, module, items, device))
+    def recording(estimator, model, items, args):
+        seen.append(original(estimator, model, items, args))
         return seen[-1]
 
-    monkeypatch.setattr(BaseFineTuned, "_frozen_prefix", recording)
+    monkeypatch.setattr(_core, "frozen_prefix", recording)
     tiny().fit(X, y)
     clf = tiny(lr=5e-3).fit(X, y)  # served from the store
     module = clf.net_.module_
