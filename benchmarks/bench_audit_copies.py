@@ -168,6 +168,7 @@ def duplicates(names):
 
 OUTLIER_SOURCES = {"photos8": "digits", "digits": "photos8",
                    "photos-hard-dev": "digits", "photos-tiny-dev": "digits",
+                   "photos-smooth-dev": "digits",
                    "photos-other": "digits", "photos-hard": "digits",
                    "chatterbot7": "drug-condition", "drug-rating": "chatterbot7",
                    "chatterbot-small": "drug-rating",

