@@ -125,8 +125,9 @@ def find_label_issues(
     random_state : int or None, default=0
         Seeds the folds.
     n_neighbors : int, default=10
-        ``"confident"``: the nearest rows whose labels are the second view
-        (module docstring), in the features the estimator's last steps see
+        ``"confident"``, one label per row: the nearest rows whose labels
+        are the second view (module docstring; multi-label ``y`` and
+        ``"cleanlab"`` do not use it), in the features the estimator's last steps see
         (a frozen embedder's output, else ``X`` when it is a numeric
         matrix; otherwise unused). 0: the probabilities alone.
 
