@@ -113,7 +113,8 @@ class LossMeter:
 
     ``add(loss, n)`` records a step's mean loss over ``n`` samples (no host
     sync); ``values()`` returns every recorded loss as floats, in one
-    transfer; ``mean()`` the sample-weighted mean.
+    transfer; ``mean()`` the sample-weighted mean, computed on the device (one
+    value is read).
     """
 
     def __init__(self) -> None:
@@ -133,11 +134,13 @@ class LossMeter:
         return torch.stack(self._losses).float().cpu().tolist()
 
     def mean(self) -> float:
-        values = self.values()
+        """The sample-weighted mean loss: one value leaves the device."""
         total = sum(self._sizes)
         if not total:
             return float("nan")
-        return sum(v * n for v, n in zip(values, self._sizes, strict=True)) / total
+        losses = torch.stack(self._losses).double()
+        sizes = torch.tensor(self._sizes, dtype=torch.float64, device=losses.device)
+        return float((losses * sizes).sum().cpu()) / total
 
 
 _DONE = object()

@@ -260,17 +260,24 @@ vector**.""", _PATH),
         "Reuse the frozen blocks' outputs (the same store as the embedders' "
         "``cache``: ``True`` in memory, bounded by ``SKTRANSFER_CACHE_MB``, a "
         "directory to persist across runs; False or None not at all). When "
-        "nothing random runs before the frozen blocks (images with "
-        "``augment=None``), some blocks are frozen and some train, and "
-        "``adapt`` is None, the output of the last frozen block is computed "
-        "once per sample and reused by every epoch, fold and grid-search "
-        "candidate with the same frozen blocks; keyed by the frozen weights' "
-        "digest, their number, the preprocessing and the sample's content. "
-        "Otherwise (and for text, so far) it has no effect; images are still "
+        "nothing random runs before the frozen blocks (``augment=None``), "
+        "some blocks are frozen and some train, and ``adapt`` is None, the "
+        "output of the last frozen block (text: its hidden state of each real "
+        "token) is computed once per sample and reused by every epoch, fold "
+        "and grid-search candidate with the same frozen blocks; keyed by the "
+        "frozen weights' digest, their number, the preprocessing and the "
+        "sample's content. Otherwise it has no effect; images are still "
         "decoded once per fit. See docs/finetune.md.",
         ("boolean", *_PATH, None), True),
     "progress": Param(
         "bool", "Show progress (a tqdm bar, or skorch's per-epoch table).",
+        ("boolean",), False),
+    "batch_losses": Param(
+        "bool",
+        "Record every batch's loss in ``history_`` (``history_[:, \"batches\", "
+        ":, \"train_loss\"]``, and ``valid_loss`` / ``adapt_loss``), read from "
+        "the device in one transfer per epoch. False records the epochs' "
+        "losses only: one value a loss per epoch leaves the device.",
         ("boolean",), False),
     "num_workers": Param(
         "int",

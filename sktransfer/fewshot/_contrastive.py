@@ -47,15 +47,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sktransfer._utils.engine import (
-    LossMeter,
-    autocast_for,
-    freeze,
-    make_optimizer,
-    seeded,
-    to_device,
-    training_precision,
-)
+from sktransfer._utils import engine
 from sktransfer.backbones import Backbone, block_parameters
 
 __all__ = [
@@ -153,7 +145,7 @@ def _trim(tokens: dict, rows: np.ndarray, device) -> dict:
     batch = {name: value[index] for name, value in tokens.items()}
     used = torch.nonzero(batch["attention_mask"].any(0))
     width = int(used[-1]) + 1 if len(used) else 1
-    return to_device({name: value[:, :width] for name, value in batch.items()},
+    return engine.to_device({name: value[:, :width] for name, value in batch.items()},
                      device)
 
 
@@ -209,7 +201,7 @@ def contrastive_tune(
     unit vectors, as SetFit trains them.
     """
     module, blocks = backbone.module, backbone.blocks
-    freeze(blocks, n_frozen)
+    engine.freeze(blocks, n_frozen)
     params = list(block_parameters(blocks, n_frozen))
     losses: list[float] = []
     if not params or n_pairs == 0 or len(groups) < 2:
@@ -217,18 +209,19 @@ def contrastive_tune(
         return losses
     sampler = PairBatches(groups, batch_size, np.random.default_rng(seed))
     lengths = tokens["attention_mask"].sum(1).cpu().numpy()
-    optimizer = make_optimizer(torch.optim.AdamW, params, lr=lr)
+    optimizer = engine.make_optimizer(torch.optim.AdamW, params, lr=lr)
     steps = math.ceil(n_pairs / pairs_per_batch(batch_size, len(groups)))
-    amp, _ = training_precision(device, mixed=False)
+    amp, _ = engine.training_precision(device, mixed=False)
     module.to(device).train()
-    freeze(blocks, n_frozen)  # train() above: frozen blocks back to eval
-    with seeded(seed, device), tqdm(total=steps * max_epochs, disable=not progress,
-                                    desc="contrastive", unit="step") as bar:
+    engine.freeze(blocks, n_frozen)  # train() above: frozen blocks back to eval
+    bar = tqdm(total=steps * max_epochs, disable=not progress, desc="contrastive",
+               unit="step")
+    with engine.seeded(seed, device), bar:
         for _ in range(max_epochs):
-            meter = LossMeter()
+            meter = engine.LossMeter()
             for _ in range(steps):
                 rows, owners = sampler.draw()
-                with autocast_for(device, amp):
+                with engine.autocast_for(device, amp):
                     embeddings = _embed_batch(module, tokens, lengths, rows, device)
                 if label_sets is not None:  # multi-label: Jaccard targets
                     owners = jaccard(label_sets[rows])

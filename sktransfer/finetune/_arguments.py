@@ -14,7 +14,7 @@ import dataclasses
 
 import torch
 
-from sktransfer._utils.engine import training_precision
+from sktransfer._utils import engine
 
 __all__ = ["PATIENCE", "TrainingArguments"]
 
@@ -46,6 +46,7 @@ class TrainingArguments:
     amp_dtype: torch.dtype | None
     channels_last: bool
     lora: bool
+    batch_losses: bool = False
     patience: int = PATIENCE
 
     @property
@@ -60,7 +61,8 @@ class TrainingArguments:
         backbone_lr = estimator.backbone_lr
         # bf16 autocast + channels-last on CUDA unless the instance turned
         # its ``_cuda_speedups`` off (the P7 benchmark's fp32 baseline)
-        amp, channels_last = training_precision(device, estimator._cuda_speedups)
+        amp, channels_last = engine.training_precision(
+            device, estimator._cuda_speedups)
         return cls(
             lr=lr,
             backbone_lr=lr / 10 if backbone_lr is None else float(backbone_lr),
@@ -77,4 +79,5 @@ class TrainingArguments:
             amp_dtype=amp,
             channels_last=channels_last,
             lora=estimator.lora_rank is not None,
+            batch_losses=bool(estimator.batch_losses),
         )

@@ -42,8 +42,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Dataset, default_collate
 
+from sktransfer._utils import engine
 from sktransfer._utils.device import resolve_device
-from sktransfer._utils.engine import seeded
 from sktransfer._utils.params import validate_params
 from sktransfer.exceptions import InvalidInputError
 from sktransfer.finetune._arguments import PATIENCE, TrainingArguments
@@ -70,6 +70,10 @@ class BaseFineTuned(BaseEstimator):
     # bf16 autocast + channels-last on CUDA devices. Not a parameter: an
     # instance may set it to False to train in fp32 (the P7 benchmark does).
     _cuda_speedups = True
+
+    # The default of a parameter added later, for estimators pickled before
+    # it existed (``get_params``, ``repr`` and ``clone`` read every parameter).
+    batch_losses = False
 
     # Set by fit (declared for the type checker; not a class attribute).
     validation_indices_: np.ndarray | None
@@ -135,7 +139,7 @@ class BaseFineTuned(BaseEstimator):
         device = resolve_device(self.device)
         self.device_ = str(device)
         args = TrainingArguments.from_estimator(self, seed, device)
-        with seeded(seed, device):
+        with engine.seeded(seed, device):
             self._fit([items[i] for i in labelled], y_encoded, args, targets)
         if self.validation_indices_ is not None:  # rows of X
             self.validation_indices_ = labelled[self.validation_indices_]

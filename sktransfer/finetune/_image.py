@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
+import torchvision.transforms.v2 as T
+
 from sktransfer._utils.device import decode_threads
 from sktransfer.augment import image_augmentation
 from sktransfer.backbones import make_eval_transform, resolve_backbone
@@ -22,6 +25,11 @@ __all__ = ["ImageFineTuning"]
 class ImageFineTuning(BaseFineTuned):
     """The image modality of ``BaseFineTuned``: torchvision / timm / bundled
     backbones, images from paths, PIL images or arrays, ``augment`` presets."""
+
+    # Training and prediction batches are uint8 pixels, normalised on the
+    # device by ``FineTuneModule.normalise``. Not a parameter: an instance may
+    # set it to False to normalise on the host (float32 batches), as before.
+    _device_normalisation = True
 
     def _resolve_backbone(self):
         return resolve_backbone(self.model, self.weights, modality="image")
@@ -76,4 +84,25 @@ class ImageFineTuning(BaseFineTuned):
             transform = image_augmentation(self.augment, config, self.image_size)
         else:
             transform = make_eval_transform(config, self.image_size)
+        if self._device_normalisation:
+            transform = pixels_only(transform, config)
         return ImageDataset(items, transform, fast_decode=self.fast_decode)
+
+
+def pixels_only(transform, config: dict):
+    """``transform`` without its final ``ToDtype(float32, scale=True)`` and
+    ``Normalize`` (the weights' mean and std): its output stays uint8, and
+    ``FineTuneModule.normalise`` does those two steps on the device. A
+    transform that does not end so (``augment="strong"``'s random erasing runs
+    after the normalisation; a callable ``augment`` wraps the evaluation
+    transform) is returned as it is: float batches, normalised on the host."""
+    steps = list(getattr(transform, "transforms", ()))
+    if len(steps) < 3 or not isinstance(steps[-2], T.ToDtype) \
+            or not isinstance(steps[-1], T.Normalize):
+        return transform
+    to_float, normalize = steps[-2:]
+    if (to_float.dtype != torch.float32 or not to_float.scale
+            or list(normalize.mean) != list(config["mean"])
+            or list(normalize.std) != list(config["std"])):
+        return transform
+    return T.Compose(steps[:-2])

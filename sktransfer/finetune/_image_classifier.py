@@ -68,6 +68,7 @@ class FineTunedClassifier(ClassifierTask, ImageFineTuning):
         random_state: int | np.random.RandomState | None = None,
         progress: bool = False,
         num_workers: int = 0,
+        batch_losses: bool = False,
         cache: bool | str | os.PathLike[str] | None = True,
         fast_decode: bool = True,
         adapt: str | None = None,

@@ -38,6 +38,11 @@ class FineTuneModule(nn.Module):
     output, computed beforehand, and only the head runs (the
     ``freeze_depth="all"`` fast path).
 
+    A uint8 image batch (the image datasets' pixels, moved to the device as
+    they are: a quarter of float32's bytes) is scaled and normalised here, on
+    the device, with the weights' mean and std (``normalise``); float inputs
+    are taken as already normalised.
+
     With an ``adapter`` (a domain-adaptation loss, ``finetune._adapt``) a
     trainable bottleneck ``neck`` (linear + ReLU) sits between the backbone and
     the head: ``represent(x)`` is its output, the features the adapter aligns
@@ -116,7 +121,13 @@ class FineTuneModule(nn.Module):
 
     def encode(self, x) -> torch.Tensor:
         """The backbone's pooled features (no autograd when fully frozen)."""
-        skipping = _skipped(self.backbone.blocks[:getattr(self, "prefix_blocks", 0)])
+        x = self.normalise(x)
+        states = None  # text resumed from cached states: the skipped blocks' output
+        if isinstance(x, dict) and "prefix_states" in x:
+            x = dict(x)
+            states = x.pop("prefix_states")
+        skipping = _skipped(self.backbone.blocks[:getattr(self, "prefix_blocks", 0)],
+                            states)
         with skipping, (torch.no_grad() if self.n_frozen == self.n_blocks
                         else contextlib.nullcontext()):
             features = run_module(self.encoder, x)
@@ -133,6 +144,7 @@ class FineTuneModule(nn.Module):
             captured.append(output)
             raise _Stop
 
+        x = self.normalise(x)
         handle = self.backbone.blocks[n_blocks - 1].output_module \
             .register_forward_hook(hook)
         try:
@@ -148,6 +160,21 @@ class FineTuneModule(nn.Module):
         if isinstance(output, (tuple, list)):
             raise RuntimeError("a block returning a tuple cannot be cached")
         return output
+
+    def normalise(self, x):
+        """A uint8 image batch as float32, scaled to [0, 1] and normalised
+        with ``backbone.data_config``'s mean and std: the operations of
+        torchvision's ``ToDtype(float32, scale=True)`` and ``Normalize``, in
+        their order, so the values are theirs. Anything else is returned as
+        it is."""
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8:
+            return x
+        config = self.backbone.data_config
+        mean = torch.as_tensor(config["mean"], dtype=torch.float32,
+                               device=x.device).view(-1, 1, 1)
+        std = torch.as_tensor(config["std"], dtype=torch.float32,
+                              device=x.device).view(-1, 1, 1)
+        return x.to(torch.float32).mul_(1.0 / 255).sub(mean).div_(std)
 
     def prefix_digest(self, n_blocks: int) -> str:
         """SHA-256 of the first ``n_blocks`` blocks: names, structure, tensors."""
@@ -190,13 +217,18 @@ def _identity(x, *args, **kwargs):
 
 
 @contextlib.contextmanager
-def _skipped(blocks):
+def _skipped(blocks, output=None):
     """The modules of ``blocks`` pass their input through unchanged: a forward
-    pass fed a block's cached output resumes after it (a chain of blocks)."""
+    pass fed a block's cached output resumes after it (a chain of blocks).
+    With ``output`` (a text encoder's cached hidden states, while the input
+    is the token batch) each returns ``output`` instead, whatever it is
+    called with: the embeddings then the frozen layers give the last frozen
+    layer's output."""
     modules = [module for block in blocks for module in block.modules]
     saved = [module.__dict__.get("forward") for module in modules]
+    skip = _identity if output is None else (lambda *args, **kwargs: output)
     for module in modules:
-        module.forward = _identity
+        module.forward = skip
     try:
         yield
     finally:

@@ -8,7 +8,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
-from sktransfer._utils.engine import LossMeter, autocast_for, make_optimizer, prefetch
+from sktransfer._utils import engine
 
 __all__ = ["FineTuneNet", "FreezeSchedule"]
 
@@ -33,7 +33,12 @@ class FineTuneNet(NeuralNet):
     adapt_steps : int
         Training steps in the whole fit: the adapter gets the progress
         ``steps done / adapt_steps``.
+    batch_losses : bool
+        Write every batch's losses into its ``history`` row (read in one
+        transfer per epoch); False records each epoch's mean losses only.
     """
+
+    batch_losses = True  # nets pickled before the switch existed
 
     def __init__(
         self,
@@ -43,6 +48,7 @@ class FineTuneNet(NeuralNet):
         channels_last=False,
         adapt_weight=0.0,
         adapt_steps=1,
+        batch_losses=False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -51,6 +57,7 @@ class FineTuneNet(NeuralNet):
         self.channels_last = channels_last
         self.adapt_weight = adapt_weight
         self.adapt_steps = adapt_steps
+        self.batch_losses = batch_losses
 
     def __getstate__(self):
         # ``module`` (the instance given to the net) is ``module_``: pickle them
@@ -68,11 +75,11 @@ class FineTuneNet(NeuralNet):
         fused kernel where the device has one), as the few-shot loop's is."""
         named_parameters = self.get_all_learnable_params()
         args, kwargs = self.get_params_for_optimizer("optimizer", named_parameters)
-        self.optimizer_ = make_optimizer(self.optimizer, *args, **kwargs)
+        self.optimizer_ = engine.make_optimizer(self.optimizer, *args, **kwargs)
         return self
 
     def _autocast(self):
-        return autocast_for(self.device, self.amp_dtype)
+        return engine.autocast_for(self.device, self.amp_dtype)
 
     def _to_input(self, x):
         x = to_tensor(x, device=self.device)
@@ -85,41 +92,50 @@ class FineTuneNet(NeuralNet):
 
         skorch reads every batch's loss to the host as soon as the step is
         queued, so the host waits for the device before it prepares the next
-        batch. Here the losses stay on the device (``LossMeter``) and are
-        written into the batch rows of ``history`` in one transfer at the end
-        of the epoch, before the epoch's callbacks read them: the history is
-        the same. On CUDA, with no DataLoader workers, a thread prepares the
-        next batches (decoding, augmentation, collation) while the device
-        computes (``prefetch``); on the CPU the network already uses every
-        core, and the thread would interleave the augmentation's and the
-        network's draws from torch's generator (runs would not repeat).
+        batch. Here the losses stay on the device (``LossMeter``). With
+        ``batch_losses`` they are written into the batch rows of ``history``
+        in one transfer at the end of the epoch, before the epoch's callbacks
+        read them (skorch's history, unchanged); without, only the epoch's
+        batch-size-weighted mean loss leaves the device, recorded in the
+        epoch's row with its ``_best`` flag as skorch's scoring callbacks
+        would record it. On CUDA, with no DataLoader workers, a thread
+        prepares the next batches (decoding, augmentation, collation) while
+        the device computes (``prefetch``); on the CPU the network already
+        uses every core, and the thread would interleave the augmentation's
+        and the network's draws from torch's generator (runs would not
+        repeat).
         """
         if iterator is None:
             return
         if (torch.device(self.device).type == "cuda"
                 and getattr(iterator, "num_workers", 1) == 0):
-            iterator = prefetch(iterator, ahead=2)
-        meters = {prefix + "_loss": LossMeter()}
+            iterator = engine.prefetch(iterator, ahead=2)
+        meters = {prefix + "_loss": engine.LossMeter()}
         if training and self.module_.adapter is not None:
-            meters["adapt_loss"] = LossMeter()
+            meters["adapt_loss"] = engine.LossMeter()
         self._meters = meters
         rows = []
         try:
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
-                meters[prefix + "_loss"].add(step["loss"])
                 batch_size = (get_len(batch[0]) if isinstance(batch, (tuple, list))
                               else get_len(batch))
+                meters[prefix + "_loss"].add(step["loss"], batch_size)
                 self.history.record_batch(prefix + "_batch_size", batch_size)
                 rows.append(self.history[-1]["batches"][-1])
                 self.notify("on_batch_end", batch=batch, training=training, **step)
         finally:
             self._meters = None
-            for name, meter in meters.items():
-                for row, value in zip(rows, meter.values(), strict=False):
-                    row[name] = value
+            if self.batch_losses:
+                for name, meter in meters.items():
+                    for row, value in zip(rows, meter.values(), strict=False):
+                        row[name] = value
         self.history.record(prefix + "_batch_count", len(rows))
+        if not self.batch_losses:
+            for name, meter in meters.items():
+                if len(meter):
+                    _record_epoch_loss(self.history, name, meter.mean())
 
     def infer(self, x, **fit_params):
         with self._autocast():
@@ -138,7 +154,7 @@ class FineTuneNet(NeuralNet):
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         features = features.float()
         adapt_loss = adapter(features[:n], features[n:], self._progress())
-        self._meters["adapt_loss"].add(adapt_loss)  # read once per epoch
+        self._meters["adapt_loss"].add(adapt_loss, n)  # read once per epoch
         loss = loss + self.adapt_weight * adapt_loss
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
@@ -169,6 +185,16 @@ class FineTuneNet(NeuralNet):
         self._set_training(False)
         with torch.inference_mode():
             return self.infer(Xi).float()
+
+
+def _record_epoch_loss(history, name: str, value: float) -> None:
+    """``name`` and, for skorch's two losses, ``name_best`` (lower than
+    every earlier epoch's) in the epoch's row, as ``PassthroughScoring``
+    records them from the batch rows."""
+    earlier = [row[name] for row in history[:-1] if name in row]
+    history.record(name, value)
+    if name in ("train_loss", "valid_loss"):
+        history.record(name + "_best", not earlier or value < min(earlier))
 
 
 class FreezeSchedule(Callback):

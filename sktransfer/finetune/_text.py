@@ -61,6 +61,17 @@ class TextFineTuning(BaseFineTuned):
     def _sample_key(self, item) -> str:
         return text_key(item)
 
+    def _prefix_cacheable(self) -> bool:
+        """EDA or a callable change the tokens before the frozen blocks."""
+        return self.augment is None
+
+    def _preprocessing_identity(self, backbone) -> tuple:
+        tokenize = backbone.preprocess
+        tokenizer = getattr(tokenize, "tokenizer", None)
+        return ("text", repr(tokenize), type(tokenizer).__name__,
+                len(tokenizer) if tokenizer is not None else None,
+                bool(getattr(tokenize, "lowercase", False)), self.max_length_)
+
     def _make_dataset(self, items, backbone, train: bool) -> Dataset:
         if not train or self.augment is None:
             return TextDataset(items)

@@ -70,6 +70,7 @@ class FineTunedTextClassifier(ClassifierTask, TextFineTuning):
         random_state: int | np.random.RandomState | None = None,
         progress: bool = False,
         num_workers: int = 0,
+        batch_losses: bool = False,
         cache: bool | str | os.PathLike[str] | None = True,
         adapt: str | None = None,
         adapt_weight: float = 1.0,

@@ -71,6 +71,7 @@ class FineTunedTextRegressor(RegressorTask, TextFineTuning):
         random_state: int | np.random.RandomState | None = None,
         progress: bool = False,
         num_workers: int = 0,
+        batch_losses: bool = False,
         cache: bool | str | os.PathLike[str] | None = True,
         lora_rank: int | None = None,
         lora_alpha: float | None = None,

@@ -62,9 +62,9 @@ class Trainer:
             train_idx, valid_idx = est._split(y, self.args.seed)
         # read by the modality's datasets (text EDA draws no held-out words)
         est.validation_indices_ = valid_idx
-        if prefix is not None:  # the frozen blocks' outputs: cached tensors
+        if prefix is not None:  # the frozen blocks' outputs, cached
             module.prefix_blocks = model.n_frozen
-            train_ds, valid_ds = _tensor_datasets(prefix, y, train_idx, valid_idx)
+            train_ds, valid_ds = prefix.datasets(y, train_idx, valid_idx)
         else:
             train_ds, valid_ds = self.datasets(items, y, module, train_idx,
                                                valid_idx, fast)
@@ -75,7 +75,7 @@ class Trainer:
         if targets is not None:
             train_ds = PairedRows(train_ds, self._targets(targets, module, fast))
         net = self.make_net(module, train_ds, valid_ds, fast, decay,
-                            n_frozen=model.n_frozen, tensors=prefix is not None)
+                            n_frozen=model.n_frozen, prefix=prefix)
         net.initialize()
         if probe is not None:
             set_head(net.module_.head, probe[0], probe[1])
@@ -88,7 +88,8 @@ class Trainer:
     def _probe(self, train_ds, items, y, train_idx, module, fast, prefix):
         """The tuned linear probe on the frozen features of the training rows."""
         if prefix is not None:
-            features = self.encode_tensors(module, prefix[train_idx])
+            features = self._encode_batches(
+                module, prefix.batches(train_idx, self.args.batch_size))
         elif fast:
             features = train_ds.tensors[0]
         else:  # head_epochs: the pretrained features, without augmentation
@@ -123,12 +124,6 @@ class Trainer:
         dataset = self.estimator._make_dataset(items, module.backbone, train=False)
         return self._encode_batches(module, self.loader(dataset))
 
-    def encode_tensors(self, module, inputs) -> torch.Tensor:
-        """``module.encode`` on precomputed inputs (frozen-prefix outputs)."""
-        size = self.args.batch_size
-        return self._encode_batches(module, (inputs[start:start + size] for start
-                                             in range(0, len(inputs), size)))
-
     def _encode_batches(self, module, batches) -> torch.Tensor:
         module.eval()
         device = self.args.device
@@ -147,11 +142,15 @@ class Trainer:
     # --- the skorch net -------------------------------------------------------------
 
     def make_net(self, module, train_ds, valid_ds, fast, head_decay=0.0, *,
-                 n_frozen: int, tensors: bool = False) -> FineTuneNet:
+                 n_frozen: int, prefix=None) -> FineTuneNet:
         """The skorch net that trains ``module`` (and, rebuilt from a model
-        file with empty data, the one that predicts)."""
+        file with empty data, the one that predicts); ``prefix``: the cached
+        frozen outputs it trains on (``finetune._prefix``), if any."""
         est, args = self.estimator, self.args
-        collate_inputs = None if fast or tensors else est._collate
+        if prefix is not None:
+            collate_inputs = prefix.collate_inputs
+        else:
+            collate_inputs = None if fast else est._collate
         paired = isinstance(train_ds, PairedRows)
         train_collate = PairedCollate(None if fast else est._collate)
         new_layers = {"lr": args.lr}  # the head, bottleneck and adapter
@@ -190,6 +189,7 @@ class Trainer:
             channels_last=args.channels_last,
             adapt_weight=est._adaptation()[1],
             adapt_steps=args.epochs * -(-len(train_ds) // args.batch_size),
+            batch_losses=args.batch_losses,
         )
 
     def callbacks(self, n_frozen: int) -> list:
@@ -240,6 +240,11 @@ class _LabeledCollate:
             return default_collate(pairs)
         inputs, labels = zip(*pairs, strict=True)
         return self.collate_inputs(list(inputs)), torch.from_numpy(np.stack(labels))
+
+
+def labelled_rows(dataset, y, indices) -> Dataset:
+    """``(dataset[i], y[i])`` for the rows ``indices``."""
+    return _Labeled(dataset, y, indices)
 
 
 def prediction_dataset(dataset, n: int) -> Dataset:
