@@ -98,6 +98,17 @@ def test_training_on_cached_states_is_training_on_texts(tiny_bert):
     assert cached.net_.module_.prefix_blocks == 0
 
 
+def test_head_epochs_start_from_the_probe_on_cached_states(tiny_bert, prefixes):
+    cached = tiny(tiny_bert, head_epochs=1).fit(X, Y)
+    assert isinstance(prefixes[-1], TokenPrefix)
+    plain = tiny(tiny_bert, head_epochs=1, cache=False).fit(X, Y)
+    assert cached.history_[:, "phase"] == ["head", "finetune", "finetune"]
+    assert cached.head_weight_decay_ == plain.head_weight_decay_
+    # the probe's solver amplifies float rounding of its features a little
+    np.testing.assert_allclose(cached.predict_proba(X), plain.predict_proba(X),
+                               atol=1e-4)
+
+
 def test_regressor_and_early_stopping_use_the_cache(tiny_bert, prefixes):
     y = np.linspace(0.0, 1.0, len(X))
     params = dict(freeze_depth=-1, max_epochs=2, batch_size=4, max_length=32,
