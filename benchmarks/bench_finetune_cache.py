@@ -7,7 +7,13 @@ FT3 ``GridSearchCV(FineTunedClassifier(freeze_depth=-2, max_epochs=5,
     each search computes the frozen blocks once per image itself.
     Goal <= 0.4, same scores within noise.
 
+FT3-text (``--text``) the same search with ``FineTunedTextClassifier``
+    (the bundled all-MiniLM-L6-v2, ``freeze_depth=-2``, ``max_length=64``) on
+    ``--n`` chatterbot statements of two topics: the frozen layers' hidden
+    states cached per real token.
+
     python benchmarks/bench_finetune_cache.py --n 60 --size 160
+    python benchmarks/bench_finetune_cache.py --text --n 120
 """
 
 from __future__ import annotations
@@ -20,16 +26,21 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from sktransfer.cache import clear_memory_cache
-from sktransfer.datasets import load_photo_patches
-from sktransfer.finetune import FineTunedClassifier
+from sktransfer.datasets import load_chatterbot_topics, load_photo_patches
+from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
 
 
 def search(X, y, args, cache):
     clear_memory_cache()
-    clf = FineTunedClassifier("efficientnet_lite0", freeze_depth=-2,
-                              max_epochs=args.epochs, image_size=args.size,
-                              batch_size=16, augment=None, cache=cache,
-                              random_state=0)
+    if args.text:
+        clf = FineTunedTextClassifier(freeze_depth=-2, max_epochs=args.epochs,
+                                      max_length=64, batch_size=16, cache=cache,
+                                      random_state=0)
+    else:
+        clf = FineTunedClassifier("efficientnet_lite0", freeze_depth=-2,
+                                  max_epochs=args.epochs, image_size=args.size,
+                                  batch_size=16, augment=None, cache=cache,
+                                  random_state=0)
     start = time.perf_counter()
     grid = GridSearchCV(clf, {"lr": [1e-3, 3e-3]}, cv=3).fit(X, y)
     return time.perf_counter() - start, grid.cv_results_["mean_test_score"]
@@ -41,13 +52,21 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--text", action="store_true",
+                        help="FineTunedTextClassifier on chatterbot statements")
     args = parser.parse_args(argv)
-    X, y = load_photo_patches(max(2, args.n // 6), args.size, random_state=0,
-                              classes=("brick", "coffee", "chelsea", "astronaut",
-                                       "rocket", "camera"))
-    print(f"efficientnet_lite0, {len(X)} photo patches of {args.size}px, "
-          f"freeze_depth=-2, {args.epochs} epochs, lr in [1e-3, 3e-3], cv=3, "
-          f"torch threads {torch.get_num_threads()}", flush=True)
+    if args.text:
+        texts, labels = load_chatterbot_topics(["ai", "coding"])
+        rows = np.random.default_rng(0).permutation(len(texts))[:args.n]
+        X, y = [texts[i] for i in rows], [labels[i] for i in rows]
+        what = f"all-MiniLM-L6-v2, {len(X)} chatterbot statements, max_length=64"
+    else:
+        X, y = load_photo_patches(max(2, args.n // 6), args.size, random_state=0,
+                                  classes=("brick", "coffee", "chelsea",
+                                           "astronaut", "rocket", "camera"))
+        what = f"efficientnet_lite0, {len(X)} photo patches of {args.size}px"
+    print(f"{what}, freeze_depth=-2, {args.epochs} epochs, lr in [1e-3, 3e-3], "
+          f"cv=3, torch threads {torch.get_num_threads()}", flush=True)
     with_cache, without = [], []
     for _ in range(args.repeats):
         seconds, cached_scores = search(X, y, args, True)
@@ -57,7 +76,8 @@ def main(argv=None):
         print(f"  cache=True {with_cache[-1]:.1f}s scores {cached_scores.round(4)}"
               f"; cache=False {without[-1]:.1f}s scores {plain_scores.round(4)}",
               flush=True)
-    print(f"FT3 GridSearchCV cache=True / cache=False: {min(with_cache):.1f}s / "
+    row = "FT3-text" if args.text else "FT3"
+    print(f"{row} GridSearchCV cache=True / cache=False: {min(with_cache):.1f}s / "
           f"{min(without):.1f}s = {min(with_cache) / min(without):.3f} (best of "
           f"{args.repeats}; goal <= 0.4); largest score difference "
           f"{np.abs(cached_scores - plain_scores).max():.4f}")

@@ -104,8 +104,9 @@ def test_cached_frozen_outputs_equal_recomputed_ones(photos, monkeypatch):
     original = _core.frozen_prefix
 
     def recording(estimator, model, items, args):
-        seen.append(original(estimator, model, items, args))
-        return seen[-1]
+        prefix = original(estimator, model, items, args)
+        seen.append(prefix.values)  # a TensorPrefix: one tensor row per image
+        return prefix
 
     monkeypatch.setattr(_core, "frozen_prefix", recording)
     tiny().fit(X, y)
