@@ -104,7 +104,7 @@ def distinct_texts(texts):
 
 def planted(name):
     """``(embeddings, hashes or None, ngram vectors or None, true pairs,
-    thumbnails or None)``."""
+    thumbnails or None, each image's smaller side or None)``."""
     X, _, inputs = features(name)
     modality = SETS[name][0]
     rng = np.random.default_rng(7)
@@ -122,8 +122,9 @@ def planted(name):
     truth = {(int(i), len(base) + k) for k, i in enumerate(sources)}
     if modality == "image":
         return (embeddings, perceptual_hashes(everything), None, truth,
-                thumbnails(everything))
-    return embeddings, None, ngram_vectors(everything), truth, None
+                thumbnails(everything),
+                np.array([min(image.shape[:2]) for image in everything]))
+    return embeddings, None, ngram_vectors(everything), truth, None, None
 
 
 def pair_scores(groups, truth):
@@ -143,13 +144,18 @@ def duplicates(names):
           "x0.5-1.5, JPEG q50; texts: case/punctuation/spacing/one word), pairs "
           "precision / recall")
     for name in names:
-        embeddings, hashes, ngrams, truth, thumbs = planted(name)
+        embeddings, hashes, ngrams, truth, thumbs, sides = planted(name)
         unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
         rows = {"default": duplicates_from_features(embeddings, hashes=hashes,
-                                                    ngrams=ngrams, thumbs=thumbs),
+                                                    ngrams=ngrams, thumbs=thumbs,
+                                                    sides=sides),
                 "embeddings >= 0.95": _pairs_above(unit @ unit.T, 0.95)}
         if hashes is not None:
             rows["old default"] = duplicates_from_features(embeddings, hashes=hashes)
+            # the first round's default: thumbnails for every pair, any size
+            rows["thumbnails any size"] = duplicates_from_features(
+                embeddings, hashes=hashes, thumbs=thumbs,
+                sides=np.zeros(len(sides)))
             signs = np.where(hashes, 1.0, -1.0)
             rows["pHash <= 10 bits"] = _pairs_above(signs @ signs.T, 64 - 20)
         else:
@@ -168,7 +174,7 @@ def duplicates(names):
 
 OUTLIER_SOURCES = {"photos8": "digits", "digits": "photos8",
                    "photos-hard-dev": "digits", "photos-tiny-dev": "digits",
-                   "photos-smooth-dev": "digits",
+                   "photos-smooth-dev": "digits", "photos-plain-dev": "digits",
                    "photos-other": "digits", "photos-hard": "digits",
                    "chatterbot7": "drug-condition", "drug-rating": "chatterbot7",
                    "chatterbot-small": "drug-rating",

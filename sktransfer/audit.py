@@ -17,15 +17,17 @@ Two ways to decide which rows are issues (``method``):
   out) as a second probability: the share of them with each label, as
   SimiFeat and cleanlab's kNN issues use it. Their mean is the row's
   probability of each class, and ``quality`` is that of its given label. The
-  count is the smaller of two estimates of the wrong labels: confident
-  learning's (the off-diagonal of the *confident joint*, Northcutt et al.
-  2021: a row counts when another class reaches that class's threshold, the
-  mean probability of the class on the rows labelled with it) and a
-  two-component Gaussian mixture on ``log(quality)``, the rows more likely in
-  its low component (as DivideMix separates noisy rows by their loss). A
-  weak model makes confident mistakes that inflate the first; the second
-  follows the gap between wrong and right labels. That many rows, those of
-  lowest ``quality``, are the issues. Implemented here: needs no extra
+  count comes from two estimates of the wrong labels: confident learning's
+  (the off-diagonal of the *confident joint*, Northcutt et al. 2021: a row
+  counts when another class reaches that class's threshold, the mean
+  probability of the class on the rows labelled with it) and a two-component
+  Gaussian mixture on ``log(quality)``, the rows more likely in its low
+  component (as DivideMix separates noisy rows by their loss). The first
+  stands unless it is more than ``ISSUE_COUNT_RATIO`` (2) times the second,
+  then the second: a weak model makes confident mistakes that inflate the
+  first (2-3x the wrong labels on the hard dev sets), while on a strong
+  model the mixture under-counts. That many rows, those of lowest
+  ``quality``, are the issues. Implemented here: needs no extra
   package (``n_neighbors=0``: the probabilities alone, confident learning's
   count alone).
 - ``"cleanlab"``: ``cleanlab.filter.find_label_issues`` with its defaults
@@ -86,16 +88,22 @@ METHODS = ("auto", "confident", "cleanlab")
 DUPLICATE_THRESHOLDS = {"image": 0.7, "text": 0.9, "precomputed": 0.95}
 HASH_SURE, HASH_MAYBE = 12, 14  # pHash bits apart: a copy; a copy if embeddings agree
 # ... or, within HASH_LOOSE bits, a copy if the 12 x 12 gray thumbnails correlate
-# at THUMB_SURE: a tiny image resized and re-encoded loses its hash, not its shape
-HASH_LOOSE, THUMB_SIZE, THUMB_SURE = 22, 12, 0.95
+# at THUMB_SURE: a tiny image resized and re-encoded loses its hash, not its shape.
+# Only where one of the two is smaller than pHash's working size (HASH_SIDE px
+# on its smaller side): larger smooth images (skies, gradients) share their
+# coarse shape without being copies, and their hash works
+HASH_LOOSE, THUMB_SIZE, THUMB_SURE, HASH_SIDE = 22, 12, 0.95, 32
 NGRAM_SURE, NGRAM_MAYBE = 0.85, 0.7  # char 3-gram cosine: likewise, for texts
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Outliers (find_outliers): at most this share flagged, and only rows this many
 # times farther from their nearest class than its members are from each other
 OUTLIER_CONTAMINATION = 0.02
 OUTLIER_RATIO = 1.5
-# Label issues (find_label_issues): neighbours whose labels are the second view
+# Label issues (find_label_issues): neighbours whose labels are the second view;
+# the confident joint's count stands unless it is more than ISSUE_COUNT_RATIO
+# times the mixture's estimate of the wrong labels (then the mixture's)
 ISSUE_NEIGHBORS = 10
+ISSUE_COUNT_RATIO = 2.0
 
 
 def find_label_issues(
@@ -186,7 +194,9 @@ def issues_from_proba(y: ArrayLike, proba: np.ndarray, classes: np.ndarray,
         quality = proba[np.arange(len(y)), given]
         count = confident_count(given, proba)
         if count_rule == "confident+mixture":
-            count = min(count, mixture_count(quality))
+            estimate = mixture_count(quality)
+            if count > ISSUE_COUNT_RATIO * estimate:  # a weak model's confident
+                count = estimate  # mistakes inflate the joint
         is_issue = np.zeros(len(y), dtype=bool)
         is_issue[np.argsort(quality, kind="stable")[:count]] = True
     frame = pd.DataFrame({"label": y, "suggested": classes[proba.argmax(axis=1)],
@@ -413,10 +423,13 @@ def find_duplicates(
       ``HASH_SURE`` bits, or in at most ``HASH_MAYBE`` bits and their
       embeddings reach cosine ``threshold``, or in at most ``HASH_LOOSE``
       bits and their 12 x 12 gray :func:`thumbnails` correlate at
-      ``THUMB_SURE`` or more. The hash alone misses crops and strong
-      re-encodings; the embedding alone matches different crops of one
-      texture (same content, not a copy); a tiny image (16 pixels) resized
-      by half and saved as JPEG loses both, not its coarse shape.
+      ``THUMB_SURE`` or more, when one of the two is smaller than
+      ``HASH_SIDE`` (32) pixels on its smaller side. The hash alone misses
+      crops and strong re-encodings; the embedding alone matches different
+      crops of one texture (same content, not a copy); a tiny image (16
+      pixels) resized by half and saved as JPEG loses both, not its coarse
+      shape; larger smooth images (skies, gradients) share their coarse
+      shape without being copies, so the thumbnails judge small ones only.
     - texts: character n-grams (:func:`ngram_vectors`): copies when the
       n-gram cosine reaches ``NGRAM_SURE``, or ``NGRAM_MAYBE`` with the
       embeddings at ``threshold``. Case, punctuation, spacing and a changed
@@ -448,9 +461,9 @@ def find_duplicates(
         return duplicates_from_features(features, threshold=threshold)
     features, modality = embed_inputs(X, embedder)
     if modality == "image":
-        hashes, thumbs = _image_signatures(X)
+        hashes, thumbs, sides = _image_signatures(X)
         return duplicates_from_features(features, hashes=hashes, thumbs=thumbs,
-                                        threshold=threshold)
+                                        sides=sides, threshold=threshold)
     return duplicates_from_features(features, ngrams=ngram_vectors(_texts(X)),
                                     threshold=threshold)
 
@@ -458,12 +471,13 @@ def find_duplicates(
 def duplicates_from_features(
     embeddings: np.ndarray, *, hashes: np.ndarray | None = None,
     ngrams: Any = None, threshold: float | str = "auto",
-    thumbs: np.ndarray | None = None,
+    thumbs: np.ndarray | None = None, sides: ArrayLike | None = None,
 ) -> list[list[int]]:
     """:func:`find_duplicates`' groups from what it compares: embeddings and,
-    for images, :func:`perceptual_hashes` (with :func:`thumbnails`, if
-    given) or, for texts, :func:`ngram_vectors` (at most one of the two; with
-    neither, the embeddings alone)."""
+    for images, :func:`perceptual_hashes` (with :func:`thumbnails` and
+    ``sides``, each image's smaller side in pixels, if given) or, for texts,
+    :func:`ngram_vectors` (at most one of the two; with neither, the
+    embeddings alone)."""
     kind = ("image" if hashes is not None else
             "text" if ngrams is not None else "precomputed")
     if threshold == "auto":
@@ -472,6 +486,16 @@ def duplicates_from_features(
         raise ParameterError(f"threshold must be a float in (0, 1] or 'auto', got "
                              f"{threshold!r}")
     unit = _unit(np.asarray(embeddings, dtype=np.float64))
+    if thumbs is not None:
+        if sides is None:
+            raise ParameterError("thumbs needs sides: each image's smaller side "
+                                 "in pixels (the thumbnails judge images "
+                                 f"smaller than {HASH_SIDE} px only)")
+        sides = np.asarray(sides, dtype=np.float64).ravel()
+        if len(sides) != len(unit) or len(thumbs) != len(unit):
+            raise ParameterError(f"thumbs and sides need one row per embedding "
+                                 f"({len(unit)}), got {len(thumbs)} and "
+                                 f"{len(sides)}")
     if hashes is not None:
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
         other = signs.shape[1] - HASH_MAYBE * 2  # sign agreement at HASH_MAYBE bits
@@ -495,7 +519,8 @@ def duplicates_from_features(
                                               & (similar >= threshold))
             if hashes is not None and thumbs is not None:
                 shapes = thumbs[start:start + 1024] @ thumbs.T
-                found |= (block >= loose - 1e-9) & (shapes >= THUMB_SURE)
+                small = np.minimum.outer(sides[start:start + 1024], sides) < HASH_SIDE
+                found |= (block >= loose - 1e-9) & (shapes >= THUMB_SURE) & small
         for i, j in zip(*np.nonzero(found), strict=True):
             if start + i < j:
                 pairs.append((start + int(i), int(j)))
@@ -520,17 +545,19 @@ def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
 
 
 def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
-                      size: int = THUMB_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """``(pHashes, thumbnails)`` with each image decoded once (an empty
-    array for the one not asked for)."""
+                      size: int = THUMB_SIZE
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pHashes, thumbnails, smaller sides)`` with each image decoded once
+    (an empty array for the one not asked for)."""
     from PIL import Image
     from scipy.fft import dct
 
     from sktransfer.data import as_image_list, load_image
 
-    bits, shapes = [], []
+    bits, shapes, sides = [], [], []
     for index, item in enumerate(as_image_list(X)):
         gray = load_image(item, index).convert("L")
+        sides.append(min(gray.size))
         if hashes:
             pixels = np.asarray(gray.resize((32, 32), Image.LANCZOS),  # type: ignore[attr-defined]
                                 dtype=np.float64)
@@ -544,7 +571,8 @@ def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
             norm = np.linalg.norm(small)
             shapes.append(small / norm if norm > 1e-9 else small)
     return (np.asarray(bits, dtype=bool).reshape(-1, 64),
-            np.asarray(shapes, dtype=np.float64).reshape(-1, size * size))
+            np.asarray(shapes, dtype=np.float64).reshape(-1, size * size),
+            np.asarray(sides, dtype=np.int64))
 
 
 def ngram_vectors(texts: Any) -> Any:

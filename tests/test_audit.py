@@ -12,13 +12,17 @@ from sklearn.preprocessing import StandardScaler
 
 from sktransfer.audit import (
     HASH_MAYBE,
+    HASH_SIDE,
     HASH_SURE,
+    ISSUE_COUNT_RATIO,
     confident_count,
     duplicates_from_features,
     find_duplicates,
     find_label_issues,
     find_outliers,
     issues_from_proba,
+    mixture_count,
+    neighbor_proba,
     ngram_vectors,
     out_of_fold_proba,
     perceptual_hashes,
@@ -85,7 +89,7 @@ def test_neighbours_keep_a_weak_probe_from_flagging_its_own_mistakes():
     """Real digits at 4 x 4 pixels and a strongly regularised probe (C=0.02):
     the probe's own mistakes made the old default (probabilities alone,
     confident learning's count) flag ~1.5x the flips at precision ~0.4; the
-    10 nearest neighbours' labels and the mixture's count keep it near the
+    10 nearest neighbours' labels keep it near the
     true count."""
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(X), -1)[:600] / 16
@@ -228,6 +232,40 @@ def test_finds_flipped_photo_labels_and_embeds_once(monkeypatch):
     assert len(embedded) == len(X)  # the second audit hits the cache
 
 
+@pytest.mark.slow
+def test_count_is_the_confident_joint_unless_over_twice_the_mixture():
+    """Real photo crops, 10% flipped, EfficientNet-Lite0 + LogisticRegression.
+    64 px (a strong probe, ~0.95): the confident joint's count stands, where
+    the first round's min(joint, mixture) under-counted. 16 px (a weak probe,
+    ~0.75): the joint counts twice the flips and more, so the mixture's count
+    is taken and precision holds."""
+    from sktransfer import PretrainedImageFeatures
+    from sktransfer.datasets import load_photo_patches
+
+    for size, seed, kept in ((64, 1, "joint"), (16, 0, "mixture")):
+        X, y = load_photo_patches(n_per_class=20, size=size)
+        noisy, truth = flip(y, 0.1, seed=seed)
+        model = make_pipeline(PretrainedImageFeatures("efficientnet_lite0"),
+                              StandardScaler(), linear())
+        frame = find_label_issues(model, list(X), noisy)
+        features = model[0].fit(list(X)).transform(list(X))
+        proba, classes = out_of_fold_proba(make_pipeline(StandardScaler(), linear()),
+                                           features, noisy)
+        given = np.searchsorted(classes, noisy)
+        mixed = (proba + neighbor_proba(features, given, len(classes))) / 2
+        joint = confident_count(given, mixed)
+        mixture = mixture_count(mixed[np.arange(len(y)), given])
+        flagged = int(frame["is_issue"].sum())
+        precision, recall = precision_recall(frame, truth)
+        if kept == "joint":
+            assert mixture < joint <= ISSUE_COUNT_RATIO * mixture, (joint, mixture)
+            assert flagged == joint and recall >= 0.9 and precision >= 0.9, (
+                precision, recall)
+        else:
+            assert joint > ISSUE_COUNT_RATIO * mixture, (joint, mixture)
+            assert flagged == mixture and precision >= 0.8, (precision, recall)
+
+
 def jpeg_copy(image, quality, scale, crop):
     picture = Image.fromarray(image)
     w, h = picture.size
@@ -292,10 +330,38 @@ def test_thumbnails_find_tiny_copies_whose_hash_is_lost():
     hashes = perceptual_hashes(images)
     apart = np.eye(len(images))  # embeddings that match nothing
     old = duplicates_from_features(apart, hashes=hashes)
-    new = duplicates_from_features(apart, hashes=hashes, thumbs=thumbs)
+    sides = [min(image.shape[:2]) for image in images]
+    assert max(sides) < HASH_SIDE  # 16-pixel crops, 8-pixel copies
+    new = duplicates_from_features(apart, hashes=hashes, thumbs=thumbs, sides=sides)
     truth = [[i, len(crops) + k] for k, i in enumerate(sources)]
     assert all(group in truth for group in new), new  # no false copies
     assert set(map(tuple, old)) < set(map(tuple, new)), (old, new)
+    with pytest.raises(ParameterError, match="thumbs needs sides"):
+        duplicates_from_features(apart, hashes=hashes, thumbs=thumbs)
+    with pytest.raises(ParameterError, match="one row per embedding"):
+        duplicates_from_features(apart, hashes=hashes, thumbs=thumbs, sides=sides[1:])
+
+
+def test_thumbnails_leave_larger_smooth_images_to_the_hash():
+    """Distinct 64-pixel crops of scikit-image's colorwheel (smooth hues,
+    overlapping by at most 1/8) share their coarse shape: with the
+    thumbnails judging every pair some are joined, none when they judge only
+    images smaller than pHash's 32 pixels (the default), as the hash alone."""
+    from skimage import data
+
+    photo = data.colorwheel()
+    crops = [photo[t:t + 64, c:c + 64].copy() for t in range(0, 306, 56)
+             for c in range(0, 307, 56)]
+    crops = [c for c in crops if c.std() >= 8]
+    hashes, thumbs = perceptual_hashes(crops), thumbnails(crops)
+    apart = np.eye(len(crops))  # embeddings that match nothing
+    hash_alone = duplicates_from_features(apart, hashes=hashes)
+    everywhere = duplicates_from_features(apart, hashes=hashes, thumbs=thumbs,
+                                          sides=np.zeros(len(crops)))
+    default = duplicates_from_features(apart, hashes=hashes, thumbs=thumbs,
+                                       sides=[64] * len(crops))
+    assert len(everywhere) > len(hash_alone)  # false copies: distinct crops
+    assert default == hash_alone
 
 
 def test_text_ngrams_match_re_typed_copies_not_topic_mates():
