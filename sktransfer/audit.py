@@ -486,16 +486,17 @@ def duplicates_from_features(
         raise ParameterError(f"threshold must be a float in (0, 1] or 'auto', got "
                              f"{threshold!r}")
     unit = _unit(np.asarray(embeddings, dtype=np.float64))
+    side = np.zeros(0)
     if thumbs is not None:
         if sides is None:
             raise ParameterError("thumbs needs sides: each image's smaller side "
                                  "in pixels (the thumbnails judge images "
                                  f"smaller than {HASH_SIDE} px only)")
-        sides = np.asarray(sides, dtype=np.float64).ravel()
-        if len(sides) != len(unit) or len(thumbs) != len(unit):
+        side = np.asarray(sides, dtype=np.float64).ravel()
+        if len(side) != len(unit) or len(thumbs) != len(unit):
             raise ParameterError(f"thumbs and sides need one row per embedding "
                                  f"({len(unit)}), got {len(thumbs)} and "
-                                 f"{len(sides)}")
+                                 f"{len(side)}")
     if hashes is not None:
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
         other = signs.shape[1] - HASH_MAYBE * 2  # sign agreement at HASH_MAYBE bits
@@ -519,7 +520,7 @@ def duplicates_from_features(
                                               & (similar >= threshold))
             if hashes is not None and thumbs is not None:
                 shapes = thumbs[start:start + 1024] @ thumbs.T
-                small = np.minimum.outer(sides[start:start + 1024], sides) < HASH_SIDE
+                small = np.minimum.outer(side[start:start + 1024], side) < HASH_SIDE
                 found |= (block >= loose - 1e-9) & (shapes >= THUMB_SURE) & small
         for i, j in zip(*np.nonzero(found), strict=True):
             if start + i < j:
