@@ -154,7 +154,11 @@ def active(names, strategies=STRATEGIES, rounds=6):
           f"{DRAWS} draws; mean held-out accuracy over the rounds (last round)")
     for name in names:
         X, y, _ = features(name)
-        classes = np.unique(y)
+        classes, sizes = np.unique(y, return_counts=True)
+        if sizes.min() < 6:  # 2 to start with in the pool half, and a test half
+            print(f"  {mark(name):28s} skipped: class {classes[sizes.argmin()]!r} "
+                  f"has {sizes.min()} rows (2 labelled in a pool half need >= 6)")
+            continue
         batch = 2 * len(classes)
         curves: dict[str, list] = {s: [] for s in strategies}
         for draw in range(DRAWS):
@@ -188,7 +192,7 @@ def active(names, strategies=STRATEGIES, rounds=6):
         print(f"  {mark(name):28s} {line}", flush=True)
     if "random" in strategies:
         for split in ("dev", "held-out"):
-            chosen = [n for n in names if SETS[n][1] == split]
+            chosen = [n for n in names if SETS[n][1] == split and n in table]
             if chosen:
                 gains = {s: np.mean([table[n][s]["area"] - table[n]["random"]["area"]
                                      for n in chosen]) for s in strategies}
