@@ -59,6 +59,18 @@ def image_copy(image, rng):
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
+def issue_copy(image, rng):
+    """Issue 34's own case: cropped 3% a side, resized x0.7, JPEG quality 50."""
+    picture = Image.fromarray(image)
+    w, h = picture.size
+    cut_w, cut_h = round(0.03 * w), round(0.03 * h)
+    picture = picture.crop((cut_w, cut_h, w - cut_w, h - cut_h))
+    picture = picture.resize((max(8, round(w * 0.7)), max(8, round(h * 0.7))))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=50)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
 def text_copy(text, rng):
     words = text.split()
     edit = rng.integers(6)
@@ -102,7 +114,7 @@ def distinct_texts(texts):
     return base
 
 
-def planted(name):
+def planted(name, copy=image_copy, tag=""):
     """``(embeddings, hashes or None, ngram vectors or None, true pairs,
     thumbnails or None, each image's smaller side or None)``."""
     X, _, inputs = features(name)
@@ -111,12 +123,12 @@ def planted(name):
     if modality == "image":  # flat crops (night sky, a page's margin) are copies
         base = [i for i, image in enumerate(inputs) if image.std() >= 8]
         sources = rng.choice(len(base), IMAGE_COPIES, replace=False)
-        copies = [image_copy(inputs[base[i]], rng) for i in sources]
+        copies = [copy(inputs[base[i]], rng) for i in sources]
     else:
         base = distinct_texts(inputs)
         sources = rng.choice(len(base), TEXT_COPIES, replace=False)
         copies = [text_copy(inputs[base[i]], rng) for i in sources]
-    extra = cached(f"copies-{name}", lambda: embed(copies, modality))
+    extra = cached(f"copies{tag}-{name}", lambda: embed(copies, modality))
     embeddings = np.vstack([X[base], extra])
     everything = [inputs[i] for i in base] + copies
     truth = {(int(i), len(base) + k) for k, i in enumerate(sources)}
@@ -138,13 +150,20 @@ def _pairs_above(matrix, threshold):
     return [[int(i), int(j)] for i, j in found]
 
 
-def duplicates(names):
+def duplicates(names, issue_case=False):
+    """Pairs found among planted copies. ``issue_case``: the image copies
+    are issue 34's own (crop 3% a side, x0.7, JPEG q50) instead of the
+    suite's harsher random ones; image sets only."""
     table = {}
-    print("\nduplicates: planted copies (images: crop <= 5% a side, resize "
-          "x0.5-1.5, JPEG q50; texts: case/punctuation/spacing/one word), pairs "
-          "precision / recall")
+    what = ("issue 34's case: crop 3% a side, resize x0.7, JPEG q50" if issue_case
+            else "images: crop <= 5% a side, resize x0.5-1.5, JPEG q50; texts: "
+            "case/punctuation/spacing/one word")
+    print(f"\nduplicates: planted copies ({what}), pairs precision / recall")
     for name in names:
-        embeddings, hashes, ngrams, truth, thumbs, sides = planted(name)
+        if issue_case and SETS[name][0] != "image":
+            continue
+        embeddings, hashes, ngrams, truth, thumbs, sides = (
+            planted(name, issue_copy, "-issue") if issue_case else planted(name))
         unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
         rows = {"default": duplicates_from_features(embeddings, hashes=hashes,
                                                     ngrams=ngrams, thumbs=thumbs,

@@ -20,6 +20,8 @@ issues      10% of labels flipped to another class at known rows, 5 draws;
             probabilities, the default's ranking cut at the true count (an
             oracle count: what a perfect count would give) and random picks.
 duplicates  copies planted in sets without copies of their own; pairs found.
+duplicates-issue  the image sets with issue 34's own copies (crop 3% a side,
+            resize x0.7, JPEG q50) instead of the suite's harsher random ones.
 outliers    rows of another set planted (2%) with random labels; and a varied
             class made of crops of 4 different photos.
 active      2 labelled per class, 6 rounds of 2 x n_classes picks, 5 draws;
@@ -278,6 +280,10 @@ def main(argv):
             from bench_audit_copies import duplicates
 
             table = duplicates(names)
+        elif part == "duplicates-issue":
+            from bench_audit_copies import duplicates
+
+            table = duplicates(names, issue_case=True)
         elif part == "outliers":
             from bench_audit_copies import outliers
 
