@@ -259,3 +259,20 @@ def test_pixels_only_keeps_what_must_stay_on_the_host():
         assert pixels_only(transform, config) is transform
     # another mean than the weights': left as it is
     assert pixels_only(full, {**config, "mean": (0.0, 0.0, 0.0)}) is full
+
+
+def test_pickles_made_before_the_trainer_split_still_load():
+    """Before the split, a fitted net's collate and early-stopping sink were
+    ``sktransfer.finetune._core._LabeledCollate`` / ``_silent``: a pickle
+    naming them there loads and predicts the same."""
+    import pickle
+
+    X, y = _photos()
+    clf = FineTunedClassifier(TinyNet(), max_epochs=1, image_size=32, batch_size=4,
+                              freeze_depth=1, early_stopping=True,
+                              random_state=0).fit(X, y)
+    blob = pickle.dumps(clf, protocol=2)  # protocol 2: module and name as text
+    old = blob.replace(b"sktransfer.finetune._trainer", b"sktransfer.finetune._core")
+    assert old != blob and b"sktransfer.finetune._trainer" not in old
+    loaded = pickle.loads(old)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

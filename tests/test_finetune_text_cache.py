@@ -136,3 +136,16 @@ def test_pad_states_pads_like_the_tokenizer():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["prefix_states"][1, 1:].abs().sum() == 0
     assert batch["input_ids"].shape == (2, 3)
+
+
+def test_states_persist_in_a_cache_folder(tiny_bert, embedded_rows, tmp_path):
+    from sktransfer.cache import clear_memory_cache
+
+    tiny(tiny_bert, cache=tmp_path).fit(X, Y)
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2 and folders[0].endswith("-t16")  # two length buckets
+    assert folders[1].endswith("-t32")
+    clear_memory_cache()  # a new process: the entries are read from the files
+    embedded_rows["rows"] = 0
+    tiny(tiny_bert, cache=tmp_path, lr=3e-3).fit(X, Y)
+    assert embedded_rows["rows"] == 2 + 2
