@@ -8,7 +8,7 @@ FT3 ``GridSearchCV(FineTunedClassifier(freeze_depth=-2, max_epochs=5,
     Goal <= 0.4, same scores within noise.
 
 FT3-text (``--text``) the same search with ``FineTunedTextClassifier``
-    (the bundled all-MiniLM-L6-v2, ``freeze_depth=-2``, ``max_length=64``) on
+    (the bundled all-MiniLM-L6-v2, ``--freeze-depth``, ``max_length=64``) on
     ``--n`` chatterbot statements of two topics: the frozen layers' hidden
     states cached per real token.
 
@@ -33,11 +33,13 @@ from sktransfer.finetune import FineTunedClassifier, FineTunedTextClassifier
 def search(X, y, args, cache):
     clear_memory_cache()
     if args.text:
-        clf = FineTunedTextClassifier(freeze_depth=-2, max_epochs=args.epochs,
+        clf = FineTunedTextClassifier(freeze_depth=args.freeze_depth,
+                                      max_epochs=args.epochs,
                                       max_length=64, batch_size=16, cache=cache,
                                       random_state=0)
     else:
-        clf = FineTunedClassifier("efficientnet_lite0", freeze_depth=-2,
+        clf = FineTunedClassifier("efficientnet_lite0",
+                                  freeze_depth=args.freeze_depth,
                                   max_epochs=args.epochs, image_size=args.size,
                                   batch_size=16, augment=None, cache=cache,
                                   random_state=0)
@@ -52,6 +54,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--freeze-depth", type=int, default=-2)
     parser.add_argument("--text", action="store_true",
                         help="FineTunedTextClassifier on chatterbot statements")
     args = parser.parse_args(argv)
@@ -65,8 +68,9 @@ def main(argv=None):
                                   classes=("brick", "coffee", "chelsea",
                                            "astronaut", "rocket", "camera"))
         what = f"efficientnet_lite0, {len(X)} photo patches of {args.size}px"
-    print(f"{what}, freeze_depth=-2, {args.epochs} epochs, lr in [1e-3, 3e-3], "
-          f"cv=3, torch threads {torch.get_num_threads()}", flush=True)
+    print(f"{what}, freeze_depth={args.freeze_depth}, {args.epochs} epochs, "
+          f"lr in [1e-3, 3e-3], cv=3, torch threads {torch.get_num_threads()}",
+          flush=True)
     with_cache, without = [], []
     for _ in range(args.repeats):
         seconds, cached_scores = search(X, y, args, True)
