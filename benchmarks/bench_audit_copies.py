@@ -11,8 +11,9 @@ by up to 5% a side, resized x0.5-1.5 and saved as JPEG quality 50; 60 texts
 with case,
 punctuation or spacing changed, or a word dropped, doubled or mistyped.
 Pairs found are scored against the planted pairs: ``find_duplicates``'
-default (perceptual hash + embeddings + thumbnails; n-grams + embeddings),
-the old image default (no thumbnails), the hash
+default (perceptual hash, also against each image's inner crop, + embeddings
++ thumbnails; n-grams + embeddings), the previous image default (no inner
+crop, 12 x 12 thumbnails), the old image default (no thumbnails), the hash
 alone (at most 10 of 64 bits apart, as imagehash is commonly used), the
 n-grams alone (cosine >= 0.9) and the embeddings alone (cosine >= 0.95).
 
@@ -36,6 +37,7 @@ from bench_audit_data import SETS, cached, embed, features, photo
 from PIL import Image
 
 from sktransfer.audit import (
+    CROP_SHARE,
     duplicates_from_features,
     find_outliers,
     ngram_vectors,
@@ -116,7 +118,8 @@ def distinct_texts(texts):
 
 def planted(name, copy=image_copy, tag=""):
     """``(embeddings, hashes or None, ngram vectors or None, true pairs,
-    thumbnails or None, each image's smaller side or None)``."""
+    thumbnails or None, each image's smaller side or None, the images or
+    None)``."""
     X, _, inputs = features(name)
     modality = SETS[name][0]
     rng = np.random.default_rng(7)
@@ -135,8 +138,9 @@ def planted(name, copy=image_copy, tag=""):
     if modality == "image":
         return (embeddings, perceptual_hashes(everything), None, truth,
                 thumbnails(everything),
-                np.array([min(image.shape[:2]) for image in everything]))
-    return embeddings, None, ngram_vectors(everything), truth, None, None
+                np.array([min(image.shape[:2]) for image in everything]),
+                everything)
+    return embeddings, None, ngram_vectors(everything), truth, None, None, None
 
 
 def pair_scores(groups, truth):
@@ -162,18 +166,24 @@ def duplicates(names, issue_case=False):
     for name in names:
         if issue_case and SETS[name][0] != "image":
             continue
-        embeddings, hashes, ngrams, truth, thumbs, sides = (
+        embeddings, hashes, ngrams, truth, thumbs, sides, images = (
             planted(name, issue_copy, "-issue") if issue_case else planted(name))
         unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+        inner = (perceptual_hashes(images, crop=CROP_SHARE)
+                 if images is not None else None)
         rows = {"default": duplicates_from_features(embeddings, hashes=hashes,
                                                     ngrams=ngrams, thumbs=thumbs,
-                                                    sides=sides),
+                                                    sides=sides, crop_hashes=inner),
                 "embeddings >= 0.95": _pairs_above(unit @ unit.T, 0.95)}
         if hashes is not None:
+            # the previous default: no inner crop, 12 x 12 thumbnails
+            thumbs12 = thumbnails(images, size=12)
+            rows["previous default"] = duplicates_from_features(
+                embeddings, hashes=hashes, thumbs=thumbs12, sides=sides)
             rows["old default"] = duplicates_from_features(embeddings, hashes=hashes)
             # the first round's default: thumbnails for every pair, any size
             rows["thumbnails any size"] = duplicates_from_features(
-                embeddings, hashes=hashes, thumbs=thumbs,
+                embeddings, hashes=hashes, thumbs=thumbs12,
                 sides=np.zeros(len(sides)))
             signs = np.where(hashes, 1.0, -1.0)
             rows["pHash <= 10 bits"] = _pairs_above(signs @ signs.T, 64 - 20)

@@ -226,20 +226,25 @@ def markdown():
                   f"(x{r['old default'][2]:.2f}) | {pr(r['cleanlab'])} "
                   f"(x{r['cleanlab'][2]:.2f}) | {pr(r['oracle count'])} | "
                   f"{pr(r['random'])} |")
-    duplicates = load("duplicates")
-    if duplicates:
-        print("\n| set | split | rows (planted pairs) | default P / R | first round "
-              "(thumbnails at any size) | old default | hash or n-grams alone | "
-              "embeddings alone (>= 0.95) |\n|---|---|---|---|---|---|---|---|")
-        for name, r in duplicates.items():
-            alone = r.get("pHash <= 10 bits") or r.get("n-grams >= 0.9")
-            label = "pHash <= 10 bits" if "pHash <= 10 bits" in r else "n-grams >= 0.9"
-            print(f"| {name} | {r['split']} | {r['rows']} ({r['planted']}) | "
-                  f"{pr(r['default'])} | "
-                  f"{pr(r['thumbnails any size']) if 'old default' in r else 'same'} | "
-                  f"{pr(r['old default']) if 'old default' in r else 'same'} | "
-                  f"{pr(alone)} ({label}) | "
-                  f"{pr(r['embeddings >= 0.95'])} |")
+    for part in ("duplicates", "duplicates-issue"):
+        duplicates = load(part)
+        if duplicates:
+            print(f"\n{part}:\n| set | split | rows (planted pairs) | "
+                  "default P / R | previous default (no inner crop, 12 px "
+                  "thumbnails) | old default | hash or "
+                  "n-grams alone | embeddings alone (>= 0.95) |\n"
+                  "|---|---|---|---|---|---|---|---|")
+            for name, r in duplicates.items():
+                before = r.get("previous default")
+                alone = r.get("pHash <= 10 bits") or r.get("n-grams >= 0.9")
+                label = ("pHash <= 10 bits" if "pHash <= 10 bits" in r
+                         else "n-grams >= 0.9")
+                print(f"| {name} | {r['split']} | {r['rows']} ({r['planted']}) | "
+                      f"{pr(r['default'])} | "
+                      f"{pr(before) if before else 'same'} | "
+                      f"{pr(r['old default']) if 'old default' in r else 'same'} | "
+                      f"{pr(alone)} ({label}) | "
+                      f"{pr(r['embeddings >= 0.95'])} |")
     outliers = load("outliers")
     if outliers:
         keys = [k for k in next(iter(outliers.values())) if k != "split"]

@@ -87,12 +87,17 @@ METHODS = ("auto", "confident", "cleanlab")
 # with a perceptual hash (images), n-grams (texts), or alone (precomputed):
 DUPLICATE_THRESHOLDS = {"image": 0.7, "text": 0.9, "precomputed": 0.95}
 HASH_SURE, HASH_MAYBE = 12, 14  # pHash bits apart: a copy; a copy if embeddings agree
-# ... or, within HASH_LOOSE bits, a copy if the 12 x 12 gray thumbnails correlate
+# A crop on every side shifts pHash's grid: each image is also hashed with
+# CROP_SHARE of its width / height cut off every side (what a copy cropped so
+# looks like), and one image's full hash within CROP_SURE bits of the other's
+# inner hash is a copy, within CROP_MAYBE bits a copy if the embeddings agree
+CROP_SHARE, CROP_SURE, CROP_MAYBE = 0.03, 4, 6
+# ... or, within HASH_LOOSE bits, a copy if the 6 x 6 gray thumbnails correlate
 # at THUMB_SURE: a tiny image resized and re-encoded loses its hash, not its shape.
 # Only where one of the two is smaller than pHash's working size (HASH_SIDE px
 # on its smaller side): larger smooth images (skies, gradients) share their
 # coarse shape without being copies, and their hash works
-HASH_LOOSE, THUMB_SIZE, THUMB_SURE, HASH_SIDE = 22, 12, 0.95, 32
+HASH_LOOSE, THUMB_SIZE, THUMB_SURE, HASH_SIDE = 22, 6, 0.95, 32
 NGRAM_SURE, NGRAM_MAYBE = 0.85, 0.7  # char 3-gram cosine: likewise, for texts
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Outliers (find_outliers): at most this share flagged, and only rows this many
@@ -421,15 +426,21 @@ def find_duplicates(
     - images: a 64-bit perceptual hash (:func:`perceptual_hashes`, the DCT
       pHash). Two images are copies when their hashes differ in at most
       ``HASH_SURE`` bits, or in at most ``HASH_MAYBE`` bits and their
-      embeddings reach cosine ``threshold``, or in at most ``HASH_LOOSE``
-      bits and their 12 x 12 gray :func:`thumbnails` correlate at
-      ``THUMB_SURE`` or more, when one of the two is smaller than
-      ``HASH_SIDE`` (32) pixels on its smaller side. The hash alone misses
-      crops and strong re-encodings; the embedding alone matches different
-      crops of one texture (same content, not a copy); a tiny image (16
-      pixels) resized by half and saved as JPEG loses both, not its coarse
-      shape; larger smooth images (skies, gradients) share their coarse
-      shape without being copies, so the thumbnails judge small ones only.
+      embeddings reach cosine ``threshold``, or when one's hash is within
+      ``CROP_SURE`` bits of the other's *inner-crop hash* (the image with
+      ``CROP_SHARE``, 3%, cut off every side: what a copy cropped so looks
+      like), or within ``CROP_MAYBE`` bits with the embeddings at
+      ``threshold``, or in at most ``HASH_LOOSE`` bits and their 6 x 6 gray
+      :func:`thumbnails` correlate at ``THUMB_SURE`` or more, when one of
+      the two is smaller than ``HASH_SIDE`` (32) pixels on its smaller side.
+      The hash alone misses crops (a crop on every side shifts its grid)
+      and strong re-encodings; the embedding alone matches different crops
+      of one texture (same content, not a copy); a tiny image (16 pixels)
+      resized and saved as JPEG loses both, not its coarse shape; larger
+      smooth images (skies, gradients) share their coarse shape without
+      being copies, so the thumbnails judge small ones only. Each image is
+      decoded once and hashed twice; pairs are compared in blocks of 1024
+      rows, so memory stays linear in the number of images.
     - texts: character n-grams (:func:`ngram_vectors`): copies when the
       n-gram cosine reaches ``NGRAM_SURE``, or ``NGRAM_MAYBE`` with the
       embeddings at ``threshold``. Case, punctuation, spacing and a changed
@@ -461,9 +472,10 @@ def find_duplicates(
         return duplicates_from_features(features, threshold=threshold)
     features, modality = embed_inputs(X, embedder)
     if modality == "image":
-        hashes, thumbs, sides = _image_signatures(X)
+        hashes, thumbs, sides, inner = _image_signatures(X, crop=CROP_SHARE)
         return duplicates_from_features(features, hashes=hashes, thumbs=thumbs,
-                                        sides=sides, threshold=threshold)
+                                        sides=sides, crop_hashes=inner,
+                                        threshold=threshold)
     return duplicates_from_features(features, ngrams=ngram_vectors(_texts(X)),
                                     threshold=threshold)
 
@@ -472,10 +484,12 @@ def duplicates_from_features(
     embeddings: np.ndarray, *, hashes: np.ndarray | None = None,
     ngrams: Any = None, threshold: float | str = "auto",
     thumbs: np.ndarray | None = None, sides: ArrayLike | None = None,
+    crop_hashes: np.ndarray | None = None,
 ) -> list[list[int]]:
     """:func:`find_duplicates`' groups from what it compares: embeddings and,
     for images, :func:`perceptual_hashes` (with :func:`thumbnails` and
-    ``sides``, each image's smaller side in pixels, if given) or, for texts,
+    ``sides``, each image's smaller side in pixels, and ``crop_hashes``,
+    ``perceptual_hashes(X, crop=CROP_SHARE)``, if given) or, for texts,
     :func:`ngram_vectors` (at most one of the two; with neither, the
     embeddings alone)."""
     kind = ("image" if hashes is not None else
@@ -497,8 +511,21 @@ def duplicates_from_features(
             raise ParameterError(f"thumbs and sides need one row per embedding "
                                  f"({len(unit)}), got {len(thumbs)} and "
                                  f"{len(side)}")
+    inner = None
+    if crop_hashes is not None:
+        if hashes is None:
+            raise ParameterError("crop_hashes needs hashes: an inner crop's hash "
+                                 "is compared with the other image's full hash")
+        inner = np.where(np.asarray(crop_hashes, dtype=bool), 1.0, -1.0)
+        if inner.shape != np.shape(hashes):
+            raise ParameterError(f"crop_hashes needs the shape of hashes "
+                                 f"{np.shape(hashes)} (one row per embedding), "
+                                 f"got {inner.shape}")
     if hashes is not None:
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
+        if len(signs) != len(unit):
+            raise ParameterError(f"hashes need one row per embedding "
+                                 f"({len(unit)}), got {len(signs)}")
         other = signs.shape[1] - HASH_MAYBE * 2  # sign agreement at HASH_MAYBE bits
         sure = signs.shape[1] - HASH_SURE * 2
         loose = signs.shape[1] - HASH_LOOSE * 2
@@ -522,20 +549,33 @@ def duplicates_from_features(
                 shapes = thumbs[start:start + 1024] @ thumbs.T
                 small = np.minimum.outer(side[start:start + 1024], side) < HASH_SIDE
                 found |= (block >= loose - 1e-9) & (shapes >= THUMB_SURE) & small
+            if inner is not None:  # a copy cropped on every side: its full
+                # hash against the other's inner crop, either way round
+                shifted = np.maximum(signs[start:start + 1024] @ inner.T,
+                                     inner[start:start + 1024] @ signs.T)
+                width = signs.shape[1]
+                found |= (shifted >= width - CROP_SURE * 2 - 1e-9) | (
+                    (shifted >= width - CROP_MAYBE * 2 - 1e-9)
+                    & (similar >= threshold))
         for i, j in zip(*np.nonzero(found), strict=True):
             if start + i < j:
                 pairs.append((start + int(i), int(j)))
     return _groups(len(unit), pairs)
 
 
-def perceptual_hashes(X: Any) -> np.ndarray:
+def perceptual_hashes(X: Any, *, crop: float = 0.0) -> np.ndarray:
     """64-bit DCT perceptual hashes (pHash), one row of 64 bools per image.
 
     The gray image is resized to 32 x 32, its 2-D DCT taken, and the 8 x 8
     lowest frequencies compared with their median: what survives re-encoding
-    and resizing, as ``imagehash.phash`` computes it.
+    and resizing, as ``imagehash.phash`` computes it. ``crop`` in [0, 0.25):
+    the share of the width and height cut off every side first (rounded to
+    whole pixels; none where less than 4 pixels would be left), as
+    :func:`find_duplicates` hashes each image a second time
+    (``CROP_SHARE``) so that a copy cropped on every side is found.
     """
-    return _image_signatures(X, thumbs=False)[0]
+    return _image_signatures(X, hashes=not crop, thumbs=False,
+                             crop=crop)[3 if crop else 0]
 
 
 def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
@@ -545,26 +585,42 @@ def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
     return _image_signatures(X, hashes=False, size=size)[1]
 
 
-def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
-                      size: int = THUMB_SIZE
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(pHashes, thumbnails, smaller sides)`` with each image decoded once
-    (an empty array for the one not asked for)."""
+def _phash(gray: Any) -> np.ndarray:
     from PIL import Image
     from scipy.fft import dct
 
+    pixels = np.asarray(gray.resize((32, 32), Image.LANCZOS),  # type: ignore[attr-defined]
+                        dtype=np.float64)
+    low = dct(dct(pixels, axis=0, norm="ortho"), axis=1, norm="ortho")[:8, :8]
+    return (low > np.median(low)).ravel()
+
+
+def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
+                      size: int = THUMB_SIZE, crop: float = 0.0
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(pHashes, thumbnails, smaller sides, pHashes of the inner crops)``
+    with each image decoded once (an empty array for what is not asked for;
+    inner crops with ``crop`` > 0 only)."""
+    from PIL import Image
+
     from sktransfer.data import as_image_list, load_image
 
-    bits, shapes, sides = [], [], []
+    if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not (
+            0 <= crop < 0.25):
+        raise ParameterError(f"crop must be a share of each side in [0, 0.25), "
+                             f"got {crop!r}")
+    bits, shapes, sides, inner = [], [], [], []
     for index, item in enumerate(as_image_list(X)):
         gray = load_image(item, index).convert("L")
         sides.append(min(gray.size))
         if hashes:
-            pixels = np.asarray(gray.resize((32, 32), Image.LANCZOS),  # type: ignore[attr-defined]
-                                dtype=np.float64)
-            low = dct(dct(pixels, axis=0, norm="ortho"), axis=1,
-                      norm="ortho")[:8, :8]
-            bits.append((low > np.median(low)).ravel())
+            bits.append(_phash(gray))
+        if crop:
+            w, h = gray.size
+            cut_w, cut_h = round(crop * w), round(crop * h)
+            inside = (gray.crop((cut_w, cut_h, w - cut_w, h - cut_h))
+                      if min(w - 2 * cut_w, h - 2 * cut_h) >= 4 else gray)
+            inner.append(_phash(inside))
         if thumbs:
             small = np.asarray(gray.resize((size, size), Image.LANCZOS),  # type: ignore[attr-defined]
                                dtype=np.float64).ravel()
@@ -573,7 +629,8 @@ def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
             shapes.append(small / norm if norm > 1e-9 else small)
     return (np.asarray(bits, dtype=bool).reshape(-1, 64),
             np.asarray(shapes, dtype=np.float64).reshape(-1, size * size),
-            np.asarray(sides, dtype=np.int64))
+            np.asarray(sides, dtype=np.int64),
+            np.asarray(inner, dtype=bool).reshape(-1, 64))
 
 
 def ngram_vectors(texts: Any) -> Any:

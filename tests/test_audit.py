@@ -11,10 +11,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer.audit import (
+    CROP_SHARE,
     HASH_MAYBE,
     HASH_SIDE,
     HASH_SURE,
     ISSUE_COUNT_RATIO,
+    THUMB_SIZE,
     confident_count,
     duplicates_from_features,
     find_duplicates,
@@ -306,11 +308,47 @@ def test_perceptual_hash_matches_cropped_resized_jpeg_copies():
     assert groups == [[0, 24], [9, 25], [20, 26]]
 
 
+def test_inner_crop_hash_finds_copies_cropped_on_every_side():
+    """Issue 34's copies: 64-pixel photo crops cut 3% (2 px) on every side,
+    resized x0.7 and saved as JPEG quality 50. The crop shifts pHash's grid
+    (some copies differ from their source in more than HASH_SURE bits);
+    each image's hash with CROP_SHARE cut off every side finds them, joins
+    no two distinct crops, and ``find_duplicates`` uses it."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    crops = distinct_photo_crops()
+    copies = [jpeg_copy(crop, 50, 0.7, 2) for crop in crops]
+    images = crops + copies
+    hashes = perceptual_hashes(images)
+    inner = perceptual_hashes(images, crop=CROP_SHARE)
+    assert inner.shape == hashes.shape == (48, 64) and inner.dtype == bool
+    assert (inner != hashes).any()
+    apart = np.eye(len(images))  # embeddings that match nothing
+    old = duplicates_from_features(apart, hashes=hashes)
+    new = duplicates_from_features(apart, hashes=hashes, crop_hashes=inner)
+    truth = [[i, 24 + i] for i in range(24)]
+    assert all(group in truth for group in new), new  # no false copies
+    assert set(map(tuple, old)) < set(map(tuple, new)), (old, new)
+    missed = [g for g in new if g not in old]
+    assert all((hashes[i] != hashes[j]).sum() > HASH_SURE for i, j in missed)
+    # the public entry point hashes the inner crops itself
+    nothing_alike = FunctionTransformer(lambda X: np.eye(len(X)))
+    assert find_duplicates(images, embedder=nothing_alike) == new
+    with pytest.raises(ParameterError, match="crop_hashes needs the shape"):
+        duplicates_from_features(apart, hashes=hashes, crop_hashes=inner[1:])
+    with pytest.raises(ParameterError, match="crop_hashes needs hashes"):
+        duplicates_from_features(apart, crop_hashes=inner)
+    with pytest.raises(ParameterError, match="hashes need one row per embedding"):
+        duplicates_from_features(apart[1:], hashes=hashes)
+    with pytest.raises(ParameterError, match=r"crop must be .* \[0, 0.25\)"):
+        perceptual_hashes(images, crop=0.3)
+
+
 def test_thumbnails_find_tiny_copies_whose_hash_is_lost():
     """16-pixel crops of real photos and copies shrunk to 8 pixels and saved
     as JPEG quality 50: the pHash alone loses some of them; within
-    HASH_LOOSE bits the 12 x 12 thumbnails' correlation finds more, and joins
-    no two distinct crops."""
+    HASH_LOOSE bits the THUMB_SIZE (6) x 6 thumbnails' correlation finds more,
+    and joins no two distinct crops."""
     from skimage import data
 
     crops = []
@@ -324,7 +362,7 @@ def test_thumbnails_find_tiny_copies_whose_hash_is_lost():
     copies = [jpeg_copy(crops[i], 50, 0.5, 0) for i in sources]
     images = crops + copies
     thumbs = thumbnails(images)
-    assert thumbs.shape == (len(images), 144)
+    assert thumbs.shape == (len(images), THUMB_SIZE ** 2) == (len(images), 36)
     assert np.allclose(np.linalg.norm(thumbs, axis=1), 1)
     assert np.allclose(thumbs.sum(axis=1), 0, atol=1e-9)  # mean removed
     hashes = perceptual_hashes(images)
