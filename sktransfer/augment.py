@@ -15,6 +15,13 @@ the resize interpolation are those the weights were trained with
 - ``"strong"``: random resized crop (scale 0.25-1), horizontal flip, rotation up
   to 20 degrees, colour jitter 0.4 (hue 0.05), 10% grayscale and random erasing.
 - ``None``: no augmentation, the eval preprocessing (resize, centre crop).
+
+With ``keep_frame=True`` (what ``FineTunedClassifier`` asks for when ``y``
+is multi-label) the ``"default"`` preset keeps the whole frame: the random
+resized crop, which can cut a tagged part of the image out while the tag stays,
+is replaced by the eval resize (to ``size / crop_pct``) and a random
+``size`` crop of it, a shift of at most ``1 - crop_pct`` of the side (12.5%
+for ``crop_pct`` 0.875); the flip, rotation and colour jitter stay.
 - a callable: applied to the PIL image, followed by the eval preprocessing.
 
 Decode size: with ``fast_decode=True`` JPEG files are decoded at a reduced DCT
@@ -82,6 +89,7 @@ def image_augmentation(
     augment: str | Callable[..., Any] | None,
     data_config: dict,
     image_size: int | None = None,
+    keep_frame: bool = False,
 ) -> Callable[[Any], torch.Tensor]:
     """The training transform for ``augment`` (a preset name, None or a callable).
 
@@ -94,6 +102,9 @@ def image_augmentation(
         of the weights, as in ``Backbone.data_config``.
     image_size : int, default=None
         Output resolution; None keeps the backbone's input size.
+    keep_frame : bool, default=False
+        ``"default"`` only: shift instead of a random resized crop, so every
+        part of the image stays in view (multi-label ``y``; module docstring).
 
     Returns
     -------
@@ -114,7 +125,8 @@ def image_augmentation(
     return T.Compose(
         [
             T.ToImage(),
-            *_preset(augment, size, interpolation_mode(data_config)),
+            *_preset(augment, size, interpolation_mode(data_config),
+                     data_config.get("crop_pct", 0.875) if keep_frame else None),
             T.ToDtype(torch.float32, scale=True),
             T.Normalize(mean=list(data_config["mean"]), std=list(data_config["std"])),
             *([T.RandomErasing(p=0.25)] if augment == "strong" else []),
@@ -122,14 +134,17 @@ def image_augmentation(
     )
 
 
-def _preset(name: str, size: int, interpolation) -> list:
+def _preset(name: str, size: int, interpolation,
+            frame_crop_pct: float | None = None) -> list:
     crop = {"default": (0.5, 1.0), "light": (0.8, 1.0), "strong": (0.25, 1.0)}[name]
-    steps = [
-        T.RandomResizedCrop(
-            size, scale=crop, interpolation=interpolation, antialias=True
-        ),
-        T.RandomHorizontalFlip(),
-    ]
+    if name == "default" and frame_crop_pct is not None:  # keep the whole frame
+        resize = int(round(size / frame_crop_pct))
+        framing = [T.Resize(resize, interpolation=interpolation, antialias=True),
+                   T.RandomCrop(size)]
+    else:
+        framing = [T.RandomResizedCrop(
+            size, scale=crop, interpolation=interpolation, antialias=True)]
+    steps = [*framing, T.RandomHorizontalFlip()]
     if name == "default":
         steps += [
             T.RandomRotation(10),

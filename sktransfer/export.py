@@ -9,6 +9,11 @@ docs/export.md):
   normalisation), then the network, then the scikit-learn steps converted by
   skl2onnx. Classifiers output ``label`` ``(N,)`` and ``probabilities``
   ``(N, n_classes)``; regressors ``prediction``.
+- a head-only multi-label ``FineTunedClassifier`` (``freeze_depth="all"``,
+  fitted on a 0/1 indicator or label lists): input ``image`` as above, the
+  network with its linear head and a sigmoid, outputs ``label``, the 0/1
+  ``(N, n_labels)`` int64 matrix (each label on where its probability
+  reaches ``thresholds_``), and ``probabilities`` ``(N, n_labels)``.
 - text pipelines: input ``text``, strings ``(N,)``, tokenized in the graph by
   onnxruntime-extensions' ``BertTokenizer`` op (WordPiece models such as
   all-MiniLM-L6-v2; the runtime then needs ``onnxruntime-extensions``). That
@@ -41,10 +46,11 @@ def export(model: BaseEstimator, path: str | os.PathLike[str], int8: bool = Fals
 
     Parameters
     ----------
-    model : Pipeline
+    model : Pipeline or FineTunedClassifier
         A fitted pipeline whose first step is a ``PretrainedImageFeatures``
         or ``PretrainedTextEmbeddings`` and whose other steps skl2onnx
-        converts (scalers, linear models, SVC, trees...).
+        converts (scalers, linear models, SVC, trees...); or a multi-label
+        ``FineTunedClassifier(freeze_depth="all")`` (module docstring).
     path : str or path
         The ``.onnx`` file to write.
     int8 : bool, default=False
@@ -63,6 +69,12 @@ def export(model: BaseEstimator, path: str | os.PathLike[str], int8: bool = Fals
     _require("onnx", "skl2onnx", "onnxruntime")
     import onnx
 
+    if _is_multilabel_finetuned(model):
+        graph = _multilabel_finetuned(model, int8)
+        onnx.checker.check_model(graph)
+        path = os.fspath(path)
+        onnx.save(graph, path)
+        return path
     embedder, head = _split(model)
     backbone = _backbone_model(embedder, int8, calibration)
     if hasattr(embedder, "_calibration_batches"):  # images
@@ -104,7 +116,8 @@ def _split(model):
             f"export takes a fitted Pipeline(PretrainedImageFeatures or "
             f"PretrainedTextEmbeddings, scikit-learn steps...); got "
             f"{type(model).__name__} (fine-tuned estimators cannot be exported "
-            f"yet: their training head is a torch module, not a scikit-learn step)")
+            f"yet, except a head-only multi-label "
+            f"FineTunedClassifier(freeze_depth='all'))")
     name, first = model.steps[0]
     if not isinstance(first, (PretrainedImageFeatures, PretrainedTextEmbeddings)):
         raise ParameterError(
@@ -121,6 +134,81 @@ def _split(model):
                              f"{name!r} to export")
     _check_convertible(rest)
     return first, Pipeline(rest)
+
+
+def _is_multilabel_finetuned(model) -> bool:
+    from sktransfer.finetune import FineTunedClassifier
+
+    return isinstance(model, FineTunedClassifier) and \
+        "thresholds_" in model.__dict__
+
+
+def _multilabel_finetuned(model, int8: bool):
+    """The image front, the network, head and sigmoid, then the thresholds."""
+    import copy
+
+    import onnx
+    import torch
+    from onnx import TensorProto, compose, helper, numpy_helper, version_converter
+
+    from sktransfer._embedding.export_image import preprocess_graph
+    from sktransfer._embedding.runtime import export_cached
+
+    if model.n_frozen_ != model.n_blocks_:
+        raise ParameterError(
+            f"export takes a head-only multi-label FineTunedClassifier "
+            f"(freeze_depth='all'); this one was fitted with "
+            f"freeze_depth={model.freeze_depth!r}")
+    if model.lora_rank is not None:
+        raise ParameterError("export of a FineTunedClassifier with LoRA adapters "
+                             "is not supported; use lora_rank=None")
+    if int8:
+        raise ParameterError("int8=True is for pipelines; a FineTunedClassifier "
+                             "is exported in float32 (int8=False)")
+    module = copy.deepcopy(model.net_.module_).cpu().float().eval()
+    config = dict(module.backbone.data_config)
+    if model.image_size:
+        config["input_size"] = (3, int(model.image_size), int(model.image_size))
+    generator = torch.Generator().manual_seed(0)
+    probe = {"images": torch.randn(2, *config["input_size"], generator=generator)}
+    network = onnx.load(export_cached(_sigmoid_module()(module), probe, None,
+                                      None))
+    network = compose.add_prefix(version_converter.convert_version(network, OPSET),
+                                 "bb_")
+    graph = _merge(preprocess_graph(config), network, [("images", "bb_images")])
+    (probabilities,) = [o.name for o in graph.graph.output]
+    thresholds = np.asarray(model.thresholds_, np.float32)
+    graph.graph.initializer.append(numpy_helper.from_array(thresholds,
+                                                           "thresholds"))
+    graph.graph.node.extend([
+        helper.make_node("Identity", [probabilities], ["probabilities"]),
+        helper.make_node("GreaterOrEqual", [probabilities, "thresholds"], ["on"]),
+        helper.make_node("Cast", ["on"], ["label"], to=TensorProto.INT64),
+    ])
+    n_labels = len(thresholds)
+    del graph.graph.output[:]
+    graph.graph.output.extend([
+        helper.make_tensor_value_info("label", TensorProto.INT64, ["N", n_labels]),
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                      ["N", n_labels]),
+    ])
+    return graph
+
+
+def _sigmoid_module():
+    import torch
+
+    class Sigmoid(torch.nn.Module):
+        """``sigmoid(module(images))``: each label's probability."""
+
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, images):
+            return torch.sigmoid(self.module(images))
+
+    return Sigmoid
 
 
 def _check_convertible(steps):

@@ -164,6 +164,100 @@ def test_indicator_y_pickle_clone_and_refit_single_label(mosaics):
     np.testing.assert_allclose(single.predict_proba(X_test).sum(axis=1), 1, 1e-5)
 
 
+# --- what a multi-label fine-tune starts from --------------------------------------
+
+CONFIG = {"input_size": (3, 32, 32), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
+          "interpolation": "bilinear", "crop_pct": 0.875}
+COLOURS = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0.0]])
+
+
+def _smallest_tile_share(image) -> float:
+    """The smallest share of pixels of the four tile colours (nearest colour)."""
+    pixels = (image.permute(1, 2, 0).numpy().reshape(-1, 3) * 0.5) + 0.5
+    nearest = np.argmin(((pixels[:, None] - COLOURS[None]) ** 2).sum(-1), axis=1)
+    return float(np.bincount(nearest, minlength=5)[:4].min() / len(nearest))
+
+
+def test_multilabel_default_augmentation_keeps_every_tile():
+    from PIL import Image
+
+    from sktransfer.augment import image_augmentation
+
+    mosaic = np.zeros((64, 64, 3), np.uint8)  # red, green / blue, white tiles
+    for t, colour in enumerate(COLOURS[:4]):
+        row, col = divmod(t, 2)
+        mosaic[row * 32:(row + 1) * 32, col * 32:(col + 1) * 32] = colour * 255
+    image = Image.fromarray(mosaic)
+    torch.manual_seed(0)
+    framed = image_augmentation("default", CONFIG, keep_frame=True)
+    cropped = image_augmentation("default", CONFIG)
+    kept = [_smallest_tile_share(framed(image)) for _ in range(200)]
+    lost = [_smallest_tile_share(cropped(image)) for _ in range(200)]
+    # a shift of at most 1 - crop_pct: every tile keeps >= 0.75 * 0.75 of its
+    # quarter (less what the rotation's corners take): >= 14% of the pixels
+    assert min(kept) > 0.14
+    # the random resized crop (scale 0.5-1) shrinks a tile to < 10% of them
+    # (7.3% at worst in 2,000 draws: it never cuts a tile out entirely)
+    assert min(lost) < 0.1
+
+
+def test_multilabel_fit_keeps_the_frame_and_single_label_crops(mosaics):
+    X, tags, _, _ = mosaics
+
+    def steps(clf):
+        dataset = clf._make_dataset(list(X[:2]), clf.backbone_, train=True)
+        return [type(step).__name__ for step in dataset.transform.transforms]
+
+    clf = tiny(max_epochs=0).fit(X, tags)
+    assert "RandomCrop" in steps(clf) and "RandomResizedCrop" not in steps(clf)
+    clf.fit(X, [t[0] for t in tags])  # one label a row: the preset as documented
+    assert "RandomResizedCrop" in steps(clf) and "RandomCrop" not in steps(clf)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_multilabel_head_starts_from_the_one_vs_rest_probe(mosaics):
+    from sktransfer.finetune._multilabel import multilabel_probe
+
+    X, tags, _, _ = mosaics
+    clf = tiny(max_epochs=0).fit(X, tags)  # no epoch: the head as it starts
+    train = np.setdiff1d(np.arange(len(X)), clf.validation_indices_)
+    features = clf._features(clf.net_.module_, [X[i] for i in train],
+                             torch.device("cpu")).numpy().astype(np.float64)
+    Y = to_indicator(tags, clf.classes_)[train]
+    coef, bias, decay, _ = multilabel_probe(features, Y)
+    head = clf.net_.module_.head
+    np.testing.assert_allclose(head.weight.detach().numpy(), coef, atol=1e-5)
+    np.testing.assert_allclose(head.bias.detach().numpy(), bias, atol=1e-5)
+    assert clf.head_weight_decay_ == pytest.approx(decay)
+    # then the epochs fine-tune the network from there
+    trained = tiny(max_epochs=1).fit(X, tags).net_.module_.head.weight.detach()
+    assert not np.allclose(trained.numpy(), coef, atol=1e-3)
+
+
+def _norms(module):
+    return [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+def test_multilabel_fine_tune_keeps_the_pretrained_norm_statistics(mosaics):
+    X, tags, _, _ = mosaics
+    pretrained = _norms(TinyNet())
+    clf = tiny(max_epochs=2).fit(X, tags)
+    tuned = _norms(clf.net_.module_.encoder)
+    assert len(tuned) == len(pretrained) == 4
+    clf.net_.module_.train()  # what skorch calls before each training batch
+    assert not any(norm.training for norm in tuned)
+    for norm, start in zip(tuned, pretrained, strict=True):
+        # the statistics the probe's features were computed with ...
+        torch.testing.assert_close(norm.running_mean, start.running_mean)
+        torch.testing.assert_close(norm.running_var, start.running_var)
+    # ... while the weights, the norms' affine ones included, trained
+    assert not all(torch.equal(n.weight, s.weight)
+                   for n, s in zip(tuned, pretrained, strict=True))
+    single = tiny(max_epochs=2).fit(X, [t[0] for t in tags])  # as before
+    moved = _norms(single.net_.module_.encoder)
+    assert not torch.allclose(moved[-1].running_mean, pretrained[-1].running_mean)
+
+
 @pytest.mark.parametrize("estimator", [
     FineTunedClassifier(threshold=0.3),
     FineTunedTextClassifier(threshold=0.3, freeze_depth="all"),
@@ -294,3 +388,36 @@ def test_export_of_a_one_vs_rest_pipeline_gives_the_label_matrix(tmp_path):
     # in-graph resize vs torchvision's: close, not identical
     assert np.mean(labels == pipe.predict(X_test)) >= 0.95
     assert np.abs(probabilities - pipe.predict_proba(X_test)).mean() < 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_export_of_a_head_only_finetuned_classifier_gives_its_decisions(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    import onnxruntime as ort
+
+    from sktransfer.exceptions import ParameterError
+
+    X, tags = load_photo_mosaics(60, 64)
+    # 256 px: the eval resize (to 224 / 0.875 = 256) is the identity in the
+    # graph and in torchvision, so the outputs must agree to float precision
+    X_test, _ = load_photo_mosaics(30, 256, split="test", random_state=1)
+    clf = FineTunedClassifier(freeze_depth="all", random_state=0).fit(X, tags)
+    path = sktransfer.export(clf, tmp_path / "tags.onnx")
+    session = ort.InferenceSession(path)
+    assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
+    labels, probabilities = session.run(None, {"image": X_test})
+    expected = clf.predict_proba(X_test)
+    assert labels.shape == probabilities.shape == expected.shape
+    assert labels.dtype == np.int64
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-4)
+    # the label matrix: each label on where its probability reaches its threshold
+    np.testing.assert_array_equal(labels, decide(probabilities, clf.thresholds_))
+    assert 0 < labels.sum() < labels.size
+    near = np.abs(expected - clf.thresholds_) < 1e-4  # float32 vs float64 cuts
+    np.testing.assert_array_equal(labels[~near], clf.predict(X_test)[~near])
+    with pytest.raises(ParameterError, match="freeze_depth='all'"):
+        sktransfer.export(FineTunedClassifier(model=TinyNet(), image_size=32,
+                                              max_epochs=0).fit(X, tags),
+                          tmp_path / "full.onnx")

@@ -343,7 +343,9 @@ always run in torch.""", (StrOptions(set(RUNTIME_NAMES)),), "auto"),
     ("augment", "image"): Param(
         '{"default", "light", "strong"}, callable or None',
         "Training-time augmentation (see ``sktransfer.augment``); a callable "
-        "takes and returns a PIL image. Prediction never augments.",
+        "takes and returns a PIL image. Prediction never augments. With a "
+        "multi-label ``y`` (classifiers) ``\"default\"`` keeps the whole frame: "
+        "a small shift instead of the random resized crop.",
         (StrOptions(set(IMAGE_AUGMENT_PRESETS)), callable, None)),
     ("augment", "text"): Param(
         '"eda", callable or None',

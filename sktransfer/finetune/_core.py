@@ -106,6 +106,20 @@ class BaseFineTuned(BaseEstimator):
         """Whether the probe minimises the training loss (no epochs needed)."""
         raise NotImplementedError
 
+    def _is_multilabel(self) -> bool:
+        """Whether ``y`` is multi-label (a task hook; the classifier's)."""
+        return False
+
+    def _fixed_norm_statistics(self) -> bool:
+        """Whether BatchNorm layers keep their pretrained statistics while
+        training (a task hook: multi-label classifiers do)."""
+        return False
+
+    def _head_from_probe(self) -> bool:
+        """Whether the head starts from the tuned probe even without
+        ``head_epochs`` (a task hook: multi-label classifiers do, LP-FT)."""
+        return False
+
     # --- fit ------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
@@ -184,11 +198,12 @@ class BaseFineTuned(BaseEstimator):
         """The rows in the order the fit first reads them: the training rows
         as the first epoch's shuffle draws them (``Trainer.make_net``'s generator,
         seeded with ``seed``, gives the DataLoader its base seed, then the
-        permutation) or in order where ``head_epochs`` fit a probe first,
+        permutation) or in order where a probe is fitted first (``head_epochs``,
+        ``_head_from_probe``),
         then the validation rows. Decoding follows it (a wrong guess costs
         waiting, never a result: every read waits for its own row)."""
         train, valid = self._split(y, seed)
-        if not self.head_epochs:
+        if not (self.head_epochs or self._head_from_probe()):
             generator = torch.Generator().manual_seed(seed)
             torch.empty((), dtype=torch.int64).random_(generator=generator)
             train = train[torch.randperm(len(train), generator=generator).numpy()]

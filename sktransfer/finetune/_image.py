@@ -71,17 +71,22 @@ class ImageFineTuning(BaseFineTuned):
         if callable(self.augment):
             return None
         config = backbone.data_config
-        sides = [decode_size(image_augmentation(self.augment, config,
-                                                self.image_size)),
+        sides = [decode_size(self._train_transform(config)),
                  decode_size(make_eval_transform(config, self.image_size))]
         if None in sides:
             return None
         return max(sides)  # type: ignore[type-var]
 
+    def _train_transform(self, config):
+        """``augment``'s transform; multi-label ``y`` keeps the whole frame
+        (``sktransfer.augment``: a crop could cut a tagged tile out)."""
+        return image_augmentation(self.augment, config, self.image_size,
+                                  keep_frame=self._is_multilabel())
+
     def _make_dataset(self, items, backbone, train: bool):
         config = backbone.data_config
         if train:
-            transform = image_augmentation(self.augment, config, self.image_size)
+            transform = self._train_transform(config)
         else:
             transform = make_eval_transform(config, self.image_size)
         if self._device_normalisation:

@@ -57,6 +57,7 @@ def build_model(estimator, backbone, args: TrainingArguments) -> Model:
     adapter, _ = estimator._adaptation()
     module = FineTuneModule(backbone, estimator._n_outputs(), first, adapter,
                             lora=args.lora)
+    module.fixed_norm_statistics = estimator._fixed_norm_statistics()
     if args.channels_last:
         # torch stubs: no overload takes device and memory_format together
         module.to(args.device, memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -73,6 +73,9 @@ class FineTuneModule(nn.Module):
         self.reference: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         # LoRA: the BatchNorm layers of the adapted blocks, which train
         self.trained_norms: tuple[nn.Module, ...] = ()
+        # True: every BatchNorm layer keeps its pretrained running statistics
+        # while training (its affine weights still train where unfrozen)
+        self.fixed_norm_statistics = False
         self.freeze(n_frozen)
 
     @property
@@ -110,6 +113,10 @@ class FineTuneModule(nn.Module):
                     module.eval()
             for norm in self.trained_norms:
                 norm.train(mode)
+        if getattr(self, "fixed_norm_statistics", False):
+            for module in self.encoder.modules():
+                if is_batch_norm(module):
+                    module.eval()
         return self
 
     def forward(self, x):

@@ -94,6 +94,15 @@ class ClassifierTask(ClassifierMixin):
     def _is_multilabel(self) -> bool:
         return bool(self.__dict__.get("_multilabel", False))
 
+    def _head_from_probe(self) -> bool:
+        """Multi-label: the head starts from the one-vs-rest probe (LP-FT)."""
+        return self._is_multilabel()
+
+    def _fixed_norm_statistics(self) -> bool:
+        """Multi-label: BatchNorm keeps the statistics the probe was fitted
+        under, so the fine-tune starts from the probe's features."""
+        return self._is_multilabel()
+
     def _choose_thresholds(self, X, Y) -> np.ndarray:
         from sktransfer._utils.multilabel import best_thresholds
 

@@ -69,7 +69,8 @@ class Trainer:
             train_ds, valid_ds = self.datasets(items, y, module, train_idx,
                                                valid_idx, fast)
         probe = None
-        if module.adapter is None and (fast or self.args.head_epochs):
+        if module.adapter is None and (fast or self.args.head_epochs
+                                       or est._head_from_probe()):
             probe = self._probe(train_ds, items, y, train_idx, module, fast, prefix)
         decay = 0.0 if probe is None else probe[2]
         if targets is not None:
@@ -92,7 +93,7 @@ class Trainer:
                 module, prefix.batches(train_idx, self.args.batch_size))
         elif fast:
             features = train_ds.tensors[0]
-        else:  # head_epochs: the pretrained features, without augmentation
+        else:  # head_epochs or LP-FT: the pretrained features, no augmentation
             features = self.features(module, [items[i] for i in train_idx])
         return self.estimator._probe(features.numpy().astype(np.float64),
                                      y[train_idx])
