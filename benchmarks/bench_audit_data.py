@@ -184,6 +184,17 @@ def drug_reviews(which=("drugsComTrain.tsv", "drugsComTest.tsv")):
     return frame.drop_duplicates("review")
 
 
+# photo-crop sets: (photos, crop side in px, seed), 30 crops a photo
+CROP_SETS = {
+    "photos-other": (OTHER_PHOTOS, 64, 1),
+    "photos-hard": (HARD_PHOTOS, 16, 2),
+    "photos-hard-dev": (HARD_DEV_REGIONS, 24, 3),
+    "photos-tiny-dev": (HARD_DEV_PHOTOS, 16, 4),
+    "photos-smooth-dev": (HARD_DEV_PHOTOS, 64, 5),
+    "photos-plain-dev": (PLAIN_DEV_PHOTOS, 64, 6),
+}
+
+
 def load(name: str):
     """``(inputs, labels)``: images (list of RGB arrays) or texts (list of str)."""
     if name == "photos8":
@@ -201,18 +212,9 @@ def load(name: str):
         images = [np.asarray(Image.fromarray((X[i].reshape(8, 8) * 255 / 16).astype(
             np.uint8)).resize((32, 32), Image.BILINEAR).convert("RGB")) for i in rows]
         return images, y[rows].astype(str)
-    if name == "photos-other":
-        return crops(OTHER_PHOTOS, 30, 64, seed=1)
-    if name == "photos-hard":
-        return crops(HARD_PHOTOS, 30, 16, seed=2)
-    if name == "photos-hard-dev":
-        return crops(HARD_DEV_REGIONS, 30, 24, seed=3)
-    if name == "photos-tiny-dev":
-        return crops(HARD_DEV_PHOTOS, 30, 16, seed=4)
-    if name == "photos-smooth-dev":
-        return crops(HARD_DEV_PHOTOS, 30, 64, seed=5)
-    if name == "photos-plain-dev":
-        return crops(PLAIN_DEV_PHOTOS, 30, 64, seed=6)
+    if name in CROP_SETS:
+        photos, side, seed = CROP_SETS[name]
+        return crops(photos, 30, side, seed=seed)
     if name == "chatterbot7":
         from sktransfer.datasets import load_chatterbot_topics
 
