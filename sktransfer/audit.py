@@ -108,6 +108,8 @@ OUTLIER_RATIO = 1.5
 # the confident joint's count stands unless it is more than ISSUE_COUNT_RATIO
 # times the mixture's estimate of the wrong labels (then the mixture's)
 ISSUE_NEIGHBORS = 10
+# rows of a similarity matrix computed at once: memory stays linear in n
+BLOCK_ROWS = 1024
 ISSUE_COUNT_RATIO = 2.0
 
 
@@ -191,14 +193,13 @@ def issues_from_proba(y: ArrayLike, proba: np.ndarray, classes: np.ndarray,
         quality = proba[np.arange(len(y)), given]
         is_issue = _cleanlab_issues(given, proba)
     else:
-        count_rule = "confident"
-        if features is not None and n_neighbors > 0 and len(y) > 2:
+        neighbours = features is not None and n_neighbors > 0 and len(y) > 2
+        if neighbours:
             proba = (proba + neighbor_proba(features, given, len(classes),
                                             n_neighbors)) / 2
-            count_rule = "confident+mixture"
         quality = proba[np.arange(len(y)), given]
         count = confident_count(given, proba)
-        if count_rule == "confident+mixture":
+        if neighbours:
             estimate = mixture_count(quality)
             if count > ISSUE_COUNT_RATIO * estimate:  # a weak model's confident
                 count = estimate  # mistakes inflate the joint
@@ -526,37 +527,32 @@ def duplicates_from_features(
         if len(signs) != len(unit):
             raise ParameterError(f"hashes need one row per embedding "
                                  f"({len(unit)}), got {len(signs)}")
-        other = signs.shape[1] - HASH_MAYBE * 2  # sign agreement at HASH_MAYBE bits
-        sure = signs.shape[1] - HASH_SURE * 2
-        loose = signs.shape[1] - HASH_LOOSE * 2
-        second = (signs, other, sure)
+        width = signs.shape[1]
+        second = (signs, _within(HASH_MAYBE, width), _within(HASH_SURE, width))
     elif ngrams is not None:
-        second = (ngrams, NGRAM_MAYBE, NGRAM_SURE)
+        second = (ngrams, NGRAM_MAYBE - 1e-9, NGRAM_SURE - 1e-9)
     else:
         second = None
     pairs = []
-    for start in range(0, len(unit), 1024):
-        similar = unit[start:start + 1024] @ unit.T
+    for start, similar in _similarity_blocks(unit):
+        rows = slice(start, start + BLOCK_ROWS)
         if second is None:
             found = similar >= threshold
         else:
             matrix, maybe, sure = second
-            block = matrix[start:start + 1024] @ matrix.T
+            block = matrix[rows] @ matrix.T
             block = block.toarray() if hasattr(block, "toarray") else block
-            found = (block >= sure - 1e-9) | ((block >= maybe - 1e-9)
-                                              & (similar >= threshold))
+            found = (block >= sure) | ((block >= maybe) & (similar >= threshold))
             if hashes is not None and thumbs is not None:
-                shapes = thumbs[start:start + 1024] @ thumbs.T
-                small = np.minimum.outer(side[start:start + 1024], side) < HASH_SIDE
-                found |= (block >= loose - 1e-9) & (shapes >= THUMB_SURE) & small
+                shapes = thumbs[rows] @ thumbs.T
+                small = np.minimum.outer(side[rows], side) < HASH_SIDE
+                found |= ((block >= _within(HASH_LOOSE, width)) & (shapes >= THUMB_SURE)
+                          & small)
             if inner is not None:  # a copy cropped on every side: its full
                 # hash against the other's inner crop, either way round
-                shifted = np.maximum(signs[start:start + 1024] @ inner.T,
-                                     inner[start:start + 1024] @ signs.T)
-                width = signs.shape[1]
-                found |= (shifted >= width - CROP_SURE * 2 - 1e-9) | (
-                    (shifted >= width - CROP_MAYBE * 2 - 1e-9)
-                    & (similar >= threshold))
+                shifted = np.maximum(signs[rows] @ inner.T, inner[rows] @ signs.T)
+                found |= (shifted >= _within(CROP_SURE, width)) | (
+                    (shifted >= _within(CROP_MAYBE, width)) & (similar >= threshold))
         for i, j in zip(*np.nonzero(found), strict=True):
             if start + i < j:
                 pairs.append((start + int(i), int(j)))
@@ -799,7 +795,13 @@ def _unit(features: np.ndarray) -> np.ndarray:
     return features / np.where(norms > 0, norms, 1)
 
 
-def _similarity_blocks(unit: np.ndarray, rows: int = 1024, columns=None):
+def _within(bits: int, width: int) -> float:
+    """The product of two +-1 hash rows (``width`` bits) that differ in at
+    most ``bits`` bits, less a rounding margin."""
+    return width - 2 * bits - 1e-9
+
+
+def _similarity_blocks(unit: np.ndarray, rows: int = BLOCK_ROWS, columns=None):
     """``(start, cosine similarities of unit[start:start+rows] to columns)``
     (all rows by default): the full matrix is never held at once."""
     columns = unit if columns is None else columns
