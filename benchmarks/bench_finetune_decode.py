@@ -2,8 +2,10 @@
 
 FT1 ``FineTunedClassifier.fit(paths)`` / the same fit on the same photos
     pre-decoded to arrays (shorter side 256 px), one process, runs
-    interleaved, best of ``--repeats``; on 2.5-MP (1936x1296) and 12-MP
-    (4032x3024) JPEGs. Goal <= 1.15 (1.61 before the pixel store).
+    interleaved, best of ``--repeats`` (and the median of the paired runs'
+    ratios, which a machine whose speed drifts during the runs moves less);
+    on 2.5-MP (1936x1296) and 12-MP (4032x3024) JPEGs. Goal <= 1.15 (1.61
+    before the pixel store).
 FT2 peak RSS of a 1-epoch fit on N and 4N 2.5-MP paths with
     ``SKTRANSFER_PIXEL_CACHE_MB=8`` (the pixels past 8 MB go to a memory-mapped
     file), each in a fresh subprocess. Goal: flat in N.
@@ -69,9 +71,11 @@ def ratio(args, label, size):
         for _ in range(args.repeats):
             on_paths.append(timed_fit(args, paths, y))
             on_arrays.append(timed_fit(args, arrays, y))
+        paired = np.median(np.divide(on_paths, on_arrays))
         print(f"FT1 {label}: fit on {args.n} paths {min(on_paths):.2f}s, on "
               f"pre-decoded 256-px arrays {min(on_arrays):.2f}s; ratio "
               f"{min(on_paths) / min(on_arrays):.3f} (best of {args.repeats}; "
+              f"median of the paired runs {paired:.3f}; "
               f"all: paths {[round(t, 2) for t in on_paths]}, arrays "
               f"{[round(t, 2) for t in on_arrays]}; goal <= 1.15)", flush=True)
 

@@ -1,6 +1,7 @@
 """Decoding image files: draft (fast) mode, EXIF orientation, modes, bad files."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -227,6 +228,25 @@ def test_decode_threads_follow_the_thread_budget_on_the_cpu(monkeypatch):
         torch.set_num_threads(previous)
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     assert decode_threads(cuda) == 4  # the CPU only decodes for a GPU
+
+
+def test_decoding_overlaps_training_only_where_it_has_cores_of_its_own(
+        monkeypatch):
+    from sktransfer._utils import device as device_utils
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(device_utils, "usable_cores", lambda: 2)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # a core left for the decoders
+        assert device_utils.overlap_decoding(cpu)
+        torch.set_num_threads(2)  # torch takes both: decode first
+        assert not device_utils.overlap_decoding(cpu)
+        assert device_utils.overlap_decoding(cuda)  # the CPU only decodes
+    finally:
+        torch.set_num_threads(previous)
+    monkeypatch.undo()  # the real count: this process's cores
+    assert 1 <= device_utils.usable_cores() <= (os.cpu_count() or 1)
 
 
 def test_features_do_not_depend_on_the_thread_budget(tmp_path):

@@ -173,8 +173,9 @@ def pixel_threads() -> list[threading.Thread]:
 @pytest.fixture
 def two_decoders(monkeypatch):
     """Two background decoding threads in a fit (the tests' one-thread torch
-    budget gives none)."""
+    budget gives none), overlapping the training."""
     monkeypatch.setattr(image_modality, "decode_threads", lambda device: 2)
+    monkeypatch.setattr(image_modality, "overlap_decoding", lambda device: True)
 
 
 @pytest.fixture
@@ -242,11 +243,39 @@ def test_training_starts_while_later_photos_are_decoded(
     assert not pixel_threads()
 
 
+def first_read_sees(monkeypatch) -> list[int]:
+    """The number of stored rows when training first reads a row."""
+    seen: list[int] = []
+    original_read = pixels.DecodedPixels.__getitem__
+
+    def read(self, index):
+        if not seen:
+            seen.append(self._stored)
+        return original_read(self, index)
+
+    monkeypatch.setattr(pixels.DecodedPixels, "__getitem__", read)
+    return seen
+
+
+def test_with_every_core_busy_training_starts_after_all_photos_are_decoded(
+        jpegs, decodes, monkeypatch):
+    # torch's threads take every core: decoders beside them would stall them
+    paths, y = jpegs
+    monkeypatch.setattr(image_modality, "decode_threads", lambda device: 2)
+    monkeypatch.setattr(image_modality, "overlap_decoding", lambda device: False)
+    seen = first_read_sees(monkeypatch)
+    tiny(max_epochs=2).fit(paths, y)
+    assert seen == [len(paths)]
+    assert decodes.count("path") == len(paths)
+    assert not pixel_threads()
+
+
 def test_background_decoding_gives_the_same_model(jpegs, monkeypatch):
     paths, y = jpegs
     monkeypatch.setattr(image_modality, "decode_threads", lambda device: 0)
     alone = tiny().fit(paths, y).predict_proba(paths)
     monkeypatch.setattr(image_modality, "decode_threads", lambda device: 2)
+    monkeypatch.setattr(image_modality, "overlap_decoding", lambda device: True)
     monkeypatch.setenv("SKTRANSFER_PIXEL_CACHE_MB", "0")  # and spilled
     threaded = tiny().fit(paths, y).predict_proba(paths)
     np.testing.assert_array_equal(threaded, alone)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 import torchvision.transforms.v2 as T
 
-from sktransfer._utils.device import decode_threads
+from sktransfer._utils.device import decode_threads, overlap_decoding
 from sktransfer.augment import image_augmentation
 from sktransfer.backbones import make_eval_transform, resolve_backbone
 from sktransfer.cache import content_key
@@ -50,8 +50,9 @@ class ImageFineTuning(BaseFineTuned):
 
     def _decode_once(self, items, backbone, device, stores: list, order=None):
         """The images decoded once per fit, at the size both the training and
-        the evaluation transforms need (``finetune._pixels``), in the
-        background in ``order`` while the first epoch trains. With
+        the evaluation transforms need (``finetune._pixels``): in the
+        background, in ``order``, while the first epoch trains where decoding
+        has cores of its own (``overlap_decoding``), else all first. With
         ``num_workers`` the store is complete before the worker processes
         start (they then augment in parallel). A callable ``augment`` gets
         the full decoded image each epoch, as documented."""
@@ -62,7 +63,7 @@ class ImageFineTuning(BaseFineTuned):
             items, side, fast_decode=self.fast_decode,
             interpolation=backbone.data_config.get("interpolation", "bicubic"),
             threads=decode_threads(device), order=order,
-            background=not self.num_workers)
+            background=not self.num_workers and overlap_decoding(device))
         stores.append(store)
         return store
 
