@@ -13,6 +13,9 @@ images (efficientnet_lite0 features)
   held-out photos-hard   HARD: 16 px crops of 12 photos, textures alike
                          (brick, grass, gravel, moon, cell, coins, page, text,
                          camera, clock, hubble, retina; 30 each)
+  held-out photo-quadrants the 4 quadrants of each of those 16 photos (64
+                         images, 86-705 px): issue 34's duplicates case;
+                         duplicates only (no classes to learn)
   dev      photos-hard-dev HARD, built like photos-hard from photos in no
                          held-out set: 24 px crops of 12 regions, two halves
                          each of coffee, chelsea, astronaut,
@@ -68,6 +71,7 @@ SETS = {  # name: (modality, split)
     "photos-plain-dev": ("image", "dev"),
     "photos-other": ("image", "held-out"),
     "photos-hard": ("image", "held-out"),
+    "photo-quadrants": ("image", "held-out"),
     "chatterbot7": ("text", "dev"),
     "drug-rating": ("text", "dev"),
     "chatterbot-small": ("text", "held-out"),
@@ -86,13 +90,16 @@ PLAIN_DEV_PHOTOS = ("colorwheel", "shepp_logan_phantom", "jacksboro_fault_dem",
                     "topobathy", "horse")
 HARD_PHOTOS = ("brick", "grass", "gravel", "moon", "cell", "coins", "page", "text",
                "camera", "clock", "hubble_deep_field", "retina")
+# the four quadrants of every held-out photo: issue 34's own duplicates case
+QUADRANT_PHOTOS = tuple(dict.fromkeys(OTHER_PHOTOS + HARD_PHOTOS))
+DUPLICATES_ONLY = {"photo-quadrants"}  # four rows a photo: no classes to learn
 
 
 def photo(name: str) -> np.ndarray:
     """A scikit-image, scikit-learn or matplotlib sample photo as RGB uint8;
     ``"name:left"`` (right, top, bottom) is that half of it."""
     if ":" in name:
-        name, half = name.split(":")
+        name, half = name.rsplit(":", 1)
         picture = photo(name)
         height, width = picture.shape[:2]
         return np.ascontiguousarray({
@@ -215,6 +222,11 @@ def load(name: str):
     if name in CROP_SETS:
         photos, side, seed = CROP_SETS[name]
         return crops(photos, 30, side, seed=seed)
+    if name == "photo-quadrants":
+        images = [photo(f"{photo_name}:{half}:{part}")
+                  for photo_name in QUADRANT_PHOTOS
+                  for half in ("top", "bottom") for part in ("left", "right")]
+        return images, np.repeat(np.asarray(QUADRANT_PHOTOS), 4)
     if name == "chatterbot7":
         from sktransfer.datasets import load_chatterbot_topics
 

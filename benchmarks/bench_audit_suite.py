@@ -55,7 +55,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_audit import flip  # noqa: E402  (the one label-flipping rule)
-from bench_audit_data import SETS, cached, features  # noqa: E402
+from bench_audit_data import DUPLICATES_ONLY, SETS, cached, features  # noqa: E402
 
 from sktransfer.active import suggest_labels  # noqa: E402
 from sktransfer.audit import (  # noqa: E402
@@ -86,7 +86,7 @@ def label_issues(names):
     table = {}
     print("\nlabel issues: 10% flipped, 5 draws, mean precision / recall "
           "(flagged / true count)")
-    for name in names:
+    for name in (n for n in names if n not in DUPLICATES_ONLY):
         X, y, _ = features(name)
         rows: dict[str, list] = {"default": [], "first round": [],
                                  "old default": [], "cleanlab": [],
@@ -154,7 +154,7 @@ def active(names, strategies=STRATEGIES, rounds=6):
     table = {}
     print(f"\nactive learning: 2 labelled a class, {rounds} rounds of 2 x n_classes, "
           f"{DRAWS} draws; mean held-out accuracy over the rounds (last round)")
-    for name in names:
+    for name in (n for n in names if n not in DUPLICATES_ONLY):
         X, y, _ = features(name)
         classes, sizes = np.unique(y, return_counts=True)
         if sizes.min() < 6:  # 2 to start with in the pool half, and a test half
