@@ -6,6 +6,9 @@ FT1 ``FineTunedClassifier.fit(paths)`` / the same fit on the same photos
     ratios, which a machine whose speed drifts during the runs moves less);
     on 2.5-MP (1936x1296) and 12-MP (4032x3024) JPEGs. Goal <= 1.15 (1.61
     before the pixel store).
+FT1-grid a ``GridSearchCV`` over ``lr`` (2 x 3 folds + refit) on 12-MP
+    paths with the default augmentation, ``cache=True`` (the pixels decoded
+    from each file kept for the next fit) / ``cache=False``.
 FT2 peak RSS of a 1-epoch fit on N and 4N 2.5-MP paths with
     ``SKTRANSFER_PIXEL_CACHE_MB=8`` (the pixels past 8 MB go to a memory-mapped
     file), each in a fresh subprocess. Goal: flat in N.
@@ -15,6 +18,7 @@ The JPEGs are made from scikit-image photos upscaled with PIL plus light noise
 
     python benchmarks/bench_finetune_decode.py                 # F1
     python benchmarks/bench_finetune_decode.py --rss 30 120    # F2
+    python benchmarks/bench_finetune_decode.py --grid          # FT1-grid
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from bench_decode import make_phone_photos  # noqa: E402 - benchmarks/ is on sys.path
 from PIL import Image
 
+from sktransfer.cache import clear_memory_cache
 from sktransfer.finetune import FineTunedClassifier
 
 SIZES = {"2.5MP": (1936, 1296), "12MP": (4032, 3024)}
@@ -56,9 +61,38 @@ def predecoded(paths, side=256):
 
 
 def timed_fit(args, X, y):
+    clear_memory_cache()  # every fit decodes: no pixels kept from the last one
     start = time.perf_counter()
     classifier(args).fit(X, y)
     return time.perf_counter() - start
+
+
+def grid(args):
+    """FT1-grid: a ``GridSearchCV`` over ``lr`` (2 values x 3 folds + the
+    refit, default augmentation, so no frozen-block cache) on 12-MP paths,
+    ``cache=True`` (decoded pixels kept between the fits) / ``cache=False``."""
+    from sklearn.model_selection import GridSearchCV
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = make_phone_photos(folder, args.n, SIZES["12MP"])
+        y = np.arange(args.n) % 3
+        times = {True: [], False: []}
+        scores = {}
+        for _ in range(args.repeats):
+            for cache in (False, True):
+                clear_memory_cache()
+                search = GridSearchCV(classifier(args).set_params(cache=cache),
+                                      {"lr": [1e-3, 3e-4]}, cv=3)
+                start = time.perf_counter()
+                search.fit(paths, y)
+                times[cache].append(time.perf_counter() - start)
+                scores[cache] = search.cv_results_["mean_test_score"].round(4)
+        print(f"FT1-grid 12MP, {args.n} paths, GridSearchCV lr x 3 folds + refit, "
+              f"{args.epochs} epochs: cache=True {min(times[True]):.1f}s, "
+              f"cache=False {min(times[False]):.1f}s; ratio "
+              f"{min(times[True]) / min(times[False]):.3f} (best of {args.repeats}; "
+              f"all {times}); scores {scores[True].tolist()} / "
+              f"{scores[False].tolist()}", flush=True)
 
 
 def ratio(args, label, size):
@@ -115,11 +149,15 @@ def main(argv=None):
     parser.add_argument("--rss", type=int, nargs="+")
     parser.add_argument("--child", type=int)
     parser.add_argument("--folder")
+    parser.add_argument("--grid", action="store_true",
+                        help="FT1-grid: decoded pixels kept across a search")
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
     if args.rss:
         return rss(args)
+    if args.grid:
+        return grid(args)
     print(f"efficientnet_lite0, freeze_depth=-2, {args.epochs} epochs, image_size "
           f"{args.size}, default augmentation, torch threads "
           f"{torch.get_num_threads()}", flush=True)

@@ -59,6 +59,8 @@ __all__ = [
     "encode_entry",
     "hash_parts",
     "open_regular",
+    "recall",
+    "remember",
     "text_key",
 ]
 
@@ -134,6 +136,20 @@ class _MemoryStore:
 
 
 _MEMORY = _MemoryStore()
+
+
+def recall(namespace: str, key: object) -> np.ndarray | None:
+    """The array kept under ``(namespace, key)`` in this process's in-memory
+    store (``remember``), or None."""
+    return _MEMORY.get((namespace, key))
+
+
+def remember(namespace: str, key: object, value: np.ndarray) -> None:
+    """Keep ``value`` (made read-only: readers share it) under
+    ``(namespace, key)`` in the in-memory store, within ``SKTRANSFER_CACHE_MB``
+    (least recently used evicted first; nothing kept with 0)."""
+    value.flags.writeable = False
+    _MEMORY.put((namespace, key), value)
 
 
 def memory_limit() -> int:

@@ -371,3 +371,92 @@ def test_training_error_stops_the_decoding_threads(jpegs, two_decoders,
     assert not pixel_threads()
     spill = stores[0]._path
     assert spill and not os.path.exists(os.path.dirname(spill))
+
+
+# --- pixels kept for the next fit (``cache`` set) -------------------------------------
+
+
+@pytest.fixture
+def store_decodes(monkeypatch):
+    """The files the pixel stores decode (not prediction's decodes)."""
+    seen: list[str] = []
+    original = pixels.load_image
+
+    def counting(item, index, min_size=None):
+        seen.append(os.fspath(item))
+        return original(item, index, min_size)
+
+    monkeypatch.setattr(pixels, "load_image", counting)
+    return seen
+
+
+def test_a_grid_search_decodes_each_file_once_with_the_cache(jpegs, store_decodes):
+    from sklearn.model_selection import GridSearchCV
+
+    paths, y = jpegs
+    search = GridSearchCV(tiny(max_epochs=1, cache=True), {"lr": [1e-2, 1e-3]},
+                          cv=2)
+    search.fit(paths, y)
+    # 2 candidates x 2 folds + the refit: 5 fits, each file decoded once
+    assert sorted(store_decodes) == sorted(paths)
+    assert np.isfinite(search.best_score_)
+
+
+def test_kept_pixels_give_the_same_model(jpegs, store_decodes):
+    paths, y = jpegs
+    decoded = tiny(cache=False).fit(paths, y).predict_proba(paths)
+    first = tiny(cache=True).fit(paths, y).predict_proba(paths)
+    assert len(store_decodes) == 2 * len(paths)
+    again = tiny(cache=True).fit(paths, y).predict_proba(paths)
+    assert len(store_decodes) == 2 * len(paths)  # the third fit decoded nothing
+    np.testing.assert_array_equal(first, decoded)
+    np.testing.assert_array_equal(again, decoded)
+
+
+def test_a_rewritten_file_is_decoded_again(jpegs, store_decodes, tmp_path):
+    paths, y = jpegs
+    mine = []
+    for i, path in enumerate(paths):
+        mine.append(str(tmp_path / f"copy_{i}.jpg"))
+        with open(path, "rb") as source, open(mine[-1], "wb") as target:
+            target.write(source.read())
+    tiny(max_epochs=1, cache=True).fit(mine, y)
+    store_decodes.clear()
+    Image.open(paths[0]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        mine[3], quality=95)  # same name, new content
+    tiny(max_epochs=1, cache=True).fit(mine, y)
+    assert store_decodes == [mine[3]]
+
+
+def test_pixels_are_not_kept_without_the_cache_or_room(jpegs, store_decodes,
+                                                         monkeypatch):
+    paths, y = jpegs
+    for _ in range(2):
+        tiny(max_epochs=1, cache=False).fit(paths, y)
+    assert len(store_decodes) == 2 * len(paths)
+    store_decodes.clear()
+    monkeypatch.setenv("SKTRANSFER_CACHE_MB", "0")
+    for _ in range(2):
+        tiny(max_epochs=1, cache=True).fit(paths, y)
+    assert len(store_decodes) == 2 * len(paths)
+
+
+def test_pixels_spilled_to_disk_are_not_kept(jpegs, store_decodes, monkeypatch):
+    # the fit's memory bound holds for what the next fit may take, too
+    paths, y = jpegs
+    monkeypatch.setenv("SKTRANSFER_PIXEL_CACHE_MB", "0")
+    for _ in range(2):
+        tiny(max_epochs=1, cache=True).fit(paths, y)
+    assert len(store_decodes) == 2 * len(paths)
+
+
+def test_kept_pixels_are_shared_read_only(jpegs):
+    paths, _ = jpegs
+    first = DecodedPixels(paths, 40, reuse="test")
+    second = DecodedPixels(paths, 40, reuse="test")
+    assert second._pixels(0) is first._pixels(0)
+    assert not first._pixels(0).flags.writeable
+    with pytest.raises(ValueError):
+        first._pixels(0)[0, 0, 0] = 1
+    np.testing.assert_array_equal(
+        np.asarray(second[5]), np.asarray(DecodedPixels(paths, 40)[5]))

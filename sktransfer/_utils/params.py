@@ -266,8 +266,11 @@ vector**.""", _PATH),
         "token) is computed once per sample and reused by every epoch, fold "
         "and grid-search candidate with the same frozen blocks; keyed by the "
         "frozen weights' digest, their number, the preprocessing and the "
-        "sample's content. Otherwise it has no effect; images are still "
-        "decoded once per fit. See docs/finetune.md.",
+        "sample's content. Images: the pixels decoded from files are also "
+        "kept in memory for the next fit in the process (a grid search's "
+        "next fold or candidate), keyed by the decoding settings and the "
+        "file's identity and state; with False or None each fit decodes "
+        "its photos once. See docs/finetune.md.",
         ("boolean", *_PATH, None), True),
     "progress": Param(
         "bool", "Show progress (a tqdm bar, or skorch's per-epoch table).",

@@ -54,16 +54,22 @@ class ImageFineTuning(BaseFineTuned):
         background, in ``order``, while the first epoch trains where decoding
         has cores of its own (``overlap_decoding``), else all first. With
         ``num_workers`` the store is complete before the worker processes
-        start (they then augment in parallel). A callable ``augment`` gets
-        the full decoded image each epoch, as documented."""
+        start (they then augment in parallel). With ``cache`` set, pixels
+        decoded from files are kept for the next fit in this process (a grid
+        search's next fold or candidate) within ``SKTRANSFER_CACHE_MB``. A
+        callable ``augment`` gets the full decoded image each epoch, as
+        documented."""
         side = self._pixel_side(backbone)
         if side is None:
             return items
+        interpolation = backbone.data_config.get("interpolation", "bicubic")
         store = DecodedPixels(
             items, side, fast_decode=self.fast_decode,
-            interpolation=backbone.data_config.get("interpolation", "bicubic"),
+            interpolation=interpolation,
             threads=decode_threads(device), order=order,
-            background=not self.num_workers and overlap_decoding(device))
+            background=not self.num_workers and overlap_decoding(device),
+            reuse=None if self.cache is False or self.cache is None else
+            repr((side, self.fast_decode, str(interpolation))))
         stores.append(store)
         return store
 

@@ -21,6 +21,15 @@ folder and read back through ``np.memmap``, so a fit's memory does not grow
 with the number of photos (the operating system pages the file in and out).
 The folder is removed when the store is closed or garbage-collected.
 
+With ``reuse`` (a fit's ``cache`` set), the pixels decoded from a file and
+held in memory (not those spilled to disk, so memory stays within the bound
+above) are also kept in the process's in-memory store (``sktransfer.cache``,
+within ``SKTRANSFER_CACHE_MB``), keyed by ``reuse`` (the decoding settings) and the
+file's identity and state (device, inode, size, modification and change times:
+rewriting the file changes them), so the next fit on that file (the next fold
+or candidate of a grid search) takes them instead of decoding it again. Images
+given as arrays or PIL images are not decoded, so not kept.
+
 The store is a read-only sequence of RGB PIL images, so the modality's dataset
 (``sktransfer.data.ImageDataset``) serves it like any list of images.
 """
@@ -40,6 +49,7 @@ import torchvision.transforms.v2 as T
 from PIL import Image
 
 from sktransfer._utils.paths import megabytes_from_env
+from sktransfer.cache import recall, remember
 from sktransfer.data import load_image
 
 __all__ = ["DecodedPixels", "pixel_memory_limit"]
@@ -95,13 +105,18 @@ class DecodedPixels(Sequence):
     background : bool
         Return at once and decode while the caller reads (each read waits for
         its row); else every row is decoded before the constructor returns.
+    reuse : str or None
+        Keep the pixels decoded from files in the process's in-memory store
+        under this key (the decoding settings), and take them from there
+        when a file was decoded so before; None: decode every row.
     """
 
     def __init__(self, items, side: int, fast_decode: bool = True,
                  interpolation: str = "bicubic", threads: int = 0,
                  memory_limit: int | None = None, order=None,
-                 background: bool = False):
+                 background: bool = False, reuse: str | None = None):
         self.side = int(side)
+        self._reuse = None if reuse is None else f"decoded-pixels:{reuse}"
         self._limit = pixel_memory_limit() if memory_limit is None else memory_limit
         self._items, n = items, len(items)
         self._min_size = self.side if fast_decode else None
@@ -158,8 +173,16 @@ class DecodedPixels(Sequence):
         """Decode row ``index`` (claimed by this thread) and store it; an
         error (a bad file, a full disk) is kept for every later read."""
         try:
-            image = load_image(self._items[index], index, self._min_size)
-            self._store(index, shrink(image, self.side, self._interpolation))
+            item = self._items[index]
+            key = self._file_state(item)
+            array = None if key is None else recall(self._reuse, key)
+            fresh = array is None
+            if fresh:
+                image = load_image(item, index, self._min_size)
+                array = shrink(image, self.side, self._interpolation)
+            in_memory = self._store(index, array)
+            if fresh and in_memory and key is not None:  # spilled rows are not
+                remember(self._reuse, key, array)  # kept: memory stays bounded
         except BaseException as error:
             with self._cond:
                 if self._error is None:
@@ -167,13 +190,29 @@ class DecodedPixels(Sequence):
                 self._cond.notify_all()
             raise
 
-    def _store(self, index: int, array: np.ndarray) -> None:
+    def _file_state(self, item):
+        """The key of a file's decoded pixels in the shared store, or None
+        (no ``reuse``, not a file, or a file that cannot be read: decoding
+        it then reports the error with its index and path)."""
+        if self._reuse is None or not isinstance(item, (str, os.PathLike)):
+            return None
+        try:
+            state = os.stat(item)
+        except (OSError, ValueError):
+            return None
+        return (state.st_dev, state.st_ino, state.st_size, state.st_mtime_ns,
+                state.st_ctime_ns, os.fspath(item))
+
+    def _store(self, index: int, array: np.ndarray) -> bool:
+        """Keep row ``index``'s pixels; whether they stay in memory."""
+        in_memory = False
         with self._cond:
             if self._closed:
-                return
+                return False
             if self._held + array.nbytes <= self._limit:
                 self._memory[index] = array
                 self._held += array.nbytes
+                in_memory = True
             else:
                 self._spans[index] = (self._written, array.shape)
                 self._spill(array)
@@ -182,6 +221,7 @@ class DecodedPixels(Sequence):
             if self._stored == len(self._state):
                 self._finish_writing()
             self._cond.notify_all()
+        return in_memory
 
     def _spill(self, array: np.ndarray) -> None:
         if self._file is None:
