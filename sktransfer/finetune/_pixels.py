@@ -17,8 +17,10 @@ once either way; the first decoding error is raised by the next read.
 
 The pixels stay in memory up to ``SKTRANSFER_PIXEL_CACHE_MB`` megabytes
 (default 1024); past that bound they are appended to a file in a temporary
-folder and read back through ``np.memmap``, so a fit's memory does not grow
-with the number of photos (the operating system pages the file in and out).
+folder and each read copies its row back from the file (not a memory map,
+whose touched pages would count in the process's memory), so a fit's memory
+does not grow with the number of photos; the operating system's file cache
+keeps the file's recent pages.
 The folder is removed when the store is closed or garbage-collected.
 
 With ``reuse`` (a fit's ``cache`` set), the pixels decoded from a file and
@@ -132,7 +134,8 @@ class DecodedPixels(Sequence):
         self._closed = False
         self._path: str | None = None
         self._file: BinaryIO | None = None
-        self._map: np.ndarray | None = None
+        self._reader: BinaryIO | None = None
+        self._flushed = 0
         self._threads = [threading.Thread(target=self._work, daemon=True,
                                           name=f"sktransfer-pixels-{i}")
                          for i in range(max(0, int(threads)))]
@@ -286,15 +289,23 @@ class DecodedPixels(Sequence):
         if array is not None:
             return array
         offset, shape = self._spans[index]  # type: ignore[misc]
-        end = offset + int(np.prod(shape))
-        with self._cond:  # the file may still grow: flush, map it again
-            if self._map is None or len(self._map) < end:
-                if self._file is not None:
-                    self._file.flush()
+        size = int(np.prod(shape))
+        with self._cond:  # the file may still grow: flush what is written
+            if self._file is not None and offset + size > self._flushed:
+                self._file.flush()
+                self._flushed = self._written
+            if self._reader is None:
                 assert self._path is not None
-                self._map = np.memmap(self._path, dtype=np.uint8, mode="r")
-            pages = self._map
-        return pages[offset:end].reshape(shape)
+                self._reader = open(self._path, "rb")  # noqa: SIM115 - closed by close()
+            # read into a fresh buffer rather than map the file: mapped pages
+            # count in the process's memory, so a mapped spill file would
+            # make it grow with the number of photos after all
+            self._reader.seek(offset)
+            data = self._reader.read(size)
+        if len(data) != size:
+            raise RuntimeError(f"the pixel spill file {self._path} ends before "
+                               f"row {index}'s {size} bytes at offset {offset}")
+        return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
     def __len__(self) -> int:
         return len(self._state)
@@ -313,23 +324,23 @@ class DecodedPixels(Sequence):
         for thread in self._threads:
             thread.join()
         with self._cond:
-            self._map = None
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            for handle in (self._reader, self._file):
+                if handle is not None:
+                    handle.close()
+            self._reader = self._file = None
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()
 
     def __getstate__(self):
-        # DataLoader worker processes: a complete store, the memory-mapped
-        # file reopened there
+        # DataLoader worker processes: a complete store, the spill file
+        # reopened there
         self.wait()
         state = self.__dict__.copy()
-        for name in ("_cond", "_threads", "_map", "_finalizer"):
+        for name in ("_cond", "_threads", "_reader", "_finalizer"):
             state.pop(name, None)  # the creating process removes the file
         return state
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state, _cond=threading.Condition(), _threads=[],
-                             _map=None)
+                             _reader=None)
