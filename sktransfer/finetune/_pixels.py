@@ -176,16 +176,17 @@ class DecodedPixels(Sequence):
         """Decode row ``index`` (claimed by this thread) and store it; an
         error (a bad file, a full disk) is kept for every later read."""
         try:
-            item = self._items[index]
-            key = self._file_state(item)
-            array = None if key is None else recall(self._reuse, key)
-            fresh = array is None
-            if fresh:
-                image = load_image(item, index, self._min_size)
-                array = shrink(image, self.side, self._interpolation)
+            item, reuse = self._items[index], self._reuse
+            key = None if reuse is None else self._file_state(item)
+            kept = None if reuse is None or key is None else recall(reuse, key)
+            if kept is not None:
+                self._store(index, kept)
+                return
+            image = load_image(item, index, self._min_size)
+            array = shrink(image, self.side, self._interpolation)
             in_memory = self._store(index, array)
-            if fresh and in_memory and key is not None:  # spilled rows are not
-                remember(self._reuse, key, array)  # kept: memory stays bounded
+            if in_memory and reuse is not None and key is not None:
+                remember(reuse, key, array)  # not spilled rows: memory bounded
         except BaseException as error:
             with self._cond:
                 if self._error is None:
@@ -195,9 +196,9 @@ class DecodedPixels(Sequence):
 
     def _file_state(self, item):
         """The key of a file's decoded pixels in the shared store, or None
-        (no ``reuse``, not a file, or a file that cannot be read: decoding
-        it then reports the error with its index and path)."""
-        if self._reuse is None or not isinstance(item, (str, os.PathLike)):
+        (not a file, or a file that cannot be read: decoding it then reports
+        the error with its index and path)."""
+        if not isinstance(item, (str, os.PathLike)):
             return None
         try:
             state = os.stat(item)
