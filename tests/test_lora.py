@@ -223,7 +223,8 @@ def test_head_only_is_logistic_regression_cv(photos):
     X, y = photos
     clf = tiny(freeze_depth="all", max_epochs=0).fit(X, y)
     features = frozen_features(clf, X)
-    probe = LogisticRegressionCV(cv=5, max_iter=1000).fit(features, y)
+    probe = LogisticRegressionCV(cv=5, max_iter=1000, scoring="accuracy").fit(
+        features, y)
     np.testing.assert_allclose(clf.predict_proba(X), probe.predict_proba(features),
                                atol=1e-4)
     assert clf.head_weight_decay_ == pytest.approx(1 / (probe.C_[0] * len(y)))
@@ -282,7 +283,8 @@ def test_minilm_head_only_matches_logistic_regression_cv(topics):
     clf = FineTunedTextClassifier(freeze_depth="all", max_length=64,
                                   random_state=0).fit(X, y)
     features = frozen_features(clf, X)
-    probe = LogisticRegressionCV(cv=5, max_iter=1000).fit(features, y)
+    probe = LogisticRegressionCV(cv=5, max_iter=1000, scoring="accuracy").fit(
+        features, y)
     probe_score = probe.score(frozen_features(clf, X_test), y_test)
     assert clf.score(X_test, y_test) >= probe_score - 0.01
     assert probe_score > 0.7
@@ -405,7 +407,8 @@ def test_head_only_text_estimators_equal_the_tuned_probe_on_long_texts(
     positive = rating[keep] == "positive"
     clf = FineTunedTextClassifier(freeze_depth="all", device="cpu").fit(
         X[keep], positive)
-    logistic = LogisticRegressionCV(max_iter=1000).fit(features[keep], positive)
+    logistic = LogisticRegressionCV(max_iter=1000, scoring="accuracy").fit(
+        features[keep], positive)
     np.testing.assert_allclose(clf.predict_proba(X_test),
                                logistic.predict_proba(features_test), atol=1e-3)
     assert (clf.predict(X_test) == logistic.predict(features_test)).mean() >= 0.99

@@ -133,7 +133,8 @@ def test_head_only_is_a_one_vs_rest_probe_with_out_of_fold_thresholds(mosaics):
     assert not np.allclose(clf.predict_proba(X[:5]).sum(axis=1), 1.0)
     for j in range(len(clf.classes_)):
         cv = StratifiedKFold(5, shuffle=True, random_state=0)
-        C = LogisticRegressionCV(cv=cv, max_iter=1000).fit(features, Y[:, j]).C_[0]
+        C = LogisticRegressionCV(cv=cv, max_iter=1000, scoring="accuracy").fit(
+            features, Y[:, j]).C_[0]
         alone = LogisticRegression(C=C, max_iter=1000).fit(features, Y[:, j])
         np.testing.assert_allclose(clf.predict_proba(X[:5])[:, j],
                                    alone.predict_proba(features[:5])[:, 1],

@@ -41,9 +41,12 @@ def classifier_probe(features: np.ndarray, y: np.ndarray, n_classes: int):
     folds = int(min(5, counts.min()))
     with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # sklearn 1.8's defaults
+        # sklearn 1.8+ announces new defaults; the scoring is pinned below
+        # (C chosen by accuracy, as before 1.11 makes log loss the default)
+        warnings.simplefilter("ignore", FutureWarning)
         if folds >= 2:
-            model = LogisticRegressionCV(cv=folds, max_iter=1000).fit(features, y)
+            model = LogisticRegressionCV(cv=folds, max_iter=1000,
+                                         scoring="accuracy").fit(features, y)
             C = float(model.C_[0])
         else:  # a class with a single row: no CV possible, sklearn's default C
             model = LogisticRegression(max_iter=1000).fit(features, y)
