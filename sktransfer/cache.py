@@ -52,6 +52,7 @@ from sktransfer.exceptions import (
 
 __all__ = [
     "EmbeddingCache",
+    "caching",
     "clear_memory_cache",
     "content_key",
     "decode_entry",
@@ -136,6 +137,12 @@ class _MemoryStore:
 
 
 _MEMORY = _MemoryStore()
+
+
+def caching(cache) -> bool:
+    """Whether an estimator's ``cache`` parameter asks for a cache: True (in
+    memory) or a directory; False and None do not."""
+    return cache is not False and cache is not None
 
 
 def recall(namespace: str, key: object) -> np.ndarray | None:

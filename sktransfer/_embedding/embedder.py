@@ -19,7 +19,7 @@ from sktransfer._embedding.runtime import make_runner
 from sktransfer._utils.device import resolve_device
 from sktransfer._utils.params import validate_params
 from sktransfer.backbones import names_only, spec_identity
-from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
+from sktransfer.cache import EmbeddingCache, caching, embed_with_cache, hash_parts
 
 if TYPE_CHECKING:  # names used in annotations only
     from typing import Any
@@ -222,7 +222,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
                                   f"_embed_batches")
 
     def _cache(self):
-        if self.cache is False or self.cache is None:
+        if not caching(self.cache):
             return None
         directory = None if self.cache is True else self.cache
         model = self.model if isinstance(self.model, (str, os.PathLike)) \

@@ -120,6 +120,12 @@ class BaseFineTuned(BaseEstimator):
         ``head_epochs`` (a task hook: multi-label classifiers do, LP-FT)."""
         return False
 
+    def _probe_first(self) -> bool:
+        """Whether a fit trains a probe on the training rows, in order,
+        before its epochs (``head_epochs`` or ``_head_from_probe``; without
+        ``adapt``)."""
+        return bool(self.head_epochs) or self._head_from_probe()
+
     # --- fit ------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_domain: Any | None = None) -> Self:
@@ -198,12 +204,12 @@ class BaseFineTuned(BaseEstimator):
         """The rows in the order the fit first reads them: the training rows
         as the first epoch's shuffle draws them (``Trainer.make_net``'s generator,
         seeded with ``seed``, gives the DataLoader its base seed, then the
-        permutation) or in order where a probe is fitted first (``head_epochs``,
-        ``_head_from_probe``),
-        then the validation rows. Decoding follows it (a wrong guess costs
-        waiting, never a result: every read waits for its own row)."""
+        permutation) or in order where a probe is fitted first
+        (``_probe_first``), then the validation rows. Decoding follows it (a
+        wrong guess costs waiting, never a result: every read waits for its
+        own row)."""
         train, valid = self._split(y, seed)
-        if not (self.head_epochs or self._head_from_probe()):
+        if not self._probe_first():
             generator = torch.Generator().manual_seed(seed)
             torch.empty((), dtype=torch.int64).random_(generator=generator)
             train = train[torch.randperm(len(train), generator=generator).numpy()]

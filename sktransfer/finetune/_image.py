@@ -10,7 +10,7 @@ import torchvision.transforms.v2 as T
 from sktransfer._utils.device import decode_threads, overlap_decoding
 from sktransfer.augment import image_augmentation
 from sktransfer.backbones import make_eval_transform, resolve_backbone
-from sktransfer.cache import content_key
+from sktransfer.cache import caching, content_key
 from sktransfer.data import ImageDataset, as_image_list, decode_size
 from sktransfer.finetune._core import BaseFineTuned
 from sktransfer.finetune._pixels import DecodedPixels
@@ -68,8 +68,8 @@ class ImageFineTuning(BaseFineTuned):
             interpolation=interpolation,
             threads=decode_threads(device), order=order,
             background=not self.num_workers and overlap_decoding(device),
-            reuse=None if self.cache is False or self.cache is None else
-            repr((side, self.fast_decode, str(interpolation))))
+            reuse=repr((side, self.fast_decode, str(interpolation)))
+            if caching(self.cache) else None)
         stores.append(store)
         return store
 

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from sktransfer._utils.engine import to_device
-from sktransfer.cache import EmbeddingCache, embed_with_cache, hash_parts
+from sktransfer.cache import EmbeddingCache, caching, embed_with_cache, hash_parts
 from sktransfer.finetune._arguments import TrainingArguments
 from sktransfer.finetune._model import Model
 from sktransfer.finetune._trainer import labelled_rows
@@ -108,7 +108,7 @@ def frozen_prefix(estimator, model: Model, items, args: TrainingArguments):
     docstring)."""
     module, n_frozen = model.module, model.n_frozen
     cache = estimator.cache
-    if (cache is False or cache is None or n_frozen == 0 or model.head_only
+    if (not caching(cache) or n_frozen == 0 or model.head_only
             or module.adapter is not None or not estimator._prefix_cacheable()):
         return None
     device = next(module.parameters()).device  # where the module is now

@@ -69,8 +69,7 @@ class Trainer:
             train_ds, valid_ds = self.datasets(items, y, module, train_idx,
                                                valid_idx, fast)
         probe = None
-        if module.adapter is None and (fast or self.args.head_epochs
-                                       or est._head_from_probe()):
+        if module.adapter is None and (fast or est._probe_first()):
             probe = self._probe(train_ds, items, y, train_idx, module, fast, prefix)
         decay = 0.0 if probe is None else probe[2]
         if targets is not None:
