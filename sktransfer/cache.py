@@ -139,7 +139,7 @@ class _MemoryStore:
 _MEMORY = _MemoryStore()
 
 
-def caching(cache) -> bool:
+def caching(cache: object) -> bool:
     """Whether an estimator's ``cache`` parameter asks for a cache: True (in
     memory) or a directory; False and None do not."""
     return cache is not False and cache is not None
