@@ -5,14 +5,15 @@ Run through ``bench_audit_suite.py duplicates outliers`` (see there).
 Duplicates: each set is first cleared of copies of its own (image sets are
 crops no two of which overlap by more than half; texts within one edited
 word of an earlier text are left out, as the chatterbot corpus repeats
-itself; image crops nearly flat, pixel std < 8, are left out as two of
-them are copies of each other), then copies are planted: 40 images cropped
-by up to 5% a side, resized x0.5-1.5 and saved as JPEG quality 50; 60 texts
-with case,
-punctuation or spacing changed, or a word dropped, doubled or mistyped.
+itself; image crops nearly flat, every colour channel's pixel std < 8, are
+left out as two of them are copies of each other), then copies are planted:
+40 images cropped by up to 5% a side, resized x0.5-1.5 and saved as JPEG
+quality 50; 60 texts with case, punctuation or spacing changed, or a word
+dropped, doubled or mistyped.
 Pairs found are scored against the planted pairs: ``find_duplicates``'
 default (perceptual hash, also against each image's inner crop, + embeddings
-+ thumbnails; n-grams + embeddings), the previous image default (no inner
++ thumbnails + aligned small copies; n-grams + embeddings), round 3's image
+default (no aligned small copies), the previous image default (no inner
 crop, 12 x 12 thumbnails), the old image default (no thumbnails), the hash
 alone (at most 10 of 64 bits apart, as imagehash is commonly used), the
 n-grams alone (cosine >= 0.9) and the embeddings alone (cosine >= 0.95).
@@ -42,6 +43,7 @@ from sktransfer.audit import (
     find_outliers,
     ngram_vectors,
     perceptual_hashes,
+    small_copies,
     thumbnails,
 )
 
@@ -123,15 +125,18 @@ def planted(name, copy=image_copy, tag=""):
     X, _, inputs = features(name)
     modality = SETS[name][0]
     rng = np.random.default_rng(7)
-    if modality == "image":  # flat crops (night sky, a page's margin) are copies
-        base = [i for i, image in enumerate(inputs) if image.std() >= 8]
+    if modality == "image":  # flat crops (night sky, a page's margin) are copies:
+        # flat in every colour channel (the std of all values at once counted
+        # a flat coloured crop, the channels' offsets, as textured)
+        base = [i for i, image in enumerate(inputs) if _spread(image) >= 8]
         sources = rng.choice(len(base), IMAGE_COPIES, replace=False)
         copies = [copy(inputs[base[i]], rng) for i in sources]
     else:
         base = distinct_texts(inputs)
         sources = rng.choice(len(base), TEXT_COPIES, replace=False)
         copies = [text_copy(inputs[base[i]], rng) for i in sources]
-    extra = cached(f"copies{tag}-{name}", lambda: embed(copies, modality))
+    extra = cached(f"copies{tag}-{'flat2-' if modality == 'image' else ''}{name}",
+                   lambda: embed(copies, modality))
     embeddings = np.vstack([X[base], extra])
     everything = [inputs[i] for i in base] + copies
     truth = {(int(i), len(base) + k) for k, i in enumerate(sources)}
@@ -141,6 +146,13 @@ def planted(name, copy=image_copy, tag=""):
                 np.array([min(image.shape[:2]) for image in everything]),
                 everything)
     return embeddings, None, ngram_vectors(everything), truth, None, None, None
+
+
+def _spread(image):
+    """The largest of an image's colour channels' pixel standard deviations."""
+    pixels = np.asarray(image, dtype=np.float64)
+    return float(pixels.reshape(-1, pixels.shape[-1] if pixels.ndim == 3 else 1)
+                 .std(axis=0).max())
 
 
 def pair_scores(groups, truth):
@@ -171,11 +183,17 @@ def duplicates(names, issue_case=False):
         unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
         inner = (perceptual_hashes(images, crop=CROP_SHARE)
                  if images is not None else None)
+        pixels = small_copies(images) if images is not None else None
         rows = {"default": duplicates_from_features(embeddings, hashes=hashes,
                                                     ngrams=ngrams, thumbs=thumbs,
-                                                    sides=sides, crop_hashes=inner),
+                                                    sides=sides, crop_hashes=inner,
+                                                    pixels=pixels),
                 "embeddings >= 0.95": _pairs_above(unit @ unit.T, 0.95)}
         if hashes is not None:
+            # round 3's default: no aligned small copies
+            rows["round 3"] = duplicates_from_features(
+                embeddings, hashes=hashes, thumbs=thumbs, sides=sides,
+                crop_hashes=inner)
             # the previous default: no inner crop, 12 x 12 thumbnails
             thumbs12 = thumbnails(images, size=12)
             rows["previous default"] = duplicates_from_features(

@@ -48,6 +48,7 @@ mixture were chosen on the dev sets.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # names used in annotations only
 
 __all__ = [
     "DUPLICATE_THRESHOLDS",
+    "aligned_residual",
     "find_duplicates",
     "find_label_issues",
     "duplicates_from_features",
@@ -77,6 +79,7 @@ __all__ = [
     "multilabel_issues_from_proba",
     "ngram_vectors",
     "out_of_fold_proba",
+    "small_copies",
     "perceptual_hashes",
     "thumbnails",
 ]
@@ -98,6 +101,19 @@ CROP_SHARE, CROP_SURE, CROP_MAYBE = 0.03, 4, 6
 # on its smaller side): larger smooth images (skies, gradients) share their
 # coarse shape without being copies, and their hash works
 HASH_LOOSE, THUMB_SIZE, THUMB_SURE, HASH_SIDE = 22, 6, 0.95, 32
+# ... or, within HASH_LOOSE bits (full or inner-crop hash), a copy if the two
+# images, aligned, differ by at most ALIGN_SURE levels (root mean square over
+# the pixels' red, green and blue): each image's copy at most ALIGN_SIDE px
+# a side is resampled over the boxes that cut ALIGN_CUTS of each side, the
+# other's copy compared at the smaller of the two sizes, either way round.
+# Only for pairs whose 8 x 8 gray box thumbnails (absolute levels) are within
+# LEVEL_NEAR levels (RMS): a copy keeps its brightness, contrast and colours
+# pixel by pixel, a different crop of the same texture does not
+ALIGN_SIDE, ALIGN_CUTS, ALIGN_SURE, LEVEL_NEAR = 32, (0.0, 0.02, 0.04, 0.06), 6.0, 6.0
+# With the small copies, no pair is a copy whose best alignment is more than
+# ALIGN_APART levels apart, whatever the hash, thumbnails or embeddings say
+# (a similar DCT sign pattern or texture, not the same pixels)
+ALIGN_APART = 30.0
 NGRAM_SURE, NGRAM_MAYBE = 0.85, 0.7  # char 3-gram cosine: likewise, for texts
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Outliers (find_outliers): at most this share flagged, and only rows this many
@@ -433,15 +449,28 @@ def find_duplicates(
       like), or within ``CROP_MAYBE`` bits with the embeddings at
       ``threshold``, or in at most ``HASH_LOOSE`` bits and their 6 x 6 gray
       :func:`thumbnails` correlate at ``THUMB_SURE`` or more, when one of
-      the two is smaller than ``HASH_SIDE`` (32) pixels on its smaller side.
+      the two is smaller than ``HASH_SIDE`` (32) pixels on its smaller side,
+      or in at most ``HASH_LOOSE`` bits (full or inner-crop hash) when their
+      :func:`small_copies` (RGB, at most 32 pixels a side) differ by at most
+      ``ALIGN_SURE`` levels at their best alignment
+      (:func:`aligned_residual`: one cut by up to 6% on each side, resized
+      onto the other), for pairs whose 8 x 8 gray thumbnails are within
+      ``LEVEL_NEAR`` levels. And no pair whose small copies are more than
+      ``ALIGN_APART`` levels apart at their best alignment is a copy,
+      whatever the other signals say.
       The hash alone misses crops (a crop on every side shifts its grid)
       and strong re-encodings; the embedding alone matches different crops
       of one texture (same content, not a copy); a tiny image (16 pixels)
       resized and saved as JPEG loses both, not its coarse shape; larger
       smooth images (skies, gradients) share their coarse shape without
-      being copies, so the thumbnails judge small ones only. Each image is
-      decoded once and hashed twice; pairs are compared in blocks of 1024
-      rows, so memory stays linear in the number of images.
+      being copies, so the thumbnails judge small ones only; a copy keeps
+      its pixels' brightness and colour, which a different crop of the same
+      texture does not. Two nearly flat images of one colour (a night sky,
+      a blank page) have the same pixels and are grouped. Each image is
+      decoded once, hashed twice and kept as a small copy (3 KiB); pairs
+      are compared in blocks of 1024 rows, and pixels are aligned only for
+      pairs not yet in one group, so memory stays linear in the number of
+      images.
     - texts: character n-grams (:func:`ngram_vectors`): copies when the
       n-gram cosine reaches ``NGRAM_SURE``, or ``NGRAM_MAYBE`` with the
       embeddings at ``threshold``. Case, punctuation, spacing and a changed
@@ -473,10 +502,11 @@ def find_duplicates(
         return duplicates_from_features(features, threshold=threshold)
     features, modality = embed_inputs(X, embedder)
     if modality == "image":
-        hashes, thumbs, sides, inner = _image_signatures(X, crop=CROP_SHARE)
+        hashes, thumbs, sides, inner, pixels = _image_signatures(
+            X, crop=CROP_SHARE, pixels=True)
         return duplicates_from_features(features, hashes=hashes, thumbs=thumbs,
                                         sides=sides, crop_hashes=inner,
-                                        threshold=threshold)
+                                        pixels=pixels, threshold=threshold)
     return duplicates_from_features(features, ngrams=ngram_vectors(_texts(X)),
                                     threshold=threshold)
 
@@ -485,14 +515,14 @@ def duplicates_from_features(
     embeddings: np.ndarray, *, hashes: np.ndarray | None = None,
     ngrams: Any = None, threshold: float | str = "auto",
     thumbs: np.ndarray | None = None, sides: ArrayLike | None = None,
-    crop_hashes: np.ndarray | None = None,
+    crop_hashes: np.ndarray | None = None, pixels: Any = None,
 ) -> list[list[int]]:
     """:func:`find_duplicates`' groups from what it compares: embeddings and,
     for images, :func:`perceptual_hashes` (with :func:`thumbnails` and
-    ``sides``, each image's smaller side in pixels, and ``crop_hashes``,
-    ``perceptual_hashes(X, crop=CROP_SHARE)``, if given) or, for texts,
-    :func:`ngram_vectors` (at most one of the two; with neither, the
-    embeddings alone)."""
+    ``sides``, each image's smaller side in pixels, ``crop_hashes``,
+    ``perceptual_hashes(X, crop=CROP_SHARE)``, and ``pixels``,
+    :func:`small_copies`, if given) or, for texts, :func:`ngram_vectors` (at
+    most one of the two; with neither, the embeddings alone)."""
     kind = ("image" if hashes is not None else
             "text" if ngrams is not None else "precomputed")
     if threshold == "auto":
@@ -522,6 +552,12 @@ def duplicates_from_features(
             raise ParameterError(f"crop_hashes needs the shape of hashes "
                                  f"{np.shape(hashes)} (one row per embedding), "
                                  f"got {inner.shape}")
+    levels = None
+    if pixels is not None:
+        if hashes is None:
+            raise ParameterError("pixels needs hashes: aligned small copies are "
+                                 f"compared for pairs within {HASH_LOOSE} hash bits")
+        pixels, levels = _check_pixels(pixels, len(unit))
     if hashes is not None:
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
         if len(signs) != len(unit):
@@ -533,7 +569,7 @@ def duplicates_from_features(
         second = (ngrams, NGRAM_MAYBE - 1e-9, NGRAM_SURE - 1e-9)
     else:
         second = None
-    pairs = []
+    joined = _Components(len(unit))
     for start, similar in _similarity_blocks(unit):
         rows = slice(start, start + BLOCK_ROWS)
         if second is None:
@@ -553,10 +589,26 @@ def duplicates_from_features(
                 shifted = np.maximum(signs[rows] @ inner.T, inner[rows] @ signs.T)
                 found |= (shifted >= _within(CROP_SURE, width)) | (
                     (shifted >= _within(CROP_MAYBE, width)) & (similar >= threshold))
+        near = None
+        if levels is not None:  # aligned pixels, for pairs close enough
+            hashed = block if inner is None else np.maximum(block, shifted)
+            near = ((hashed >= _within(HASH_LOOSE, width))
+                    & (_rms_apart(levels[rows], levels) <= LEVEL_NEAR) & ~found)
+        # pixels are aligned only for pairs not yet in one group: a pair
+        # inside a group changes nothing, so n images cost at most about n
+        # alignments of pairs that join (plus those that fail)
         for i, j in zip(*np.nonzero(found), strict=True):
-            if start + i < j:
-                pairs.append((start + int(i), int(j)))
-    return _groups(len(unit), pairs)
+            a, b = start + int(i), int(j)
+            if a < b and not joined.same(a, b) and (levels is None or _aligned_within(
+                    pixels, a, b, ALIGN_APART)):
+                joined.join(a, b)
+        if near is not None:
+            for i, j in zip(*np.nonzero(near), strict=True):
+                a, b = start + int(i), int(j)
+                if a < b and not joined.same(a, b) and _aligned_within(
+                        pixels, a, b, ALIGN_SURE):
+                    joined.join(a, b)
+    return joined.groups()
 
 
 def perceptual_hashes(X: Any, *, crop: float = 0.0) -> np.ndarray:
@@ -570,8 +622,87 @@ def perceptual_hashes(X: Any, *, crop: float = 0.0) -> np.ndarray:
     :func:`find_duplicates` hashes each image a second time
     (``CROP_SHARE``) so that a copy cropped on every side is found.
     """
-    return _image_signatures(X, hashes=not crop, thumbs=False,
-                             crop=crop)[3 if crop else 0]
+    signatures = _image_signatures(X, hashes=not crop, thumbs=False, crop=crop)
+    return signatures[3] if crop else signatures[0]
+
+
+def small_copies(X: Any) -> list[np.ndarray]:
+    """Each image in RGB, shrunk (box filter, aspect kept) to at most
+    ``ALIGN_SIDE`` (32) pixels a side: what :func:`find_duplicates` aligns
+    to tell a copy (the same pixels, cropped, resized or re-encoded) from a
+    different crop of the same texture. One ``(height, width, 3)`` uint8
+    array per image, at most 3 KiB each."""
+    return _image_signatures(X, hashes=False, thumbs=False, pixels=True)[4]
+
+
+def aligned_residual(a: np.ndarray, b: np.ndarray, *, bound: float = 0.0) -> float:
+    """The root mean square difference, in levels of red, green and blue,
+    of two :func:`small_copies` at their best alignment: one image's boxes
+    that cut ``ALIGN_CUTS`` of each side (4 ** 4 boxes) resampled to the
+    smaller of the two sizes (at most ``ALIGN_SIDE``) and compared with the
+    other whole, either way round. A copy cropped by up to about 7% a side,
+    resized and re-encoded stays within a few levels; brightness, contrast
+    and colour are not normalised away, so a different crop of one texture
+    does not. ``bound``: stop at the first alignment within it (the
+    residual returned is then at most ``bound``, not the least)."""
+    from PIL import Image
+
+    views = [Image.fromarray(np.ascontiguousarray(a, dtype=np.uint8), "RGB"),
+             Image.fromarray(np.ascontiguousarray(b, dtype=np.uint8), "RGB")]
+    best = np.inf
+    for source, target in (views, views[::-1]):
+        width, height = source.size
+        side = min(ALIGN_SIDE, *target.size, *source.size)
+        whole = np.asarray(target.resize((side, side), Image.BILINEAR),  # type: ignore[attr-defined]
+                           dtype=np.float64).ravel()
+        for left, top in _ALIGN_CORNERS:  # the uncut box first, 16 boxes at once
+            boxes = np.asarray([
+                np.asarray(source.resize(
+                    (side, side), Image.BILINEAR,  # type: ignore[attr-defined]
+                    box=(left * width, top * height, width - right * width,
+                         height - bottom * height)), dtype=np.float64).ravel()
+                for right, bottom in itertools.product(ALIGN_CUTS, repeat=2)])
+            best = min(best, float(np.sqrt(((boxes - whole) ** 2).mean(axis=1)).min()))
+            if best <= bound:
+                return best
+    return best
+
+
+_ALIGN_CORNERS = list(itertools.product(ALIGN_CUTS, repeat=2))
+
+
+def _aligned_within(pixels: list[np.ndarray], i: int, j: int, bound: float) -> bool:
+    return aligned_residual(pixels[i], pixels[j], bound=bound) <= bound
+
+
+def _check_pixels(pixels: Any, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The small copies as ``(height, width, 3)`` uint8 arrays, and their
+    8 x 8 gray box thumbnails (absolute levels)."""
+    from PIL import Image
+
+    if len(pixels) != n:
+        raise ParameterError(f"pixels needs one small copy per embedding ({n}), "
+                             f"got {len(pixels)}")
+    checked, levels = [], []
+    for index, copy in enumerate(pixels):
+        array = np.asarray(copy)
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or (
+                min(array.shape[:2]) < 1 or max(array.shape[:2]) > ALIGN_SIDE):
+            raise ParameterError(
+                f"pixels[{index}] must be a (height, width, 3) uint8 array at most "
+                f"{ALIGN_SIDE} px a side (small_copies), got {array.dtype} of "
+                f"shape {array.shape}")
+        checked.append(array)
+        gray = Image.fromarray(array, "RGB").convert("L")
+        levels.append(np.asarray(gray.resize((8, 8), Image.BOX),  # type: ignore[attr-defined]
+                                 dtype=np.float64).ravel())
+    return checked, np.asarray(levels).reshape(-1, 64)
+
+
+def _rms_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Root mean square differences of every row of ``a`` to every row of ``b``."""
+    squares = (a ** 2).sum(axis=1)[:, None] + (b ** 2).sum(axis=1)[None] - 2 * a @ b.T
+    return np.sqrt(np.maximum(squares, 0) / a.shape[1])
 
 
 def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
@@ -592,11 +723,12 @@ def _phash(gray: Any) -> np.ndarray:
 
 
 def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
-                      size: int = THUMB_SIZE, crop: float = 0.0
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(pHashes, thumbnails, smaller sides, pHashes of the inner crops)``
-    with each image decoded once (an empty array for what is not asked for;
-    inner crops with ``crop`` > 0 only)."""
+                      size: int = THUMB_SIZE, crop: float = 0.0, pixels: bool = False,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                 list[np.ndarray]]:
+    """``(pHashes, thumbnails, smaller sides, pHashes of the inner crops,
+    small RGB copies)`` with each image decoded once (an empty array or list for
+    what is not asked for; inner crops with ``crop`` > 0 only)."""
     from PIL import Image
 
     from sktransfer.data import as_image_list, load_image
@@ -605,10 +737,15 @@ def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
             0 <= crop < 0.25):
         raise ParameterError(f"crop must be a share of each side in [0, 0.25), "
                              f"got {crop!r}")
-    bits, shapes, sides, inner = [], [], [], []
+    bits, shapes, sides, inner, copies = [], [], [], [], []
     for index, item in enumerate(as_image_list(X)):
-        gray = load_image(item, index).convert("L")
+        image = load_image(item, index)
+        gray = image.convert("L")
         sides.append(min(gray.size))
+        if pixels:
+            copy = image.convert("RGB")
+            copy.thumbnail((ALIGN_SIDE, ALIGN_SIDE), Image.BOX)  # type: ignore[attr-defined]
+            copies.append(np.asarray(copy, dtype=np.uint8))
         if hashes:
             bits.append(_phash(gray))
         if crop:
@@ -626,7 +763,7 @@ def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
     return (np.asarray(bits, dtype=bool).reshape(-1, 64),
             np.asarray(shapes, dtype=np.float64).reshape(-1, size * size),
             np.asarray(sides, dtype=np.int64),
-            np.asarray(inner, dtype=bool).reshape(-1, 64))
+            np.asarray(inner, dtype=bool).reshape(-1, 64), copies)
 
 
 def ngram_vectors(texts: Any) -> Any:
@@ -809,19 +946,28 @@ def _similarity_blocks(unit: np.ndarray, rows: int = BLOCK_ROWS, columns=None):
         yield start, unit[start:start + rows] @ columns.T
 
 
-def _groups(n: int, pairs) -> list[list[int]]:
-    """Connected components (union-find) of size >= 2."""
-    parent = list(range(n))
+class _Components:
+    """Union-find over n items: groups joined pair by pair."""
 
-    def root(i):
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def root(self, i: int) -> int:
+        parent = self.parent
         while parent[i] != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
         return i
 
-    for i, j in pairs:
-        parent[root(i)] = root(j)
-    members: dict[int, list[int]] = {}
-    for i in range(n):
-        members.setdefault(root(i), []).append(i)
-    return sorted(group for group in members.values() if len(group) > 1)
+    def same(self, i: int, j: int) -> bool:
+        return self.root(i) == self.root(j)
+
+    def join(self, i: int, j: int) -> None:
+        self.parent[self.root(i)] = self.root(j)
+
+    def groups(self) -> list[list[int]]:
+        """The components of size >= 2, each ascending, ordered by first item."""
+        members: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            members.setdefault(self.root(i), []).append(i)
+        return sorted(group for group in members.values() if len(group) > 1)

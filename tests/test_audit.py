@@ -11,12 +11,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer.audit import (
+    ALIGN_APART,
+    ALIGN_SIDE,
+    ALIGN_SURE,
     CROP_SHARE,
     HASH_MAYBE,
     HASH_SIDE,
     HASH_SURE,
     ISSUE_COUNT_RATIO,
     THUMB_SIZE,
+    aligned_residual,
     confident_count,
     duplicates_from_features,
     find_duplicates,
@@ -28,6 +32,7 @@ from sktransfer.audit import (
     ngram_vectors,
     out_of_fold_proba,
     perceptual_hashes,
+    small_copies,
     thumbnails,
 )
 from sktransfer.exceptions import InvalidInputError, ParameterError
@@ -331,9 +336,10 @@ def test_inner_crop_hash_finds_copies_cropped_on_every_side():
     assert set(map(tuple, old)) < set(map(tuple, new)), (old, new)
     missed = [g for g in new if g not in old]
     assert all((hashes[i] != hashes[j]).sum() > HASH_SURE for i, j in missed)
-    # the public entry point hashes the inner crops itself
+    # the public entry point hashes the inner crops itself, and aligns the
+    # small copies too: every copy is found, nothing else
     nothing_alike = FunctionTransformer(lambda X: np.eye(len(X)))
-    assert find_duplicates(images, embedder=nothing_alike) == new
+    assert find_duplicates(images, embedder=nothing_alike) == truth
     with pytest.raises(ParameterError, match="crop_hashes needs the shape"):
         duplicates_from_features(apart, hashes=hashes, crop_hashes=inner[1:])
     with pytest.raises(ParameterError, match="crop_hashes needs hashes"):
@@ -378,6 +384,82 @@ def test_thumbnails_find_tiny_copies_whose_hash_is_lost():
         duplicates_from_features(apart, hashes=hashes, thumbs=thumbs)
     with pytest.raises(ParameterError, match="one row per embedding"):
         duplicates_from_features(apart, hashes=hashes, thumbs=thumbs, sides=sides[1:])
+
+
+def _dev_photo_crops(size, stride):
+    """size-px crops of four scikit-image photos of the dev sets, a 4 x 4
+    grid of each, none flat in every colour channel."""
+    from skimage import data
+
+    crops = []
+    for name in ("astronaut", "coffee", "chelsea", "immunohistochemistry"):
+        photo = getattr(data, name)()
+        crops += [photo[60 + stride * (k // 4):60 + size + stride * (k // 4),
+                        60 + stride * (k % 4):60 + size + stride * (k % 4)].copy()
+                  for k in range(16)]
+    return [c for c in crops if c.reshape(-1, 3).std(axis=0).max() >= 8]
+
+
+@pytest.mark.parametrize("size, stride, cut", [(48, 64, 2), (24, 40, 1)])
+def test_aligned_small_copies_find_copies_the_hash_misses(size, stride, cut):
+    """Issue 34's copies (cut on every side, x0.7, JPEG quality 50) of 48-
+    and 24-px crops: the hashes, inner-crop hashes and thumbnails (round 3)
+    miss some; the small copies aligned within ALIGN_SURE levels find more
+    and join no two distinct crops. At 24 px a pair the hash joins without
+    being a copy is more than ALIGN_APART levels apart, and is left out."""
+    crops = _dev_photo_crops(size, stride)
+    sources = list(range(0, len(crops), 2))
+    images = crops + [jpeg_copy(crops[i], 50, 0.7, cut) for i in sources]
+    truth = [[i, len(crops) + k] for k, i in enumerate(sources)]
+    apart = np.eye(len(images))  # embeddings that match nothing
+    signatures = {"hashes": perceptual_hashes(images), "thumbs": thumbnails(images),
+                  "sides": [min(image.shape[:2]) for image in images],
+                  "crop_hashes": perceptual_hashes(images, crop=CROP_SHARE)}
+    before = duplicates_from_features(apart, **signatures)
+    pixels = small_copies(images)
+    after = duplicates_from_features(apart, pixels=pixels, **signatures)
+    assert all(group in truth for group in after), after  # no false copies
+    found_before = [g for g in before if g in truth]
+    assert set(map(tuple, found_before)) < set(map(tuple, after)), (before, after)
+    for i, j in (g for g in after if g not in before):
+        assert aligned_residual(pixels[i], pixels[j]) <= ALIGN_SURE
+    for i, j in (g for g in before if g not in truth):  # vetoed
+        assert aligned_residual(pixels[i], pixels[j]) > ALIGN_APART
+
+
+def test_small_copies_and_their_alignment():
+    """small_copies: RGB uint8 at most ALIGN_SIDE px a side, aspect kept.
+    aligned_residual: 0 for an image and itself, either way round the same,
+    a few levels for a copy cut 3% a side, resized and re-encoded, tens of
+    levels for a crop of another photo or a colour-inverted one (which
+    identical hashes cannot tell apart: the alignment vetoes them)."""
+    photo_crops = distinct_photo_crops(names=("coffee", "chelsea"), per=2)
+    wide = np.ascontiguousarray(np.concatenate(photo_crops[:2], axis=1))  # 64 x 128
+    images = photo_crops + [jpeg_copy(photo_crops[0], 50, 0.7, 2),
+                            255 - photo_crops[0], wide]
+    pixels = small_copies(images)
+    assert [p.shape for p in pixels] == [(32, 32, 3)] * 6 + [(16, 32, 3)]
+    assert all(p.dtype == np.uint8 for p in pixels)
+    assert aligned_residual(pixels[0], pixels[0]) == 0
+    copy = aligned_residual(pixels[0], pixels[4])
+    assert copy == aligned_residual(pixels[4], pixels[0]) and copy <= ALIGN_SURE
+    assert aligned_residual(pixels[0], pixels[2]) > ALIGN_APART  # another photo
+    assert aligned_residual(pixels[0], pixels[5]) > ALIGN_APART  # inverted
+    # with a bound, the first alignment within it ends the search
+    assert copy <= aligned_residual(pixels[0], pixels[4], bound=1e9) <= 1e9
+    same = np.zeros((6, 64), dtype=bool)  # hashes that call everything a copy
+    alike = np.ones((6, 4))
+    assert duplicates_from_features(alike, hashes=same) == [[0, 1, 2, 3, 4, 5]]
+    assert duplicates_from_features(alike, hashes=same, pixels=pixels[:6]) == [[0, 4]]
+    with pytest.raises(ParameterError, match="pixels needs hashes"):
+        duplicates_from_features(alike, pixels=pixels[:6])
+    with pytest.raises(ParameterError, match=r"one small copy per embedding \(6\)"):
+        duplicates_from_features(alike, hashes=same, pixels=pixels[:5])
+    gray = pixels[:6]
+    gray[3] = gray[3][..., 0]
+    with pytest.raises(ParameterError, match=r"pixels\[3\] must be a \(height, width"):
+        duplicates_from_features(alike, hashes=same, pixels=gray)
+    assert ALIGN_SIDE == 32
 
 
 def test_thumbnails_leave_larger_smooth_images_to_the_hash():
