@@ -638,7 +638,7 @@ def small_copies(X: Any) -> list[np.ndarray]:
 def aligned_residual(a: np.ndarray, b: np.ndarray, *, bound: float = 0.0) -> float:
     """The root mean square difference, in levels of red, green and blue,
     of two :func:`small_copies` at their best alignment: one image's boxes
-    that cut ``ALIGN_CUTS`` of each side (4 ** 4 boxes) resampled to the
+    that cut ``ALIGN_CUTS`` of each side (256 boxes) resampled to the
     smaller of the two sizes (at most ``ALIGN_SIDE``) and compared with the
     other whole, either way round. A copy cropped by up to about 7% a side,
     resized and re-encoded stays within a few levels; brightness, contrast
