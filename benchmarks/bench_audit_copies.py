@@ -219,6 +219,71 @@ def duplicates(names, issue_case=False):
     return table
 
 
+def duplicates_cost(names):
+    """Seconds for the image duplicates' parts on every image set's distinct
+    crops together (digits left out: 8x8 digits are all alike), best of 2:
+    hashes and thumbnails, small copies, the comparisons without and with
+    the small copies; and 2,000 identical blank pages (one group)."""
+    import time
+
+    from sktransfer.audit import _Aligner
+
+    embeddings, images = [], []
+    for name in names:
+        if SETS[name][0] == "image" and name != "digits" and (
+                name not in DUPLICATES_ONLY):
+            X, _, inputs = features(name)
+            embeddings.append(X)
+            images += list(inputs)
+    X = np.vstack(embeddings)
+    table = {"images": len(images)}
+    counted = {"alignments": 0}
+    residual = _Aligner.residual
+
+    def counting(self, a, b, bound=0.0):
+        counted["alignments"] += 1
+        return residual(self, a, b, bound)
+
+    for _ in range(2):
+        started = time.perf_counter()
+        hashes = perceptual_hashes(images)
+        inner = perceptual_hashes(images, crop=CROP_SHARE)
+        thumbs, sides = thumbnails(images), [min(im.shape[:2]) for im in images]
+        signed = time.perf_counter()
+        pixels = small_copies(images)
+        copied = time.perf_counter()
+        duplicates_from_features(X, hashes=hashes, thumbs=thumbs, sides=sides,
+                                 crop_hashes=inner)
+        before = time.perf_counter()
+        counted["alignments"] = 0
+        _Aligner.residual = counting
+        try:
+            duplicates_from_features(X, hashes=hashes, thumbs=thumbs, sides=sides,
+                                     crop_hashes=inner, pixels=pixels)
+        finally:
+            _Aligner.residual = residual
+        after = time.perf_counter()
+        for key, value in (("hashes and thumbnails", signed - started),
+                           ("small copies", copied - signed),
+                           ("comparisons, round 3", before - copied),
+                           ("comparisons, with small copies", after - before)):
+            table[key] = min(table.get(key, np.inf), value)
+    table["alignments"] = counted["alignments"]
+    blank = [np.full((64, 64, 3), 200, np.uint8)] * 2000
+    noise = np.random.default_rng(0).normal(size=(2000, 16))
+    blank_hashes, blank_pixels = perceptual_hashes(blank), small_copies(blank)
+    started = time.perf_counter()
+    duplicates_from_features(noise, hashes=blank_hashes)
+    table["blank pages, round 3"] = time.perf_counter() - started
+    started = time.perf_counter()
+    groups = duplicates_from_features(noise, hashes=blank_hashes, pixels=blank_pixels)
+    table["blank pages, with small copies"] = time.perf_counter() - started
+    table["blank pages, groups"] = [len(g) for g in groups]
+    print("\nduplicates cost:", {k: (round(v, 2) if isinstance(v, float) else v)
+                                 for k, v in table.items()})
+    return table
+
+
 OUTLIER_SOURCES = {"photos8": "digits", "digits": "photos8",
                    "photos-hard-dev": "digits", "photos-tiny-dev": "digits",
                    "photos-smooth-dev": "digits", "photos-plain-dev": "digits",

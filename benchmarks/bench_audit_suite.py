@@ -22,6 +22,9 @@ issues      10% of labels flipped to another class at known rows, 5 draws;
 duplicates  copies planted in sets without copies of their own; pairs found.
 duplicates-issue  the image sets with issue 34's own copies (crop 3% a side,
             resize x0.7, JPEG q50) instead of the suite's harsher random ones.
+duplicates-cost  the image duplicates' cost on every image set's distinct
+            crops together (digits left out): signatures, small copies and
+            the comparisons with and without them; and 2,000 blank pages.
 outliers    rows of another set planted (2%) with random labels; and a varied
             class made of crops of 4 different photos.
 active      2 labelled per class, 6 rounds of 2 x n_classes picks, 5 draws;
@@ -33,7 +36,7 @@ active      2 labelled per class, 6 rounds of 2 x n_classes picks, 5 draws;
 Run::
 
     PYTHONPATH=. python benchmarks/bench_audit_suite.py [issues] [duplicates] \\
-        [outliers] [active] [--sets NAME,NAME]
+        [duplicates-issue] [duplicates-cost] [outliers] [active] [--sets NAME,NAME]
 
 Writes ``benchmarks/results/audit_suite_<part>.json`` with every figure.
 """
@@ -291,6 +294,10 @@ def main(argv):
             from bench_audit_copies import duplicates
 
             table = duplicates(names, issue_case=True)
+        elif part == "duplicates-cost":
+            from bench_audit_copies import duplicates_cost
+
+            table = duplicates_cost(names)
         elif part == "outliers":
             from bench_audit_copies import outliers
 

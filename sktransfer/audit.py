@@ -570,6 +570,7 @@ def duplicates_from_features(
     else:
         second = None
     joined = _Components(len(unit))
+    aligner = None if pixels is None else _Aligner(pixels)
     for start, similar in _similarity_blocks(unit):
         rows = slice(start, start + BLOCK_ROWS)
         if second is None:
@@ -599,14 +600,14 @@ def duplicates_from_features(
         # alignments of pairs that join (plus those that fail)
         for i, j in zip(*np.nonzero(found), strict=True):
             a, b = start + int(i), int(j)
-            if a < b and not joined.same(a, b) and (levels is None or _aligned_within(
-                    pixels, a, b, ALIGN_APART)):
+            if a < b and not joined.same(a, b) and (
+                    aligner is None or aligner.within(a, b, ALIGN_APART)):
                 joined.join(a, b)
-        if near is not None:
+        if near is not None and aligner is not None:
             for i, j in zip(*np.nonzero(near), strict=True):
                 a, b = start + int(i), int(j)
-                if a < b and not joined.same(a, b) and _aligned_within(
-                        pixels, a, b, ALIGN_SURE):
+                if a < b and not joined.same(a, b) and aligner.within(
+                        a, b, ALIGN_SURE):
                     joined.join(a, b)
     return joined.groups()
 
@@ -643,36 +644,77 @@ def aligned_residual(a: np.ndarray, b: np.ndarray, *, bound: float = 0.0) -> flo
     other whole, either way round. A copy cropped by up to about 7% a side,
     resized and re-encoded stays within a few levels; brightness, contrast
     and colour are not normalised away, so a different crop of one texture
-    does not. ``bound``: stop at the first alignment within it (the
-    residual returned is then at most ``bound``, not the least)."""
-    from PIL import Image
+    does not. ``bound``: the second way round is not tried when the first
+    is within it (the residual returned is then at most ``bound``, not
+    necessarily the least)."""
+    aligner = _Aligner([a, b], keep_bytes=0)
+    return aligner.residual(0, 1, bound)
 
-    views = [Image.fromarray(np.ascontiguousarray(a, dtype=np.uint8), "RGB"),
-             Image.fromarray(np.ascontiguousarray(b, dtype=np.uint8), "RGB")]
-    best = np.inf
-    for source, target in (views, views[::-1]):
+
+class _Aligner:
+    """:func:`aligned_residual` over many pairs of one list of small copies,
+    each image's 256 boxes resampled once and kept (up to ``keep_bytes``,
+    the least recently used dropped first): pairs come row by row, so one
+    image's boxes serve all its pairs."""
+
+    def __init__(self, pixels: list[np.ndarray], keep_bytes: int = 64 << 20) -> None:
+        from collections import OrderedDict
+
+        self.pixels = pixels
+        self.keep_bytes = keep_bytes
+        self.kept: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self.held = 0
+
+    def _view(self, k: int) -> Any:
+        from PIL import Image
+
+        return Image.fromarray(np.ascontiguousarray(self.pixels[k], dtype=np.uint8),
+                               "RGB")
+
+    def _boxes(self, k: int, side: int) -> np.ndarray:
+        from PIL import Image
+
+        key = (k, side)
+        if key in self.kept:
+            self.kept.move_to_end(key)
+            return self.kept[key]
+        source = self._view(k)
         width, height = source.size
-        side = min(ALIGN_SIDE, *target.size, *source.size)
-        whole = np.asarray(target.resize((side, side), Image.BILINEAR),  # type: ignore[attr-defined]
-                           dtype=np.float64).ravel()
-        for left, top in _ALIGN_CORNERS:  # the uncut box first, 16 boxes at once
-            boxes = np.asarray([
-                np.asarray(source.resize(
-                    (side, side), Image.BILINEAR,  # type: ignore[attr-defined]
-                    box=(left * width, top * height, width - right * width,
-                         height - bottom * height)), dtype=np.float64).ravel()
-                for right, bottom in itertools.product(ALIGN_CUTS, repeat=2)])
+        boxes = np.stack([
+            np.asarray(source.resize(
+                (side, side), Image.BILINEAR,  # type: ignore[attr-defined]
+                box=(left * width, top * height, width - right * width,
+                     height - bottom * height)), dtype=np.uint8).ravel()
+            for left, top, right, bottom in itertools.product(ALIGN_CUTS, repeat=4)])
+        if boxes.nbytes <= self.keep_bytes:
+            self.kept[key] = boxes
+            self.held += boxes.nbytes
+            while self.held > self.keep_bytes:
+                self.held -= self.kept.popitem(last=False)[1].nbytes
+        return boxes
+
+    def residual(self, a: int, b: int, bound: float = 0.0) -> float:
+        from PIL import Image
+
+        side = min(ALIGN_SIDE, *self.pixels[a].shape[:2], *self.pixels[b].shape[:2])
+        wholes = {k: np.asarray(self._view(k).resize(
+            (side, side), Image.BILINEAR),  # type: ignore[attr-defined]
+            dtype=np.float64).ravel() for k in (a, b)}
+        # the uncut boxes first (both whole): most copies are within a
+        # bound there, and nothing is resampled 256 times
+        best = float(np.sqrt(((wholes[a] - wholes[b]) ** 2).mean()))
+        if best <= bound:
+            return best
+        for source, target in ((a, b), (b, a)):
+            whole = wholes[target]
+            boxes = self._boxes(source, side).astype(np.float64)
             best = min(best, float(np.sqrt(((boxes - whole) ** 2).mean(axis=1)).min()))
             if best <= bound:
-                return best
-    return best
+                break
+        return best
 
-
-_ALIGN_CORNERS = list(itertools.product(ALIGN_CUTS, repeat=2))
-
-
-def _aligned_within(pixels: list[np.ndarray], i: int, j: int, bound: float) -> bool:
-    return aligned_residual(pixels[i], pixels[j], bound=bound) <= bound
+    def within(self, a: int, b: int, bound: float) -> bool:
+        return self.residual(a, b, bound) <= bound
 
 
 def _check_pixels(pixels: Any, n: int) -> tuple[list[np.ndarray], np.ndarray]:
