@@ -79,8 +79,8 @@ __all__ = [
     "multilabel_issues_from_proba",
     "ngram_vectors",
     "out_of_fold_proba",
-    "small_copies",
     "perceptual_hashes",
+    "small_copies",
     "thumbnails",
 ]
 
@@ -644,9 +644,9 @@ def aligned_residual(a: np.ndarray, b: np.ndarray, *, bound: float = 0.0) -> flo
     other whole, either way round. A copy cropped by up to about 7% a side,
     resized and re-encoded stays within a few levels; brightness, contrast
     and colour are not normalised away, so a different crop of one texture
-    does not. ``bound``: the second way round is not tried when the first
-    is within it (the residual returned is then at most ``bound``, not
-    necessarily the least)."""
+    does not. ``bound``: the search stops at the first alignment within it,
+    the uncut one (both whole) tried first; the residual returned is then
+    at most ``bound``, not necessarily the least."""
     aligner = _Aligner([a, b], keep_bytes=0)
     return aligner.residual(0, 1, bound)
 
