@@ -1,6 +1,6 @@
 """
-Finding wrong labels: an audit with planted errors
-==================================================
+Finding wrong labels and copies: an audit with planted errors
+=============================================================
 
 ``sktransfer.audit.find_label_issues`` judges every row's label by a model
 fitted without that row (out-of-fold probabilities) and flags the rows whose
@@ -8,7 +8,8 @@ given label the model finds improbable. To see how well that works, this
 example plants the errors itself: 10% of the labels of a real image data set
 (crops of eight scikit-image photos) are changed to another class, the audit
 runs with frozen EfficientNet-Lite0 features and a logistic regression, and
-its flags are compared with the planted rows.
+its flags are compared with the planted rows. Then six copies are planted
+and ``find_duplicates`` looks for them.
 
 Run: ``python examples/audit_label_issues.py``
 """
@@ -16,14 +17,17 @@ Run: ``python examples/audit_label_issues.py``
 # %%
 # The data: 20 crops of each of eight photos; 16 of the 160 labels are
 # replaced by a different class, chosen at random.
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer import PretrainedImageFeatures
-from sktransfer.audit import find_label_issues
+from sktransfer.audit import find_duplicates, find_label_issues
 from sktransfer.datasets import PHOTO_CLASSES, load_photo_patches
 
 X, y_true = load_photo_patches(n_per_class=20)
@@ -92,5 +96,53 @@ for ax, i in zip(axes.ravel(), shown, strict=False):
 fig.suptitle(f"Flagged rows ({len(flagged)}; planted {len(planted)}): precision "
              f"{precision:.2f}, recall {recall:.2f}. Green: planted error, red: "
              f"correct label flagged", fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %%
+# Near-duplicates: the same crops, with six of them copied the way files get
+# copied in practice (cut 3% on every side, resized to 70%, saved as JPEG
+# quality 50). ``find_duplicates`` combines a perceptual hash, the embeddings
+# and the small copies aligned pixel by pixel, and returns groups of row
+# numbers. Besides the planted copies it finds the near-duplicates the crops
+# already had: random crops of one photo can overlap almost entirely, and
+# crops of a nearly flat region (the moon's black sky) have the same pixels.
+
+
+def jpeg_copy(image):
+    picture = Image.fromarray(image)
+    w, h = picture.size
+    cut_w, cut_h = round(0.03 * w), round(0.03 * h)
+    picture = picture.crop((cut_w, cut_h, w - cut_w, h - cut_h))
+    picture = picture.resize((round(w * 0.7), round(h * 0.7)))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=50)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+sources = rng.choice(len(X), size=6, replace=False)
+with_copies = list(X) + [jpeg_copy(X[i]) for i in sources]
+groups = find_duplicates(with_copies)
+planted_pairs = {(int(i), len(X) + k) for k, i in enumerate(sources)}
+found_pairs = {(a, b) for g in groups for a in g for b in g if a < b}
+print(f"{len(groups)} groups found; {len(found_pairs & planted_pairs)} of the "
+      f"{len(planted_pairs)} planted copies, {len(found_pairs - planted_pairs)} "
+      f"other pairs")
+
+fig, axes = plt.subplots(2, max(len(groups), 1), figsize=(2 * max(len(groups), 1), 4.2),
+                         squeeze=False)
+for column, group in enumerate(groups):
+    for row, i in enumerate(group[:2]):
+        ax = axes[row, column]
+        ax.imshow(with_copies[i])
+        ax.set_title(f"row {i} ({with_copies[i].shape[0]} px)", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+for ax in axes.ravel():
+    if not ax.images:
+        ax.axis("off")
+fig.suptitle("Groups found by find_duplicates, one a column (top: its first "
+             f"row, bottom: its second); rows {len(X)}-{len(with_copies) - 1} "
+             "are the planted copies", fontsize=9)
 fig.tight_layout()
 plt.show()
