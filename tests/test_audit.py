@@ -19,6 +19,7 @@ from sktransfer.audit import (
     HASH_SIDE,
     HASH_SURE,
     ISSUE_COUNT_RATIO,
+    SIGNATURE_SIDE,
     THUMB_SIZE,
     aligned_residual,
     confident_count,
@@ -504,6 +505,44 @@ def test_finds_re_encoded_jpeg_copies_with_the_bundled_model():
               jpeg_copy(crops[20], 50, 1.0, 1)]
     # different crops of the same photos (similar content) are not copies
     assert find_duplicates(crops + copies) == [[0, 24], [9, 25], [20, 26]]
+
+
+def test_large_jpeg_files_are_hashed_from_a_draft_decode(tmp_path, monkeypatch):
+    """Photos saved as large JPEG files (3000 x 2400, as a phone's) are
+    decoded at the smallest DCT scale that keeps SIGNATURE_SIDE pixels: the
+    hashes and thumbnails are those of the full decode, and a copy cut 3% a
+    side, resized x0.7 and saved as JPEG quality 50 is still found."""
+    from skimage import data
+    from sklearn.preprocessing import FunctionTransformer
+
+    paths = []
+    for k, name in enumerate(("astronaut", "coffee", "chelsea")):
+        photo = Image.fromarray(getattr(data, name)())
+        photo = photo.resize((3000, 2400), Image.BICUBIC)
+        paths.append(tmp_path / f"photo{k}.jpg")
+        photo.save(paths[-1], quality=90)
+    copy = Image.fromarray(jpeg_copy(np.asarray(Image.open(paths[0])), 50, 0.7, 90))
+    paths.append(tmp_path / "copy.jpg")
+    copy.save(paths[-1], quality=50)
+    full = [np.asarray(Image.open(path).convert("RGB")) for path in paths]
+    assert SIGNATURE_SIDE == 256
+    assert (perceptual_hashes(paths) != perceptual_hashes(full)).sum(axis=1).max() <= 2
+    assert np.allclose((thumbnails(paths) * thumbnails(full)).sum(axis=1), 1, atol=1e-3)
+    assert all(max(p.shape[:2]) <= ALIGN_SIDE for p in small_copies(paths))
+    nothing_alike = FunctionTransformer(lambda X: np.eye(len(X)))
+    import sktransfer.data
+
+    decoded, load_image = [], sktransfer.data.load_image
+
+    def spy(item, index, min_size=None):
+        image = load_image(item, index, min_size=min_size)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(sktransfer.data, "load_image", spy)
+    assert find_duplicates(paths, embedder=nothing_alike) == [[0, 3]]
+    # 1/8 of the photos, 1/4 of the 2100 x 1680 copy (1/8 would leave 210 px)
+    assert decoded == [(375, 300)] * 3 + [(525, 420)]
 
 
 @pytest.mark.slow
