@@ -471,7 +471,9 @@ def find_duplicates(
       its pixels' brightness and colour, which a different crop of the same
       texture does not. Two nearly flat images of one colour (a night sky,
       a blank page) have the same pixels and are grouped. Each image is
-      decoded once, hashed twice and kept as a small copy (3 KiB); pairs
+      decoded once (a JPEG file at the smallest DCT scale that keeps
+      ``SIGNATURE_SIDE`` pixels), hashed twice and kept as a small copy
+      (3 KiB); pairs
       are compared in blocks of 1024 rows, and pixels are aligned only for
       pairs not yet in one group, so memory stays linear in the number of
       images.
@@ -625,7 +627,9 @@ def perceptual_hashes(X: Any, *, crop: float = 0.0) -> np.ndarray:
     the share of the width and height cut off every side first (rounded to
     whole pixels; none where less than 4 pixels would be left), as
     :func:`find_duplicates` hashes each image a second time
-    (``CROP_SHARE``) so that a copy cropped on every side is found.
+    (``CROP_SHARE``) so that a copy cropped on every side is found. A JPEG
+    file is decoded at the smallest DCT scale that keeps ``SIGNATURE_SIDE``
+    pixels on its shorter side.
     """
     signatures = _image_signatures(X, hashes=not crop, thumbs=False, crop=crop)
     return signatures[3] if crop else signatures[0]
