@@ -284,6 +284,52 @@ def duplicates_cost(names):
     return table
 
 
+def duplicates_photos(n=40, repeats=3):
+    """``find_duplicates`` on ``n`` 12-MP phone-size JPEGs (bench_decode's,
+    cycling through a few real photos: each repeat is an identical file),
+    with the signatures decoded in full and in draft mode
+    (``SIGNATURE_SIDE``), interleaved, best of ``repeats``; a fresh
+    embedder each time (no cache)."""
+    import tempfile
+    import time
+
+    from bench_decode import make_phone_photos
+
+    import sktransfer.audit as audit
+    from sktransfer import PretrainedImageFeatures
+
+    draft = audit.SIGNATURE_SIDE
+    table = {}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = make_phone_photos(folder, n)
+        PretrainedImageFeatures(cache=False).fit(paths[:1]).transform(paths[:2])
+        try:
+            for _ in range(repeats):
+                for label, side in (("full decode", None), ("draft", draft)):
+                    audit.SIGNATURE_SIDE = side
+                    embedder = PretrainedImageFeatures(cache=False).fit(paths[:1])
+                    started = time.perf_counter()
+                    groups = audit.find_duplicates(paths, embedder=embedder)
+                    seconds = time.perf_counter() - started
+                    started = time.perf_counter()
+                    audit._image_signatures(paths, crop=audit.CROP_SHARE, pixels=True)
+                    signing = time.perf_counter() - started
+                    row = table.setdefault(label, {"find_duplicates": np.inf,
+                                                   "signatures": np.inf})
+                    row["find_duplicates"] = min(row["find_duplicates"], seconds)
+                    row["signatures"] = min(row["signatures"], signing)
+                    row["groups"] = groups
+        finally:
+            audit.SIGNATURE_SIDE = draft
+    print(f"\nduplicates of {n} 12-MP JPEGs, best of {repeats}:")
+    for label, row in table.items():
+        print(f"  {label:12s} find_duplicates {row['find_duplicates']:.2f} s, "
+              f"signatures {row['signatures']:.2f} s, {len(row['groups'])} groups")
+    same = table["full decode"]["groups"] == table["draft"]["groups"]
+    print(f"  same groups: {same}")
+    return table
+
+
 OUTLIER_SOURCES = {"photos8": "digits", "digits": "photos8",
                    "photos-hard-dev": "digits", "photos-tiny-dev": "digits",
                    "photos-smooth-dev": "digits", "photos-plain-dev": "digits",

@@ -25,6 +25,8 @@ duplicates-issue  the image sets with issue 34's own copies (crop 3% a side,
 duplicates-cost  the image duplicates' cost on every image set's distinct
             crops together (digits left out): signatures, small copies and
             the comparisons with and without them; and 2,000 blank pages.
+duplicates-photos  find_duplicates on 40 12-MP JPEGs, the signatures decoded
+            in full and in draft mode (SIGNATURE_SIDE), best of 3.
 outliers    rows of another set planted (2%) with random labels; and a varied
             class made of crops of 4 different photos.
 active      2 labelled per class, 6 rounds of 2 x n_classes picks, 5 draws;
@@ -36,7 +38,8 @@ active      2 labelled per class, 6 rounds of 2 x n_classes picks, 5 draws;
 Run::
 
     PYTHONPATH=. python benchmarks/bench_audit_suite.py [issues] [duplicates] \\
-        [duplicates-issue] [duplicates-cost] [outliers] [active] [--sets NAME,NAME]
+        [duplicates-issue] [duplicates-cost] [duplicates-photos] [outliers] \\
+        [active] [--sets NAME,NAME]
 
 Writes ``benchmarks/results/audit_suite_<part>.json`` with every figure.
 """
@@ -298,6 +301,10 @@ def main(argv):
             from bench_audit_copies import duplicates_cost
 
             table = duplicates_cost(names)
+        elif part == "duplicates-photos":
+            from bench_audit_copies import duplicates_photos
+
+            table = duplicates_photos()
         elif part == "outliers":
             from bench_audit_copies import outliers
 
