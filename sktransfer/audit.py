@@ -655,8 +655,8 @@ def aligned_residual(a: np.ndarray, b: np.ndarray, *, bound: float = 0.0) -> flo
     does not. ``bound``: the search stops at the first alignment within it,
     the uncut one (both whole) tried first; the residual returned is then
     at most ``bound``, not necessarily the least."""
-    aligner = _Aligner([a, b], keep_bytes=0)
-    return aligner.residual(0, 1, bound)
+    pair, _ = _check_pixels([a, b], 2, names=("a", "b"))
+    return _Aligner(pair, keep_bytes=0).residual(0, 1, bound)
 
 
 class _Aligner:
@@ -725,9 +725,11 @@ class _Aligner:
         return self.residual(a, b, bound) <= bound
 
 
-def _check_pixels(pixels: Any, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+def _check_pixels(pixels: Any, n: int, names: tuple[str, ...] = ()
+                  ) -> tuple[list[np.ndarray], np.ndarray]:
     """The small copies as ``(height, width, 3)`` uint8 arrays, and their
-    8 x 8 gray box thumbnails (absolute levels)."""
+    8 x 8 gray box thumbnails (absolute levels); ``names`` for the errors
+    (default ``pixels[i]``)."""
     from PIL import Image
 
     if len(pixels) != n:
@@ -738,8 +740,9 @@ def _check_pixels(pixels: Any, n: int) -> tuple[list[np.ndarray], np.ndarray]:
         array = np.asarray(copy)
         if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or (
                 min(array.shape[:2]) < 1 or max(array.shape[:2]) > ALIGN_SIDE):
+            name = names[index] if names else f"pixels[{index}]"
             raise ParameterError(
-                f"pixels[{index}] must be a (height, width, 3) uint8 array at most "
+                f"{name} must be a (height, width, 3) uint8 array at most "
                 f"{ALIGN_SIDE} px a side (small_copies), got {array.dtype} of "
                 f"shape {array.shape}")
         checked.append(array)

@@ -460,6 +460,10 @@ def test_small_copies_and_their_alignment():
     gray[3] = gray[3][..., 0]
     with pytest.raises(ParameterError, match=r"pixels\[3\] must be a \(height, width"):
         duplicates_from_features(alike, hashes=same, pixels=gray)
+    with pytest.raises(ParameterError, match=r"b must be a \(height, width, 3\) uint8"):
+        aligned_residual(pixels[0], pixels[1] / 255.0)  # floats are not levels
+    with pytest.raises(ParameterError, match=r"a must be .* at most 32 px"):
+        aligned_residual(photo_crops[0], pixels[1])  # 64 px: not a small copy
     assert ALIGN_SIDE == 32
 
 
