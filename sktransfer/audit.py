@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.model_selection import StratifiedKFold
 
 from sktransfer._utils.multilabel import encode_multilabel, is_multilabel
@@ -558,7 +559,7 @@ def duplicates_from_features(
             raise ParameterError(f"crop_hashes needs the shape of hashes "
                                  f"{np.shape(hashes)} (one row per embedding), "
                                  f"got {inner.shape}")
-    levels = None
+    levels = np.zeros((0, 64))
     if pixels is not None:
         if hashes is None:
             raise ParameterError("pixels needs hashes: aligned small copies are "
@@ -596,26 +597,31 @@ def duplicates_from_features(
                 shifted = np.maximum(signs[rows] @ inner.T, inner[rows] @ signs.T)
                 found |= (shifted >= _within(CROP_SURE, width)) | (
                     (shifted >= _within(CROP_MAYBE, width)) & (similar >= threshold))
-        near = None
-        if levels is not None:  # aligned pixels, for pairs close enough
-            hashed = block if inner is None else np.maximum(block, shifted)
-            near = ((hashed >= _within(HASH_LOOSE, width))
-                    & (_rms_apart(levels[rows], levels) <= LEVEL_NEAR) & ~found)
-        # pixels are aligned only for pairs not yet in one group: a pair
-        # inside a group changes nothing, so n images cost at most about n
-        # alignments of pairs that join (plus those that fail)
-        for i, j in zip(*np.nonzero(found), strict=True):
-            a, b = start + int(i), int(j)
-            if a < b and not joined.same(a, b) and (
-                    aligner is None or aligner.within(a, b, ALIGN_APART)):
-                joined.join(a, b)
-        if near is not None and aligner is not None:
-            for i, j in zip(*np.nonzero(near), strict=True):
-                a, b = start + int(i), int(j)
-                if a < b and not joined.same(a, b) and aligner.within(
-                        a, b, ALIGN_SURE):
-                    joined.join(a, b)
+        if aligner is None:
+            _join(joined, found, start)
+            continue
+        _join(joined, found, start, aligner, ALIGN_APART)  # the veto
+        # aligned pixels, for pairs not yet copies whose hashes (HASH_LOOSE)
+        # and 8 x 8 gray levels (LEVEL_NEAR, RMS) are close enough
+        hashed = block if inner is None else np.maximum(block, shifted)
+        _join(joined, (hashed >= _within(HASH_LOOSE, width)) & ~found & (
+            euclidean_distances(levels[rows], levels) / 8 <= LEVEL_NEAR),
+            start, aligner, ALIGN_SURE)
     return joined.groups()
+
+
+def _join(joined: _Components, pairs: np.ndarray, start: int,
+          aligner: _Aligner | None = None, bound: float = 0.0) -> None:
+    """Join the pairs of a block (``pairs[i, j]``: rows ``start + i`` and
+    ``j``), with an ``aligner`` only those aligned within ``bound``. Pixels
+    are aligned only for pairs not yet in one group: a pair inside a group
+    changes nothing, so n images cost about n alignments of pairs that join
+    (plus those that fail)."""
+    for i, j in zip(*np.nonzero(pairs), strict=True):
+        a, b = start + int(i), int(j)
+        if a < b and not joined.same(a, b) and (
+                aligner is None or aligner.within(a, b, bound)):
+            joined.join(a, b)
 
 
 def perceptual_hashes(X: Any, *, crop: float = 0.0) -> np.ndarray:
@@ -752,12 +758,6 @@ def _check_pixels(pixels: Any, n: int, names: tuple[str, ...] = ()
     return checked, np.asarray(levels).reshape(-1, 64)
 
 
-def _rms_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Root mean square differences of every row of ``a`` to every row of ``b``."""
-    squares = (a ** 2).sum(axis=1)[:, None] + (b ** 2).sum(axis=1)[None] - 2 * a @ b.T
-    return np.sqrt(np.maximum(squares, 0) / a.shape[1])
-
-
 def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
     """Each image's ``size`` x ``size`` gray thumbnail (Lanczos), less its
     mean, scaled to unit norm: one row per image, so that the product of two
@@ -796,7 +796,7 @@ def _image_signatures(X: Any, *, hashes: bool = True, thumbs: bool = True,
         gray = image.convert("L")
         sides.append(min(gray.size))
         if pixels:
-            copy = image.convert("RGB")
+            copy = image.copy()  # load_image gives RGB
             copy.thumbnail((ALIGN_SIDE, ALIGN_SIDE), Image.BOX)  # type: ignore[attr-defined]
             copies.append(np.asarray(copy, dtype=np.uint8))
         if hashes:
