@@ -115,6 +115,13 @@ ALIGN_SIDE, ALIGN_CUTS, ALIGN_SURE, LEVEL_NEAR = 32, (0.0, 0.02, 0.04, 0.06), 6.
 # ALIGN_APART levels apart, whatever the hash, thumbnails or embeddings say
 # (a similar DCT sign pattern or texture, not the same pixels)
 ALIGN_APART = 30.0
+# ... or, whatever the hashes, a copy if one of the two is smaller than
+# HASH_SIDE px on its smaller side, their 8 x 8 gray levels are within
+# TINY_LEVELS and their small copies align within TINY_ALIGN levels: at
+# 8-16 px a resized, re-encoded copy's hash is noise (24-28 of 64 bits
+# apart), its pixels are not
+TINY_LEVELS, TINY_ALIGN = 4.0, 4.0
+TINY_APART = 14.0
 # The hashes, thumbnails and small copies work at 32 px or less: a JPEG file
 # is decoded at the smallest DCT scale that keeps SIGNATURE_SIDE px on its
 # shorter side (a 12-MP photo at 1/8, about 5 times faster than in full)
@@ -460,7 +467,10 @@ def find_duplicates(
       ``ALIGN_SURE`` levels at their best alignment
       (:func:`aligned_residual`: one cut by up to 6% on each side, resized
       onto the other), for pairs whose 8 x 8 gray thumbnails are within
-      ``LEVEL_NEAR`` levels. And no pair whose small copies are more than
+      ``LEVEL_NEAR`` levels, or, whatever the hashes, when one of the two is
+      smaller than ``HASH_SIDE`` pixels, their 8 x 8 gray thumbnails are
+      within ``TINY_LEVELS`` and their small copies align within
+      ``TINY_ALIGN`` levels. And no pair whose small copies are more than
       ``ALIGN_APART`` levels apart at their best alignment is a copy,
       whatever the other signals say.
       The hash alone misses crops (a crop on every side shifts its grid)
@@ -470,7 +480,8 @@ def find_duplicates(
       smooth images (skies, gradients) share their coarse shape without
       being copies, so the thumbnails judge small ones only; a copy keeps
       its pixels' brightness and colour, which a different crop of the same
-      texture does not. Two nearly flat images of one colour (a night sky,
+      texture does not; at 8-16 pixels a copy's hash is noise, its pixels
+      are not. Two nearly flat images of one colour (a night sky,
       a blank page) have the same pixels and are grouped. Each image is
       decoded once (a JPEG file at the smallest DCT scale that keeps
       ``SIGNATURE_SIDE`` pixels), hashed twice and kept as a small copy
@@ -600,13 +611,21 @@ def duplicates_from_features(
         if aligner is None:
             _join(joined, found, start)
             continue
-        _join(joined, found, start, aligner, ALIGN_APART)  # the veto
+        tiny = np.minimum.outer(side[rows], side) < HASH_SIDE if side.size else None
+        if tiny is None:
+            _join(joined, found, start, aligner, ALIGN_APART)  # the veto
+        else:
+            _join(joined, found & ~tiny, start, aligner, ALIGN_APART)
+            _join(joined, found & tiny, start, aligner, TINY_APART)
         # aligned pixels, for pairs not yet copies whose hashes (HASH_LOOSE)
         # and 8 x 8 gray levels (LEVEL_NEAR, RMS) are close enough
         hashed = block if inner is None else np.maximum(block, shifted)
+        apart = euclidean_distances(levels[rows], levels) / 8
         _join(joined, (hashed >= _within(HASH_LOOSE, width)) & ~found & (
-            euclidean_distances(levels[rows], levels) / 8 <= LEVEL_NEAR),
-            start, aligner, ALIGN_SURE)
+            apart <= LEVEL_NEAR), start, aligner, ALIGN_SURE)
+        if tiny is not None:  # tiny images: their pixels, whatever their hashes
+            _join(joined, tiny & ~found & (apart <= TINY_LEVELS), start, aligner,
+                  TINY_ALIGN)
     return joined.groups()
 
 
