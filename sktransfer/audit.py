@@ -122,6 +122,11 @@ ALIGN_APART = 30.0
 # apart), its pixels are not
 TINY_LEVELS, TINY_ALIGN = 4.0, 4.0
 TINY_APART = 14.0
+# Each image is aligned with at most ALIGN_TRIES candidates a rule (those
+# nearest in 8 x 8 gray levels; a pair is tried when either is among the
+# other's nearest): n images cost at most about 2 n ALIGN_TRIES alignments,
+# even where thousands of tiny, nearly flat images are all candidates
+ALIGN_TRIES = 8
 # The hashes, thumbnails and small copies work at 32 px or less: a JPEG file
 # is decoded at the smallest DCT scale that keeps SIGNATURE_SIDE px on its
 # shorter side (a 12-MP photo at 1/8, about 5 times faster than in full)
@@ -621,24 +626,44 @@ def duplicates_from_features(
         # and 8 x 8 gray levels (LEVEL_NEAR, RMS) are close enough
         hashed = block if inner is None else np.maximum(block, shifted)
         apart = euclidean_distances(levels[rows], levels) / 8
-        _join(joined, (hashed >= _within(HASH_LOOSE, width)) & ~found & (
-            apart <= LEVEL_NEAR), start, aligner, ALIGN_SURE)
+        _join(joined, _nearest((hashed >= _within(HASH_LOOSE, width)) & ~found & (
+            apart <= LEVEL_NEAR), apart, start), start, aligner, ALIGN_SURE,
+            either=True)
         if tiny is not None:  # tiny images: their pixels, whatever their hashes
-            _join(joined, tiny & ~found & (apart <= TINY_LEVELS), start, aligner,
-                  TINY_ALIGN)
+            _join(joined, _nearest(tiny & ~found & (apart <= TINY_LEVELS), apart,
+                                   start), start, aligner, TINY_ALIGN, either=True)
     return joined.groups()
 
 
+def _nearest(candidates: np.ndarray, apart: np.ndarray, start: int,
+             keep: int = ALIGN_TRIES) -> np.ndarray:
+    """The block's candidate pairs (``candidates[i, j]``: rows ``start + i``
+    and ``j``), each row's ``keep`` nearest by ``apart`` only (itself left
+    out): a row's pairs with every column, so that a pair is tried when
+    either image is among the other's nearest."""
+    candidates = candidates.copy()
+    candidates[np.arange(len(candidates)), start + np.arange(len(candidates))] = False
+    crowded = np.flatnonzero(candidates.sum(axis=1) > keep)
+    if crowded.size:
+        distance = np.where(candidates[crowded], apart[crowded], np.inf)
+        nearest = np.argpartition(distance, keep - 1, axis=1)[:, :keep]
+        candidates[crowded] = False
+        candidates[crowded[:, None], nearest] = True
+    return candidates
+
+
 def _join(joined: _Components, pairs: np.ndarray, start: int,
-          aligner: _Aligner | None = None, bound: float = 0.0) -> None:
+          aligner: _Aligner | None = None, bound: float = 0.0,
+          either: bool = False) -> None:
     """Join the pairs of a block (``pairs[i, j]``: rows ``start + i`` and
     ``j``), with an ``aligner`` only those aligned within ``bound``. Pixels
     are aligned only for pairs not yet in one group: a pair inside a group
     changes nothing, so n images cost about n alignments of pairs that join
-    (plus those that fail)."""
+    (plus those that fail). ``either``: ``pairs`` is not symmetric (each
+    row's nearest), so pairs below the diagonal are tried too."""
     for i, j in zip(*np.nonzero(pairs), strict=True):
         a, b = start + int(i), int(j)
-        if a < b and not joined.same(a, b) and (
+        if (a < b or (either and a > b)) and not joined.same(a, b) and (
                 aligner is None or aligner.within(a, b, bound)):
             joined.join(a, b)
 

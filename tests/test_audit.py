@@ -14,6 +14,7 @@ from sktransfer.audit import (
     ALIGN_APART,
     ALIGN_SIDE,
     ALIGN_SURE,
+    ALIGN_TRIES,
     CROP_SHARE,
     HASH_MAYBE,
     HASH_SIDE,
@@ -21,6 +22,9 @@ from sktransfer.audit import (
     ISSUE_COUNT_RATIO,
     SIGNATURE_SIDE,
     THUMB_SIZE,
+    TINY_ALIGN,
+    TINY_APART,
+    TINY_LEVELS,
     aligned_residual,
     confident_count,
     duplicates_from_features,
@@ -426,6 +430,89 @@ def test_aligned_small_copies_find_copies_the_hash_misses(size, stride, cut):
         assert aligned_residual(pixels[i], pixels[j]) <= ALIGN_SURE
     for i, j in (g for g in before if g not in truth):  # vetoed
         assert aligned_residual(pixels[i], pixels[j]) > ALIGN_APART
+
+
+def test_tiny_copies_are_found_by_their_pixels_whatever_their_hashes():
+    """Issue 34's copies (x0.7, JPEG quality 50) of 16-px crops are 11 px:
+    their hashes are noise, some more than HASH_LOOSE bits from their
+    source. Under HASH_SIDE px the 8 x 8 levels (within TINY_LEVELS) and the
+    small copies aligned within TINY_ALIGN find them anyway, and join no two
+    distinct crops; any pair joined there is within TINY_APART levels."""
+    crops = _dev_photo_crops(16, 24)
+    sources = list(range(0, len(crops), 2))
+    images = crops + [jpeg_copy(crops[i], 50, 0.7, 0) for i in sources]
+    truth = [[i, len(crops) + k] for k, i in enumerate(sources)]
+    sides = [min(image.shape[:2]) for image in images]
+    assert max(sides) < HASH_SIDE
+    hashes = perceptual_hashes(images)
+    signatures = {"hashes": hashes, "thumbs": thumbnails(images), "sides": sides,
+                  "crop_hashes": perceptual_hashes(images, crop=CROP_SHARE)}
+    pixels = small_copies(images)
+    apart = np.eye(len(images))  # embeddings that match nothing
+    found = duplicates_from_features(apart, pixels=pixels, **signatures)
+    assert all(group in truth for group in found), found  # no false copies
+    assert len(found) >= 0.8 * len(truth), (len(found), len(truth))
+    bits = {(i, j): int((hashes[i] != hashes[j]).sum()) for i, j in found}
+    lost = [pair for pair, b in bits.items() if b > 22]  # beyond HASH_LOOSE
+    assert lost, bits  # found by their pixels alone
+    for i, j in lost:
+        assert aligned_residual(pixels[i], pixels[j]) <= TINY_ALIGN
+        levels = [np.asarray(Image.fromarray(pixels[k]).convert("L").resize(
+            (8, 8), Image.BOX), dtype=float) for k in (i, j)]
+        assert np.sqrt(((levels[0] - levels[1]) ** 2).mean()) <= TINY_LEVELS
+    # hashes and embeddings that call a pair a copy: two tiny images are
+    # joined only within TINY_APART levels, two larger ones within ALIGN_APART
+    residuals = {(i, j): aligned_residual(pixels[i], pixels[j])
+                 for i in range(len(crops)) for j in range(i + 1, len(crops))}
+    between = [p for p, r in residuals.items() if TINY_APART < r <= ALIGN_APART]
+    near = [p for p, r in residuals.items() if r <= TINY_APART]
+    assert len(between) >= 3 and near
+    for i, j in between[:3] + near[:1]:
+        pair = {"hashes": np.zeros((2, 64), dtype=bool),
+                "pixels": [pixels[i], pixels[j]],
+                "thumbs": signatures["thumbs"][[i, j]]}
+        tiny = duplicates_from_features(np.ones((2, 4)), sides=[16, 16], **pair)
+        large = duplicates_from_features(np.ones((2, 4)), sides=[64, 64], **pair)
+        assert large == [[0, 1]]
+        assert tiny == ([[0, 1]] if residuals[i, j] <= TINY_APART else [])
+    assert TINY_APART < ALIGN_APART
+
+
+def test_alignments_are_bounded_when_every_tiny_pair_is_a_candidate(monkeypatch):
+    """Tiny, nearly flat noise patches: most pairs are within TINY_LEVELS of
+    each other (candidates for the pixels' rule), few align. Each image is
+    tried against at most ALIGN_TRIES of them a rule, so the alignments grow
+    linearly, not with the pairs."""
+    import sktransfer.audit as audit
+
+    n = 150
+    rng = np.random.default_rng(0)
+    images = [np.clip(128 + rng.normal(0, 6, (16, 16, 1)).repeat(3, 2), 0, 255)
+              .astype(np.uint8) for _ in range(n)]
+    pixels = small_copies(images)
+    levels = np.array([np.asarray(Image.fromarray(p).convert("L").resize(
+        (8, 8), Image.BOX), dtype=float).ravel() for p in pixels])
+    apart = np.sqrt(((levels[:, None] - levels[None]) ** 2).mean(axis=2))
+    candidates = int(np.triu(apart <= TINY_LEVELS, k=1).sum())
+    signatures = {"hashes": perceptual_hashes(images), "thumbs": thumbnails(images),
+                  "sides": [16] * n, "pixels": pixels}
+    within = audit._Aligner.within
+
+    def tries(keep):  # alignments for the two rules (not the veto's)
+        tried = []
+        monkeypatch.setattr(audit._nearest, "__defaults__", (keep,))
+        monkeypatch.setattr(audit._Aligner, "within", lambda self, a, b, bound: (
+            bound <= ALIGN_SURE and tried.append((a, b))) or within(self, a, b, bound))
+        groups = duplicates_from_features(np.eye(n), **signatures)
+        return len(tried), groups
+
+    assert ALIGN_TRIES == 8
+    uncapped, _ = tries(n)
+    capped, groups = tries(2)
+    bound = 2 * 2 * n * 2  # two rules, either image among the other's 2 nearest
+    assert candidates > 2 * bound and uncapped > 2 * bound  # quadratic
+    assert capped <= bound, (capped, uncapped, candidates)
+    assert all(len(g) >= 2 for g in groups)
 
 
 def test_small_copies_and_their_alignment():
