@@ -122,6 +122,10 @@ ALIGN_APART = 30.0
 # apart), its pixels are not
 TINY_LEVELS, TINY_ALIGN = 4.0, 4.0
 TINY_APART = 14.0
+# A nearly flat image (every colour channel's pixel std under FLAT_SPREAD in
+# its small copy: a blank page, a night sky) has the hash of every other flat
+# image: a pair found with one must align within ALIGN_SURE levels
+FLAT_SPREAD = 8.0
 # Each image is aligned with at most ALIGN_TRIES candidates a rule (those
 # nearest in 8 x 8 gray levels; a pair is tried when either is among the
 # other's nearest): n images cost at most about 2 n ALIGN_TRIES alignments,
@@ -575,12 +579,14 @@ def duplicates_from_features(
             raise ParameterError(f"crop_hashes needs the shape of hashes "
                                  f"{np.shape(hashes)} (one row per embedding), "
                                  f"got {inner.shape}")
-    levels = np.zeros((0, 64))
+    levels, flats = np.zeros((0, 64)), np.zeros(0, dtype=bool)
     if pixels is not None:
         if hashes is None:
             raise ParameterError("pixels needs hashes: aligned small copies are "
                                  f"compared for pairs within {HASH_LOOSE} hash bits")
         pixels, levels = _check_pixels(pixels, len(unit))
+        flats = np.array([copy.reshape(-1, 3).std(axis=0).max() < FLAT_SPREAD
+                          for copy in pixels], dtype=bool)
     if hashes is not None:
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
         if len(signs) != len(unit):
@@ -616,20 +622,22 @@ def duplicates_from_features(
         if aligner is None:
             _join(joined, found, start)
             continue
-        tiny = np.minimum.outer(side[rows], side) < HASH_SIDE if side.size else None
-        if tiny is None:
-            _join(joined, found, start, aligner, ALIGN_APART)  # the veto
-        else:
-            _join(joined, found & ~tiny, start, aligner, ALIGN_APART)
-            _join(joined, found & tiny, start, aligner, TINY_APART)
+        tiny = (np.minimum.outer(side[rows], side) < HASH_SIDE if side.size
+                else np.zeros_like(found))
+        flat = np.logical_or.outer(flats[rows], flats)
+        apart = euclidean_distances(levels[rows], levels) / 8
+        for pairs, bound in ((found & ~tiny & ~flat, ALIGN_APART),  # the veto
+                             (found & tiny & ~flat, TINY_APART),
+                             (found & flat, ALIGN_SURE)):
+            _join(joined, _nearest(pairs, apart, start), start, aligner, bound,
+                  either=True)
         # aligned pixels, for pairs not yet copies whose hashes (HASH_LOOSE)
         # and 8 x 8 gray levels (LEVEL_NEAR, RMS) are close enough
         hashed = block if inner is None else np.maximum(block, shifted)
-        apart = euclidean_distances(levels[rows], levels) / 8
         _join(joined, _nearest((hashed >= _within(HASH_LOOSE, width)) & ~found & (
             apart <= LEVEL_NEAR), apart, start), start, aligner, ALIGN_SURE,
             either=True)
-        if tiny is not None:  # tiny images: their pixels, whatever their hashes
+        if side.size:  # tiny images: their pixels, whatever their hashes
             _join(joined, _nearest(tiny & ~found & (apart <= TINY_LEVELS), apart,
                                    start), start, aligner, TINY_ALIGN, either=True)
     return joined.groups()

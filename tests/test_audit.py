@@ -16,6 +16,7 @@ from sktransfer.audit import (
     ALIGN_SURE,
     ALIGN_TRIES,
     CROP_SHARE,
+    FLAT_SPREAD,
     HASH_MAYBE,
     HASH_SIDE,
     HASH_SURE,
@@ -513,6 +514,25 @@ def test_alignments_are_bounded_when_every_tiny_pair_is_a_candidate(monkeypatch)
     assert candidates > 2 * bound and uncapped > 2 * bound  # quadratic
     assert capped <= bound, (capped, uncapped, candidates)
     assert all(len(g) >= 2 for g in groups)
+
+
+def test_flat_images_are_copies_only_of_their_own_colour():
+    """Blank images of several grays all have one hash (and here one
+    embedding): a pair with a flat one is a copy only within ALIGN_SURE
+    levels, so 100 and 103 are, 120, 140, ... 20 apart (within ALIGN_APART)
+    are not chained into one group."""
+    grays = [100, 103, 120, 140, 160, 180, 200, 100]
+    images = [np.full((48, 40, 3), g, dtype=np.uint8) for g in grays]
+    images.append(np.asarray(Image.fromarray(images[2]).resize((30, 36))))  # resized
+    hashes = perceptual_hashes(images)
+    assert (hashes == hashes[0]).all()  # the hash cannot tell them apart
+    pixels = small_copies(images)
+    assert all(p.reshape(-1, 3).std(axis=0).max() < FLAT_SPREAD for p in pixels)
+    groups = duplicates_from_features(np.ones((len(images), 4)), hashes=hashes,
+                                      sides=[36] * len(images),
+                                      thumbs=thumbnails(images), pixels=pixels)
+    assert groups == [[0, 1, 7], [2, 8]]
+    assert aligned_residual(pixels[2], pixels[3]) == 20 < ALIGN_APART
 
 
 def test_small_copies_and_their_alignment():
