@@ -12,7 +12,9 @@ quality 50; 60 texts with case, punctuation or spacing changed, or a word
 dropped, doubled or mistyped.
 Pairs found are scored against the planted pairs: ``find_duplicates``'
 default (perceptual hash, also against each image's inner crop, + embeddings
-+ thumbnails + aligned small copies; n-grams + embeddings), round 3's image
++ thumbnails + aligned small copies, their pixels alone for tiny images and a
+tighter veto for tiny and flat ones; n-grams + embeddings), round 5's image
+default (without those three), round 3's image
 default (no aligned small copies), the previous image default (no inner
 crop, 12 x 12 thumbnails), the old image default (no thumbnails), the hash
 alone (at most 10 of 64 bits apart, as imagehash is commonly used), the
@@ -31,6 +33,7 @@ rows that is flagged (a varied class flagged wholesale shows up there).
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import numpy as np
@@ -166,6 +169,23 @@ def _pairs_above(matrix, threshold):
     return [[int(i), int(j)] for i, j in found]
 
 
+@contextlib.contextmanager
+def round5():
+    """``duplicates_from_features`` as round 5's default: round 6's rules
+    for tiny and flat images off, each image's alignments not bounded."""
+    import sktransfer.audit as audit
+
+    saved = (audit.TINY_ALIGN, audit.TINY_APART, audit.FLAT_SPREAD,
+             audit._nearest.__defaults__)
+    audit.TINY_ALIGN, audit.TINY_APART, audit.FLAT_SPREAD = -1.0, audit.ALIGN_APART, 0.0
+    audit._nearest.__defaults__ = (1 << 30,)
+    try:
+        yield
+    finally:
+        (audit.TINY_ALIGN, audit.TINY_APART, audit.FLAT_SPREAD,
+         audit._nearest.__defaults__) = saved
+
+
 def duplicates(names, issue_case=False):
     """Pairs found among planted copies. ``issue_case``: the image copies
     are issue 34's own (crop 3% a side, x0.7, JPEG q50) instead of the
@@ -190,6 +210,12 @@ def duplicates(names, issue_case=False):
                                                     pixels=pixels),
                 "embeddings >= 0.95": _pairs_above(unit @ unit.T, 0.95)}
         if hashes is not None:
+            # round 5's default: no pixels' rule or tighter veto for tiny or
+            # flat images, no bound on the alignments
+            with round5():
+                rows["round 5"] = duplicates_from_features(
+                    embeddings, hashes=hashes, thumbs=thumbs, sides=sides,
+                    crop_hashes=inner, pixels=pixels)
             # round 3's default: no aligned small copies
             rows["round 3"] = duplicates_from_features(
                 embeddings, hashes=hashes, thumbs=thumbs, sides=sides,

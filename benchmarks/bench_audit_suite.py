@@ -236,18 +236,20 @@ def markdown():
         duplicates = load(part)
         if duplicates:
             print(f"\n{part}:\n| set | split | rows (planted pairs) | "
-                  "default P / R | round 3 (no aligned pixels) | previous "
+                  "default P / R | round 5 (no rules for tiny or flat images) | "
+                  "round 3 (no aligned pixels) | previous "
                   "default (no inner crop, 12 px thumbnails) | old default | "
                   "hash or n-grams alone | embeddings alone (>= 0.95) |\n"
-                  "|---|---|---|---|---|---|---|---|---|")
+                  "|---|---|---|---|---|---|---|---|---|---|")
             for name, r in duplicates.items():
                 before = r.get("previous default")
-                round3 = r.get("round 3")
+                round3, round5 = r.get("round 3"), r.get("round 5")
                 alone = r.get("pHash <= 10 bits") or r.get("n-grams >= 0.9")
                 label = ("pHash <= 10 bits" if "pHash <= 10 bits" in r
                          else "n-grams >= 0.9")
                 print(f"| {name} | {r['split']} | {r['rows']} ({r['planted']}) | "
                       f"{pr(r['default'])} | "
+                      f"{pr(round5) if round5 else 'same'} | "
                       f"{pr(round3) if round3 else 'same'} | "
                       f"{pr(before) if before else 'same'} | "
                       f"{pr(r['old default']) if 'old default' in r else 'same'} | "
