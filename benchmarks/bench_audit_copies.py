@@ -175,15 +175,32 @@ def round5():
     for tiny and flat images off, each image's alignments not bounded."""
     import sktransfer.audit as audit
 
-    saved = (audit.TINY_ALIGN, audit.TINY_APART, audit.FLAT_SPREAD,
+    saved = (audit.TINY_LEVELS, audit.TINY_APART, audit.FLAT_SPREAD,
              audit._nearest.__defaults__)
-    audit.TINY_ALIGN, audit.TINY_APART, audit.FLAT_SPREAD = -1.0, audit.ALIGN_APART, 0.0
+    # no pair is within -1 levels: the pixels' rule for tiny images has no
+    # candidates (and costs no alignment)
+    audit.TINY_LEVELS, audit.FLAT_SPREAD = -1.0, 0.0
+    audit.TINY_APART = audit.ALIGN_APART
     audit._nearest.__defaults__ = (1 << 30,)
     try:
         yield
     finally:
-        (audit.TINY_ALIGN, audit.TINY_APART, audit.FLAT_SPREAD,
+        (audit.TINY_LEVELS, audit.TINY_APART, audit.FLAT_SPREAD,
          audit._nearest.__defaults__) = saved
+
+
+@contextlib.contextmanager
+def unbounded():
+    """``duplicates_from_features`` with no bound on each image's alignments
+    (``ALIGN_TRIES``), the rest the default."""
+    import sktransfer.audit as audit
+
+    saved = audit._nearest.__defaults__
+    audit._nearest.__defaults__ = (1 << 30,)
+    try:
+        yield
+    finally:
+        audit._nearest.__defaults__ = saved
 
 
 def duplicates(names, issue_case=False):
@@ -249,7 +266,8 @@ def duplicates_cost(names):
     """Seconds for the image duplicates' parts on every image set's distinct
     crops together (digits left out: 8x8 digits are all alike), best of 2:
     hashes and thumbnails, small copies, the comparisons without and with
-    the small copies; and 2,000 identical blank pages (one group)."""
+    the small copies; 2,000 identical blank pages (one group); and inputs
+    that make every pair a candidate (``_adversarial_cost``)."""
     import time
 
     from sktransfer.audit import _Aligner
@@ -305,8 +323,54 @@ def duplicates_cost(names):
     groups = duplicates_from_features(noise, hashes=blank_hashes, pixels=blank_pixels)
     table["blank pages, with small copies"] = time.perf_counter() - started
     table["blank pages, groups"] = [len(g) for g in groups]
+    table.update(_adversarial_cost(counted, counting, residual))
     print("\nduplicates cost:", {k: (round(v, 2) if isinstance(v, float) else v)
                                  for k, v in table.items()})
+    return table
+
+
+def _adversarial_cost(counted, counting, residual):
+    """Inputs that make every pair a candidate, with the default and with
+    round 5's rules (no bound on alignments): tiny gray noise patches (16 px,
+    std 6: 8 x 8 levels within 4 of a quarter of the others, few align) and
+    blank images of random colours (one hash for all; embeddings alike)."""
+    import time
+
+    from sktransfer.audit import _Aligner
+
+    rng = np.random.default_rng(0)
+    table = {}
+
+    def run(key, images, embeddings, rules):
+        signatures = {"hashes": perceptual_hashes(images),
+                      "thumbs": thumbnails(images),
+                      "sides": [min(im.shape[:2]) for im in images],
+                      "crop_hashes": perceptual_hashes(images, crop=CROP_SHARE),
+                      "pixels": small_copies(images)}
+        _Aligner.residual = counting
+        counted["alignments"] = 0
+        started = time.perf_counter()
+        try:
+            with rules():
+                groups = duplicates_from_features(embeddings, **signatures)
+        finally:
+            _Aligner.residual = residual
+        table[key] = {"seconds": round(time.perf_counter() - started, 2),
+                      "alignments": counted["alignments"],
+                      "largest group": max(map(len, groups), default=1)}
+
+    variants = ((contextlib.nullcontext, "default"), (unbounded, "no bound"),
+                (round5, "round 5"))
+    for n in (300, 1000):
+        patches = [np.clip(128 + rng.normal(0, 6, (16, 16, 1)).repeat(3, 2), 0, 255)
+                   .astype(np.uint8) for _ in range(n)]
+        for rules, label in variants:
+            if n == 300 or label == "default":  # no bound at 1000: about 10 min
+                run(f"{n} noise patches, {label}", patches, np.eye(n), rules)
+    colours = [np.full((64, 64, 3), rng.integers(0, 256, 3), dtype=np.uint8)
+               for _ in range(200)]
+    for rules, label in variants:
+        run(f"200 blank colours, {label}", colours, np.ones((200, 4)), rules)
     return table
 
 
