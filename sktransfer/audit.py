@@ -481,7 +481,11 @@ def find_duplicates(
       within ``TINY_LEVELS`` and their small copies align within
       ``TINY_ALIGN`` levels. And no pair whose small copies are more than
       ``ALIGN_APART`` levels apart at their best alignment is a copy,
-      whatever the other signals say.
+      whatever the other signals say (``TINY_APART`` when one is smaller
+      than ``HASH_SIDE`` pixels; ``ALIGN_SURE`` when one is nearly flat,
+      every colour channel's pixel std under ``FLAT_SPREAD``, as all flat
+      images share one hash). Each image is aligned with at most
+      ``ALIGN_TRIES`` candidates a rule, those nearest in 8 x 8 levels.
       The hash alone misses crops (a crop on every side shifts its grid)
       and strong re-encodings; the embedding alone matches different crops
       of one texture (same content, not a copy); a tiny image (16 pixels)
