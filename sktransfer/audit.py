@@ -656,11 +656,13 @@ def _nearest(candidates: np.ndarray, apart: np.ndarray, start: int,
     candidates = candidates.copy()
     candidates[np.arange(len(candidates)), start + np.arange(len(candidates))] = False
     crowded = np.flatnonzero(candidates.sum(axis=1) > keep)
-    if crowded.size:
-        distance = np.where(candidates[crowded], apart[crowded], np.inf)
+    # 128 rows at a time: a whole block's distances would double its memory
+    for first in range(0, crowded.size, 128):
+        part = crowded[first:first + 128]
+        distance = np.where(candidates[part], apart[part], np.inf)
         nearest = np.argpartition(distance, keep - 1, axis=1)[:, :keep]
-        candidates[crowded] = False
-        candidates[crowded[:, None], nearest] = True
+        candidates[part] = False
+        candidates[part[:, None], nearest] = True
     return candidates
 
 
