@@ -170,18 +170,20 @@ def _pairs_above(matrix, threshold):
 
 
 @contextlib.contextmanager
-def round5():
-    """``duplicates_from_features`` as round 5's default: round 6's rules
-    for tiny and flat images off, each image's alignments not bounded."""
+def rules(round6=True, bound=True):
+    """``duplicates_from_features`` without round 6's rules for tiny and
+    flat images (``round6=False``: round 5's default) or without the bound
+    on each image's alignments (``bound=False``, ``ALIGN_TRIES``)."""
     import sktransfer.audit as audit
 
     saved = (audit.TINY_LEVELS, audit.TINY_APART, audit.FLAT_SPREAD,
              audit._nearest.__defaults__)
-    # no pair is within -1 levels: the pixels' rule for tiny images has no
-    # candidates (and costs no alignment)
-    audit.TINY_LEVELS, audit.FLAT_SPREAD = -1.0, 0.0
-    audit.TINY_APART = audit.ALIGN_APART
-    audit._nearest.__defaults__ = (1 << 30,)
+    if not round6:  # no pair is within -1 levels: the pixels' rule for tiny
+        # images has no candidates (and costs no alignment)
+        audit.TINY_LEVELS, audit.FLAT_SPREAD = -1.0, 0.0
+        audit.TINY_APART = audit.ALIGN_APART
+    if not bound:
+        audit._nearest.__defaults__ = (1 << 30,)
     try:
         yield
     finally:
@@ -190,17 +192,22 @@ def round5():
 
 
 @contextlib.contextmanager
-def unbounded():
-    """``duplicates_from_features`` with no bound on each image's alignments
-    (``ALIGN_TRIES``), the rest the default."""
-    import sktransfer.audit as audit
+def counting_alignments():
+    """Counts ``_Aligner.residual`` calls: yields ``{"alignments": n}``."""
+    from sktransfer.audit import _Aligner
 
-    saved = audit._nearest.__defaults__
-    audit._nearest.__defaults__ = (1 << 30,)
+    counted = {"alignments": 0}
+    residual = _Aligner.residual
+
+    def counting(self, a, b, bound=0.0):
+        counted["alignments"] += 1
+        return residual(self, a, b, bound)
+
+    _Aligner.residual = counting
     try:
-        yield
+        yield counted
     finally:
-        audit._nearest.__defaults__ = saved
+        _Aligner.residual = residual
 
 
 def duplicates(names, issue_case=False):
@@ -229,7 +236,7 @@ def duplicates(names, issue_case=False):
         if hashes is not None:
             # round 5's default: no pixels' rule or tighter veto for tiny or
             # flat images, no bound on the alignments
-            with round5():
+            with rules(round6=False, bound=False):
                 rows["round 5"] = duplicates_from_features(
                     embeddings, hashes=hashes, thumbs=thumbs, sides=sides,
                     crop_hashes=inner, pixels=pixels)
@@ -270,8 +277,6 @@ def duplicates_cost(names):
     that make every pair a candidate (``_adversarial_cost``)."""
     import time
 
-    from sktransfer.audit import _Aligner
-
     embeddings, images = [], []
     for name in names:
         if SETS[name][0] == "image" and name != "digits" and (
@@ -281,13 +286,6 @@ def duplicates_cost(names):
             images += list(inputs)
     X = np.vstack(embeddings)
     table = {"images": len(images)}
-    counted = {"alignments": 0}
-    residual = _Aligner.residual
-
-    def counting(self, a, b, bound=0.0):
-        counted["alignments"] += 1
-        return residual(self, a, b, bound)
-
     for _ in range(2):
         started = time.perf_counter()
         hashes = perceptual_hashes(images)
@@ -299,13 +297,9 @@ def duplicates_cost(names):
         duplicates_from_features(X, hashes=hashes, thumbs=thumbs, sides=sides,
                                  crop_hashes=inner)
         before = time.perf_counter()
-        counted["alignments"] = 0
-        _Aligner.residual = counting
-        try:
+        with counting_alignments() as counted:
             duplicates_from_features(X, hashes=hashes, thumbs=thumbs, sides=sides,
                                      crop_hashes=inner, pixels=pixels)
-        finally:
-            _Aligner.residual = residual
         after = time.perf_counter()
         for key, value in (("hashes and thumbnails", signed - started),
                            ("small copies", copied - signed),
@@ -323,54 +317,48 @@ def duplicates_cost(names):
     groups = duplicates_from_features(noise, hashes=blank_hashes, pixels=blank_pixels)
     table["blank pages, with small copies"] = time.perf_counter() - started
     table["blank pages, groups"] = [len(g) for g in groups]
-    table.update(_adversarial_cost(counted, counting, residual))
+    table.update(_adversarial_cost())
     print("\nduplicates cost:", {k: (round(v, 2) if isinstance(v, float) else v)
                                  for k, v in table.items()})
     return table
 
 
-def _adversarial_cost(counted, counting, residual):
-    """Inputs that make every pair a candidate, with the default and with
-    round 5's rules (no bound on alignments): tiny gray noise patches (16 px,
-    std 6: 8 x 8 levels within 4 of a quarter of the others, few align) and
-    blank images of random colours (one hash for all; embeddings alike)."""
+def _adversarial_cost():
+    """Inputs that make every pair a candidate, with the default, without
+    the bound on alignments and with round 5's rules: tiny gray noise patches
+    (16 px, std 6: 8 x 8 levels within 4 of a quarter of the others, few
+    align) and blank images of random colours (one hash for all; embeddings
+    alike)."""
     import time
-
-    from sktransfer.audit import _Aligner
 
     rng = np.random.default_rng(0)
     table = {}
 
-    def run(key, images, embeddings, rules):
+    def run(key, images, embeddings, variant):
         signatures = {"hashes": perceptual_hashes(images),
                       "thumbs": thumbnails(images),
                       "sides": [min(im.shape[:2]) for im in images],
                       "crop_hashes": perceptual_hashes(images, crop=CROP_SHARE),
                       "pixels": small_copies(images)}
-        _Aligner.residual = counting
-        counted["alignments"] = 0
         started = time.perf_counter()
-        try:
-            with rules():
-                groups = duplicates_from_features(embeddings, **signatures)
-        finally:
-            _Aligner.residual = residual
+        with rules(**variant), counting_alignments() as counted:
+            groups = duplicates_from_features(embeddings, **signatures)
         table[key] = {"seconds": round(time.perf_counter() - started, 2),
                       "alignments": counted["alignments"],
                       "largest group": max(map(len, groups), default=1)}
 
-    variants = ((contextlib.nullcontext, "default"), (unbounded, "no bound"),
-                (round5, "round 5"))
+    variants = (({}, "default"), ({"bound": False}, "no bound"),
+                ({"round6": False, "bound": False}, "round 5"))
     for n in (300, 1000):
         patches = [np.clip(128 + rng.normal(0, 6, (16, 16, 1)).repeat(3, 2), 0, 255)
                    .astype(np.uint8) for _ in range(n)]
-        for rules, label in variants:
+        for variant, label in variants:
             if n == 300 or label == "default":  # no bound at 1000: about 10 min
-                run(f"{n} noise patches, {label}", patches, np.eye(n), rules)
+                run(f"{n} noise patches, {label}", patches, np.eye(n), variant)
     colours = [np.full((64, 64, 3), rng.integers(0, 256, 3), dtype=np.uint8)
                for _ in range(200)]
-    for rules, label in variants:
-        run(f"200 blank colours, {label}", colours, np.ones((200, 4)), rules)
+    for variant, label in variants:
+        run(f"200 blank colours, {label}", colours, np.ones((200, 4)), variant)
     return table
 
 

@@ -26,7 +26,8 @@ duplicates-cost  the image duplicates' cost on every image set's distinct
             crops together (digits left out): signatures, small copies and
             the comparisons with and without them; 2,000 blank pages; and
             inputs that make every pair a candidate (tiny noise patches,
-            blank images of random colours), the default against round 5.
+            blank images of random colours): the default, without the
+            bound on alignments, and round 5.
 duplicates-photos  find_duplicates on 40 12-MP JPEGs, the signatures decoded
             in full and in draft mode (SIGNATURE_SIDE), best of 3.
 outliers    rows of another set planted (2%) with random labels; and a varied

@@ -588,9 +588,7 @@ def duplicates_from_features(
         if hashes is None:
             raise ParameterError("pixels needs hashes: aligned small copies are "
                                  f"compared for pairs within {HASH_LOOSE} hash bits")
-        pixels, levels = _check_pixels(pixels, len(unit))
-        flats = np.array([copy.reshape(-1, 3).std(axis=0).max() < FLAT_SPREAD
-                          for copy in pixels], dtype=bool)
+        pixels, levels, flats = _check_pixels(pixels, len(unit))
     if hashes is not None:
         signs = np.where(np.asarray(hashes, dtype=bool), 1.0, -1.0)
         if len(signs) != len(unit):
@@ -606,6 +604,8 @@ def duplicates_from_features(
     aligner = None if pixels is None else _Aligner(pixels)
     for start, similar in _similarity_blocks(unit):
         rows = slice(start, start + BLOCK_ROWS)
+        # pairs with an image under pHash's working size (HASH_SIDE px)
+        small = np.minimum.outer(side[rows], side) < HASH_SIDE if side.size else None
         if second is None:
             found = similar >= threshold
         else:
@@ -615,7 +615,6 @@ def duplicates_from_features(
             found = (block >= sure) | ((block >= maybe) & (similar >= threshold))
             if hashes is not None and thumbs is not None:
                 shapes = thumbs[rows] @ thumbs.T
-                small = np.minimum.outer(side[rows], side) < HASH_SIDE
                 found |= ((block >= _within(HASH_LOOSE, width)) & (shapes >= THUMB_SURE)
                           & small)
             if inner is not None:  # a copy cropped on every side: its full
@@ -626,8 +625,7 @@ def duplicates_from_features(
         if aligner is None:
             _join(joined, found, start)
             continue
-        tiny = (np.minimum.outer(side[rows], side) < HASH_SIDE if side.size
-                else np.zeros_like(found))
+        tiny = np.zeros_like(found) if small is None else small
         flat = np.logical_or.outer(flats[rows], flats)
         apart = euclidean_distances(levels[rows], levels) / 8
         for pairs, bound in ((found & ~tiny & ~flat, ALIGN_APART),  # the veto
@@ -641,8 +639,8 @@ def duplicates_from_features(
         _join(joined, _nearest((hashed >= _within(HASH_LOOSE, width)) & ~found & (
             apart <= LEVEL_NEAR), apart, start), start, aligner, ALIGN_SURE,
             either=True)
-        if side.size:  # tiny images: their pixels, whatever their hashes
-            _join(joined, _nearest(tiny & ~found & (apart <= TINY_LEVELS), apart,
+        if small is not None:  # tiny images: their pixels, whatever their hashes
+            _join(joined, _nearest(small & ~found & (apart <= TINY_LEVELS), apart,
                                    start), start, aligner, TINY_ALIGN, either=True)
     return joined.groups()
 
@@ -673,8 +671,9 @@ def _join(joined: _Components, pairs: np.ndarray, start: int,
     ``j``), with an ``aligner`` only those aligned within ``bound``. Pixels
     are aligned only for pairs not yet in one group: a pair inside a group
     changes nothing, so n images cost about n alignments of pairs that join
-    (plus those that fail). ``either``: ``pairs`` is not symmetric (each
-    row's nearest), so pairs below the diagonal are tried too."""
+    (plus those that fail). A symmetric ``pairs`` is read above the
+    diagonal only; ``either``: it is not symmetric (each row's nearest,
+    :func:`_nearest`), so a pair is tried from either row."""
     for i, j in zip(*np.nonzero(pairs), strict=True):
         a, b = start + int(i), int(j)
         if (a < b or (either and a > b)) and not joined.same(a, b) and (
@@ -719,7 +718,7 @@ def aligned_residual(a: np.ndarray, b: np.ndarray, *, bound: float = 0.0) -> flo
     does not. ``bound``: the search stops at the first alignment within it,
     the uncut one (both whole) tried first; the residual returned is then
     at most ``bound``, not necessarily the least."""
-    pair, _ = _check_pixels([a, b], 2, names=("a", "b"))
+    pair, _, _ = _check_pixels([a, b], 2, names=("a", "b"))
     return _Aligner(pair, keep_bytes=0).residual(0, 1, bound)
 
 
@@ -790,16 +789,17 @@ class _Aligner:
 
 
 def _check_pixels(pixels: Any, n: int, names: tuple[str, ...] = ()
-                  ) -> tuple[list[np.ndarray], np.ndarray]:
-    """The small copies as ``(height, width, 3)`` uint8 arrays, and their
-    8 x 8 gray box thumbnails (absolute levels); ``names`` for the errors
-    (default ``pixels[i]``)."""
+                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The small copies as ``(height, width, 3)`` uint8 arrays, their
+    8 x 8 gray box thumbnails (absolute levels) and whether each is nearly
+    flat (every colour channel's pixel std under ``FLAT_SPREAD``); ``names``
+    for the errors (default ``pixels[i]``)."""
     from PIL import Image
 
     if len(pixels) != n:
         raise ParameterError(f"pixels needs one small copy per embedding ({n}), "
                              f"got {len(pixels)}")
-    checked, levels = [], []
+    checked, levels, flats = [], [], []
     for index, copy in enumerate(pixels):
         array = np.asarray(copy)
         if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or (
@@ -813,7 +813,8 @@ def _check_pixels(pixels: Any, n: int, names: tuple[str, ...] = ()
         gray = Image.fromarray(array, "RGB").convert("L")
         levels.append(np.asarray(gray.resize((8, 8), Image.BOX),  # type: ignore[attr-defined]
                                  dtype=np.float64).ravel())
-    return checked, np.asarray(levels).reshape(-1, 64)
+        flats.append(array.reshape(-1, 3).std(axis=0).max() < FLAT_SPREAD)
+    return checked, np.asarray(levels).reshape(-1, 64), np.asarray(flats, dtype=bool)
 
 
 def thumbnails(X: Any, size: int = THUMB_SIZE) -> np.ndarray:
